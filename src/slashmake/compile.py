@@ -1,0 +1,335 @@
+"""Compile a resolved flow into Snakemake rules.
+
+The text is deterministic and laid out like the Snakemake workflow template: each rule's keys in
+a fixed order (input, output, log, params, threads, resources, shell), files under ``results/``
+and ``logs/``. Every placeholder of a command's shell template gets ``:q``, so an argument from a
+chain reaches its program as one argv element and never as shell text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from . import __version__
+from .definitions import Definitions
+from .errors import CompileError
+from .resolve import Choice, Const, Many, MetricSource, MetricVar, Producer, Ref, Resolved, Step
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{(input|output|params|wildcards|resources|log|threads)((?:\.[A-Za-z_]\w*)?)(:[^}]*)?\}(?!\})")
+_ATTR_PLACEHOLDER = re.compile(r"\{(input|output|params)\.([A-Za-z_]\w*)")
+
+
+def quote_template(template: str) -> str:
+    """Add ``:q`` to every placeholder and make a leading ``python`` the workflow's interpreter."""
+    text = " ".join(template.split())  # folded YAML may leave newlines; a shell command is one line
+    text = _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + m.group(2) + ":q}", text)
+    return text
+
+
+def py(value: Any) -> str:
+    """A Python literal for a value (strings with ``repr`` so newlines and quotes survive)."""
+    if isinstance(value, bool):
+        return '"true"' if value else '"false"'  # what a program's command line expects
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+class Compiler:
+    """Writes the rules of one resolved flow."""
+
+    def __init__(self, resolved: Resolved, defs: Definitions, skip: set[str] | None = None,
+                 agent: dict[str, Any] | None = None) -> None:
+        self.r = resolved
+        self.defs = defs
+        self.skip = skip or set()
+        self.agent = agent or {}
+        self.consts: dict[str, str] = {}
+
+    # -- paths -----------------------------------------------------------------------------------
+    def path(self, step: Step, name: str, wildcard: bool = False) -> str:
+        file = step.outputs[name] if name in step.outputs else f"{name}.json"
+        if step.is_try and name == "status":
+            file = "status.json"
+        if step.variants is not None:
+            return f"{step.folder}/{{variant}}/{file}" if wildcard else f"{step.folder}/{{variant}}/{file}"
+        return f"{step.folder}/{file}"
+
+    def variants_const(self, step: Step) -> str:
+        name = f"VARIANTS_{step.rule}"
+        assert step.variants is not None
+        self.consts[name] = f"{name} = {json.dumps(step.variants, sort_keys=False)}"
+        return name
+
+    def expr(self, prod: Producer) -> str:
+        """A Python expression giving the file(s) of ``prod``; ``w`` is the wildcards."""
+        if isinstance(prod, Ref):
+            path = self.path(prod.step, prod.name)
+            if prod.step.variants is not None:
+                return f"expand({py(path)}, variant={self.variants_const(prod.step)})"
+            return py(path)
+        if isinstance(prod, Many):
+            return "flat(" + ", ".join(self.expr(p) for p in prod.parts) + ")"
+        opts = ", ".join(f"{py(b)}: {self.lazy(p)}" for b, p in prod.options)
+        return f"choose(checkpoints.{prod.decider.rule}, {{{opts}}})"
+
+    def lazy(self, prod: Producer) -> str:
+        return f"lambda: {self.expr(prod)}" if isinstance(prod, Choice) else self.expr(prod)
+
+    def input_value(self, prod: Producer | list[Producer]) -> str:
+        prods = prod if isinstance(prod, list) else [prod]
+        text = self.expr(prods[0]) if len(prods) == 1 else "flat(" + ", ".join(self.expr(p) for p in prods) + ")"
+        dynamic = any(_has_choice(p) for p in prods)
+        return f"lambda w: {text}" if dynamic else text
+
+    # -- rules -----------------------------------------------------------------------------------
+    def compile(self, target: str, index_path: str, header: list[str]) -> str:
+        blocks: list[str] = []
+        for step in self.r.steps:
+            if step.rule in self.skip:
+                blocks.append(f"# {step.rule}: defined by another compiled flow (same step, computed once)\n")
+                continue
+            blocks.append(self.rule(step))
+        blocks.append(self.target(target, index_path))
+        consts = "\n".join(self.consts[k] for k in sorted(self.consts))
+        head = "\n".join(f"# {line}" for line in header)
+        return head + "\n\n" + (consts + "\n\n" if consts else "") + "\n".join(blocks)
+
+    def rule(self, step: Step) -> str:
+        if step.kind == "gate":
+            return self.gate(step)
+        if step.kind == "join":
+            return self.join(step)
+        return self.call(step)
+
+    def emit(self, kind: str, name: str, comment: str, sections: list[tuple[str, Any]]) -> str:
+        lines = [f"# {comment}"] if comment else []
+        lines.append(f"{kind} {name}:")
+        for key, value in sections:
+            if value is None or value == [] or value == {}:
+                continue
+            if isinstance(value, dict):
+                lines.append(f"    {key}:")
+                lines += [f"        {k}={v}," for k, v in value.items()]
+            elif isinstance(value, list):
+                lines.append(f"    {key}:")
+                lines += [f"        {v}," for v in value]
+            elif key == "shell":
+                lines.append(f"    {key}:")
+                lines.append(f"        {value}")
+            else:
+                lines.append(f"    {key}: {value}")
+        return "\n".join(lines) + "\n"
+
+    def comment(self, step: Step) -> str:
+        where = ""
+        if step.span is not None:
+            line, col = step.span.position()
+            where = f" at {step.span.source.name}:{line}:{col}"
+        src = f" ({step.command.path.relative_to(self.defs.root).as_posix()})" if step.command and \
+            step.command.path.is_relative_to(self.defs.root) else ""
+        origin = f"; {step.origin}" if step.origin else ""
+        return f"{step.label}{src}{where}{origin}"
+
+    def log(self, step: Step) -> str:
+        return py(f"logs/steps/{step.key}/{{variant}}.log" if step.variants is not None else f"logs/steps/{step.key}.log")
+
+    def after(self, step: Step, inputs: dict[str, str]) -> dict[str, str]:
+        """Ordering inputs: the previous stage's marker, unless already an input."""
+        after = [p for p in step.after if self.input_value(p) not in inputs.values()]
+        return {"after": self.input_value(after)} if after else {}
+
+    def call(self, step: Step) -> str:
+        cmd = step.command
+        assert cmd is not None
+        inputs = {k: self.input_value(p) for k, p in step.inputs.items()}
+        inputs.update({f"var_{k}": self.input_value(v.source) for k, v in step.var_params.items()})
+        inputs.update(self.after(step, inputs))
+        outs = {"status": py(f"{step.folder}/status.json")} if step.is_try else \
+            {k: py(self.path(step, k)) for k in step.outputs}
+        params = self.params(step)
+        resources = self.resources(step)
+        if step.kind == "agent":
+            shell = self.agent_shell(step, params)
+        else:
+            shell = self.shell_text(step, params)
+        kind = "checkpoint" if step.is_try else "rule"
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", outs), ("log", [self.log(step)]),
+                                           ("params", params), ("threads", cmd.threads if cmd.threads > 1 else None),
+                                           ("resources", resources), ("shell", py(shell))]
+        return self.emit(kind, step.rule, self.comment(step), sections)
+
+    def params(self, step: Step) -> dict[str, str]:
+        params: dict[str, str] = {}
+        for k, v in step.params.items():
+            key = re.sub(r"\W", "_", k)
+            if step.variants is not None and any(k in vv for vv in step.variants.values()):
+                params[key] = f"lambda w: {self.variants_const(step)}[w.variant][{py(k)}]"
+            else:
+                params[key] = py(v)
+        if step.variants is not None:
+            for k in sorted({k for vv in step.variants.values() for k in vv} - set(step.params)):
+                params[re.sub(r"\W", "_", k)] = f"lambda w: {self.variants_const(step)}[w.variant][{py(k)}]"
+        for k, v in step.var_params.items():
+            params[re.sub(r"\W", "_", k)] = f"lambda w, input: metric(input.var_{k}, {py(v.key)})"
+        params["arguments"] = py(step.args) if step.args else "[]"
+        if step.is_try:
+            for name, file in step.outputs.items():
+                params[f"out_{name}"] = py(f"{step.folder}/.staging/{file}")
+        return params
+
+    def resources(self, step: Step) -> dict[str, str]:
+        assert step.command is not None
+        res: dict[str, Any] = {}
+        if step.droid is not None:
+            res.update(step.droid.resources)
+        res.update(step.command.resources)
+        out: dict[str, str] = {}
+        for k, v in sorted(res.items()):
+            key = {"gpu": "gpus", "gpus": "gpus"}.get(k, k)
+            if key == "gpus" and not v:
+                continue
+            out[re.sub(r"\W", "_", key)] = py(v)
+        if step.kind == "agent":
+            out["agents"] = "1"
+        if step.parallel:
+            out[f"sweep_{step.rule}"] = "1"
+        return out
+
+    def shell_text(self, step: Step, params: dict[str, str]) -> str:
+        cmd = step.command
+        assert cmd is not None
+        template = cmd.shell or f"python {cmd.script} {{params.arguments}}"
+        for name in {m.group(2) for m in _ATTR_PLACEHOLDER.finditer(template) if m.group(1) == "params"}:
+            if name not in params:
+                raise CompileError(f"{cmd.path.name}: shell uses {{params.{name}}}, which is not a declared parameter",
+                                   step.span)
+        for m in _ATTR_PLACEHOLDER.finditer(template):
+            if m.group(1) == "input" and m.group(2) not in step.inputs:
+                raise CompileError(f"{cmd.path.name}: shell uses {{input.{m.group(2)}}}, which is not in its 'input' list",
+                                   step.span)
+            if m.group(1) == "output" and m.group(2) not in step.outputs:
+                raise CompileError(f"{cmd.path.name}: shell uses {{output.{m.group(2)}}}, which is not in its 'output'",
+                                   step.span)
+        body = quote_template(template)
+        if step.is_try:
+            body = re.sub(r"\{output\.(\w+):q\}", r"{params.out_\1:q}", body)
+        elif "done" in step.outputs and not cmd.outputs:
+            body = f"{body} && touch {{output.done:q}}"
+        if step.is_try or step.retries:
+            return self.attempt(step, body)
+        return f"( {body} ) > {{log:q}} 2>&1"
+
+    def attempt(self, step: Step, body: str) -> str:
+        parts = ["{PYTHON:q} -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
+                 "--log {log:q}"]
+        if step.is_try:
+            parts += ["--status {output.status:q}", f"--stage {step.folder}/.staging", f"--publish {step.folder}",
+                      f"--label {step.try_label or 'failure'}"]
+        return " ".join(parts) + f" -- {body}"
+
+    def agent_shell(self, step: Step, params: dict[str, str]) -> str:
+        cmd = step.command
+        assert cmd is not None
+        params["command_file"] = py(cmd.path.relative_to(self.defs.root).as_posix())
+        params["droid_file"] = py(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
+        params["arguments"] = py(json.dumps(step.args))
+        params["program"] = py(json.dumps(self.agent.get("program") or []))
+        params["tools_format"] = py(str(self.agent.get("tools_format", "auto")))
+        params["timeout"] = py(float(cmd.timeout or self.agent.get("timeout", 600)))
+        inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
+        for k, v in step.params.items():
+            inputs += f" --param {re.sub(chr(92) + 'W', '_', k)}={{params.{re.sub(chr(92) + 'W', '_', k)}:q}}"
+        droid = " --droid {params.droid_file:q}" if step.droid else ""
+        return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:q}" + droid +
+                " --arguments {params.arguments:q} " + inputs +
+                " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
+                " --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q}"
+                " > {log:q} 2>&1").replace("  ", " ")
+
+    def gate(self, step: Step) -> str:
+        inputs: dict[str, str] = {}
+        params: dict[str, str] = {"op": py(step.op or "truthy")}
+        args = "--op {params.op:q}"
+        m = step.metric
+        if isinstance(m, MetricSource):
+            inputs["metrics"] = self.input_value(m.producer)
+            params["key"] = py(m.key)
+            args += " --metrics {input.metrics:q} --key {params.key:q}"
+        elif isinstance(m, MetricVar):
+            inputs["metrics"] = self.input_value(m.source)
+            params["key"] = py(m.key)
+            args += " --metrics {input.metrics:q} --key {params.key:q}"
+        elif isinstance(m, Const):
+            params["value"] = py(m.value)
+            args += " --value {params.value:q}"
+        t = step.threshold
+        if isinstance(t, Const):
+            params["threshold"] = py(t.value)
+            args += " --threshold {params.threshold:q}"
+        elif isinstance(t, MetricVar):
+            inputs["threshold"] = self.input_value(t.source)
+            params["threshold_key"] = py(t.key)
+            args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
+        inputs.update(self.after(step, inputs))
+        shell = "{PYTHON:q} -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "decision"))]),
+                                           ("log", [self.log(step)]), ("params", params),
+                                           ("localrule", "True"), ("shell", py(shell))]
+        return self.emit("checkpoint", step.rule, self.comment(step), sections)
+
+    def join(self, step: Step) -> str:
+        assert step.decider is not None
+        decider = step.decider
+        decision = self.path(decider, "status" if decider.is_try else "decision")
+        opts = ", ".join(f"{py(b)}: {self.lazy_list(ps)}" for b, ps in step.branches.items())
+        inputs = {"decision": py(decision), "chosen": f"lambda w: choose(checkpoints.{decider.rule}, {{{opts}}})"}
+        shell = "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
+                " > {log:q} 2>&1"
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "join"))]),
+                                           ("log", [self.log(step)]), ("localrule", "True"), ("shell", py(shell))]
+        return self.emit("rule", step.rule, f"joins the branches of {decider.label}", sections)
+
+    def lazy_list(self, prods: list[Producer]) -> str:
+        if not prods:
+            return "[]"
+        inner = self.expr(prods[0]) if len(prods) == 1 else "flat(" + ", ".join(self.expr(p) for p in prods) + ")"
+        return f"lambda: {inner}" if any(_has_choice(p) for p in prods) else inner
+
+    def target(self, name: str, index_path: str) -> str:
+        index = {"flow": self.r.name, "chain": self.r.chain,
+                 "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
+                            "origin": s.origin, "outputs": sorted(s.outputs) if s.kind != "join" else []}
+                           for s in self.r.steps]}
+        inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
+        shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]),
+                                           ("params", {"index": py(json.dumps(index, sort_keys=True))}),
+                                           ("localrule", "True"), ("shell", py(shell))]
+        return self.emit("rule", name, f"target: snakemake -c2 {name}", sections)
+
+
+def _has_choice(prod: Producer) -> bool:
+    if isinstance(prod, Choice):
+        return True
+    if isinstance(prod, Many):
+        return any(_has_choice(p) for p in prod.parts)
+    return False
+
+
+def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list[str]:
+    """The comment block that starts a compiled flow: what it came from, and the sources' hash."""
+    return [f"Generated by slashmake {__version__} from the flow below; do not edit.",
+            "It is rebuilt when a definition it came from changes.",
+            f"flow: {name}",
+            f"chain: {' '.join(chain.split())}",
+            "sources: " + " ".join(sources),
+            f"sources-hash: {digest}"]
+
+
+def compile_text(resolved: Resolved, defs: Definitions, target: str, index_path: str, header: list[str],
+                 skip: set[str] | None = None, agent: dict[str, Any] | None = None) -> str:
+    """The Snakemake text of one resolved flow."""
+    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header)

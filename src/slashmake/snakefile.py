@@ -1,0 +1,61 @@
+"""What the Snakefile imports at parse time: the compiled-flow refresh and input-function helpers.
+
+Kept light on purpose: Snakemake parses the Snakefile at every start (and once per job on
+cluster and pod executors), so nothing here may import torch, pandas or dvc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .runtime import read_metric
+
+
+def prepare(root: str | Path) -> None:
+    """Rebuild stale compiled flows and put this interpreter first on PATH for the rules' programs."""
+    from .errors import FlowError
+    from .project import Project
+
+    bindir = os.path.dirname(sys.executable)
+    if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    try:
+        Project.open(root).compile_macros()
+    except FlowError as e:
+        raise SystemExit(f"slashmake: {e.render()}") from None
+
+
+def choose(checkpoint: Any, options: dict[str, Any]) -> Any:
+    """The files of the branch a gate took (its decision file is read inside ``with``)."""
+    with checkpoint.get().output[0].open() as fh:
+        branch = json.load(fh)["branch"]
+    value = options.get(branch, [])
+    return value() if callable(value) else value
+
+
+def flat(*parts: Any) -> list[str]:
+    """Flatten strings and lists of files into one list."""
+    out: list[str] = []
+    for p in parts:
+        if isinstance(p, (list, tuple)):
+            out.extend(flat(*p))
+        elif callable(p):
+            out.extend(flat(p()))
+        else:
+            out.append(str(p))
+    return out
+
+
+def metric(path: Any, key: str) -> Any:
+    """A variable's value, read from the metrics file of the step that bound it."""
+    return read_metric(str(path), key)
+
+
+def lazy(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Mark a branch value to be computed only when its branch is taken."""
+    return fn

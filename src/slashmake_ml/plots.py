@@ -1,0 +1,86 @@
+"""Matplotlib (Agg) figures, each written atomically as PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _save(fig: object, path: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from slashmake_ml.fileio import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: steps run on servers and pods
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curve(history: dict[str, list[float]], path: str | Path, title: str = "training") -> None:
+    """Train/val loss (and val accuracy when present) per epoch."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key in ("train_loss", "val_loss"):
+        if history.get(key):
+            ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if history.get("val_acc"):
+        ax2 = ax.twinx()
+        ax2.plot(range(1, len(history["val_acc"]) + 1), history["val_acc"], "g--", label="val_acc")
+        ax2.set_ylabel("val accuracy")
+    ax.legend(loc="upper right")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_reliability(conf: np.ndarray, correct: np.ndarray, path: str | Path, n_bins: int = 10) -> None:
+    """Reliability diagram: accuracy vs confidence per bin, with the diagonal."""
+    plt = _plt()
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    mids, accs, counts = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            mids.append((lo + hi) / 2)
+            accs.append(float(correct[sel].mean()))
+            counts.append(int(sel.sum()))
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "k:", label="perfect")
+    ax.bar(mids, accs, width=1.0 / n_bins, alpha=0.6, edgecolor="k", label="accuracy")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_metric_vs_sigma(sigmas: Sequence[float], values: Sequence[float], path: str | Path, metric: str = "accuracy") -> None:
+    """Sweep plot: a metric against the pre-training time-warp sigma."""
+    plt = _plt()
+    order = np.argsort(np.asarray(sigmas, dtype=float))
+    s = np.asarray(sigmas, dtype=float)[order]
+    v = np.asarray(values, dtype=float)[order]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(s, v, "o-")
+    if len(v):
+        best = int(np.argmax(v))
+        ax.annotate(f"best {v[best]:.3f}", (s[best], v[best]), textcoords="offset points", xytext=(0, 6), ha="center")
+    ax.set_xlabel("time-warp sigma")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs sigma")
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,74 @@
+"""Settings of the runpod executor (``--runpod-*`` on the Snakemake command line).
+
+No ``from __future__ import annotations`` here: Snakemake's settings registry reads the
+field types at run time.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
+
+
+def _meta(help_text: str, env_var: bool = False) -> dict[str, Any]:
+    return {"help": help_text, "env_var": env_var, "required": False}
+
+
+@dataclass
+class ExecutorSettings(ExecutorSettingsBase):
+    """Where the pod is, how to reach it, and how jobs run there."""
+
+    host: Optional[str] = field(
+        default=None,
+        metadata=_meta("Pod address reachable over SSH on an exposed TCP port (required).", True),
+    )
+    port: int = field(default=22, metadata=_meta("SSH port of the pod (RunPod's public TCP port)."))
+    user: str = field(default="root", metadata=_meta("SSH user on the pod."))
+    key: Optional[str] = field(
+        default=None,
+        metadata=_meta("Path of the SSH private key (a path, never the key itself).", True),
+    )
+    known_hosts: Optional[str] = field(
+        default=None,
+        metadata=_meta("known_hosts file to use (new host keys are accepted and recorded)."),
+    )
+    remote_dir: str = field(
+        default="/workspace/slashmake",
+        metadata=_meta("Folder on the pod holding the environment and one work folder per project."),
+    )
+    jobs: int = field(default=4, metadata=_meta("Jobs (or job groups) run on the pod at once."))
+    ignore: Optional[str] = field(
+        default=None,
+        metadata=_meta("rsync exclude file for the code sync (default: .rsyncignore if present)."),
+    )
+    python: str = field(
+        default="python3", metadata=_meta("Remote interpreter that builds the pod's venv.")
+    )
+    venv: Optional[str] = field(
+        default=None, metadata=_meta("Remote venv path (default: REMOTE_DIR/.venv).")
+    )
+    packages: Optional[str] = field(
+        default=None,
+        metadata=_meta(
+            "Space-separated pip requirements for the pod's venv; {snakemake_version} and "
+            "{slashmake_version} are filled in (default: snakemake=={snakemake_version})."
+        ),
+    )
+    setup_cmd: Optional[str] = field(
+        default=None,
+        metadata=_meta(
+            "Remote shell template that builds the venv; {python}, {venv}, {packages}, "
+            "{workdir} are filled in, quoted. Runs once: a marker holding versions skips it."
+        ),
+    )
+    skip_setup: bool = field(
+        default=False, metadata=_meta("Do not build a venv; run jobs with --runpod-python as is.")
+    )
+    transfer_retries: int = field(
+        default=3, metadata=_meta("Further attempts for a failed connection or rsync transfer.")
+    )
+    retry_wait: float = field(
+        default=2.0, metadata=_meta("Seconds before the first retry; doubles each time.")
+    )
+    connect_timeout: int = field(default=10, metadata=_meta("SSH connect timeout in seconds."))
+    remote_rsync: str = field(default="rsync", metadata=_meta("rsync program on the pod."))

@@ -1,0 +1,322 @@
+"""Property tests of the flow-language parser.
+
+* Trees generated from the grammar print (``unparse``) and parse back to an equal tree.
+* Text mutations of valid chains either parse or fail with a positioned FlowError, never with a
+  crash; a mutant that parses prints and re-parses to the same tree.
+* Every seed chain of DESIGN.md parses and round-trips.
+
+Budget: about 11,000 generated cases, well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flow_seeds import ALL_SEEDS, INTRO_CHAIN, SEED_CHAINS, SEED_MACROS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slashmake.errors import FlowError
+from slashmake.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
+from slashmake.parser import _NAME, _NUMBER, KEYWORDS, is_number, parse, unparse
+
+ROUNDTRIP_EXAMPLES = 6000
+MUTATION_EXAMPLES = 5000
+
+_SETTINGS = dict(
+    deadline=None,
+    database=None,  # keep the repository clean (no .hypothesis/ folder)
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+
+# -- the grammar, as strategies -------------------------------------------------------------------
+
+_FIXED_NAMES = ["a", "x", "init", "ml-train", "data.v2", "_p", "parallel", "result", "true", "iff", "end-", "e_"]
+names = st.one_of(st.sampled_from(_FIXED_NAMES), st.from_regex(_NAME, fullmatch=True)).filter(
+    lambda s: len(s) <= 20
+)
+command_names = names.filter(lambda s: s not in KEYWORDS)
+# Before `>`/`>=` a trailing `-` would print as the arrow `->`: see test_parser.py::test_gate_metric_
+# ending_in_dash_roundtrips (a known bug, xfail). The gate strategy avoids that one combination.
+option_keys = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
+numbers = st.one_of(
+    st.sampled_from(["0", "1", "0.87", "-1", "+2.5", ".5", "5.", "1e-3", "2E+10", "300", "-0.0"]),
+    st.from_regex(_NUMBER, fullmatch=True).filter(lambda s: len(s) <= 15),
+)
+
+# Data that must survive printing: spaces, quotes, backslashes, `;`, `$(…)`, backticks, newlines,
+# arrows, brackets, the `--` prefix, the `<result>` token, unicode.
+_NASTY = [
+    "",
+    " ",
+    "a b",
+    '"',
+    '\\"',
+    "\\",
+    "a\\",
+    'say "hi"',
+    "C:\\path\\x",
+    "a;b",
+    "rm -rf /; echo",
+    "$(id)",
+    "`id`",
+    "$HOME",
+    "line1\nline2",
+    "\t",
+    "→",
+    "->",
+    "a->b",
+    "a-",
+    "-",
+    "-x",
+    "--",
+    "--x",
+    "--x y",
+    "<result>",
+    "parallel",
+    "parallel[a]",
+    "a|b",
+    "[x]",
+    "k=v",
+    "a:b",
+    "sigma:0.10,0.12;lr:1e-3",
+    "x>1",
+    "!",
+    "a/b",
+    "/abs/path",
+    "a/",
+    "true",
+    "é≈漢",
+    "'single'",
+    "#comment",
+]
+_word_alphabet = st.sampled_from(list("abcxyz019-_.,;/()'`\\#%^&*+~?@é"))
+bare_words = st.text(_word_alphabet, min_size=1, max_size=8)
+_any_alphabet = st.sampled_from(list('ab1 -_.,;/\\"$()`\n\t→>|[]:=<!\'é'))
+any_text = st.text(_any_alphabet, max_size=10)
+text_values = st.one_of(st.sampled_from(_NASTY), bare_words, any_text)
+
+variables = st.builds(Var, names)
+values = st.one_of(text_values, text_values, variables)  # Value = str | Var
+
+
+def _arg(key: str | None, value: str | Var) -> Arg:
+    return Arg(value, key=key)
+
+
+args = st.builds(_arg, st.one_of(st.none(), names), values)
+options = st.builds(Option, option_keys, st.one_of(st.none(), values))
+
+
+@st.composite
+def calls(draw, droid: bool = True, fallback: bool = False) -> Call:
+    return Call(
+        draw(command_names),
+        tuple(draw(st.lists(args, max_size=3))),
+        tuple(draw(st.lists(options, max_size=3))),
+        droid=draw(st.one_of(st.none(), command_names)) if droid else None,
+        fallback=fallback,
+    )
+
+
+plain_calls = calls()
+fallback_calls = calls(droid=False, fallback=True)
+sweeps = st.builds(Sweep, plain_calls, st.lists(args, min_size=1, max_size=4).map(tuple))
+
+_OPS = [">", ">=", "<", "<=", "==", "!="]
+
+
+@st.composite
+def gate_heads(draw) -> tuple[str | Var, str | None, str | Var | None]:
+    metric = draw(st.one_of(names, variables))
+    if draw(st.booleans()):
+        return metric, None, None
+    op = draw(st.sampled_from(_OPS))
+    threshold = draw(st.one_of(numbers, st.sampled_from(["true", "false"]), variables))
+    name = metric.name if isinstance(metric, Var) else metric
+    if op.startswith(">") and name.endswith("-"):  # known bug, pinned in test_parser.py
+        metric = Var(name + "x") if isinstance(metric, Var) else name + "x"
+    return metric, op, threshold
+
+
+assigns = st.one_of(
+    st.builds(Assign, names, st.just("const"), st.one_of(numbers, st.sampled_from(["true", "false"]))),
+    st.builds(Assign, names, st.just("result"), st.just("<result>")),
+    st.builds(Assign, names, st.just("metric"), names.filter(lambda s: s not in ("true", "false"))),
+)
+try_labels = st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True)
+leaf_stages = st.one_of(plain_calls, plain_calls, sweeps, assigns, fallback_calls)
+
+
+def flows(depth: int, min_size: int = 1) -> st.SearchStrategy[Flow]:
+    return st.lists(stages(depth), min_size=min_size, max_size=4).map(lambda s: Flow(tuple(s)))
+
+
+def stages(depth: int) -> st.SearchStrategy:
+    if depth <= 0:
+        return leaf_stages
+    inner = depth - 1
+
+    @st.composite
+    def gates(draw) -> Gate:
+        metric, op, threshold = draw(gate_heads())
+        then = draw(flows(inner, min_size=0))
+        orelse = draw(st.one_of(st.none(), flows(inner, min_size=0)))
+        return Gate(metric, op, threshold, then, orelse)
+
+    @st.composite
+    def tries(draw) -> Try:
+        call = draw(calls(droid=True))
+        label = draw(st.one_of(st.none(), try_labels))
+        catch = None if label is None else draw(flows(inner, min_size=0))
+        orelse = draw(st.one_of(st.none(), flows(inner, min_size=0)))
+        return Try(call, label, catch, orelse)
+
+    parallels = st.lists(flows(inner), min_size=1, max_size=3).map(lambda b: Parallel(tuple(b)))
+    return st.one_of(leaf_stages, leaf_stages, gates(), tries(), parallels)
+
+
+trees = st.integers(min_value=0, max_value=3).flatmap(lambda d: flows(d))
+
+
+# -- 1. printed trees parse back ------------------------------------------------------------------
+
+
+@settings(max_examples=ROUNDTRIP_EXAMPLES, **_SETTINGS)
+@given(trees)
+def test_unparse_then_parse_is_identity(tree: Flow) -> None:
+    text = unparse(tree)
+    try:
+        again = parse(text)
+    except FlowError as err:  # pragma: no cover - shown on failure
+        raise AssertionError(f"printed tree does not parse:\n{text}\n{err.render()}") from err
+    assert again == tree, text
+    assert unparse(again) == text
+
+
+# -- 2. mutated chains fail cleanly ---------------------------------------------------------------
+
+_MUTATION_CHARS = list('→->|[]:"$<>=!/ -') + list("abz09_.\n")
+_TOKEN = re.compile(r"→|->|--\w[\w-]*|[A-Za-z0-9_.-]+|\S")
+
+
+@st.composite
+def mutants(draw) -> str:
+    text = draw(st.one_of(st.sampled_from(ALL_SEEDS), trees.map(unparse)))
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        how = draw(st.sampled_from(["delete", "insert", "replace", "swap", "truncate", "dup"]))
+        n = len(text)
+        if how == "swap":
+            toks = [m.span() for m in _TOKEN.finditer(text)]
+            if len(toks) >= 2:
+                i = draw(st.integers(0, len(toks) - 2))
+                j = draw(st.integers(i + 1, min(len(toks) - 1, i + 3)))
+                (a0, a1), (b0, b1) = toks[i], toks[j]
+                text = text[:a0] + text[b0:b1] + text[a1:b0] + text[a0:a1] + text[b1:]
+            continue
+        pos = draw(st.integers(0, n))
+        if how == "truncate":
+            text = text[:pos]
+        elif how == "insert":
+            text = text[:pos] + draw(st.text(st.sampled_from(_MUTATION_CHARS), min_size=1, max_size=3)) + text[pos:]
+        elif how == "dup" and n:
+            end = draw(st.integers(pos, min(n, pos + 12)))
+            text = text[:end] + text[pos:end] + text[end:]
+        elif n:
+            end = draw(st.integers(pos, min(n, pos + 3)))
+            if how == "delete":
+                text = text[:pos] + text[end:]
+            else:
+                text = text[:pos] + draw(st.sampled_from(_MUTATION_CHARS)) + text[end:]
+    return text
+
+
+def _known_print_bug(tree: Flow) -> bool:
+    """Trees that hit a reported printer bug (pinned as xfail in test_parser.py)."""
+    found = False
+
+    def walk(node: object) -> None:
+        nonlocal found
+        if isinstance(node, Flow):
+            for s in node.stages:
+                walk(s)
+        elif isinstance(node, Gate):
+            name = node.metric.name if isinstance(node.metric, Var) else node.metric
+            if node.op and node.op.startswith(">") and name.endswith("-"):
+                found = True
+            walk(node.then)
+            walk(node.orelse)
+        elif isinstance(node, Try):
+            walk(node.call)
+            walk(node.catch)
+            walk(node.orelse)
+        elif isinstance(node, Parallel):
+            for b in node.branches:
+                walk(b)
+        elif isinstance(node, Sweep):
+            walk(node.call)
+        elif isinstance(node, Call):
+            if any(o.key == "" for o in node.options):  # `--->` lexes as an empty option
+                found = True
+
+    walk(tree)
+    return found
+
+
+_LOCATION = re.compile(r"^<chain>:(\d+):(\d+): ", re.M)
+
+
+@settings(max_examples=MUTATION_EXAMPLES, **_SETTINGS)
+@given(mutants())
+def test_mutants_parse_or_fail_with_a_position(text: str) -> None:
+    try:
+        tree = parse(text)
+    except FlowError as err:
+        assert err.span is not None, f"no position for {err.message!r}"
+        assert 0 <= err.span.start <= len(text), (err.span, len(text))
+        assert err.span.start <= err.span.end
+        rendered = err.render()
+        m = _LOCATION.search(rendered)
+        assert m, rendered
+        before = text[: err.span.start]
+        line, col = before.count("\n") + 1, err.span.start - (before.rfind("\n") + 1) + 1
+        assert (int(m.group(1)), int(m.group(2))) == (line, col), rendered
+        assert "^" in rendered.splitlines()[2]
+        return
+    # A chain that parses prints as one that parses to the same tree (idempotent printing).
+    if not _known_print_bug(tree):
+        printed = unparse(tree)
+        assert parse(printed) == tree, (text, printed)
+
+
+# -- 3. the seed chains ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chain", ALL_SEEDS)
+def test_seed_chain_parses_and_roundtrips(chain: str) -> None:
+    tree = parse(chain)
+    printed = unparse(tree)
+    assert parse(printed) == tree
+    assert parse(chain.replace("→", "->")) == tree  # both arrows
+
+
+_DESIGN = Path("/work/shared/DESIGN.md")
+
+
+@pytest.mark.skipif(not _DESIGN.exists(), reason="DESIGN.md (shared folder) not reachable")
+def test_seed_list_matches_design() -> None:
+    section = _DESIGN.read_text().split("## The flow language")[1].split("\n## ")[0]
+    blocks = [ln[4:] for ln in section.splitlines() if ln.startswith("    ") and not ln.startswith("     ")]
+    chains = [b for b in blocks if b.startswith(("/", "parallel["))]
+    macro = re.compile(r"(/[\w-]+) {2,}(.*)")
+    assert [c for c in chains if not macro.fullmatch(c)] == SEED_CHAINS
+    assert dict(macro.fullmatch(c).groups() for c in chains if macro.fullmatch(c)) == SEED_MACROS
+    assert "    " + INTRO_CHAIN + "\n" in _DESIGN.read_text()
+
+
+def test_strategy_generates_valid_names() -> None:
+    """Sanity: the strategies' literals satisfy the grammar's side conditions."""
+    assert all(_NAME.fullmatch(n) for n in _FIXED_NAMES)
+    assert all(is_number(n) for n in ["0", "0.87", "-1", "+2.5", ".5", "5.", "1e-3", "2E+10"])

@@ -1,0 +1,176 @@
+"""End-to-end tests of the runpod executor against a private sshd (the ``sshd_pod`` fixture).
+
+Each test runs the real ``snakemake`` CLI with ``--executor runpod`` (through the runpod
+profile) on a project folder the pod user cannot read, so everything it needs must travel by
+rsync.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Until tests/conftest.py loads tests/services.py with pytest_plugins (then delete this import).
+from services import SshPod, private_project, sshd_pod  # noqa: F401
+from runpod_project import PROFILE, VARIANTS, snakemake, write_project
+
+pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _run(pod: SshPod, project: Path, remote: Path, *extra: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    args = ["--profile", str(PROFILE), *pod.executor_args(remote, **settings), *extra]
+    return snakemake(project, args, env={"SLASHMAKE_TEST_TOKEN": ""})
+
+
+def _outputs(project: Path) -> list[Path]:
+    return sorted((project / "results" / "sweep").glob("*.json"))
+
+
+def _fault_rsync(pod: SshPod, name: str, body: str) -> Path:
+    """A remote rsync wrapper that misbehaves as body says, then runs the real rsync."""
+    counter = pod.base / f"{name}.count"
+    script = f"""#!/bin/sh
+n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}
+{body}
+exec rsync "$@"
+"""
+    return pod.pod_file(f"{name}.sh", script)
+
+
+DROP_CONNECTION = """if [ "$n" -lt {limit} ]; then
+  p=$PPID
+  while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done
+  kill -9 "$p"; sleep 5; exit 1
+fi"""
+
+
+def test_sweep_runs_once_on_the_pod_and_is_reused(sshd_pod: SshPod, private_project: Path) -> None:
+    pod, project = sshd_pod, write_project(private_project)
+    remote = pod.new_dir("sweep")
+    venv = remote / "venv"
+    unreadable = subprocess.run(["su", "-s", "/bin/sh", pod.user, "-c", f"ls {project}"],
+                                capture_output=True, check=False)
+    assert unreadable.returncode != 0, "the pod user must not read the project folder"
+
+    before = pod.logins()
+    first = _run(pod, project, remote, venv=str(venv))
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert pod.logins() - before == 1, "one SSH login per run"
+    assert (Path(f"{venv}.setup-count")).read_text().count("built") == 1
+    docs = [json.loads(p.read_text()) for p in _outputs(project)]
+    assert sorted(d["variant"] for d in docs) == VARIANTS
+    assert {d["whoami"] for d in docs} == {pod.user}
+    assert all(d["pwd"].startswith(str(remote) + "/work/") for d in docs)
+    summary = json.loads((project / "results" / "summary.json").read_text())
+    assert summary["n"] == 16 and summary["users"] == [pod.user]
+    job_logs = sorted(p.name for p in (project / ".snakemake" / "runpod").glob("*.log"))
+    assert len(job_logs) == 2 and job_logs[1].startswith("sweep_step-"), job_logs  # 1 group + aggregate
+    assert (project / "logs" / "step" / "v00.log").read_text().startswith("step v00 done")
+    stamps = {p: p.stat().st_mtime for p in _outputs(project)}
+
+    before = pod.logins()
+    second = _run(pod, project, remote, venv=str(venv))
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert "Nothing to be done" in second.stderr
+    assert pod.logins() == before, "an up-to-date run must not connect"
+    assert {p: p.stat().st_mtime for p in _outputs(project)} == stamps
+
+    third = _run(pod, project, remote, "--forceall", venv=str(venv))
+    assert third.returncode == 0, third.stderr[-4000:]
+    assert pod.logins() - before == 1
+    assert (Path(f"{venv}.setup-count")).read_text().count("built") == 1, "setup runs once, not per run"
+
+
+def test_closed_port_is_a_clear_error(sshd_pod: SshPod, private_project: Path) -> None:
+    from services import _free_port
+
+    project, port = write_project(private_project), _free_port()
+    res = _run(sshd_pod, project, sshd_pod.base, port=str(port), **{"transfer-retries": "1"})
+    assert res.returncode != 0
+    assert "host 127.0.0.1" in res.stderr and f"port {port}" in res.stderr, res.stderr[-3000:]
+    assert "Connection refused" in res.stderr
+    assert _outputs(project) == []
+
+
+def test_dropped_connection_is_retried(sshd_pod: SshPod, private_project: Path) -> None:
+    pod, project = sshd_pod, write_project(private_project)
+    wrapper = _fault_rsync(pod, "drop-once", DROP_CONNECTION.format(limit=1))
+    before = pod.logins()
+    res = _run(pod, project, pod.new_dir("drop1"), **{"remote-rsync": str(wrapper)})
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert len(_outputs(project)) == 16
+    assert pod.logins() - before == 2, "the dropped connection is re-opened once"
+
+
+def test_connection_that_keeps_dropping_is_a_clear_error(sshd_pod: SshPod, private_project: Path) -> None:
+    pod, project = sshd_pod, write_project(private_project)
+    wrapper = _fault_rsync(pod, "drop-always", DROP_CONNECTION.format(limit=1000))
+    res = _run(pod, project, pod.new_dir("drop"), **{"remote-rsync": str(wrapper), "transfer-retries": "2"})
+    assert res.returncode != 0
+    assert "code sync (after 3 attempts) failed" in res.stderr, res.stderr[-4000:]
+    assert f"port {pod.port}" in res.stderr and "exit code" in res.stderr
+    assert _outputs(project) == []
+
+
+FAILING = """
+rule all:
+    input: "out/ok.txt", "out/bad.txt"
+
+rule ok:
+    output: "out/ok.txt"
+    shell: "python -c 'import os; print(len(os.environ.get(\\"SLASHMAKE_TEST_TOKEN\\", \\"\\")))' > {output}"
+
+rule bad:
+    output: "out/bad.txt"
+    shell: "echo partial > {output}; echo \\"FAILMARK-4711 token=$SLASHMAKE_TEST_TOKEN\\" >&2; exit 3"
+"""
+
+
+def test_remote_failure_reports_the_end_of_its_stderr(sshd_pod: SshPod, private_project: Path) -> None:
+    project = write_project(private_project, FAILING)
+    res = _run(sshd_pod, project, sshd_pod.base, "--keep-going")
+    assert res.returncode != 0
+    assert "FAILMARK-4711" in res.stderr and "exit code" in res.stderr, res.stderr[-4000:]
+    assert "host 127.0.0.1" in res.stderr
+    assert (project / "out" / "ok.txt").exists()
+    assert not (project / "out" / "bad.txt").exists()
+
+
+@pytest.mark.parametrize("fault", ["truncate", "delete"])
+def test_damaged_output_fails_and_nothing_is_marked_complete(
+    sshd_pod: SshPod, private_project: Path, fault: str
+) -> None:
+    pod, project = sshd_pod, write_project(private_project)
+    remote = pod.new_dir(f"damage-{fault}")
+    victim = f"{remote}/work/*/results/sweep/v03.json"
+    act = {"truncate": 'head -c 10 "$f" > "$f.t" && mv "$f.t" "$f"', "delete": 'rm -f "$f"'}[fault]
+    body = f'case " $* " in *" --sender "*) for f in {victim}; do {act}; done;; esac'
+    wrapper = _fault_rsync(pod, f"damage-{fault}", body)
+    res = _run(pod, project, remote, **{"remote-rsync": str(wrapper), "transfer-retries": "1"})
+    assert res.returncode != 0
+    expected = "truncated" if fault == "truncate" else "output transfer (after 2 attempts)"
+    assert expected in res.stderr, res.stderr[-4000:]
+    assert _outputs(project) == [], "a group that failed verification leaves no outputs"
+    dry = snakemake(project, ["-n", "--profile", str(PROFILE), *pod.executor_args(remote)])
+    assert dry.returncode == 0 and "step            16" in dry.stdout + dry.stderr
+
+
+def test_secrets_stay_out_of_logs_and_metadata(sshd_pod: SshPod, private_project: Path) -> None:
+    project = write_project(private_project, FAILING)
+    token, api_key = "tok-5f1e9c-secret-value", "rpa_APIKEY-never-logged-77"
+    args = ["--profile", str(PROFILE), *sshd_pod.executor_args(sshd_pod.base)]
+    res = snakemake(project, [*args, "--keep-going", "--envvars", "SLASHMAKE_TEST_TOKEN"],
+                    env={"SLASHMAKE_TEST_TOKEN": token, "RUNPOD_API_KEY": api_key})
+    assert res.returncode != 0 and "FAILMARK-4711 token=***" in res.stderr, res.stderr[-3000:]
+    assert (project / "out" / "ok.txt").read_text().strip() == str(len(token)), "env reached the job"
+    key_lines = [ln for ln in sshd_pod.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln]
+    texts = {"stdout": res.stdout, "stderr": res.stderr}
+    for path in (project / ".snakemake").rglob("*"):
+        if path.is_file():
+            texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    for where, text in texts.items():
+        for secret in [token, api_key, *key_lines]:
+            assert secret not in text, f"a secret leaked into {where}"

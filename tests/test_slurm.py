@@ -1,0 +1,219 @@
+"""End-to-end check of slashmake's SLURM profile on a real (single-node) SLURM cluster.
+
+A hand-written sigma sweep (4 variants of a trivial step, then an aggregate) runs through the
+real ``snakemake --profile config/profiles/slurm`` CLI. SLURM's own job-completion log
+(jobcomp/filetxt, set up by .ci/slurm-up.sh) is the witness that each variant ran as a SLURM
+job with the resources the rule asked for; a second run must submit nothing.
+
+The cluster comes from the ``slurm_cluster`` fixture in tests/services.py: under CI=true a
+missing cluster fails these tests, elsewhere they skip with the reason.
+
+Every cluster run is bounded (``timeout``, plus a subprocess timeout): snakemake-executor-plugin-
+slurm 2.8.0 can wait forever when its status command keeps failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from services import SLURM_PROFILE, SlurmCluster
+
+pytestmark = [pytest.mark.service, pytest.mark.slow]
+
+SIGMAS = ("0.10", "0.12", "0.15", "0.20")
+#: Hard limit for one snakemake run on the cluster, in seconds.
+RUN_TIMEOUT = 300
+
+STEP_PY = '''\
+"""One sweep variant: record which SLURM job ran it."""
+import argparse, json, os, socket
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--sigma", type=float, required=True)
+ap.add_argument("--out", required=True)
+a = ap.parse_args()
+rec = {"sigma": a.sigma, "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+       "host": socket.gethostname(), "cwd": os.getcwd()}
+with open(a.out + ".tmp", "w") as f:
+    json.dump(rec, f)
+os.replace(a.out + ".tmp", a.out)
+'''
+
+AGGREGATE_PY = '''\
+"""Aggregate: read every variant's JSON."""
+import argparse, json, os
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--out", required=True)
+ap.add_argument("--variants", nargs="+", required=True)
+a = ap.parse_args()
+variants = [json.load(open(p)) for p in a.variants]
+rec = {"variants": variants, "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+with open(a.out + ".tmp", "w") as f:
+    json.dump(rec, f)
+os.replace(a.out + ".tmp", a.out)
+'''
+
+SNAKEFILE = """\
+# A sigma sweep, written by hand the way slashmake compiles one: one rule over a wildcard,
+# resources from the command file, an aggregate that needs every variant.
+SIGMAS = {sigmas!r}
+PY = {python!r}
+
+rule all:
+    input: "results/aggregate.json"
+
+rule sweep_step:
+    output: "results/steps/sweep/sigma-{{sigma}}/metrics.json"
+    threads: 1
+    resources: mem_mb=300, runtime=3, gpu=0
+    shell: "{{PY:q}} step.py --sigma {{wildcards.sigma:q}} --out {{output:q}}"
+
+rule aggregate:
+    input: expand("results/steps/sweep/sigma-{{sigma}}/metrics.json", sigma=SIGMAS)
+    output: "results/aggregate.json"
+    threads: 2
+    resources: mem_mb=400, runtime=4
+    shell: "{{PY:q}} aggregate.py --out {{output:q}} --variants {{input:q}}"
+"""
+
+
+def _snakemake_bin() -> str:
+    """The snakemake CLI of the interpreter running the tests (the project venv)."""
+    beside = Path(sys.executable).with_name("snakemake")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("snakemake")
+    if found is None:
+        pytest.fail("snakemake CLI not found", pytrace=False)
+    return found
+
+
+def _cancel_leftovers(workdir: Path) -> None:
+    """scancel any job this workflow left queued or running (after a timeout or a failure)."""
+    try:
+        out = subprocess.run(
+            ["squeue", "--noheader", "--format=%i %Z"],
+            capture_output=True, text=True, timeout=20, check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    ids = [
+        parts[0]
+        for parts in (line.split(maxsplit=1) for line in out.splitlines())
+        if len(parts) == 2 and Path(parts[1]) == workdir
+    ]
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=20, check=False)
+
+
+def run_snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``snakemake --profile config/profiles/slurm`` in *workdir*, bounded by RUN_TIMEOUT."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAKEMAKE_", "SLURM_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [_snakemake_bin(), "--profile", str(SLURM_PROFILE), "--snakefile", "Snakefile", *extra]
+    if shutil.which("timeout"):
+        cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), *cmd]
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=RUN_TIMEOUT + 30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        _cancel_leftovers(workdir)
+        pytest.fail(f"snakemake on SLURM hung for {RUN_TIMEOUT + 30}s:\n{out[-4000:]}", pytrace=False)
+    if proc.returncode != 0:
+        _cancel_leftovers(workdir)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
+
+
+def _wait_for_jobcomp(
+    cluster: SlurmCluster, job_ids: set[str], timeout: float = 20.0
+) -> dict[str, dict[str, str]]:
+    """The jobcomp records of *job_ids*, waiting briefly for slurmctld to write them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = {r["JobId"]: r for r in cluster.jobcomp_records() if r["JobId"] in job_ids}
+        if set(records) == job_ids or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    """A workflow folder with the sweep Snakefile and its two step programs."""
+    wd = tmp_path / "sweep"
+    wd.mkdir()
+    (wd / "Snakefile").write_text(SNAKEFILE.format(sigmas=list(SIGMAS), python=sys.executable))
+    (wd / "step.py").write_text(STEP_PY)
+    (wd / "aggregate.py").write_text(AGGREGATE_PY)
+    return wd.resolve()
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 120)
+def test_sweep_runs_as_slurm_jobs_and_second_run_submits_nothing(
+    slurm_cluster: SlurmCluster, sweep_dir: Path
+) -> None:
+    first = run_snakemake(sweep_dir)
+    assert first.returncode == 0, f"first run failed (rc={first.returncode}):\n{first.stdout[-4000:]}"
+    run_ids = set(re.findall(r"SLURM run ID: (\S+)", first.stdout))
+    assert len(run_ids) == 1, f"expected one SLURM run ID in the output:\n{first.stdout[-2000:]}"
+    (run_id,) = run_ids
+
+    # Each variant ran inside its own SLURM job, on the cluster's node, in the workflow folder.
+    variants = {
+        s: json.loads((sweep_dir / f"results/steps/sweep/sigma-{s}/metrics.json").read_text())
+        for s in SIGMAS
+    }
+    variant_jobs = {s: v["slurm_job_id"] for s, v in variants.items()}
+    assert all(variant_jobs.values()), f"a variant ran outside SLURM: {variant_jobs}"
+    assert len(set(variant_jobs.values())) == len(SIGMAS), f"variants shared a job: {variant_jobs}"
+    for s, v in variants.items():
+        assert v["sigma"] == float(s)
+        assert Path(v["cwd"]).resolve() == sweep_dir
+
+    # The aggregate saw every variant (and was a SLURM job of its own).
+    agg = json.loads((sweep_dir / "results/aggregate.json").read_text())
+    assert sorted(v["sigma"] for v in agg["variants"]) == sorted(float(s) for s in SIGMAS)
+    assert {v["slurm_job_id"] for v in agg["variants"]} == set(variant_jobs.values())
+    assert agg["slurm_job_id"] and agg["slurm_job_id"] not in variant_jobs.values()
+
+    # SLURM's own job-completion log lists each job, completed, with the rule's resources.
+    expected = set(variant_jobs.values()) | {agg["slurm_job_id"]}
+    records = _wait_for_jobcomp(slurm_cluster, expected)
+    assert set(records) == expected, (
+        f"jobcomp log {slurm_cluster.jobcomp_log} lacks jobs {sorted(expected - set(records))}"
+    )
+    for job_id, rec in records.items():
+        assert rec.get("JobState") == "COMPLETED", rec
+        assert rec.get("Name") == run_id, rec  # the plugin names every job after the run ID
+        assert Path(rec.get("WorkDir", "")).resolve() == sweep_dir, rec
+        assert rec.get("Partition") == slurm_cluster.partition, rec
+        tres = dict(kv.split("=", 1) for kv in rec.get("Tres", "").split(",") if "=" in kv)
+        if job_id == agg["slurm_job_id"]:
+            assert (rec.get("TimeLimit"), tres.get("mem"), tres.get("cpu")) == ("4", "400M", "2"), rec
+        else:
+            assert (rec.get("TimeLimit"), tres.get("mem"), tres.get("cpu")) == ("3", "300M", "1"), rec
+    ours = [r for r in slurm_cluster.jobcomp_records() if Path(r.get("WorkDir", "")) == sweep_dir]
+    assert len(ours) == len(SIGMAS) + 1, f"expected {len(SIGMAS) + 1} SLURM jobs, log has {ours}"
+
+    # A second run reuses everything: nothing submitted, SLURM's log untouched.
+    log_before = slurm_cluster.jobcomp_log.read_bytes()
+    second = run_snakemake(sweep_dir)
+    assert second.returncode == 0, f"second run failed:\n{second.stdout[-4000:]}"
+    assert "Nothing to be done" in second.stdout, second.stdout[-2000:]
+    assert "has been submitted with SLURM jobid" not in second.stdout, second.stdout[-2000:]
+    time.sleep(1.0)
+    assert slurm_cluster.jobcomp_log.read_bytes() == log_before, "the second run ran SLURM jobs"

@@ -1,0 +1,50 @@
+"""A toy step for end-to-end tests: records that it ran, writes its outputs and a metrics JSON.
+
+    python toy_step.py NAME --out FILE... --metrics FILE [--set key=value ...] [--fail] [--argv FILE] [ARGS...]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("name")
+    p.add_argument("--out", nargs="*", default=[])
+    p.add_argument("--metrics")
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--fail-if", default="")
+    p.add_argument("--argv")
+    p.add_argument("--inputs", nargs="*", default=[])
+    p.add_argument("rest", nargs="*")
+    a = p.parse_args()
+    trace = os.environ.get("TOY_TRACE")
+    if trace:
+        with open(trace, "a") as fh:
+            fh.write(json.dumps({"step": a.name, "t": time.time(), "args": a.rest, "inputs": a.inputs}) + "\n")
+    if a.argv:
+        Path(a.argv).write_text(json.dumps(sys.argv[1:]))
+    if a.fail_if and Path(a.fail_if).exists():
+        print(f"toy step {a.name}: failing on purpose", file=sys.stderr)
+        return 3
+    for out in a.out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"step": a.name, "args": a.rest, "inputs": a.inputs}))
+    if a.metrics:
+        metrics = {}
+        for kv in a.set:
+            k, _, v = kv.partition("=")
+            metrics[k] = json.loads(v)
+        metrics["n_inputs"] = len(a.inputs)
+        tmp = a.metrics + ".tmp"
+        Path(tmp).write_text(json.dumps(metrics))
+        os.replace(tmp, a.metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
