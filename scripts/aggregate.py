@@ -33,16 +33,36 @@ def main() -> int:
         m = read_json(p)
         if a.metric not in m:
             raise SystemExit(f"error: {p}: no key {a.metric!r} (keys: {sorted(m)[:10]})")
-        rows.append({"metrics_file": str(Path(p).resolve()), "variant_dir": str(Path(p).resolve().parent), "sigma": m.get("sigma"), a.metric: m[a.metric], "f1_macro": m.get("f1_macro"), "ece": m.get("ece")})
+        rows.append(
+            {
+                "metrics_file": str(Path(p).resolve()),
+                "variant_dir": str(Path(p).resolve().parent),
+                "sigma": m.get("sigma"),
+                a.metric: m[a.metric],
+                "f1_macro": m.get("f1_macro"),
+                "ece": m.get("ece"),
+            }
+        )
     best = max(rows, key=lambda r: r[a.metric])
     if a.plot:
         with_sigma = [r for r in rows if r["sigma"] is not None]
-        plot_metric_vs_sigma([r["sigma"] for r in with_sigma], [r[a.metric] for r in with_sigma], a.plot, a.metric)
+        plot_metric_vs_sigma(
+            [r["sigma"] for r in with_sigma], [r[a.metric] for r in with_sigma], a.plot, a.metric
+        )
     if a.summary:
         write_json(a.summary, {"metric": a.metric, "variants": rows, "best": best})
     vals = [r[a.metric] for r in rows]
     print(f"aggregate: {len(rows)} variants; best {a.metric}={best[a.metric]:.4f} at sigma={best['sigma']}")
-    write_metrics(a.out, {"best_acc" if a.metric == "accuracy" else f"best_{a.metric}": best[a.metric], "best_sigma": best["sigma"] if best["sigma"] is not None else -1.0, "mean_acc" if a.metric == "accuracy" else f"mean_{a.metric}": sum(vals) / len(vals), "n_variants": len(rows), "best_metrics_file": best["metrics_file"]})
+    write_metrics(
+        a.out,
+        {
+            "best_acc" if a.metric == "accuracy" else f"best_{a.metric}": best[a.metric],
+            "best_sigma": best["sigma"] if best["sigma"] is not None else -1.0,
+            "mean_acc" if a.metric == "accuracy" else f"mean_{a.metric}": sum(vals) / len(vals),
+            "n_variants": len(rows),
+            "best_metrics_file": best["metrics_file"],
+        },
+    )
     return 0
 
 

@@ -25,7 +25,12 @@ def main() -> int:
     ap.add_argument("--dvc-remote", default="dvc-remote", help="local DVC remote folder; empty = no DVC")
     ap.add_argument("--model-name", default="simple_lstm")
     ap.add_argument("--stage", default="production")
-    ap.add_argument("--smoke-test", type=boolean, default=False, help="load the exported program and check it matches the checkpoint")
+    ap.add_argument(
+        "--smoke-test",
+        type=boolean,
+        default=False,
+        help="load the exported program and check it matches the checkpoint",
+    )
     ap.add_argument("--record", help="output: deployment record JSON")
     ap.add_argument("--metrics", required=True)
     a = ap.parse_args()
@@ -37,7 +42,9 @@ def main() -> int:
     res = reg.publish(a.registry, a.model_name, a.model, ev, a.dvc_remote or None, a.stage)
     if a.smoke_test:
         res.update(smoke_test(Path(a.registry) / a.model_name / res["version"]))
-    print(f"deploy: {a.model_name} {res['version']} new_version={res['new_version']} noop={res['noop']} dvc_pushed={res['dvc_pushed']}")
+    print(
+        f"deploy: {a.model_name} {res['version']} new_version={res['new_version']} noop={res['noop']} dvc_pushed={res['dvc_pushed']}"
+    )
     if a.record:
         write_json(a.record, {**res, "registry": str(Path(a.registry).resolve()), "model_name": a.model_name})
     write_metrics(a.metrics, res)

@@ -47,7 +47,14 @@ def main() -> int:
     if a.current_out:
         write_table(cur_df, a.current_out)
     if a.report:
-        write_json(a.report, {**m, "reference": a.reference, "current": a.current or f"synthetic(seed={a.current_seed}, shift={a.shift})"})
+        write_json(
+            a.report,
+            {
+                **m,
+                "reference": a.reference,
+                "current": a.current or f"synthetic(seed={a.current_seed}, shift={a.shift})",
+            },
+        )
     print(f"drift: detected={m['drift_detected']} max_psi={m['max_psi']:.3f} min_ks_p={m['min_ks_p']:.3g}")
     write_metrics(a.metrics, m)
     return 0

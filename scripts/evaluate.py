@@ -26,7 +26,9 @@ def main() -> int:
     ap.add_argument("--metrics", required=True, help="output: metrics JSON")
     ap.add_argument("--report", help="output: JSON report (metrics + confusion matrix)")
     ap.add_argument("--reliability", help="output: reliability-diagram PNG")
-    ap.add_argument("--ledger", default="results/ledger.jsonl", help="experiment ledger (JSONL, appended); empty = none")
+    ap.add_argument(
+        "--ledger", default="results/ledger.jsonl", help="experiment ledger (JSONL, appended); empty = none"
+    )
     ap.add_argument("--step", default="evaluate", help="flow step name recorded in the ledger")
     ap.add_argument("--compare-registry", type=boolean, default=False)
     ap.add_argument("--registry", default="registry")
@@ -56,15 +58,28 @@ def main() -> int:
         plot_reliability(proba.max(1), (proba.argmax(1) == y).astype(float), a.reliability)
     if a.report:
         cm = [[m[f"cm_{i}_{j}"] for j in range(proba.shape[1])] for i in range(proba.shape[1])]
-        write_json(a.report, {"metrics": m, "confusion_matrix": cm, "classes": ["consolidation", "retracement"], "model": a.model, "test": a.test})
+        write_json(
+            a.report,
+            {
+                "metrics": m,
+                "confusion_matrix": cm,
+                "classes": ["consolidation", "retracement"],
+                "model": a.model,
+                "test": a.test,
+            },
+        )
     if a.ledger:
         ledger.append(a.ledger, a.step, m, model=str(Path(a.model).resolve()))
-    print(f"evaluate: accuracy={m['accuracy']:.4f} f1_macro={m['f1_macro']:.4f} ece={m['ece']:.4f} brier={m['brier']:.4f} log_loss={m['log_loss']:.4f}")
+    print(
+        f"evaluate: accuracy={m['accuracy']:.4f} f1_macro={m['f1_macro']:.4f} ece={m['ece']:.4f} brier={m['brier']:.4f} log_loss={m['log_loss']:.4f}"
+    )
     write_metrics(a.metrics, m)
     return 0
 
 
-def compare_with_registry(registry: str, name: str, X: object, y: object, accuracy: float) -> dict[str, object]:
+def compare_with_registry(
+    registry: str, name: str, X: object, y: object, accuracy: float
+) -> dict[str, object]:
     """Accuracy of the registry's live model on the same test set; better_performance flag."""
     from slashmake_ml import registry as reg
     from slashmake_ml.evaluate import classification_metrics, predict_proba

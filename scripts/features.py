@@ -37,7 +37,9 @@ def main() -> int:
         shapes.append(X.shape)
         print(f"{src} -> {dst}: {X.shape}")
     if a.metrics:
-        write_metrics(a.metrics, {"n_windows": shapes[0][0], "seq_len": shapes[0][1], "n_features": len(FEATURE_NAMES)})
+        write_metrics(
+            a.metrics, {"n_windows": shapes[0][0], "seq_len": shapes[0][1], "n_features": len(FEATURE_NAMES)}
+        )
     return 0
 
 

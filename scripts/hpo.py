@@ -43,12 +43,29 @@ def main() -> int:
     trials = []
     best = None
     for i in range(a.n_trials):
-        hp = {"lr": float(10 ** rng.uniform(-3.3, -2.0)), "weight_decay": float(10 ** rng.uniform(-4, -1)), "focal_gamma": float(rng.choice([0.0, 1.0, 2.0]))}
-        cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, patience=a.patience, jitter=a.jitter, seed=a.seed, threads=a.threads, device=a.device, **hp)
+        hp = {
+            "lr": float(10 ** rng.uniform(-3.3, -2.0)),
+            "weight_decay": float(10 ** rng.uniform(-4, -1)),
+            "focal_gamma": float(rng.choice([0.0, 1.0, 2.0])),
+        }
+        cfg = TrainConfig(
+            epochs=a.epochs,
+            batch_size=a.batch_size,
+            patience=a.patience,
+            jitter=a.jitter,
+            seed=a.seed,
+            threads=a.threads,
+            device=a.device,
+            lr=hp["lr"],
+            weight_decay=hp["weight_decay"],
+            focal_gamma=hp["focal_gamma"],
+        )
         res = train_classifier(X, y, cfg, progress=False)
         # Compare trials on cross-entropy-free ground: val accuracy, val loss as tie-break.
         score = (res.metrics["val_accuracy"], -res.metrics["best_val_loss"])
-        trials.append({**hp, "val_accuracy": res.metrics["val_accuracy"], "best_val_loss": res.metrics["best_val_loss"]})
+        trials.append(
+            {**hp, "val_accuracy": res.metrics["val_accuracy"], "best_val_loss": res.metrics["best_val_loss"]}
+        )
         print(f"trial {i}: {trials[-1]}", flush=True)
         if best is None or score > best[0]:
             best = (score, hp, res)
@@ -56,7 +73,15 @@ def main() -> int:
     _, hp, res = best
     save_checkpoint(a.model, res.model, {"hparams": hp})
     write_json(a.best_params, {"best": hp, "trials": trials})
-    write_metrics(a.metrics, {"n_trials": a.n_trials, "best_val_accuracy": res.metrics["val_accuracy"], "best_val_loss": res.metrics["best_val_loss"], **{f"best_{k}": v for k, v in hp.items()}})
+    write_metrics(
+        a.metrics,
+        {
+            "n_trials": a.n_trials,
+            "best_val_accuracy": res.metrics["val_accuracy"],
+            "best_val_loss": res.metrics["best_val_loss"],
+            **{f"best_{k}": v for k, v in hp.items()},
+        },
+    )
     return 0
 
 

@@ -38,7 +38,16 @@ def main() -> int:
         match = [a.models[idx]]
     atomic_write(a.model, lambda tmp: shutil.copyfile(match[0], tmp))
     print(f"selected {match[0]} ({metric}={best[metric]:.4f}, sigma={best['sigma']})")
-    write_metrics(a.metrics, {"best_acc": best[metric], "accuracy": best[metric], "best_sigma": best["sigma"] if best["sigma"] is not None else -1.0, "model_sha256_file": sha256_file(a.model), "source_model": str(Path(match[0]).resolve())})
+    write_metrics(
+        a.metrics,
+        {
+            "best_acc": best[metric],
+            "accuracy": best[metric],
+            "best_sigma": best["sigma"] if best["sigma"] is not None else -1.0,
+            "model_sha256_file": sha256_file(a.model),
+            "source_model": str(Path(match[0]).resolve()),
+        },
+    )
     return 0
 
 

@@ -56,13 +56,38 @@ def main() -> int:
     X, y = load_features(a.features)
     if y is None:
         raise SystemExit(f"error: {a.features} has no labels; training needs a labelled set")
-    cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, patience=a.patience, val_frac=a.val_frac, focal_gamma=a.focal_gamma, jitter=a.jitter, seed=a.seed, threads=a.threads, device=a.device)
-    enc = torch.load(a.init_encoder, map_location="cpu", weights_only=True)["encoder"] if a.init_encoder else None
+    cfg = TrainConfig(
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        patience=a.patience,
+        val_frac=a.val_frac,
+        focal_gamma=a.focal_gamma,
+        jitter=a.jitter,
+        seed=a.seed,
+        threads=a.threads,
+        device=a.device,
+    )
+    enc = (
+        torch.load(a.init_encoder, map_location="cpu", weights_only=True)["encoder"]
+        if a.init_encoder
+        else None
+    )
     res = train_classifier(X, y, cfg, init_encoder=enc, log=sys.stdout)
-    save_checkpoint(a.model, res.model, {"train_config": cfg.to_dict(), "metrics": {k: v for k, v in res.metrics.items() if isinstance(v, int | float)}})
+    save_checkpoint(
+        a.model,
+        res.model,
+        {
+            "train_config": cfg.to_dict(),
+            "metrics": {k: v for k, v in res.metrics.items() if isinstance(v, int | float)},
+        },
+    )
     if a.curve:
         plot_curve(res.history, a.curve, "fine-tune" if enc is not None else "train")
-    print(f"trained: val_accuracy={res.metrics['val_accuracy']:.4f} best_val_loss={res.metrics['best_val_loss']:.4f} epochs={res.metrics['epochs_run']}")
+    print(
+        f"trained: val_accuracy={res.metrics['val_accuracy']:.4f} best_val_loss={res.metrics['best_val_loss']:.4f} epochs={res.metrics['epochs_run']}"
+    )
     if a.metrics:
         write_metrics(a.metrics, res.metrics)
     return 0

@@ -50,7 +50,19 @@ def main() -> int:
     enc = torch.load(a.encoder, map_location="cpu", weights_only=True)["encoder"]
     X, y = load_features(a.features)
     assert y is not None, "labelled features required"
-    cfg = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, patience=a.patience, val_frac=a.val_frac, focal_gamma=a.focal_gamma, jitter=a.jitter, seed=a.seed, threads=a.threads, device=a.device)
+    cfg = TrainConfig(
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        patience=a.patience,
+        val_frac=a.val_frac,
+        focal_gamma=a.focal_gamma,
+        jitter=a.jitter,
+        seed=a.seed,
+        threads=a.threads,
+        device=a.device,
+    )
     res = train_classifier(X, y, cfg, init_encoder=enc, log=sys.stdout)
     save_checkpoint(a.model, res.model, {"train_config": cfg.to_dict(), "sigma": a.sigma})
     if a.curve:

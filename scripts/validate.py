@@ -23,7 +23,9 @@ def main() -> int:
     ap.add_argument("--data", nargs="+", required=True, help="input file(s): .parquet or .csv")
     ap.add_argument("--report", help="output: JSON report with every bad row")
     ap.add_argument("--metrics", help="output: metrics JSON (data_quality, n_bad_rows, ...)")
-    ap.add_argument("--max-bad-fraction", type=float, default=0.0, help="fail when more than this share of windows is bad")
+    ap.add_argument(
+        "--max-bad-fraction", type=float, default=0.0, help="fail when more than this share of windows is bad"
+    )
     ap.add_argument("--max-print", type=int, default=20)
     a = ap.parse_args()
 
@@ -45,16 +47,31 @@ def main() -> int:
     if bad:
         print("bad rows (file, window_id, t, check):", file=sys.stderr)
         for b in bad[: a.max_print]:
-            print(f"  {b['file']}  window_id={b['window_id']}  t={b['t']}  check={b['check']}", file=sys.stderr)
+            print(
+                f"  {b['file']}  window_id={b['window_id']}  t={b['t']}  check={b['check']}", file=sys.stderr
+            )
         if len(bad) > a.max_print:
             print(f"  ... and {len(bad) - a.max_print} more (see the report)", file=sys.stderr)
     if a.report:
         write_json(a.report, {"files": a.data, "n_windows": n_windows, "n_rows": n_rows, "bad": bad})
     if failed:
-        print(f"error: validation failed: data_quality={quality:.4f} ({bad_windows} bad windows of {n_windows})", file=sys.stderr)
+        print(
+            f"error: validation failed: data_quality={quality:.4f} ({bad_windows} bad windows of {n_windows})",
+            file=sys.stderr,
+        )
         return 1
     if a.metrics:
-        write_metrics(a.metrics, {"data_quality": quality, "n_windows": n_windows, "n_rows": n_rows, "n_bad_windows": bad_windows, "n_bad_rows": len(bad), "valid": not bad})
+        write_metrics(
+            a.metrics,
+            {
+                "data_quality": quality,
+                "n_windows": n_windows,
+                "n_rows": n_rows,
+                "n_bad_windows": bad_windows,
+                "n_bad_rows": len(bad),
+                "valid": not bad,
+            },
+        )
     return 0
 
 

@@ -91,7 +91,7 @@ def test_closed_port_is_a_clear_error(sshd_pod: SshPod, private_project: Path) -
     res = _run(sshd_pod, project, sshd_pod.base, port=str(port), **{"transfer-retries": "1"})
     assert res.returncode != 0
     assert "host 127.0.0.1" in res.stderr and f"port {port}" in res.stderr, res.stderr[-3000:]
-    assert "Connection refused" in res.stderr
+    assert "Connection refused" in res.stderr, res.stderr[-3000:]
     assert _outputs(project) == []
 
 

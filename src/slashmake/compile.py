@@ -37,6 +37,12 @@ def py(value: Any) -> str:
     return repr(value)
 
 
+def param_value(value: Any) -> str:
+    """A params entry; text with braces goes behind a lambda, since Snakemake formats params strings."""
+    text = py(value)
+    return f"lambda w: {text}" if ("{" in text or "}" in text) else text
+
+
 class Compiler:
     """Writes the rules of one resolved flow."""
 
@@ -168,13 +174,13 @@ class Compiler:
             if step.variants is not None and any(k in vv for vv in step.variants.values()):
                 params[key] = f"lambda w: {self.variants_const(step)}[w.variant][{py(k)}]"
             else:
-                params[key] = py(v)
+                params[key] = param_value(v)
         if step.variants is not None:
             for k in sorted({k for vv in step.variants.values() for k in vv} - set(step.params)):
                 params[re.sub(r"\W", "_", k)] = f"lambda w: {self.variants_const(step)}[w.variant][{py(k)}]"
         for k, v in step.var_params.items():
             params[re.sub(r"\W", "_", k)] = f"lambda w, input: metric(input.var_{k}, {py(v.key)})"
-        params["arguments"] = py(step.args) if step.args else "[]"
+        params["arguments"] = param_value(step.args) if step.args else "[]"
         if step.is_try:
             for name, file in step.outputs.items():
                 params[f"out_{name}"] = py(f"{step.folder}/.staging/{file}")
@@ -235,8 +241,8 @@ class Compiler:
         assert cmd is not None
         params["command_file"] = py(cmd.path.relative_to(self.defs.root).as_posix())
         params["droid_file"] = py(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
-        params["arguments"] = py(json.dumps(step.args))
-        params["program"] = py(json.dumps(self.agent.get("program") or []))
+        params["arguments"] = param_value(json.dumps(step.args))
+        params["program"] = param_value(json.dumps(self.agent.get("program") or []))
         params["tools_format"] = py(str(self.agent.get("tools_format", "auto")))
         params["timeout"] = py(float(cmd.timeout or self.agent.get("timeout", 600)))
         inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)

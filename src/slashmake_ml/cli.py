@@ -38,10 +38,15 @@ def env_snapshot() -> dict[str, object]:
     """Versions of the interpreter and key libraries (what a rerun needs to reproduce)."""
     import importlib.metadata as md
 
-    pkgs = {}
+    pkgs: dict[str, str | None] = {}
     for name in ("torch", "numpy", "pandas", "pandera", "pyarrow", "scipy", "matplotlib", "dvc", "snakemake"):
         try:
             pkgs[name] = md.version(name)
         except md.PackageNotFoundError:
             pkgs[name] = None
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(), "packages": pkgs}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": pkgs,
+    }

@@ -49,7 +49,9 @@ def _paths(n: int, seq_len: int, rng: np.random.Generator, labels: np.ndarray, s
     return x
 
 
-def generate(n: int, seed: int, seq_len: int = 105, pos_rate: float = 0.43, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    n: int, seed: int, seq_len: int = 105, pos_rate: float = 0.43, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``n`` windows deterministically.
 
     Returns (ohlc (N, T, 4) float32 in open/high/low/close order, labels (N,) int64).
@@ -154,7 +156,9 @@ def make_synthetic(cfg: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return labelled, test, unlabelled
 
 
-def split_user_table(df: pd.DataFrame, test_frac: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def split_user_table(
+    df: pd.DataFrame, test_frac: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split a user's table into (labelled, test, unlabelled).
 
     Windows with a label go to labelled/test (stratified); windows without one are the

@@ -35,7 +35,9 @@ def psi(ref: np.ndarray, new: np.ndarray, n_bins: int = 10) -> float:
     return float(((q - p) * np.log(q / p)).sum())
 
 
-def detect(ref_ohlc: np.ndarray, new_ohlc: np.ndarray, psi_threshold: float = 0.2, ks_alpha: float = 0.01) -> dict[str, Any]:
+def detect(
+    ref_ohlc: np.ndarray, new_ohlc: np.ndarray, psi_threshold: float = 0.2, ks_alpha: float = 0.01
+) -> dict[str, Any]:
     """Flat metrics: psi_<stat>, ks_<stat>, ks_p_<stat>, max_psi, min_ks_p, drift_detected.
 
     Drift when any PSI exceeds ``psi_threshold`` or any KS p-value is below ``ks_alpha``

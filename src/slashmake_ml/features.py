@@ -47,7 +47,7 @@ def save_features(path: str | Path, X: np.ndarray, y: np.ndarray | None, window_
 
     def _w(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
 
     atomic_write(path, _w)
 

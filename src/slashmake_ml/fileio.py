@@ -20,7 +20,7 @@ def tmp_path_for(path: str | Path) -> Path:
     return Path(name)
 
 
-def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, writer: Callable[[Path], object]) -> None:
     """Call ``writer(tmp)`` then rename tmp onto ``path``; a crash leaves no partial ``path``."""
     tmp = tmp_path_for(path)
     try:

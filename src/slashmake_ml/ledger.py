@@ -17,7 +17,13 @@ def append(ledger: str | Path, step: str, metrics: Mapping[str, Any], **extra: A
     One os.write of one line under an exclusive lock, so concurrent sweep variants never
     interleave rows.
     """
-    row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "unix_time": time.time(), "step": step, "metrics": dict(metrics), **extra}
+    row = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "unix_time": time.time(),
+        "step": step,
+        "metrics": dict(metrics),
+        **extra,
+    }
     p = Path(ledger)
     p.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()

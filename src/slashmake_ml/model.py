@@ -41,7 +41,9 @@ class TemporalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         q, k, v = self.qkv(x).split(self.n_heads * self.head_dim, dim=-1)  # each (B, T, nh*hd)
-        q, k, v = (z.view(B, T, self.n_heads, self.head_dim).transpose(1, 2) for z in (q, k, v))  # (B, nh, T, hd)
+        q, k, v = (
+            z.view(B, T, self.n_heads, self.head_dim).transpose(1, 2) for z in (q, k, v)
+        )  # (B, nh, T, hd)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, nh*hd)
         return self.proj(y)  # (B, T, D)
@@ -49,6 +51,8 @@ class TemporalSelfAttention(nn.Module):
 
 class SimpleLSTM(nn.Module):
     """BiLSTM -> self-attention (residual + LayerNorm) -> mean pool -> MLP -> 2 logits."""
+
+    temperature: torch.Tensor
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -58,7 +62,10 @@ class SimpleLSTM(nn.Module):
         self.attn = TemporalSelfAttention(d, cfg.n_heads, cfg.head_dim, cfg.dropout)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Sequential(
-            nn.Linear(d, cfg.mlp_hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.mlp_hidden, cfg.n_classes)
+            nn.Linear(d, cfg.mlp_hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.mlp_hidden, cfg.n_classes),
         )
         # Temperature fitted on the validation split after training (focal loss under-states
         # confidence); a buffer, so it travels with the state_dict and the exported program.

@@ -68,7 +68,9 @@ def plot_reliability(conf: np.ndarray, correct: np.ndarray, path: str | Path, n_
     _save(fig, path)
 
 
-def plot_metric_vs_sigma(sigmas: Sequence[float], values: Sequence[float], path: str | Path, metric: str = "accuracy") -> None:
+def plot_metric_vs_sigma(
+    sigmas: Sequence[float], values: Sequence[float], path: str | Path, metric: str = "accuracy"
+) -> None:
     """Sweep plot: a metric against the pre-training time-warp sigma."""
     plt = _plt()
     order = np.argsort(np.asarray(sigmas, dtype=float))
@@ -78,7 +80,9 @@ def plot_metric_vs_sigma(sigmas: Sequence[float], values: Sequence[float], path:
     ax.plot(s, v, "o-")
     if len(v):
         best = int(np.argmax(v))
-        ax.annotate(f"best {v[best]:.3f}", (s[best], v[best]), textcoords="offset points", xytext=(0, 6), ha="center")
+        ax.annotate(
+            f"best {v[best]:.3f}", (s[best], v[best]), textcoords="offset points", xytext=(0, 6), ha="center"
+        )
     ax.set_xlabel("time-warp sigma")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} vs sigma")

@@ -37,7 +37,9 @@ def time_warp(x: torch.Tensor, sigma: float, n_knots: int, gen: torch.Generator)
     return g0 * (1 - w) + g1 * w
 
 
-def pretrain_encoder(X: np.ndarray, cfg: PretrainConfig, progress: bool = True, log: Any = None) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, list[float]]]:
+def pretrain_encoder(
+    X: np.ndarray, cfg: PretrainConfig, progress: bool = True, log: Any = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, list[float]]]:
     """Pre-train on unlabelled features X (N, T, F).
 
     Returns (encoder state_dict on CPU, metrics incl. sigma and encoder_sha256, history).
@@ -53,13 +55,21 @@ def pretrain_encoder(X: np.ndarray, cfg: PretrainConfig, progress: bool = True, 
     Xt = torch.from_numpy(X)  # (N, T, F), batches moved to the device as they are used
     history: dict[str, list[float]] = {"train_loss": []}
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=f"pretrain sigma={cfg.sigma}", file=sys.stderr, disable=not progress, leave=False)
+    bar = tqdm(
+        range(cfg.epochs),
+        desc=f"pretrain sigma={cfg.sigma}",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    )
     for epoch in bar:
         model.train()
         perm = torch.randperm(len(Xt), generator=gen)
         total = 0.0
         for i in range(0, len(Xt), cfg.batch_size):
-            xb = time_warp(Xt[perm[i : i + cfg.batch_size]], cfg.sigma, cfg.n_knots, gen).to(device)  # (B, T, F)
+            xb = time_warp(Xt[perm[i : i + cfg.batch_size]], cfg.sigma, cfg.n_knots, gen).to(
+                device
+            )  # (B, T, F)
             mask = (torch.rand(xb.shape[:2], generator=gen) < cfg.mask_ratio).to(device)  # (B, T)
             recon = model(xb, mask)
             # Loss only on hidden steps: the encoder must infer them from context.

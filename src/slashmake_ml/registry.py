@@ -40,7 +40,9 @@ def versions(root: str | Path, name: str) -> list[str]:
     d = Path(root) / name
     if not d.is_dir():
         return []
-    return sorted((p.name for p in d.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)), key=lambda v: int(v[1:]))
+    return sorted(
+        (p.name for p in d.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)), key=lambda v: int(v[1:])
+    )
 
 
 def current(root: str | Path, name: str) -> str | None:
@@ -82,7 +84,7 @@ def _set_current(root: Path, name: str, version: str) -> None:
 def _dvc(root: Path, *args: str) -> str:
     exe = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run([exe, *args], cwd=root, env=env, capture_output=True, text=True)  # nosec B603
+    proc = subprocess.run([exe, *args], cwd=root, env=env, capture_output=True, text=True)  # noqa: S603  # nosec B603
     if proc.returncode != 0:
         raise RegistryError(f"dvc {' '.join(args)} failed in {root}:\n{proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -161,10 +163,20 @@ def publish(
                 if v != cur:
                     _set_current(rootp, name, v)
                 _event(rootp, name, action=action, version=v, model_sha256=digest, previous=cur)
-                return {"deployed": True, "new_version": False, "noop": action == "noop", "version": v, "model_sha256": digest, "dvc_pushed": False, "stage": stage}
+                return {
+                    "deployed": True,
+                    "new_version": False,
+                    "noop": action == "noop",
+                    "version": v,
+                    "model_sha256": digest,
+                    "dvc_pushed": False,
+                    "stage": stage,
+                }
         nums = [int(v[1:]) for v in versions(rootp, name)]
         version = f"v{(max(nums) if nums else 0) + 1:04d}"
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=rootp / name))  # same filesystem as the target
+        staging = Path(
+            tempfile.mkdtemp(prefix=".staging-", dir=rootp / name)
+        )  # same filesystem as the target
         try:
             import torch
 
@@ -202,7 +214,15 @@ def publish(
             pushed = True
         _set_current(rootp, name, version)
         _event(rootp, name, action="deploy", version=version, model_sha256=digest, previous=cur)
-    return {"deployed": True, "new_version": True, "noop": False, "version": version, "model_sha256": digest, "dvc_pushed": pushed, "stage": stage}
+    return {
+        "deployed": True,
+        "new_version": True,
+        "noop": False,
+        "version": version,
+        "model_sha256": digest,
+        "dvc_pushed": pushed,
+        "stage": stage,
+    }
 
 
 def verify(root: str | Path, name: str, version: str) -> bool:
@@ -238,7 +258,15 @@ def rollback(root: str | Path, name: str, use_dvc: bool = True) -> dict[str, Any
                 _dvc(rootp, "pull", "-q", "--force", f"{name}/{target}.dvc")
             ok = verify(rootp, name, target)
         if not ok:
-            raise RegistryError(f"{name}/{target}: files do not match their model card sha256; not rolling back")
+            raise RegistryError(
+                f"{name}/{target}: files do not match their model card sha256; not rolling back"
+            )
         _set_current(rootp, name, target)
         _event(rootp, name, action="rollback", version=target, previous=cur)
-        return {"rolled_back": True, "version": target, "previous": cur or "", "sha256_ok": True, "model_sha256": card(rootp, name, target)["model_sha256"]}
+        return {
+            "rolled_back": True,
+            "version": target,
+            "previous": cur or "",
+            "sha256_ok": True,
+            "model_sha256": card(rootp, name, target)["model_sha256"],
+        }

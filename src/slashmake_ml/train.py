@@ -44,7 +44,9 @@ class TrainResult:
 
 
 @torch.no_grad()
-def _eval_loss(model: SimpleLSTM, X: torch.Tensor, y: torch.Tensor, gamma: float, bs: int) -> tuple[float, float]:
+def _eval_loss(
+    model: SimpleLSTM, X: torch.Tensor, y: torch.Tensor, gamma: float, bs: int
+) -> tuple[float, float]:
     model.eval()
     losses, correct = 0.0, 0
     for i in range(0, len(X), bs):
@@ -87,7 +89,11 @@ def train_classifier(
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    mcfg = dataclasses.replace(cfg.model, n_features=X.shape[-1]) if X.shape[-1] != cfg.model.n_features else cfg.model
+    mcfg = (
+        dataclasses.replace(cfg.model, n_features=X.shape[-1])
+        if X.shape[-1] != cfg.model.n_features
+        else cfg.model
+    )
     model = SimpleLSTM(mcfg).to(device)
     metrics: dict[str, Any] = {"n_params": n_params(model), "device": device.type, "seed": cfg.seed}
     if init_encoder is not None:
@@ -132,7 +138,11 @@ def train_classifier(
         history["val_acc"].append(val_acc)
         bar.set_postfix(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
         if log is not None:
-            print(f"epoch {epoch + 1} train_loss {total / len(Xt):.4f} val_loss {val_loss:.4f} val_acc {val_acc:.3f}", file=log, flush=True)
+            print(
+                f"epoch {epoch + 1} train_loss {total / len(Xt):.4f} val_loss {val_loss:.4f} val_acc {val_acc:.3f}",
+                file=log,
+                flush=True,
+            )
         if val_loss < best_loss - 1e-5:
             best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
             best_state = copy.deepcopy(model.state_dict())

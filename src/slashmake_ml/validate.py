@@ -53,10 +53,16 @@ def _label_constant(df: pd.DataFrame) -> pd.Series:
 def build_schema(has_label: bool) -> pa.DataFrameSchema:
     """The Moola long-schema contract as a pandera DataFrameSchema."""
     price = {
-        c: pa.Column(checks=[pa.Check(_is_float, name="float_dtype"), pa.Check(_finite, name="finite")], nullable=False)
+        c: pa.Column(
+            checks=[pa.Check(_is_float, name="float_dtype"), pa.Check(_finite, name="finite")], nullable=False
+        )
         for c in PRICE_COLS
     }
-    cols: dict[str, pa.Column] = {"window_id": pa.Column(pa.Int, nullable=False), "t": pa.Column(nullable=False), **price}
+    cols: dict[str, pa.Column] = {
+        "window_id": pa.Column(pa.Int, nullable=False),
+        "t": pa.Column(nullable=False),
+        **price,
+    }
     checks = [
         pa.Check(_high_ok, name="high>=max(open,close)"),
         pa.Check(_low_ok, name="low<=min(open,close)"),
@@ -94,7 +100,9 @@ class ValidationReport:
 
 def validate_frame(df: pd.DataFrame) -> ValidationReport:
     """Validate a long-schema DataFrame; never raises for bad data, reports it instead."""
-    rep = ValidationReport(n_rows=len(df), n_windows=int(df["window_id"].nunique()) if "window_id" in df else 0)
+    rep = ValidationReport(
+        n_rows=len(df), n_windows=int(df["window_id"].nunique()) if "window_id" in df else 0
+    )
     missing = [c for c in ["window_id", "t", *PRICE_COLS] if c not in df.columns]
     if missing:
         rep.bad.append({"window_id": None, "t": None, "check": f"missing columns {missing}"})

@@ -162,7 +162,13 @@ class Executor(RemoteExecutor):
             if error is None:
                 self.report_job_success(info)
             else:
-                self.report_job_error(info, msg=A.redact(str(error), self.runner.secrets) + "\n")
+                self._report_error(info, A.redact(str(error), self.runner.secrets))
+
+    def _report_error(self, info: SubmittedJobInfo, msg: str) -> None:
+        # A group job's log_error drops the message, so it is logged here as well.
+        if info.job.is_group():
+            self.logger.error(f"{msg}\n(job group {info.job.name})")
+        self.report_job_error(info, msg=msg + "\n")
 
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
         """Cancel queued work; closing the master connection hangs up running remote jobs."""

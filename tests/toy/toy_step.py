@@ -21,7 +21,13 @@ def main() -> int:
     p.add_argument("--argv")
     p.add_argument("--inputs", nargs="*", default=[])
     p.add_argument("rest", nargs="*")
-    a = p.parse_args()
+    argv = sys.argv[1:]
+    rest: list[str] = []
+    if "--" in argv:  # everything after `--` is the step's positional arguments, verbatim
+        i = argv.index("--")
+        argv, rest = argv[:i], argv[i + 1 :]
+    a = p.parse_args(argv)
+    a.rest = a.rest + rest
     trace = os.environ.get("TOY_TRACE")
     if trace:
         with open(trace, "a") as fh:

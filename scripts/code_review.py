@@ -1,0 +1,37 @@
+"""Code review with ruff: JSON report of issues; passed when issues <= --max-issues."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+try:
+    import slashmake_ml  # noqa: F401
+except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from slashmake_ml.cli import main_guard  # noqa: E402
+
+
+def main() -> int:
+    """CLI entry point."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--paths", nargs="+", default=["scripts", "src/slashmake_ml"])
+    ap.add_argument("--max-issues", type=int, default=0)
+    ap.add_argument("--report", required=True)
+    ap.add_argument("--metrics", required=True)
+    a = ap.parse_args()
+
+    from slashmake_ml.fileio import write_json, write_metrics
+    from slashmake_ml.ops import code_review
+
+    m, issues = code_review(a.paths, a.max_issues)
+    write_json(a.report, {"paths": a.paths, "issues": issues})
+    print(f"code review: {m['n_issues']} issues; passed={m['passed']}")
+    write_metrics(a.metrics, m)
+    return 0
+
+
+if __name__ == "__main__":
+    main_guard(main)

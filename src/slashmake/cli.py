@@ -1,0 +1,350 @@
+"""The ``slashmake`` command line: run, compile, lint, list, graph, explain, init, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import runner
+from .errors import FlowError, RunError
+from .project import Project
+from .resolve import Resolved, slug
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Report FlowError as ``Error: ...`` with exit status 1; a traceback only with --debug."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FlowError as e:
+            if click.get_current_context().find_root().params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"Error: {e.render()}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("-C", "--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              help="The project folder (holding the Snakefile).")
+@click.version_option(package_name="slashmake")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, directory: Path) -> None:
+    """Compile slash-command chains into Snakemake workflows and run them."""
+    ctx.obj = directory
+
+
+def _project() -> Project:
+    return Project.open(click.get_current_context().obj)
+
+
+def _chain_text(chain: str | None, file: Path | None) -> tuple[str, str]:
+    if file is not None:
+        return file.read_text(encoding="utf-8").strip(), str(file)
+    if chain is None or chain == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise click.UsageError("give a chain, -f FILE, or the chain on standard input")
+        return sys.stdin.read().strip(), "<stdin>"
+    return chain, "<chain>"
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r}: write --set name=value", param_hint="--set")
+        out[key.strip().lstrip("$")] = value
+    return out
+
+
+def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str]) -> tuple[str, str | None, Resolved]:
+    """Compile what a command names: (target rule, chain file or None, resolved flow)."""
+    project.compile_macros()
+    name = chain.strip().lstrip("/").replace(":", "/")
+    if chain.strip().startswith("/") and name in project.macros() and not overrides:
+        resolved = project.resolve_chain(chain, name, source)
+        return slug(name).replace("-", "_"), None, resolved
+    target, path, resolved = project.compile_chain(chain, overrides, source)
+    return target, path.relative_to(project.root).as_posix(), resolved
+
+
+def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
+    rules: list[str] = []
+    for want in steps:
+        name = want.lstrip("/").replace(":", "/")
+        hits = [s.rule for s in resolved.steps
+                if s.key == want or (s.command is not None and s.command.name == name)]
+        if not hits:
+            labels = sorted({s.label for s in resolved.steps if s.command is not None})
+            raise RunError(f"--force {want}: no such step in this flow (steps: {', '.join(labels)})")
+        rules += hits
+    return tuple(rules)
+
+
+@main.command()
+@click.argument("chain", required=False)
+@click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the chain from a file.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would run.")
+@click.option("-c", "--cores", type=int, default=2, show_default=True)
+@click.option("--executor", type=click.Choice(runner.EXECUTORS), default="local", show_default=True)
+@click.option("--profile", help="A Snakemake profile folder.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind or override a $variable.")
+@click.option("--force", multiple=True, metavar="STEP", help="Rerun a step (a command name or step key).")
+@click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
+@user_errors
+def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
+        sets: tuple[str, ...], force: tuple[str, ...], report: str | None) -> None:
+    """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin."""
+    project = _project()
+    text, source = _chain_text(chain, file)
+    target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
+    if any(s.kind == "agent" for s in resolved.steps) and not project.agent_config().get("program"):
+        raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
+                       "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
+    inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file)
+    runner.run(inv, project.root)
+    if report and not dry_run:
+        runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report), project.root)
+        click.echo(f"report: {report}")
+    if not dry_run:
+        click.echo(results_table(project.root, resolved))
+
+
+def results_table(root: Path, resolved: Resolved) -> str:
+    """A table of each step's metrics and each gate's decision, from the step folders."""
+    rows: list[tuple[str, str]] = []
+    for step in resolved.steps:
+        folder = root / step.folder
+        for name in ("decision.json", "status.json"):
+            if (folder / name).exists():
+                d = json.loads((folder / name).read_text())
+                if "value" in d:
+                    what = f"{d.get('metric')}={d.get('value')} {d.get('op')} {d.get('threshold')}"
+                else:
+                    what = f"success={d.get('success')}"
+                rows.append((step.label, f"branch {d.get('branch')} ({what})"))
+        metrics = folder / "metrics.json"
+        if step.variants is not None:
+            for v in step.variants:
+                m = folder / v / "metrics.json"
+                if m.exists():
+                    rows.append((f"{step.label} [{v}]", _fmt_metrics(m)))
+        elif step.kind in ("call", "agent") and metrics.exists():
+            rows.append((step.label, _fmt_metrics(metrics)))
+    if not rows:
+        return ""
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(["results:", *(f"  {a.ljust(width)}  {b}" for a, b in rows)])
+
+
+def _fmt_metrics(path: Path) -> str:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return "(unreadable metrics)"
+    parts = []
+    for k, v in data.items():
+        if isinstance(v, float):
+            parts.append(f"{k}={v:.4g}")
+        elif isinstance(v, (int, bool, str)):
+            parts.append(f"{k}={v}")
+    return " ".join(parts[:8])
+
+
+@main.command("compile")
+@click.argument("chain", required=False)
+@click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
+@user_errors
+def compile_cmd(chain: str | None, file: Path | None, sets: tuple[str, ...]) -> None:
+    """Compile every macro into rules/compiled/ (and a chain, when given, printing its rules)."""
+    project = _project()
+    changed = project.compile_macros(force=True)
+    for path in changed:
+        click.echo(f"wrote {path.relative_to(project.root)}", err=True)
+    if chain or file:
+        text, source = _chain_text(chain, file)
+        _, path, _ = project.compile_chain(text, _overrides(sets), source)
+        click.echo(path.read_text())
+
+
+@main.command()
+@user_errors
+def lint() -> None:
+    """Check every command, droid and macro; print the droid table."""
+    project = _project()
+    defs = project.defs
+    for name in project.macros():
+        project.resolve_chain(f"/{name.replace('/', ':')}", name)
+    from .tools import describe, missing_tools
+
+    for w in defs.warnings:
+        click.echo(f"warning: {w}", err=True)
+    rows = []
+    for droid in sorted(defs.droids.values(), key=lambda d: d.name):
+        runnable = [c.display for c in sorted(defs.commands.values(), key=lambda c: c.name)
+                    if c.kind != "flow" and (c.allowed_tools is None or droid.tools is None
+                                             or not missing_tools(droid.tools, c.allowed_tools))]
+        rows.append((droid.name, describe(droid.tools), f"{len(runnable)}: " + " ".join(runnable)))
+    if rows:
+        w0 = max(len(r[0]) for r in rows + [("droid", "", "")])
+        w1 = max(len(r[1]) for r in rows + [("", "tools", "")])
+        click.echo(f"{'droid'.ljust(w0)}  {'tools'.ljust(w1)}  commands it may run")
+        for a, b, c in rows:
+            click.echo(f"{a.ljust(w0)}  {b.ljust(w1)}  {c}")
+    click.echo(f"ok: {len(defs.commands)} commands ({len(project.macros())} macros), {len(defs.droids)} droids, "
+               f"{len(defs.warnings)} warnings")
+
+
+@main.command("list")
+@user_errors
+def list_cmd() -> None:
+    """List commands, macros and droids."""
+    defs = _project().defs
+    for kind in ("flow", "shell", "agent"):
+        cmds = [c for c in sorted(defs.commands.values(), key=lambda c: c.name) if c.kind == kind]
+        if cmds:
+            click.echo({"flow": "macros:", "shell": "commands:", "agent": "agent commands:"}[kind])
+            for c in cmds:
+                click.echo(f"  {c.display:32} {c.description}")
+    if defs.droids:
+        click.echo("droids:")
+        for d in sorted(defs.droids.values(), key=lambda d: d.name):
+            click.echo(f"  {d.name:32} {d.description[:90]}")
+
+
+@main.command()
+@click.argument("chain", required=False)
+@click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("dag.svg"),
+              show_default=True, help="Picture file: .svg, .png or .pdf.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
+@user_errors
+def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...]) -> None:
+    """Draw the flow's job graph with Graphviz."""
+    project = _project()
+    text, source = _chain_text(chain, file)
+    target, chain_file, _ = _prepare(project, text, source, _overrides(sets))
+    dot = runner.dag_dot(runner.Invocation(target, chain_file=chain_file), project.root)
+    runner.render_dot(dot, output)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("chain", required=False)
+@click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
+@click.option("--force", multiple=True, metavar="STEP")
+@user_errors
+def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...]) -> None:
+    """For each step: will it run or is it up to date, and why."""
+    project = _project()
+    text, source = _chain_text(chain, file)
+    target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
+    inv = runner.Invocation(target, dry_run=True, forcerun=_force_rules(resolved, force), chain_file=chain_file)
+    proc = runner.run(inv, project.root, capture=True)
+    for line in explain_lines(project.root, resolved, runner.parse_dry_run(proc.stdout + proc.stderr)):
+        click.echo(line)
+
+
+def explain_lines(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob]) -> list[str]:
+    """One line per step, in chain order: what will happen to it and why."""
+    planned: dict[str, list[runner.PlannedJob]] = {}
+    for job in jobs:
+        planned.setdefault(job.rule, []).append(job)
+    lines = []
+    for step in resolved.steps:
+        origin = f" [{step.origin}]" if step.origin else ""
+        label = f"{step.label} ({step.key}){origin}"
+        decision = _decision(root / step.folder)
+        if step.rule in planned:
+            n = len(planned[step.rule])
+            why = planned[step.rule][0].reason or "requested"
+            count = f" ({n} variants)" if step.variants is not None else ""
+            lines.append(f"will run    {label}{count}: {why}")
+        elif (root / step.folder).exists() and (step.kind not in ("gate", "join") or decision or step.kind == "join"):
+            extra = f"; took the {decision} branch" if decision else ""
+            lines.append(f"up to date  {label}{extra}")
+        else:
+            lines.append(f"waits       {label}: runs only if the branch it is on is taken (decided at run time)")
+    return lines
+
+
+def _decision(folder: Path) -> str:
+    for name in ("decision.json", "status.json"):
+        if (folder / name).exists():
+            d = json.loads((folder / name).read_text())
+            if "value" in d:
+                return f"{d['branch']} ({d.get('metric')}={d.get('value')} {d.get('op')} {d.get('threshold')})"
+            return f"{d['branch']} (success={d.get('success')})"
+    return ""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@user_errors
+def init(directory: Path) -> None:
+    """Lay slashmake's layout out in your own repository (existing files are kept)."""
+    skeleton = Path(__file__).parent / "skeleton"
+    written = []
+    for src in sorted(p for p in skeleton.rglob("*") if p.is_file()):
+        rel = src.relative_to(skeleton)
+        dest = directory / rel
+        if dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        written.append(rel.as_posix())
+    for folder in ("workflow/commands", "droids", "scripts", "rules/compiled"):
+        (directory / folder).mkdir(parents=True, exist_ok=True)
+    link = directory / "profiles"
+    if not link.exists() and not link.is_symlink():
+        os.symlink("config/profiles", link)
+        written.append("profiles -> config/profiles")
+    for w in written:
+        click.echo(f"created {w}")
+    click.echo("next: add a command in workflow/commands/, then `slashmake run \"/your-command\"`")
+
+
+@main.command()
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/ledger.jsonl"),
+              show_default=True)
+@user_errors
+def results(ledger: Path) -> None:
+    """Print the experiment ledger (every evaluation of every run) as a table."""
+    path = click.get_current_context().obj / ledger
+    if not path.exists():
+        raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed"]
+    keys = [k for k in keys if any(k in r for r in rows)]
+    widths = {k: max(len(k), *(len(_cell(r.get(k))) for r in rows)) for k in keys}
+    click.echo("  ".join(k.ljust(widths[k]) for k in keys))
+    for r in rows:
+        click.echo("  ".join(_cell(r.get(k)).ljust(widths[k]) for k in keys))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+if __name__ == "__main__":
+    main()

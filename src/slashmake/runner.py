@@ -1,0 +1,126 @@
+"""Every call into Snakemake lives here: argument lists built by pure functions, run without a shell.
+
+slashmake drives Snakemake through its command line in a child process, the same way a user
+does, so `slashmake run` and `snakemake -c2 <flow>` behave the same.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RunError
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+EXECUTORS = ("local", "slurm", "runpod")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What to ask Snakemake for."""
+
+    target: str
+    cores: int = 2
+    dry_run: bool = False
+    executor: str = "local"
+    profile: str | None = None
+    forcerun: tuple[str, ...] = ()
+    chain_file: str | None = None
+    report: str | None = None
+    extra: tuple[str, ...] = ()
+
+
+def snakemake_argv(inv: Invocation) -> list[str]:
+    """The argv for one Snakemake run (pure: tested without running anything).
+
+    The target comes first: ``--forcerun`` and ``--config`` take several values and would
+    swallow a target that followed them.
+    """
+    argv = [*SNAKEMAKE, inv.target]
+    if inv.forcerun:
+        argv += ["--forcerun", *inv.forcerun]
+    argv += ["--cores", str(inv.cores)]
+    if inv.profile:
+        argv += ["--profile", inv.profile]
+    elif inv.executor in ("slurm", "runpod"):
+        argv += ["--profile", f"config/profiles/{inv.executor}"]
+    if inv.executor != "local" and not inv.profile:
+        argv += ["--executor", inv.executor]
+    if inv.dry_run:
+        argv += ["--dry-run"]
+    if inv.report:
+        argv += ["--report", inv.report]
+    argv += list(inv.extra)
+    if inv.chain_file:
+        argv += ["--config", f"slashmake_chain={inv.chain_file}"]
+    return argv
+
+
+def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run Snakemake in ``root``; raise RunError (with the end of its output) when it fails."""
+    argv = snakemake_argv(inv)
+    proc = subprocess.run(argv, cwd=root, text=True, capture_output=capture)  # noqa: S603
+    if proc.returncode != 0:
+        tail = (proc.stdout or "")[-1500:] + (proc.stderr or "")[-1500:] if capture else ""
+        raise RunError(f"snakemake exited with status {proc.returncode}" + (f":\n{tail}" if tail else
+                       " (its output is above)"))
+    return proc
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A job of a dry run and Snakemake's reason for it."""
+
+    rule: str
+    reason: str
+    wildcards: str
+
+
+_JOB = re.compile(r"^(?:rule|checkpoint|localrule|localcheckpoint) (\w+):\s*$")
+
+
+def parse_dry_run(text: str) -> list[PlannedJob]:
+    """The jobs a ``--dry-run`` listed, with reasons (Snakemake prints one block per job)."""
+    jobs: list[PlannedJob] = []
+    rule: str | None = None
+    reason, wildcards = "", ""
+    for line in text.splitlines():
+        m = _JOB.match(line.strip())
+        if m:
+            if rule is not None:
+                jobs.append(PlannedJob(rule, reason, wildcards))
+            rule, reason, wildcards = m.group(1), "", ""
+        elif rule is not None and line.strip().startswith("reason:"):
+            reason = line.split("reason:", 1)[1].strip()
+        elif rule is not None and line.strip().startswith("wildcards:"):
+            wildcards = line.split("wildcards:", 1)[1].strip()
+    if rule is not None:
+        jobs.append(PlannedJob(rule, reason, wildcards))
+    return jobs
+
+
+def dag_dot(inv: Invocation, root: Path) -> str:
+    """The job graph as Graphviz dot text."""
+    argv = [*snakemake_argv(Invocation(inv.target, chain_file=inv.chain_file)), "--dag", "--quiet", "all"]
+    proc = subprocess.run(argv, cwd=root, text=True, capture_output=True)  # noqa: S603
+    if proc.returncode != 0:
+        raise RunError(f"snakemake --dag failed: {proc.stderr[-1500:]}")
+    start = proc.stdout.find("digraph")
+    return proc.stdout[start:] if start >= 0 else proc.stdout
+
+
+def render_dot(dot: str, out: Path) -> None:
+    """Draw dot text to SVG or PNG (by the file's suffix) with Graphviz."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise RunError("Graphviz's `dot` is not installed (apt-get install graphviz)")
+    fmt = out.suffix.lstrip(".") or "svg"
+    if fmt not in ("svg", "png", "pdf"):
+        raise RunError(f"cannot draw a {fmt!r} file: use .svg, .png or .pdf")
+    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot, text=True, capture_output=True)  # noqa: S603
+    if proc.returncode != 0:
+        raise RunError(f"dot failed: {proc.stderr[-800:]}")

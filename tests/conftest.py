@@ -1,0 +1,129 @@
+"""Shared fixtures: a throw-away slashmake project with toy commands, and ways to run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+pytest_plugins = ["tests.services"]
+
+
+class ToyProject:
+    """A project folder with the real Snakefile and toy commands that write metrics JSON."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.trace = root / "trace.jsonl"
+        shutil.copy(REPO / "Snakefile", root / "Snakefile")
+        (root / "rules").mkdir()
+        shutil.copy(REPO / "rules/common.smk", root / "rules/common.smk")
+        (root / "config/profiles/default").mkdir(parents=True)
+        for rel in ("config/config.yaml", "config/schema.yaml", "config/profiles/default/config.yaml"):
+            shutil.copy(REPO / rel, root / rel)
+        os.symlink("config/profiles", root / "profiles")
+        shutil.copy(REPO / "tests/toy/toy_step.py", root / "toy_step.py")
+        (root / "workflow/commands").mkdir(parents=True)
+
+    def command(self, name: str, *, params: dict[str, Any] | None = None, metrics: dict[str, str] | None = None,
+                output: dict[str, str] | None = None, inputs: list[str] | None = None, needs: list[str] | None = None,
+                shell: str | None = None, flow: str | None = None, body: str = "", **extra: Any) -> Path:
+        """Write a toy command. ``metrics`` maps metric key -> the shell expression of its value."""
+        sm: dict[str, Any] = dict(extra)
+        if flow is not None:
+            sm["flow"] = flow
+        else:
+            sm["params"] = params or {}
+            if needs:
+                sm["needs"] = needs
+            if inputs:
+                sm["input"] = inputs
+            sm["output"] = output if output is not None else {"report": "report.json"}
+            if metrics is not None:
+                sm["metrics"] = {"file": "metrics.json", "keys": list(metrics)}
+            if shell is None:
+                parts = [f"python toy_step.py {name}"]
+                if sm["output"]:
+                    parts.append("--out " + " ".join(f"{{output.{k}}}" for k in sm["output"]))
+                if metrics is not None:
+                    parts.append("--metrics {output.metrics}")
+                    parts += [f"--set {k}={v}" for k, v in metrics.items()]
+                if inputs:
+                    parts.append("--inputs " + " ".join(f"{{input.{i}}}" for i in inputs))
+                parts.append("-- {params.arguments}")
+                shell = " ".join(parts)
+            sm["shell"] = shell
+        path = self.root / "workflow/commands" / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        front = yaml.safe_dump({"description": f"toy {name}", "slashmake": sm}, sort_keys=False, allow_unicode=True)
+        path.write_text(f"---\n{front}---\n{body}\n")
+        return path
+
+    def config(self, **updates: Any) -> None:
+        path = self.root / "config/config.yaml"
+        data = yaml.safe_load(path.read_text()) or {}
+        data.update(updates)
+        path.write_text(yaml.safe_dump(data))
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["TOY_TRACE"] = str(self.trace)
+        env["PATH"] = str(Path(PYTHON).parent) + os.pathsep + env.get("PATH", "")
+        return env
+
+    def slashmake(self, *args: str, check: bool = True, input: str | None = None,
+                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI in the project."""
+        proc = subprocess.run([PYTHON, "-m", "slashmake.cli", *args], cwd=self.root, text=True, capture_output=True,
+                              env=self.env(), input=input, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"slashmake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                                 f"{proc.stderr[-3000:]}")
+        return proc
+
+    def snakemake(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run plain `snakemake` in the project."""
+        proc = subprocess.run([PYTHON, "-m", "snakemake", *args], cwd=self.root, text=True, capture_output=True,
+                              env=self.env(), timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+    def ran(self) -> list[str]:
+        """Names of the toy steps that ran, in order, since the last call (the trace is consumed)."""
+        if not self.trace.exists():
+            return []
+        names = [json.loads(line)["step"] for line in self.trace.read_text().splitlines() if line.strip()]
+        self.trace.unlink()
+        return names
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> ToyProject:
+    """An empty toy project in a temporary folder."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    return ToyProject(root)
+
+
+@pytest.fixture
+def toy_factory(tmp_path: Path) -> Callable[[str], ToyProject]:
+    """Several toy projects, by name."""
+
+    def make(name: str) -> ToyProject:
+        root = tmp_path / name
+        root.mkdir()
+        return ToyProject(root)
+
+    return make
