@@ -132,7 +132,6 @@ SlurmctldHost=${NODE}(127.0.0.1)
 SlurmUser=slurm
 SlurmdUser=root
 AuthType=auth/munge
-CryptoType=crypto/munge
 SlurmctldPort=6817
 SlurmdPort=6818
 StateSaveLocation=${STATE_DIR}
@@ -149,7 +148,6 @@ TaskPlugin=task/none
 MpiDefault=none
 SwitchType=switch/none
 MailProg=/bin/true
-LaunchParameters=use_interactive_step
 # Scheduling: CPUs and memory are consumable.
 SchedulerType=sched/backfill
 SelectType=select/cons_tres

@@ -301,6 +301,7 @@ def pod_setup_cmd() -> str:
 def start_pod(conf_dir: Path) -> tuple[SshPod, subprocess.Popen[bytes]]:
     """Start a private sshd with its config, keys and log in conf_dir (root-only); no checks."""
     _ensure_pod_user()
+    conf_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     host_key, client_key = conf_dir / "host_key", conf_dir / "client_key"
     _keygen(host_key)
     _keygen(client_key)

@@ -10,6 +10,7 @@ Budget: about 11,000 generated cases, well under a minute on two cores.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -157,10 +158,12 @@ try_labels = st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True)
 leaf_stages = st.one_of(plain_calls, plain_calls, sweeps, assigns, fallback_calls)
 
 
+@functools.lru_cache(maxsize=None)  # build each strategy once: building is costly, drawing is not
 def flows(depth: int, min_size: int = 1) -> st.SearchStrategy[Flow]:
     return st.lists(stages(depth), min_size=min_size, max_size=3).map(lambda s: Flow(tuple(s)))
 
 
+@functools.lru_cache(maxsize=None)
 def stages(depth: int) -> st.SearchStrategy:
     if depth <= 0:
         return leaf_stages
@@ -185,7 +188,7 @@ def stages(depth: int) -> st.SearchStrategy:
     return st.one_of(leaf_stages, leaf_stages, gates(), tries(), parallels)
 
 
-trees = st.integers(min_value=0, max_value=3).flatmap(lambda d: flows(d))
+trees = st.one_of(flows(0), flows(1), flows(2), flows(3))
 
 
 # -- 1. printed trees parse back ------------------------------------------------------------------

@@ -164,7 +164,10 @@ class Compiler:
         kind = "checkpoint" if step.is_try else "rule"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", outs), ("log", [self.log(step)]),
                                            ("params", params), ("threads", cmd.threads if cmd.threads > 1 else None),
-                                           ("resources", resources), ("shell", py(shell))]
+                                           ("resources", resources),
+                                           # a sweep's variants travel together on remote executors
+                                           ("group", '"sweep"' if step.variants is not None else None),
+                                           ("shell", py(shell))]
         return self.emit(kind, step.rule, self.comment(step), sections)
 
     def params(self, step: Step) -> dict[str, str]:
@@ -194,14 +197,16 @@ class Compiler:
         res.update(step.command.resources)
         out: dict[str, str] = {}
         for k, v in sorted(res.items()):
-            key = {"gpu": "gpus", "gpus": "gpus"}.get(k, k)
-            if key == "gpus" and not v:
+            key = {"gpus": "gpu"}.get(k, k)  # the name the SLURM plugin reads
+            if key == "gpu" and not v:
                 continue
             out[re.sub(r"\W", "_", key)] = py(v)
         if step.kind == "agent":
             out["agents"] = "1"
         if step.parallel:
             out[f"sweep_{step.rule}"] = "1"
+            self.consts[f"CAP_{step.rule}"] = (f'workflow.register_resource("sweep_{step.rule}", {step.parallel})'
+                                               f"  # --parallel {step.parallel}")
         return out
 
     def shell_text(self, step: Step, params: dict[str, str]) -> str:
@@ -246,7 +251,7 @@ class Compiler:
         params["tools_format"] = py(str(self.agent.get("tools_format", "auto")))
         params["timeout"] = py(float(cmd.timeout or self.agent.get("timeout", 600)))
         inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
-        for k, v in step.params.items():
+        for k, _v in step.params.items():
             inputs += f" --param {re.sub(chr(92) + 'W', '_', k)}={{params.{re.sub(chr(92) + 'W', '_', k)}:q}}"
         droid = " --droid {params.droid_file:q}" if step.droid else ""
         return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:q}" + droid +

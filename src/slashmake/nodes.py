@@ -6,13 +6,12 @@ Spans take no part in equality, so a tree printed and parsed again compares equa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import Span
 
 
 def _span() -> Span | None:
-    return field(default=None, compare=False, repr=False)  # type: ignore[return-value]
+    return field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class Var:
     span: Span | None = _span()
 
 
-Value = Union[str, Var]
+Value = str | Var
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Assign:
     span: Span | None = _span()
 
 
-Stage = Union[Call, Sweep, Parallel, Gate, Try, Assign]
+Stage = Call | Sweep | Parallel | Gate | Try | Assign
 
 
 @dataclass(frozen=True)

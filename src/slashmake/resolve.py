@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import Any
 
 from .definitions import Command, Definitions, Droid, Metrics
 from .errors import CompileError, ResolveError, Span, closest
@@ -58,7 +58,7 @@ class Many:
         return "many(" + ",".join(p.ident() for p in self.parts) + ")"
 
 
-Producer = Union[Ref, Choice, Many]
+Producer = Ref | Choice | Many
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class MetricVar:
     key: str
 
 
-Binding = Union[Const, MetricVar]
+Binding = Const | MetricVar
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` (set up, run the main job) and `make test`.
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[ml,slurm,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job: /ml-pipeline-full on the embedded synthetic data, with the HTML report.
+demo: setup
+	$(VENV)/bin/slashmake run /ml-pipeline-full --report results/report.html
+	$(VENV)/bin/slashmake results
+
+lint: setup
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/mypy
+
+# Tests need a SLURM cluster (started here when this machine can) and start their own sshd.
+services:
+	bash .ci/slurm-up.sh
+
+test: setup services lint
+	$(VENV)/bin/pytest -q --timeout=900
+
+bench: setup
+	$(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf results logs .snakemake .slashmake registry dvc-remote
