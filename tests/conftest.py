@@ -100,6 +100,12 @@ class ToyProject:
             raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
 
+    def records(self) -> list[dict[str, Any]]:
+        """The trace's records (step, args, inputs, t) since the last ``ran()``, without consuming them."""
+        if not self.trace.exists():
+            return []
+        return [json.loads(line) for line in self.trace.read_text().splitlines() if line.strip()]
+
     def ran(self) -> list[str]:
         """Names of the toy steps that ran, in order, since the last call (the trace is consumed)."""
         if not self.trace.exists():

@@ -12,10 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-# Until tests/conftest.py loads tests/services.py with pytest_plugins (then delete this import).
-from services import SshPod, private_project, sshd_pod  # noqa: F401
+import services
 from runpod_project import PROFILE, VARIANTS, snakemake, write_project
+from services import SshPod
+
+# Until tests/conftest.py loads tests/services.py with pytest_plugins (then delete these two).
+sshd_pod = services.sshd_pod
+private_project = services.private_project
 
 pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -85,9 +88,7 @@ def test_sweep_runs_once_on_the_pod_and_is_reused(sshd_pod: SshPod, private_proj
 
 
 def test_closed_port_is_a_clear_error(sshd_pod: SshPod, private_project: Path) -> None:
-    from services import _free_port
-
-    project, port = write_project(private_project), _free_port()
+    project, port = write_project(private_project), services._free_port()
     res = _run(sshd_pod, project, sshd_pod.base, port=str(port), **{"transfer-retries": "1"})
     assert res.returncode != 0
     assert "host 127.0.0.1" in res.stderr and f"port {port}" in res.stderr, res.stderr[-3000:]

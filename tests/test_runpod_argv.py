@@ -199,3 +199,17 @@ def test_snakemake_finds_the_executor_and_its_settings() -> None:
     for flag in ("host", "port", "user", "key", "remote-dir", "jobs", "ignore", "python", "venv",
                  "transfer-retries"):
         assert f"--runpod-{flag}" in out
+
+
+def test_settings_parse_through_snakemakes_registry() -> None:
+    import configargparse
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    plugin = ExecutorPluginRegistry().get_plugin("runpod")
+    parser = configargparse.ArgumentParser()
+    plugin.register_cli_args(parser, "executor")
+    ns = parser.parse_args(["--runpod-host", "h", "--runpod-key", "/k", "--runpod-port", "2222",
+                            "--runpod-retry-wait", "0.5", "--runpod-skip-setup"])
+    settings = plugin.get_settings(ns)
+    assert (settings.host, settings.key, settings.port) == ("h", "/k", 2222)
+    assert settings.retry_wait == 0.5 and settings.skip_setup is True

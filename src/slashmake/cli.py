@@ -117,7 +117,8 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     if any(s.kind == "agent" for s in resolved.steps) and not project.agent_config().get("program"):
         raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
                        "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
-    inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file)
+    inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file,
+                            quiet=dry_run)
     runner.run(inv, project.root)
     if report and not dry_run:
         runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report), project.root)

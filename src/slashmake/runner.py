@@ -32,6 +32,7 @@ class Invocation:
     chain_file: str | None = None
     report: str | None = None
     extra: tuple[str, ...] = ()
+    quiet: bool = False
 
 
 def snakemake_argv(inv: Invocation) -> list[str]:
@@ -52,6 +53,8 @@ def snakemake_argv(inv: Invocation) -> list[str]:
         argv += ["--executor", inv.executor]
     if inv.dry_run:
         argv += ["--dry-run"]
+        if inv.quiet:
+            argv += ["--quiet", "rules"]  # the job table, not one block per job
     if inv.report:
         argv += ["--report", inv.report]
     argv += list(inv.extra)

@@ -16,11 +16,25 @@ def _finite(s: pd.Series) -> pd.Series:
     return pd.Series(np.isfinite(pd.to_numeric(s, errors="coerce").to_numpy(np.float64)), index=s.index)
 
 
+def _cell_is_float(v: object) -> bool:
+    if isinstance(v, float | np.floating):
+        return True
+    if isinstance(v, str):  # CSV readers hand back strings for a column with one bad cell
+        try:
+            float(v)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
 def _is_float(s: pd.Series) -> pd.Series:
-    # Any float width passes (the generator writes float32); otherwise name the offending rows.
-    if pd.api.types.is_float_dtype(s):
-        return pd.Series(True, index=s.index)
-    return s.map(lambda v: isinstance(v, float | np.floating))
+    # Any float width passes (the generator writes float32). An object column names the
+    # offending cells; a uniformly non-float column (e.g. int64) is reported once per column
+    # by validate_frame instead of flooding the report with every row.
+    if pd.api.types.is_object_dtype(s):
+        return s.map(_cell_is_float)
+    return pd.Series(True, index=s.index)
 
 
 def _num(df: pd.DataFrame, col: str) -> pd.Series:
@@ -81,11 +95,14 @@ class ValidationReport:
     n_rows: int
     n_windows: int
     bad: list[dict[str, Any]] = field(default_factory=list)
+    whole_file_bad: bool = False  # a column-level failure (missing column, wrong dtype)
 
     @property
     def bad_windows(self) -> int:
         """Number of windows with at least one failed check."""
-        return len({b["window_id"] for b in self.bad})
+        if self.whole_file_bad:
+            return self.n_windows
+        return len({b["window_id"] for b in self.bad if b["window_id"] is not None})
 
     @property
     def data_quality(self) -> float:
@@ -105,9 +122,14 @@ def validate_frame(df: pd.DataFrame) -> ValidationReport:
     )
     missing = [c for c in ["window_id", "t", *PRICE_COLS] if c not in df.columns]
     if missing:
-        rep.bad.append({"window_id": None, "t": None, "check": f"missing columns {missing}"})
+        rep.bad.append({"row": None, "window_id": None, "t": None, "check": f"missing columns {missing}"})
+        rep.whole_file_bad = True
         return rep
     df = df.reset_index(drop=True)
+    for c in PRICE_COLS:
+        if not (pd.api.types.is_float_dtype(df[c]) or pd.api.types.is_object_dtype(df[c])):
+            rep.bad.append({"row": None, "window_id": None, "t": None, "check": f"{c}: dtype {df[c].dtype}, expected float"})
+            rep.whole_file_bad = True
     has_label = "label" in df.columns and df["label"].notna().any()
     try:
         build_schema(has_label).validate(df, lazy=True)
@@ -120,6 +142,7 @@ def validate_frame(df: pd.DataFrame) -> ValidationReport:
                 check = f"{r.get('column')}: {check}"
             if idx is None or (isinstance(idx, float) and np.isnan(idx)):
                 rep.bad.append({"row": None, "window_id": None, "t": None, "check": check})
+                rep.whole_file_bad = True
                 continue
             rep.bad.append(_row(df, int(idx), check))
     return _dedupe(rep)

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import AsyncGenerator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from hashlib import sha1
@@ -26,7 +27,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from . import argv as A
 from .settings import ExecutorSettings
-from .transport import Result, RunpodError, Runner
+from .transport import Result, Runner, RunpodError
 from .verify import VerifyError, check_staged, missing_outputs, place
 
 STATUS_POLL_S = 0.05
@@ -237,18 +238,23 @@ class Executor(RemoteExecutor):
     # -- one job ----------------------------------------------------------------------------
 
     def _run_remote(self, job: JobExecutorInterface) -> None:
+        clock = [time.perf_counter()]
         self._ensure_pod()
         self._push_inputs(job)
+        clock.append(time.perf_counter())
         required, optional, logs = self._products(job)
         command = A.job_command(
             self.format_job_exec(job), self.get_python_executable(), required + optional + logs
         )
         result = self.runner.run(A.ssh_argv(self.target, command), A.env_script(self.envvars()))
-        self._save_log(job, result)
+        clock.append(time.perf_counter())
         if result.exit_code != 0:
+            self._save_log(job, result, clock)
             self._fetch_logs(logs)
             raise RunpodError(f"job {job.name}", self.target, result, self.runner.secrets)
         self._fetch_outputs(job, result, required)
+        clock.append(time.perf_counter())
+        self._save_log(job, result, clock)
 
     def _push_inputs(self, job: JobExecutorInterface) -> None:
         inputs = [relative_to(self.root, p) for p in _strs(job.input)]
@@ -290,8 +296,14 @@ class Executor(RemoteExecutor):
             argv = A.rsync_pull_argv(self.target, self.workdir, self.root, self.settings.remote_rsync)
             self.runner.run([*argv[:-2], "--ignore-missing-args", *argv[-2:]], A.files_from(logs))
 
-    def _save_log(self, job: JobExecutorInterface, result: Result) -> None:
+    def _save_log(self, job: JobExecutorInterface, result: Result, clock: list[float]) -> None:
         path = os.path.join(self.state_dir, f"{job.name}-{job.jobid}.log")
-        text = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        phases = ("setup+inputs", "remote run", "fetch+verify")
+        spent = ", ".join(f"{n} {b - a:.2f}s" for n, a, b in zip(phases, clock, clock[1:], strict=False))
+        self.logger.debug(f"runpod: {job.name}: {spent}")
+        text = (
+            f"exit code {result.exit_code}\ntimes: {spent}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
         with open(path, "w") as fh:
             fh.write(A.redact(text, self.runner.secrets))

@@ -1,7 +1,8 @@
 """Settings of the runpod executor (``--runpod-*`` on the Snakemake command line).
 
-No ``from __future__ import annotations`` here: Snakemake's settings registry reads the
-field types at run time.
+No ``from __future__ import annotations`` and no ``str | None`` here: Snakemake's settings
+registry reads the field types at run time and passes them to argparse, which needs
+``typing.Optional``.
 """
 
 from dataclasses import dataclass, field
@@ -18,17 +19,17 @@ def _meta(help_text: str, env_var: bool = False) -> dict[str, Any]:
 class ExecutorSettings(ExecutorSettingsBase):
     """Where the pod is, how to reach it, and how jobs run there."""
 
-    host: Optional[str] = field(
+    host: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("Pod address reachable over SSH on an exposed TCP port (required).", True),
     )
     port: int = field(default=22, metadata=_meta("SSH port of the pod (RunPod's public TCP port)."))
     user: str = field(default="root", metadata=_meta("SSH user on the pod."))
-    key: Optional[str] = field(
+    key: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("Path of the SSH private key (a path, never the key itself).", True),
     )
-    known_hosts: Optional[str] = field(
+    known_hosts: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("known_hosts file to use (new host keys are accepted and recorded)."),
     )
@@ -37,24 +38,24 @@ class ExecutorSettings(ExecutorSettingsBase):
         metadata=_meta("Folder on the pod holding the environment and one work folder per project."),
     )
     jobs: int = field(default=4, metadata=_meta("Jobs (or job groups) run on the pod at once."))
-    ignore: Optional[str] = field(
+    ignore: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("rsync exclude file for the code sync (default: .rsyncignore if present)."),
     )
     python: str = field(
         default="python3", metadata=_meta("Remote interpreter that builds the pod's venv.")
     )
-    venv: Optional[str] = field(
+    venv: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None, metadata=_meta("Remote venv path (default: REMOTE_DIR/.venv).")
     )
-    packages: Optional[str] = field(
+    packages: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta(
             "Space-separated pip requirements for the pod's venv; {snakemake_version} and "
             "{slashmake_version} are filled in (default: snakemake=={snakemake_version})."
         ),
     )
-    setup_cmd: Optional[str] = field(
+    setup_cmd: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta(
             "Remote shell template that builds the venv; {python}, {venv}, {packages}, "

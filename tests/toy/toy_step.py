@@ -1,6 +1,10 @@
 """A toy step for end-to-end tests: records that it ran, writes its outputs and a metrics JSON.
 
-    python toy_step.py NAME --out FILE... --metrics FILE [--set key=value ...] [--fail] [--argv FILE] [ARGS...]
+    python toy_step.py NAME --out FILE... --metrics FILE [--set key=value ...] [--fail-if FILE] [--argv FILE]
+                       [--counter FILE --fail-times N] [--inputs FILE...] [-- ARGS...]
+
+--fail-if FILE fails (exit 3) while FILE exists; --counter FILE --fail-times N counts calls in FILE and
+fails the first N of them (a flaky step that succeeds on attempt N+1).
 """
 
 import argparse
@@ -20,6 +24,8 @@ def main() -> int:
     p.add_argument("--fail-if", default="")
     p.add_argument("--argv")
     p.add_argument("--inputs", nargs="*", default=[])
+    p.add_argument("--counter", default="")
+    p.add_argument("--fail-times", type=int, default=0)
     p.add_argument("rest", nargs="*")
     argv = sys.argv[1:]
     rest: list[str] = []
@@ -37,6 +43,12 @@ def main() -> int:
     if a.fail_if and Path(a.fail_if).exists():
         print(f"toy step {a.name}: failing on purpose", file=sys.stderr)
         return 3
+    if a.counter:
+        count = int(Path(a.counter).read_text() or 0) + 1 if Path(a.counter).exists() else 1
+        Path(a.counter).write_text(str(count))
+        if count <= a.fail_times:
+            print(f"toy step {a.name}: flaky failure {count}/{a.fail_times}", file=sys.stderr)
+            return 4
     for out in a.out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps({"step": a.name, "args": a.rest, "inputs": a.inputs}))

@@ -1,0 +1,147 @@
+"""Model, training, pre-training, fine-tuning, evaluation and sweep aggregation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from slashmake_ml.config import ModelConfig
+from slashmake_ml.model import SimpleLSTM, n_params, state_dict_sha256
+from slashmake_ml.pretrain import time_warp
+from slashmake_ml.train import focal_loss
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--epochs", "2", "--patience", "2", "--batch-size", "32"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def load(p: Path) -> dict[str, object]:
+    return dict(json.loads(p.read_text()))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("mldata")
+    run("scripts/init.py", f"--data={d}/data.parquet", f"--test={d}/test.parquet", f"--unlabelled={d}/unl.parquet", "--n-labelled", "160", "--n-test", "60", "--n-unlabelled", "96")
+    run("scripts/features.py", f"--data={d}/data.parquet", f"--out={d}/features.npz")
+    return d
+
+
+def test_simple_lstm_is_about_17k_params_and_shares_the_encoder() -> None:
+    m = SimpleLSTM(ModelConfig())
+    assert 15_000 <= n_params(m) <= 19_000
+    out = m(torch.zeros(3, 105, 6))  # (B, C)
+    assert out.shape == (3, 2)
+    assert set(m.encoder.state_dict()) == {k.removeprefix("encoder.") for k in m.state_dict() if k.startswith("encoder.")}
+
+
+def test_focal_loss_with_gamma_0_is_cross_entropy() -> None:
+    logits, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    assert torch.allclose(focal_loss(logits, y, 0.0), F.cross_entropy(logits, y))
+    assert focal_loss(logits, y, 2.0) < F.cross_entropy(logits, y)
+
+
+def test_time_warp_identity_at_zero_and_changes_with_sigma() -> None:
+    x = torch.randn(4, 105, 6)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(time_warp(x, 0.0, 4, g), x)
+    w = time_warp(x, 0.2, 4, g)
+    assert w.shape == x.shape and not torch.allclose(w, x)
+    assert torch.allclose(w[:, 0], x[:, 0]) and torch.allclose(w[:, -1], x[:, -1], atol=1e-5)  # ends pinned
+
+
+def test_same_seed_same_metrics_other_seed_different(data: Path, tmp_path: Path) -> None:
+    ms = []
+    for tag, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        run("scripts/train.py", f"--features={data}/features.npz", f"--model={tmp_path}/{tag}.pt", f"--metrics={tmp_path}/{tag}.json", "--seed", seed, *TINY)
+        m = load(tmp_path / f"{tag}.json")
+        m.pop("train_time_s")
+        ms.append(m)
+    assert ms[0] == ms[1]
+    assert ms[0]["best_val_loss"] != ms[2]["best_val_loss"]
+
+
+def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path, tmp_path: Path) -> None:
+    encs = {}
+    for sigma in ("0.10", "0.20"):
+        run("scripts/pretrain.py", f"--data={data}/unl.parquet", f"--encoder={tmp_path}/enc{sigma}.pt", f"--metrics={tmp_path}/pre{sigma}.json", f"--curve={tmp_path}/c{sigma}.png", "--sigma", sigma, "--epochs", "1")
+        m = load(tmp_path / f"pre{sigma}.json")
+        assert m["sigma"] == float(sigma)
+        encs[sigma] = m["encoder_sha256"]
+        assert (tmp_path / f"c{sigma}.png").stat().st_size > 0
+    assert encs["0.10"] != encs["0.20"]  # sigma changes what is learned
+    run("scripts/train.py", f"--features={data}/features.npz", f"--init-encoder={tmp_path}/enc0.10.pt", f"--model={tmp_path}/ft.pt", f"--metrics={tmp_path}/ft.json", *TINY)
+    ft = load(tmp_path / "ft.json")
+    assert ft["fine_tuned"] is True
+    assert ft["encoder_sha256_loaded"] == ft["model_encoder_sha256_at_start"] == encs["0.10"]
+    # And the encoder did train afterwards: the final weights differ from the start.
+    ck = torch.load(tmp_path / "ft.pt", weights_only=True)
+    enc_final = {k.removeprefix("encoder."): v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
+    assert state_dict_sha256(enc_final) != encs["0.10"]
+
+
+def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    metrics = tmp_path / "m.json"
+    args = [sys.executable, "scripts/train.py", f"--features={data}/features.npz", f"--model={model}", f"--metrics={metrics}", "--epochs", "500", "--patience", "500"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    deadline = time.time() + 120
+    for line in proc.stdout:  # wait until training is under way (one epoch logged)
+        if line.startswith("epoch 1 ") or time.time() > deadline:
+            break
+    time.sleep(0.2)  # now mid-epoch 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not model.exists() and not metrics.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("model.pt") and not p.name.endswith(".tmp")]
+    run(*args[1:4], f"--metrics={metrics}", *TINY)  # a rerun completes
+    assert model.exists() and load(metrics)["epochs_run"] == 2
+
+
+def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path) -> None:
+    run("scripts/train.py", f"--features={data}/features.npz", f"--model={tmp_path}/m.pt", *TINY)
+    ledger = tmp_path / "ledger.jsonl"
+    for _ in range(2):
+        run("scripts/evaluate.py", f"--model={tmp_path}/m.pt", f"--test={data}/test.parquet", f"--metrics={tmp_path}/e.json", f"--report={tmp_path}/r.json", f"--reliability={tmp_path}/rel.png", f"--ledger={ledger}", "--step", "ml-evaluate", "--compare-registry", "true", f"--registry={tmp_path}/empty")
+    m = load(tmp_path / "e.json")
+    for k in ("accuracy", "f1_macro", "f1_class0", "f1_class1", "ece", "brier", "log_loss", "cm_0_0", "cm_1_1"):
+        assert isinstance(m[k], int | float), k
+    assert m["better_performance"] is True  # empty registry
+    assert sum(int(m[f"cm_{i}_{j}"]) for i in (0, 1) for j in (0, 1)) == 60  # type: ignore[call-overload]
+    rows = [json.loads(x) for x in ledger.read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["step"] == "ml-evaluate" and "accuracy" in rows[0]["metrics"] and rows[0]["time"]
+    assert (tmp_path / "rel.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_variants_aggregate_and_select(data: Path, tmp_path: Path) -> None:
+    files, models = [], []
+    for sigma in ("0.10", "0.15"):
+        v = tmp_path / f"sigma-{sigma}"
+        run("scripts/train_sweep.py", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz", f"--test={data}/test.parquet", f"--encoder={v}/encoder.pt", f"--model={v}/model.pt", f"--metrics={v}/metrics.json", f"--ledger={tmp_path}/ledger.jsonl", "--sigma", sigma, "--pretrain-epochs", "1", *TINY)
+        files.append(str(v / "metrics.json"))
+        models.append(str(v / "model.pt"))
+        assert load(v / "metrics.json")["sigma"] == float(sigma)
+    run("scripts/aggregate.py", "--metrics", *files, f"--out={tmp_path}/agg.json", f"--summary={tmp_path}/summary.json", f"--plot={tmp_path}/sigma.png")
+    agg = load(tmp_path / "agg.json")
+    accs = {float(s): load(Path(f))["accuracy"] for s, f in zip(("0.10", "0.15"), files, strict=True)}
+    assert agg["best_acc"] == max(accs.values()) and agg["n_variants"] == 2
+    assert accs[agg["best_sigma"]] == agg["best_acc"]  # type: ignore[index]
+    run("scripts/select_best.py", f"--summary={tmp_path}/summary.json", "--models", *reversed(models), f"--model={tmp_path}/best.pt", f"--metrics={tmp_path}/sel.json")
+    src = load(tmp_path / "sel.json")["source_model"]
+    assert Path(str(src)).parent.name == f"sigma-{agg['best_sigma']:.2f}"  # type: ignore[str-format]
