@@ -8,9 +8,7 @@ whenever the document is reachable.
 from __future__ import annotations
 
 # The chain in the introduction of DESIGN.md.
-INTRO_CHAIN = (
-    "/init → /data-validate → /ml-train → /ml-evaluate → /if:accuracy>0.87 → /ml-deploy → /else → /hyperparameter-tune"
-)
+INTRO_CHAIN = "/init → /data-validate → /ml-train → /ml-evaluate → /if:accuracy>0.87 → /ml-deploy → /else → /hyperparameter-tune"
 
 # "The seed's chains, which must parse and mean what they read".
 SEED_CHAINS = [

@@ -14,7 +14,14 @@ def toks(text: str) -> list[tuple[str, str]]:
 
 def test_arrows() -> None:
     assert toks("/a → /b -> /c") == [
-        ("/", "/"), ("WORD", "a"), ("ARROW", "→"), ("/", "/"), ("WORD", "b"), ("ARROW", "->"), ("/", "/"), ("WORD", "c"),
+        ("/", "/"),
+        ("WORD", "a"),
+        ("ARROW", "→"),
+        ("/", "/"),
+        ("WORD", "b"),
+        ("ARROW", "->"),
+        ("/", "/"),
+        ("WORD", "c"),
     ]
     # `->` ends a word even when nothing separates them; `→` is never part of a word
     assert toks("/a->/b→/c") == toks("/a -> /b → /c")
@@ -40,13 +47,25 @@ def test_strings_and_escapes() -> None:
 
 def test_options() -> None:
     assert toks("--epochs 60 --dashboard") == [("OPTION", "epochs"), ("WORD", "60"), ("OPTION", "dashboard")]
-    assert toks("--parameters sigma:0.1") == [("OPTION", "parameters"), ("WORD", "sigma"), (":", ":"), ("WORD", "0.1")]
+    assert toks("--parameters sigma:0.1") == [
+        ("OPTION", "parameters"),
+        ("WORD", "sigma"),
+        (":", ":"),
+        ("WORD", "0.1"),
+    ]
     assert toks("-3 -x") == [("WORD", "-3"), ("WORD", "-x")]  # one dash: a word (negative number)
 
 
 def test_ops_and_punctuation() -> None:
     assert [k for k, _ in toks("a>=1 a<=1 a==1 a!=1 a>1 a<1")].count("OP") == 6
-    assert [t for k, t in toks("a>=1 a<=1 a==1 a!=1 a>1 a<1") if k == "OP"] == [">=", "<=", "==", "!=", ">", "<"]
+    assert [t for k, t in toks("a>=1 a<=1 a==1 a!=1 a>1 a<1") if k == "OP"] == [
+        ">=",
+        "<=",
+        "==",
+        "!=",
+        ">",
+        "<",
+    ]
     assert toks("$x=<result>") == [("$", "$"), ("WORD", "x"), ("=", "="), ("RESULT", "<result>")]
     assert [k for k, _ in toks("parallel[a | b]:")] == ["WORD", "[", "WORD", "PIPE", "WORD", "]", ":"]
 

@@ -11,7 +11,9 @@ from slashmake.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Swe
 from slashmake.parser import parse, unparse
 
 
-def C(name: str, *args: str | Arg, droid: str | None = None, fallback: bool = False, **opts: str | None) -> Call:
+def C(
+    name: str, *args: str | Arg, droid: str | None = None, fallback: bool = False, **opts: str | None
+) -> Call:
     """A call; plain strings are positional args, keyword arguments are --options (`_` -> `-`)."""
     return Call(
         name,
@@ -60,7 +62,9 @@ SEED_TREES = {
     ),
     # Everything after /catch: is the catch branch (there is no /else or /end).
     SEED_CHAINS[5]: F(
-        Try(C("deploy"), "deployment-failed", F(C("rollback"), C("notify-team"), C("retry-deployment")), None),
+        Try(
+            C("deploy"), "deployment-failed", F(C("rollback"), C("notify-team"), C("retry-deployment")), None
+        ),
     ),
     SEED_CHAINS[6]: F(
         C("train-with-retry", "3", Arg("300", key="backoff")),
@@ -93,7 +97,9 @@ SEED_TREES = {
                 C("data-refresh"),
                 C("retrain"),
                 C("evaluate"),
-                gate("better-performance", then=[C("deploy"), C("monitor")], orelse=[C("continue-monitoring")]),
+                gate(
+                    "better-performance", then=[C("deploy"), C("monitor")], orelse=[C("continue-monitoring")]
+                ),
             ],
         ),
     ),
@@ -133,7 +139,9 @@ MACRO_TREES = {
     ),
     "/continuous-training": SEED_TREES[SEED_CHAINS[9]],
     "/lstm-pretraining-full": F(
-        *_calls("data-validate", "preprocess-time-series", "pretrain-bilstm", "fine-tune-simplelstm", "evaluate"),
+        *_calls(
+            "data-validate", "preprocess-time-series", "pretrain-bilstm", "fine-tune-simplelstm", "evaluate"
+        ),
         gate("acc", ">", "0.87", then=_calls("deploy", "benchmark")),
     ),
     "/pretraining-complete": F(*_calls("preprocess", "pretrain", "fine-tune", "evaluate", "deploy")),
@@ -183,7 +191,7 @@ def test_options() -> None:
         Call("a", (), (Option("msg", "hello world"), Option("n", "-3"), Option("v", Var("x"))))
     )
     # touching pieces join into one value: `:` `=` words and strings
-    assert parse('/a --grid k:1,2;j=3"x y"') == F(C("a", grid='k:1,2;j=3x y'))
+    assert parse('/a --grid k:1,2;j=3"x y"') == F(C("a", grid="k:1,2;j=3x y"))
 
 
 def test_values_are_data() -> None:
@@ -194,7 +202,9 @@ def test_values_are_data() -> None:
 
 
 def test_end_joins_branches() -> None:
-    assert parse("/if:ok → /a → /else → /b → /end → /c") == F(gate("ok", then=[C("a")], orelse=[C("b")]), C("c"))
+    assert parse("/if:ok → /a → /else → /b → /end → /c") == F(
+        gate("ok", then=[C("a")], orelse=[C("b")]), C("c")
+    )
     assert parse("/if:ok → /end → /c") == F(gate("ok"), C("c"))  # empty then-branch passes through
 
 
@@ -266,20 +276,42 @@ ERRORS = [
     ("/a → /end", 1, 6, "/end without an open /if or /try", "     ^^^^"),
     ("/a → /else → /b", 1, 6, "/else without an open /if or /try", "     ^^^^^"),
     ("/a → /catch:x", 1, 6, "/catch must follow a /try:... stage directly", "     ^^^^^^"),
-    ("/try:/a → /b → /catch:x", 1, 16, "/catch must follow a /try:... stage directly", "               ^^^^^^"),
+    (
+        "/try:/a → /b → /catch:x",
+        1,
+        16,
+        "/catch must follow a /try:... stage directly",
+        "               ^^^^^^",
+    ),
     ("/else:x", 1, 6, "/else takes no argument", "     ^"),
     ("/if acc", 1, 5, "expected ':' after /if, found 'acc'", "    ^^^"),
     ("/try:x", 1, 6, "expected a /command, found 'x'", "     ^"),
-    ("/a → /fallback:", 1, 16, "expected a command name after /fallback:, found the end of the chain", "               ^"),
+    (
+        "/a → /fallback:",
+        1,
+        16,
+        "expected a command name after /fallback:, found the end of the chain",
+        "               ^",
+    ),
     # bad thresholds
     ("/if:acc>high → /b", 1, 9, "'high' is not a number, true, false or $variable", "        ^^^^"),
     ("/if:acc>0.8.1", 1, 9, "'0.8.1' is not a number, true, false or $variable", "        ^^^^^"),
     ("/if:acc=0.8", 1, 8, "use '==' to compare in a gate", "       ^"),
-    ("/if:acc>", 1, 9, "expected a number, true, false or $variable after the comparison, found the end of the chain",
-     "        ^"),
+    (
+        "/if:acc>",
+        1,
+        9,
+        "expected a number, true, false or $variable after the comparison, found the end of the chain",
+        "        ^",
+    ),
     # a variable alone is not a stage
-    ("/a → $x", 1, 8, "expected '=' after $x (a variable alone is not a stage), found the end of the chain",
-     "       ^"),
+    (
+        "/a → $x",
+        1,
+        8,
+        "expected '=' after $x (a variable alone is not a stage), found the end of the chain",
+        "       ^",
+    ),
     ("/a → $x → /b", 1, 9, "expected '=' after $x (a variable alone is not a stage), found '→'", "        ^"),
     ("$=1", 1, 2, "expected a variable name after '$', found '='", " ^"),
     ('$x="s"', 1, 4, "expected a number, true, false, <result> or a metric name, found 's'", "   ^^^"),
@@ -290,9 +322,20 @@ ERRORS = [
     ("", 1, 1, "expected a stage (a /command), found the end of the chain", "^"),
     ("   ", 1, 4, "expected a stage (a /command), found the end of the chain", "   ^"),
     # parallel[ unclosed / empty
-    ("parallel[/a | /b", 1, 17, "expected '|' or ']' in parallel[...], found the end of the chain", "                ^"),
-    ("/a parallel[x | y", 1, 18, "expected '|' or ']' in parallel[...], found the end of the chain",
-     "                 ^"),
+    (
+        "parallel[/a | /b",
+        1,
+        17,
+        "expected '|' or ']' in parallel[...], found the end of the chain",
+        "                ^",
+    ),
+    (
+        "/a parallel[x | y",
+        1,
+        18,
+        "expected '|' or ']' in parallel[...], found the end of the chain",
+        "                 ^",
+    ),
     ("parallel[]", 1, 10, "expected a stage (a /command), found ']'", "         ^"),
     ("parallel[/a | ]", 1, 15, "expected a stage (a /command), found ']'", "              ^"),
     # names and arguments
@@ -310,7 +353,9 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "col", "message", "caret"), ERRORS, ids=[repr(e[0]) for e in ERRORS])
+@pytest.mark.parametrize(
+    ("text", "line", "col", "message", "caret"), ERRORS, ids=[repr(e[0]) for e in ERRORS]
+)
 def test_syntax_error_position_and_caret(text: str, line: int, col: int, message: str, caret: str) -> None:
     with pytest.raises(FlowSyntaxError) as info:
         parse(text)
@@ -329,18 +374,23 @@ def test_error_position_in_an_embedding_file() -> None:
     assert info.value.render().splitlines()[0].startswith("workflow/commands/m.md:4:12: ")
     with pytest.raises(FlowSyntaxError) as info:
         parse("/a\n→ b", name="m.md", line_offset=3, col_offset=6)
-    assert info.value.render().splitlines()[0].startswith("m.md:5:3: ")  # col_offset is for the first line only
+    # col_offset applies to the first line only
+    assert info.value.render().splitlines()[0].startswith("m.md:5:3: ")
 
 
 # -- known bugs (reported; xfail until fixed) --------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: unparse prints metric `x-` + op `>` as `x->`, which lexes as an arrow")
+@pytest.mark.xfail(
+    strict=True, reason="BUG: unparse prints metric `x-` + op `>` as `x->`, which lexes as an arrow"
+)
 @pytest.mark.parametrize("metric", ["drift-", Var("x-")])
 @pytest.mark.parametrize("op", [">", ">="])
 def test_gate_metric_ending_in_dash_roundtrips(metric, op) -> None:
     tree = F(gate(metric, op, "0.5", then=[C("a")]))
-    assert parse("/if:" + (f"${metric.name}" if isinstance(metric, Var) else metric) + f" {op} 0.5 → /a") == tree
+    assert (
+        parse("/if:" + (f"${metric.name}" if isinstance(metric, Var) else metric) + f" {op} 0.5 → /a") == tree
+    )
     assert parse(unparse(tree)) == tree
 
 
@@ -354,14 +404,18 @@ def test_dashes_before_an_arrow_are_not_an_empty_option() -> None:
     assert parse(unparse(tree)) == tree  # today: prints `/a -- → /b`, which reads `--` as an argument
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `/ if:`, `/ else`, `/ end` are keywords though `/ a` is an error")
+@pytest.mark.xfail(
+    strict=True, reason="BUG: `/ if:`, `/ else`, `/ end` are keywords though `/ a` is an error"
+)
 @pytest.mark.parametrize("text", ["/ if:ok → /a", "/if:ok → /a → / else → /b", "/if:ok → / end"])
 def test_slash_must_touch_a_keyword(text: str) -> None:
     with pytest.raises(FlowSyntaxError, match="right after '/'"):
         parse(text)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: deep parallel[ nesting raises RecursionError, not FlowSyntaxError")
+@pytest.mark.xfail(
+    strict=True, reason="BUG: deep parallel[ nesting raises RecursionError, not FlowSyntaxError"
+)
 def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
     try:
         parse("parallel[" * 400 + "/a" + "]" * 400)

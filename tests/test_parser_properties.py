@@ -34,7 +34,20 @@ _SETTINGS = dict(
 
 # -- the grammar, as strategies -------------------------------------------------------------------
 
-_FIXED_NAMES = ["a", "x", "init", "ml-train", "data.v2", "_p", "parallel", "result", "true", "iff", "end-", "e_"]
+_FIXED_NAMES = [
+    "a",
+    "x",
+    "init",
+    "ml-train",
+    "data.v2",
+    "_p",
+    "parallel",
+    "result",
+    "true",
+    "iff",
+    "end-",
+    "e_",
+]
 _NAME_REST = "abcxyz09_.-"
 # (from_regex would do, but is several times slower to draw from; these build the same shapes.)
 names = st.one_of(
@@ -102,7 +115,7 @@ _NASTY = [
 ]
 _word_alphabet = st.sampled_from(list("abcxyz019-_.,;/()'`\\#%^&*+~?@é"))
 bare_words = st.text(_word_alphabet, min_size=1, max_size=8)
-_any_alphabet = st.sampled_from(list('ab1 -_.,;/\\"$()`\n\t→>|[]:=<!\'é'))
+_any_alphabet = st.sampled_from(list("ab1 -_.,;/\\\"$()`\n\t→>|[]:=<!'é"))
 any_text = st.text(_any_alphabet, max_size=10)
 text_values = st.one_of(st.sampled_from(_NASTY), bare_words, any_text)
 
@@ -158,12 +171,12 @@ try_labels = st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True)
 leaf_stages = st.one_of(plain_calls, plain_calls, sweeps, assigns, fallback_calls)
 
 
-@functools.lru_cache(maxsize=None)  # build each strategy once: building is costly, drawing is not
+@functools.cache  # build each strategy once: building is costly, drawing is not
 def flows(depth: int, min_size: int = 1) -> st.SearchStrategy[Flow]:
     return st.lists(stages(depth), min_size=min_size, max_size=3).map(lambda s: Flow(tuple(s)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stages(depth: int) -> st.SearchStrategy:
     if depth <= 0:
         return leaf_stages
@@ -230,7 +243,11 @@ def mutants(draw) -> str:
         if how == "truncate":
             text = text[:pos]
         elif how == "insert":
-            text = text[:pos] + draw(st.text(st.sampled_from(_MUTATION_CHARS), min_size=1, max_size=3)) + text[pos:]
+            text = (
+                text[:pos]
+                + draw(st.text(st.sampled_from(_MUTATION_CHARS), min_size=1, max_size=3))
+                + text[pos:]
+            )
         elif how == "dup" and n:
             end = draw(st.integers(pos, min(n, pos + 12)))
             text = text[:end] + text[pos:end] + text[end:]

@@ -67,6 +67,9 @@ class Compiler:
         name = f"VARIANTS_{step.rule}"
         assert step.variants is not None
         self.consts[name] = f"{name} = {json.dumps(step.variants, sort_keys=False)}"
+        if step.rule not in self.skip:
+            self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
+                                                 f"{len(step.variants)})")
         return name
 
     def expr(self, prod: Producer) -> str:
@@ -166,7 +169,7 @@ class Compiler:
                                            ("params", params), ("threads", cmd.threads if cmd.threads > 1 else None),
                                            ("resources", resources),
                                            # a sweep's variants travel together on remote executors
-                                           ("group", '"sweep"' if step.variants is not None else None),
+                                           ("group", py(f"sweep_{step.rule}") if step.variants is not None else None),
                                            ("shell", py(shell))]
         return self.emit(kind, step.rule, self.comment(step), sections)
 

@@ -58,8 +58,11 @@ def snakemake_argv(inv: Invocation) -> list[str]:
     if inv.report:
         argv += ["--report", inv.report]
     argv += list(inv.extra)
-    if inv.chain_file:
-        argv += ["--config", f"slashmake_chain={inv.chain_file}"]
+    config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
+    if inv.executor == "runpod":
+        config.append("slashmake_group_sweeps=1")  # a sweep's variants travel to the pod as one job
+    if config:
+        argv += ["--config", *config]
     return argv
 
 

@@ -56,6 +56,20 @@ def metric(path: Any, key: str) -> Any:
     return read_metric(str(path), key)
 
 
+def sweep_group(workflow: Any, config: dict[str, Any], name: str, size: int) -> None:
+    """Where the executor ships a job group as one unit (runpod), send a sweep's variants together.
+
+    Off unless ``config["slashmake_group_sweeps"]`` is set (the runpod profile sets it): on SLURM
+    each variant stays its own job.
+    """
+    if not config.get("slashmake_group_sweeps"):
+        return
+    settings = workflow.group_settings
+    components = dict(settings.group_components)
+    components.setdefault(name, size)
+    settings.group_components = components
+
+
 def lazy(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Mark a branch value to be computed only when its branch is taken."""
     return fn
