@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from runpod_project import PROFILE, snakemake, write_project  # noqa: E402
+from runpod_project import GROUPING, PROFILE, snakemake, write_project  # noqa: E402
 from services import start_pod, stop_pod  # noqa: E402
 
 JOBS = 17  # 16 variants + aggregate
@@ -51,8 +51,8 @@ def main() -> None:
         local_dir = write_project(work / "local")
         pod_dir = write_project(work / "pod")
         remote = pod.new_dir("bench")
-        runpod = ["--profile", str(PROFILE), *pod.executor_args(remote)]
-        local = ["--cores", "2", "--group-components", "sweep=64"]
+        runpod = ["--profile", str(PROFILE), *GROUPING, *pod.executor_args(remote)]
+        local = ["--cores", "2", *GROUPING]
         cold = timed(pod_dir, runpod)  # builds the pod's venv (untimed below)
         timed(local_dir, local)
         local_t = [timed(local_dir, [*local, "--forceall"]) for _ in range(opts.reps)]

@@ -11,6 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "config" / "profiles" / "runpod"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 VARIANTS = [f"v{i:02d}" for i in range(16)]
+#: The runpod profile turns on grouping only for slashmake-compiled sweeps (``config:
+#: slashmake_group_sweeps=1``, read by ``sweep_group`` in the compiled rules); this hand-written
+#: Snakefile names its group ``sweep`` itself, so its runs ask for the grouping explicitly.
+GROUPING = ["--group-components", "sweep=64"]
 
 SNAKEFILE = """
 VARIANTS = [f"v{i:02d}" for i in range(16)]

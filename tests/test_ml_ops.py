@@ -61,7 +61,7 @@ def test_perf_test_reports_latency_and_tests_pass(tmp_path: Path) -> None:
 
 
 def test_code_review_and_security_scan_write_json(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_text("import os\nimport subprocess\nsubprocess.call('ls', shell=True)\n")
+    (tmp_path / "bad.py").write_text("import os\nimport subprocess\ncmd = os.environ['X']\nsubprocess.call(cmd, shell=True)\n")
     r = subprocess.run([sys.executable, "scripts/code_review.py", "--paths", str(tmp_path), f"--report={tmp_path}/r.json", f"--metrics={tmp_path}/m.json"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())

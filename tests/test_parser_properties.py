@@ -5,7 +5,7 @@
   crash; a mutant that parses prints and re-parses to the same tree.
 * Every seed chain of DESIGN.md parses and round-trips.
 
-Budget: about 11,000 generated cases, well under a minute on two cores.
+Budget: 10,200 generated cases (5,600 trees + 4,600 mutants), about 45 s of CPU on two cores.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from slashmake.errors import FlowError
 from slashmake.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
 from slashmake.parser import _NAME, KEYWORDS, is_number, parse, unparse
 
-ROUNDTRIP_EXAMPLES = 6000
-MUTATION_EXAMPLES = 5000
+ROUNDTRIP_EXAMPLES = 5600
+MUTATION_EXAMPLES = 4600
 
 _SETTINGS = dict(
     deadline=None,

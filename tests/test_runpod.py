@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import services
-from runpod_project import PROFILE, VARIANTS, snakemake, write_project
+from runpod_project import GROUPING, PROFILE, VARIANTS, snakemake, write_project
 from services import SshPod
 
 # Until tests/conftest.py loads tests/services.py with pytest_plugins (then delete these two).
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _run(pod: SshPod, project: Path, remote: Path, *extra: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    args = ["--profile", str(PROFILE), *pod.executor_args(remote, **settings), *extra]
+    args = ["--profile", str(PROFILE), *GROUPING, *pod.executor_args(remote, **settings), *extra]
     return snakemake(project, args, env={"SLASHMAKE_TEST_TOKEN": ""})
 
 
@@ -155,7 +155,7 @@ def test_damaged_output_fails_and_nothing_is_marked_complete(
     expected = "truncated" if fault == "truncate" else "output transfer (after 2 attempts)"
     assert expected in res.stderr, res.stderr[-4000:]
     assert _outputs(project) == [], "a group that failed verification leaves no outputs"
-    dry = snakemake(project, ["-n", "--profile", str(PROFILE), *pod.executor_args(remote)])
+    dry = snakemake(project, ["-n", "--profile", str(PROFILE), *GROUPING, *pod.executor_args(remote)])
     assert dry.returncode == 0 and "step            16" in dry.stdout + dry.stderr
 
 

@@ -3,13 +3,13 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 975febddb865aaf8
+# sources-hash: a326f433a7adc69c
 
-# init_b42197c6: defined by another compiled flow (same step, computed once)
+# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_4b47b197: defined by another compiled flow (same step, computed once)
+# data_validate_4b47b197: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_5c524414: defined by another compiled flow (same step, computed once)
+# feature_engineer_5c524414: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:54
 rule ml_train_3d125a20:
@@ -18,8 +18,8 @@ rule ml_train_3d125a20:
         after="results/steps/feature-engineer-5c524414/metrics.json",
     output:
         model="results/steps/ml-train-3d125a20/model.pt",
-        curve="results/steps/ml-train-3d125a20/curve.png",
-        metrics="results/steps/ml-train-3d125a20/metrics.json",
+        curve=report("results/steps/ml-train-3d125a20/curve.png", category="ml-train", labels={'step': "ml-train-3d125a20", 'file': "curve"}),
+        metrics=report("results/steps/ml-train-3d125a20/metrics.json", category="metrics", labels={'step': "ml-train-3d125a20", 'file': "metrics"}),
     log:
         "logs/steps/ml-train-3d125a20.log",
     params:
@@ -45,8 +45,8 @@ rule ml_evaluate_3d5ec6d2:
         after="results/steps/ml-train-3d125a20/metrics.json",
     output:
         report="results/steps/ml-evaluate-3d5ec6d2/report.json",
-        reliability="results/steps/ml-evaluate-3d5ec6d2/reliability.png",
-        metrics="results/steps/ml-evaluate-3d5ec6d2/metrics.json",
+        reliability=report("results/steps/ml-evaluate-3d5ec6d2/reliability.png", category="ml-evaluate", labels={'step': "ml-evaluate-3d5ec6d2", 'file': "reliability"}),
+        metrics=report("results/steps/ml-evaluate-3d5ec6d2/metrics.json", category="metrics", labels={'step': "ml-evaluate-3d5ec6d2", 'file': "metrics"}),
     log:
         "logs/steps/ml-evaluate-3d5ec6d2.log",
     params:
@@ -60,7 +60,7 @@ checkpoint gate_accuracy_e7229337:
     input:
         metrics="results/steps/ml-evaluate-3d5ec6d2/metrics.json",
     output:
-        "results/steps/gate-accuracy-e7229337/decision.json",
+        report("results/steps/gate-accuracy-e7229337/decision.json", category="gates", labels={'gate': "gate-accuracy-e7229337"}),
     log:
         "logs/steps/gate-accuracy-e7229337.log",
     params:
@@ -79,7 +79,7 @@ rule ml_deploy_c84ba661:
         after="results/steps/gate-accuracy-e7229337/decision.json",
     output:
         record="results/steps/ml-deploy-c84ba661/deploy.json",
-        metrics="results/steps/ml-deploy-c84ba661/metrics.json",
+        metrics=report("results/steps/ml-deploy-c84ba661/metrics.json", category="metrics", labels={'step': "ml-deploy-c84ba661", 'file': "metrics"}),
     log:
         "logs/steps/ml-deploy-c84ba661.log",
     params:
@@ -98,7 +98,7 @@ rule hyperparameter_tune_97a25666:
     output:
         model="results/steps/hyperparameter-tune-97a25666/model.pt",
         best_params="results/steps/hyperparameter-tune-97a25666/best_params.json",
-        metrics="results/steps/hyperparameter-tune-97a25666/metrics.json",
+        metrics=report("results/steps/hyperparameter-tune-97a25666/metrics.json", category="metrics", labels={'step': "hyperparameter-tune-97a25666", 'file': "metrics"}),
     log:
         "logs/steps/hyperparameter-tune-97a25666.log",
     params:
@@ -120,8 +120,8 @@ rule retrain_7a848c19:
         after="results/steps/hyperparameter-tune-97a25666/metrics.json",
     output:
         model="results/steps/retrain-7a848c19/model.pt",
-        curve="results/steps/retrain-7a848c19/curve.png",
-        metrics="results/steps/retrain-7a848c19/metrics.json",
+        curve=report("results/steps/retrain-7a848c19/curve.png", category="retrain", labels={'step': "retrain-7a848c19", 'file': "curve"}),
+        metrics=report("results/steps/retrain-7a848c19/metrics.json", category="metrics", labels={'step': "retrain-7a848c19", 'file': "metrics"}),
     log:
         "logs/steps/retrain-7a848c19.log",
     params:

@@ -3,11 +3,11 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 55131b70a04bdf21
+# sources-hash: 58e1ea83c5776b58
 
-# init_b42197c6: defined by another compiled flow (same step, computed once)
+# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_e6f88c64: defined by another compiled flow (same step, computed once)
+# feature_engineer_e6f88c64: the same step as in rules/compiled/preprocess.smk, computed once
 
 # target: snakemake -c2 preprocess_time_series
 rule preprocess_time_series:

@@ -3,9 +3,9 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 9bbfeba14462ba84
+# sources-hash: cb19993efde12175
 
-# init_b42197c6: defined by another compiled flow (same step, computed once)
+# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
 rule feature_engineer_e6f88c64:
@@ -16,7 +16,7 @@ rule feature_engineer_e6f88c64:
     output:
         features="results/steps/feature-engineer-e6f88c64/features.npz",
         test_features="results/steps/feature-engineer-e6f88c64/test_features.npz",
-        metrics="results/steps/feature-engineer-e6f88c64/metrics.json",
+        metrics=report("results/steps/feature-engineer-e6f88c64/metrics.json", category="metrics", labels={'step': "feature-engineer-e6f88c64", 'file': "metrics"}),
     log:
         "logs/steps/feature-engineer-e6f88c64.log",
     params:

@@ -18,6 +18,7 @@ from .errors import CompileError
 from .resolve import Choice, Const, Many, MetricSource, MetricVar, Producer, Ref, Resolved, Step
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{(input|output|params|wildcards|resources|log|threads)((?:\.[A-Za-z_]\w*)?)(:[^}]*)?\}(?!\})")
+REPORT_SUFFIXES = {"png", "svg", "html", "pdf"}
 _ATTR_PLACEHOLDER = re.compile(r"\{(input|output|params)\.([A-Za-z_]\w*)")
 
 
@@ -46,11 +47,11 @@ def param_value(value: Any) -> str:
 class Compiler:
     """Writes the rules of one resolved flow."""
 
-    def __init__(self, resolved: Resolved, defs: Definitions, skip: set[str] | None = None,
+    def __init__(self, resolved: Resolved, defs: Definitions, skip: dict[str, str] | None = None,
                  agent: dict[str, Any] | None = None) -> None:
         self.r = resolved
         self.defs = defs
-        self.skip = skip or set()
+        self.skip = skip or {}
         self.agent = agent or {}
         self.consts: dict[str, str] = {}
 
@@ -98,7 +99,7 @@ class Compiler:
         blocks: list[str] = []
         for step in self.r.steps:
             if step.rule in self.skip:
-                blocks.append(f"# {step.rule}: defined by another compiled flow (same step, computed once)\n")
+                blocks.append(f"# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
                 continue
             blocks.append(self.rule(step))
         blocks.append(self.target(target, index_path))
@@ -157,7 +158,7 @@ class Compiler:
         inputs.update({f"var_{k}": self.input_value(v.source) for k, v in step.var_params.items()})
         inputs.update(self.after(step, inputs))
         outs = {"status": py(f"{step.folder}/status.json")} if step.is_try else \
-            {k: py(self.path(step, k)) for k in step.outputs}
+            {k: self.report_output(step, k) for k in step.outputs}
         params = self.params(step)
         resources = self.resources(step)
         if step.kind == "agent":
@@ -172,6 +173,14 @@ class Compiler:
                                            ("group", py(f"sweep_{step.rule}") if step.variants is not None else None),
                                            ("shell", py(shell))]
         return self.emit(kind, step.rule, self.comment(step), sections)
+
+    def report_output(self, step: Step, name: str) -> str:
+        """An output path, wrapped in report() when it belongs in Snakemake's HTML report."""
+        path = self.path(step, name)
+        if path.rsplit(".", 1)[-1] in REPORT_SUFFIXES or name == "metrics":
+            category = "metrics" if name == "metrics" else step.label.lstrip("/")
+            return f"report({py(path)}, category={py(category)}, labels={{"step": {py(step.key)}, "file": {py(name)}}})"
+        return py(path)
 
     def params(self, step: Step) -> dict[str, str]:
         params: dict[str, str] = {}
@@ -289,7 +298,8 @@ class Compiler:
             args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
         inputs.update(self.after(step, inputs))
         shell = "{PYTHON:q} -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "decision"))]),
+        decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={{"gate": {py(step.key)}}})"
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
                                            ("log", [self.log(step)]), ("params", params),
                                            ("localrule", "True"), ("shell", py(shell))]
         return self.emit("checkpoint", step.rule, self.comment(step), sections)
@@ -344,6 +354,6 @@ def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list
 
 
 def compile_text(resolved: Resolved, defs: Definitions, target: str, index_path: str, header: list[str],
-                 skip: set[str] | None = None, agent: dict[str, Any] | None = None) -> str:
+                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None) -> str:
     """The Snakemake text of one resolved flow."""
     return Compiler(resolved, defs, skip, agent).compile(target, index_path, header)

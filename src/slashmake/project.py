@@ -95,13 +95,13 @@ class Project:
         folder = self.root / COMPILED
         folder.mkdir(parents=True, exist_ok=True)
         changed: list[Path] = []
-        defined: set[str] = set()
+        defined: dict[str, str] = {}
         wanted: set[str] = set()
         for name in self.macros():
             text = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
             path = folder / f"{slug(name)}.smk"
             wanted.add(path.name)
-            defined |= set(_RULE_LINE.findall(text))
+            defined.update({r: path.name for r in _RULE_LINE.findall(text) if r not in defined})
             if not path.exists() or path.read_text() != text:
                 _write(path, text)
                 changed.append(path)
@@ -111,10 +111,10 @@ class Project:
                 changed.append(old)
         return changed
 
-    def macro_rules(self) -> set[str]:
-        """Rule names defined by the compiled macros."""
+    def macro_rules(self) -> dict[str, str]:
+        """Rule names defined by the compiled macros, with the file defining each."""
         folder = self.root / COMPILED
-        return {r for p in sorted(folder.glob("*.smk")) for r in _RULE_LINE.findall(p.read_text())}
+        return {r: p.name for p in sorted(folder.glob("*.smk")) for r in _RULE_LINE.findall(p.read_text())}
 
     def resolve_chain(self, chain: str, name: str, source_name: str = "<chain>",
                       overrides: dict[str, str] | None = None) -> Resolved:
@@ -123,7 +123,7 @@ class Project:
         return resolve(flow, self.defs, name, chain, overrides=overrides,
                        param_overrides=self.config.get("params") or {}, agent_config=self.agent_config())
 
-    def compile_flow(self, chain: str, name: str, skip: set[str], overrides: dict[str, str] | None = None,
+    def compile_flow(self, chain: str, name: str, skip: dict[str, str], overrides: dict[str, str] | None = None,
                      source_name: str = "<chain>", target: str | None = None) -> str:
         """The compiled text of one flow (a macro's name or an ad-hoc chain)."""
         resolved = self.resolve_chain(chain, name, source_name, overrides)

@@ -40,9 +40,10 @@ def versions(root: str | Path, name: str) -> list[str]:
     d = Path(root) / name
     if not d.is_dir():
         return []
-    return sorted(
-        (p.name for p in d.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)), key=lambda v: int(v[1:])
-    )
+    # A version whose folder is missing locally but tracked by DVC (vNNNN.dvc) still exists:
+    # rollback can restore it from the remote.
+    names = {p.name for p in d.iterdir() if p.is_dir()} | {p.name[:-4] for p in d.glob("v*.dvc")}
+    return sorted((n for n in names if _VERSION_RE.match(n)), key=lambda v: int(v[1:]))
 
 
 def current(root: str | Path, name: str) -> str | None:
@@ -54,6 +55,13 @@ def current(root: str | Path, name: str) -> str | None:
 def card(root: str | Path, name: str, version: str) -> dict[str, Any]:
     """The model card of one version."""
     return dict(read_json(Path(root) / name / version / "model_card.json"))
+
+
+def _card_or_empty(root: Path, name: str, version: str) -> dict[str, Any]:
+    try:
+        return card(root, name, version)
+    except (OSError, ValueError):
+        return {}
 
 
 @contextmanager
@@ -157,7 +165,7 @@ def publish(
     with _locked(rootp, name):
         cur = current(rootp, name)
         for v in versions(rootp, name):
-            if card(rootp, name, v).get("model_sha256") == digest:
+            if _card_or_empty(rootp, name, v).get("model_sha256") == digest:
                 # Same weights already published: no new version (idempotent deploy).
                 action = "noop" if v == cur else "redeploy"
                 if v != cur:

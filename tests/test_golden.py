@@ -1,0 +1,106 @@
+"""Golden files: each of DESIGN.md's seed chains compiled against a toy definitions folder.
+
+tests/golden/project/ defines every command and droid the chains use; tests/golden/NN-slug.smk is
+what each chain compiles to. `UPDATE_GOLDEN=1 pytest tests/test_golden.py` rewrites them (then
+read the diff). The `# sources-hash:` header line is left out of the comparison: it hashes
+slashmake's own code, so it changes on every code change while the rules do not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from slashmake.project import Project
+from slashmake.resolve import slug
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+PROJECT = GOLDEN / "project"
+
+SEED_CHAINS = [
+    "/init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy",
+    "/runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate",
+    "/analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize",
+    "/analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup",
+    "/try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue",
+    "/try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment",
+    "/train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate",
+    "parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline"
+    " | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps",
+    "/data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization"
+    " → /ml-observability-monitoring-engineer:monitoring-setup",
+    "/monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance"
+    " → /deploy → /monitor → /else → /continue-monitoring",
+    "/runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4",
+    "/ml-train --model simple_lstm --device cuda --epochs 60",
+]
+_SLUG_WORDS = re.compile(r"[a-z][a-z0-9-]*")
+
+
+def golden_name(n: int, chain: str) -> str:
+    words = _SLUG_WORDS.findall(chain.lower())
+    return f"{n:02d}-{slug('-'.join(words[:3]))[:40].strip('-')}.smk"
+
+
+CASES = [(golden_name(i, c), c) for i, c in enumerate(SEED_CHAINS, 1)]
+
+
+def compiled(chain: str, name: str) -> str:
+    """The chain's compiled text, from a fresh Project (nothing cached between calls)."""
+    project = Project.open(PROJECT)
+    return project.compile_flow(chain, name.removesuffix(".smk"), set())
+
+
+def comparable(text: str) -> str:
+    return re.sub(r"^# sources-hash: \w+\n", "", text, flags=re.M)
+
+
+@pytest.mark.parametrize(("name", "chain"), CASES, ids=[n for n, _ in CASES])
+def test_seed_chain_compiles_to_its_golden_file(name: str, chain: str) -> None:
+    text = compiled(chain, name)
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing: run UPDATE_GOLDEN=1 pytest {__file__}"
+    assert comparable(text) == comparable(path.read_text())
+
+
+@pytest.mark.parametrize(("name", "chain"), CASES, ids=[n for n, _ in CASES])
+def test_compiling_twice_gives_identical_text(name: str, chain: str) -> None:
+    assert compiled(chain, name) == compiled(chain, name)
+
+
+KEY_ORDER = ["input", "output", "log", "params", "threads", "resources", "localrule", "shell"]
+_RULE = re.compile(r"^(rule|checkpoint) (\w+):\n((?:    .*\n?)*)", re.M)
+
+
+@pytest.mark.parametrize(("name", "chain"), CASES, ids=[n for n, _ in CASES])
+def test_golden_rules_are_well_formed(name: str, chain: str) -> None:
+    text = compiled(chain, name)
+    rules = _RULE.findall(text)
+    assert rules
+    target = re.sub(r"\W", "_", slug(name.removesuffix(".smk")))
+    for kind, rule, body in rules:
+        keys = re.findall(r"^    (\w+):", body, re.M)
+        assert keys == sorted(keys, key=KEY_ORDER.index), f"{rule}: keys out of order: {keys}"
+        assert "shell" in keys, rule
+        if rule != target:  # the target only writes the index
+            assert "log" in keys, f"{rule} has no log"
+        if re.search(r"output:\n(        .*\n)*?        \w+=\"[^\"]*/\{variant\}/", body):
+            assert kind == "rule" and "logs/steps/" in body and "{variant}.log" in body
+        if "slashmake.runtime gate" in body:
+            assert kind == "checkpoint", rule
+
+
+def test_sweeps_are_one_rule_over_a_wildcard_consumed_by_expand() -> None:
+    for n in (2, 11):
+        name, chain = CASES[n - 1]
+        text = compiled(chain, name)
+        swept = [r for k, r, b in _RULE.findall(text)
+                 if re.search(r"output:\n(        .*\n)*?        \w+=\"[^\"]*/\{variant\}/", b)]
+        assert len(swept) == 1, text
+        assert re.search(r"expand\(\"results/steps/[\w.-]+/\{variant\}/metrics\.json\", variant=VARIANTS_\w+\)", text)
+        assert text.count("VARIANTS_") >= 2
