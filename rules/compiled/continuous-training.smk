@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: d3d248e0293fe1c4
+# sources-hash: f9d39280277a095e
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:9; pulled in: /monitor-performance needs it
 rule init_b42197c6:
@@ -12,7 +12,7 @@ rule init_b42197c6:
         test="results/steps/init-b42197c6/test.parquet",
         unlabelled="results/steps/init-b42197c6/unlabelled.parquet",
         env="results/steps/init-b42197c6/env.json",
-        metrics=report("results/steps/init-b42197c6/metrics.json", category="metrics", labels={'step': "init-b42197c6", 'file': "metrics"}),
+        metrics=report("results/steps/init-b42197c6/metrics.json", category="metrics", labels={"step": "init-b42197c6", "file": "metrics"}),
     log:
         "logs/steps/init-b42197c6.log",
     params:
@@ -35,7 +35,7 @@ rule monitor_performance_593aeb91:
     output:
         report="results/steps/monitor-performance-593aeb91/drift.json",
         current_data="results/steps/monitor-performance-593aeb91/current.parquet",
-        metrics=report("results/steps/monitor-performance-593aeb91/metrics.json", category="metrics", labels={'step': "monitor-performance-593aeb91", 'file': "metrics"}),
+        metrics=report("results/steps/monitor-performance-593aeb91/metrics.json", category="metrics", labels={"step": "monitor-performance-593aeb91", "file": "metrics"}),
     log:
         "logs/steps/monitor-performance-593aeb91.log",
     params:
@@ -53,7 +53,7 @@ checkpoint gate_drift_detected_6089ed09:
     input:
         metrics="results/steps/monitor-performance-593aeb91/metrics.json",
     output:
-        report("results/steps/gate-drift-detected-6089ed09/decision.json", category="gates", labels={'gate': "gate-drift-detected-6089ed09"}),
+        report("results/steps/gate-drift-detected-6089ed09/decision.json", category="gates", labels={"gate": "gate-drift-detected-6089ed09"}),
     log:
         "logs/steps/gate-drift-detected-6089ed09.log",
     params:
@@ -72,7 +72,7 @@ rule data_refresh_b840a8b1:
         test="results/steps/data-refresh-b840a8b1/test.parquet",
         unlabelled="results/steps/data-refresh-b840a8b1/unlabelled.parquet",
         env="results/steps/data-refresh-b840a8b1/env.json",
-        metrics=report("results/steps/data-refresh-b840a8b1/metrics.json", category="metrics", labels={'step': "data-refresh-b840a8b1", 'file': "metrics"}),
+        metrics=report("results/steps/data-refresh-b840a8b1/metrics.json", category="metrics", labels={"step": "data-refresh-b840a8b1", "file": "metrics"}),
     log:
         "logs/steps/data-refresh-b840a8b1.log",
     params:
@@ -94,8 +94,8 @@ rule retrain_f21207e3:
         after="results/steps/data-refresh-b840a8b1/metrics.json",
     output:
         model="results/steps/retrain-f21207e3/model.pt",
-        curve=report("results/steps/retrain-f21207e3/curve.png", category="retrain", labels={'step': "retrain-f21207e3", 'file': "curve"}),
-        metrics=report("results/steps/retrain-f21207e3/metrics.json", category="metrics", labels={'step': "retrain-f21207e3", 'file': "metrics"}),
+        curve=report("results/steps/retrain-f21207e3/curve.png", category="retrain", labels={"step": "retrain-f21207e3", "file": "curve"}),
+        metrics=report("results/steps/retrain-f21207e3/metrics.json", category="metrics", labels={"step": "retrain-f21207e3", "file": "metrics"}),
     log:
         "logs/steps/retrain-f21207e3.log",
     params:
@@ -121,8 +121,8 @@ rule evaluate_141f873e:
         after="results/steps/retrain-f21207e3/metrics.json",
     output:
         report="results/steps/evaluate-141f873e/report.json",
-        reliability=report("results/steps/evaluate-141f873e/reliability.png", category="evaluate", labels={'step': "evaluate-141f873e", 'file': "reliability"}),
-        metrics=report("results/steps/evaluate-141f873e/metrics.json", category="metrics", labels={'step': "evaluate-141f873e", 'file': "metrics"}),
+        reliability=report("results/steps/evaluate-141f873e/reliability.png", category="evaluate", labels={"step": "evaluate-141f873e", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-141f873e/metrics.json", category="metrics", labels={"step": "evaluate-141f873e", "file": "metrics"}),
     log:
         "logs/steps/evaluate-141f873e.log",
     params:
@@ -138,7 +138,7 @@ checkpoint gate_better_performance_276d803a:
     input:
         metrics="results/steps/evaluate-141f873e/metrics.json",
     output:
-        report("results/steps/gate-better-performance-276d803a/decision.json", category="gates", labels={'gate': "gate-better-performance-276d803a"}),
+        report("results/steps/gate-better-performance-276d803a/decision.json", category="gates", labels={"gate": "gate-better-performance-276d803a"}),
     log:
         "logs/steps/gate-better-performance-276d803a.log",
     params:
@@ -156,7 +156,7 @@ rule deploy_c1ab260a:
         after="results/steps/gate-better-performance-276d803a/decision.json",
     output:
         record="results/steps/deploy-c1ab260a/deploy.json",
-        metrics=report("results/steps/deploy-c1ab260a/metrics.json", category="metrics", labels={'step': "deploy-c1ab260a", 'file': "metrics"}),
+        metrics=report("results/steps/deploy-c1ab260a/metrics.json", category="metrics", labels={"step": "deploy-c1ab260a", "file": "metrics"}),
     log:
         "logs/steps/deploy-c1ab260a.log",
     params:
@@ -174,7 +174,7 @@ rule monitor_19415efa:
         after="results/steps/deploy-c1ab260a/metrics.json",
     output:
         config="results/steps/monitor-19415efa/monitor.json",
-        metrics=report("results/steps/monitor-19415efa/metrics.json", category="metrics", labels={'step': "monitor-19415efa", 'file': "metrics"}),
+        metrics=report("results/steps/monitor-19415efa/metrics.json", category="metrics", labels={"step": "monitor-19415efa", "file": "metrics"}),
     log:
         "logs/steps/monitor-19415efa.log",
     params:
@@ -191,7 +191,7 @@ rule continue_monitoring_066a4a80:
         after="results/steps/gate-better-performance-276d803a/decision.json",
     output:
         note="results/steps/continue-monitoring-066a4a80/note.json",
-        metrics=report("results/steps/continue-monitoring-066a4a80/metrics.json", category="metrics", labels={'step': "continue-monitoring-066a4a80", 'file': "metrics"}),
+        metrics=report("results/steps/continue-monitoring-066a4a80/metrics.json", category="metrics", labels={"step": "continue-monitoring-066a4a80", "file": "metrics"}),
     log:
         "logs/steps/continue-monitoring-066a4a80.log",
     params:

@@ -3,13 +3,13 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 54a3ef2c5e34f3d0
+# sources-hash: a4952b67ac1999fd
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:9
 rule code_review_2f70c84d:
     output:
         report="results/steps/code-review-2f70c84d/ruff.json",
-        metrics=report("results/steps/code-review-2f70c84d/metrics.json", category="metrics", labels={'step': "code-review-2f70c84d", 'file': "metrics"}),
+        metrics=report("results/steps/code-review-2f70c84d/metrics.json", category="metrics", labels={"step": "code-review-2f70c84d", "file": "metrics"}),
     log:
         "logs/steps/code-review-2f70c84d.log",
     params:
@@ -24,7 +24,7 @@ rule security_scan_c1d539b4:
         after="results/steps/code-review-2f70c84d/metrics.json",
     output:
         report="results/steps/security-scan-c1d539b4/bandit.json",
-        metrics=report("results/steps/security-scan-c1d539b4/metrics.json", category="metrics", labels={'step': "security-scan-c1d539b4", 'file': "metrics"}),
+        metrics=report("results/steps/security-scan-c1d539b4/metrics.json", category="metrics", labels={"step": "security-scan-c1d539b4", "file": "metrics"}),
     log:
         "logs/steps/security-scan-c1d539b4.log",
     params:
@@ -42,7 +42,7 @@ rule init_a261cbdf:
         test="results/steps/init-a261cbdf/test.parquet",
         unlabelled="results/steps/init-a261cbdf/unlabelled.parquet",
         env="results/steps/init-a261cbdf/env.json",
-        metrics=report("results/steps/init-a261cbdf/metrics.json", category="metrics", labels={'step': "init-a261cbdf", 'file': "metrics"}),
+        metrics=report("results/steps/init-a261cbdf/metrics.json", category="metrics", labels={"step": "init-a261cbdf", "file": "metrics"}),
     log:
         "logs/steps/init-a261cbdf.log",
     params:
@@ -66,7 +66,7 @@ rule feature_engineer_bd5d30c0:
     output:
         features="results/steps/feature-engineer-bd5d30c0/features.npz",
         test_features="results/steps/feature-engineer-bd5d30c0/test_features.npz",
-        metrics=report("results/steps/feature-engineer-bd5d30c0/metrics.json", category="metrics", labels={'step': "feature-engineer-bd5d30c0", 'file': "metrics"}),
+        metrics=report("results/steps/feature-engineer-bd5d30c0/metrics.json", category="metrics", labels={"step": "feature-engineer-bd5d30c0", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-bd5d30c0.log",
     params:
@@ -81,8 +81,8 @@ rule ml_train_44c365e7:
         after="results/steps/feature-engineer-bd5d30c0/metrics.json",
     output:
         model="results/steps/ml-train-44c365e7/model.pt",
-        curve=report("results/steps/ml-train-44c365e7/curve.png", category="ml-train", labels={'step': "ml-train-44c365e7", 'file': "curve"}),
-        metrics=report("results/steps/ml-train-44c365e7/metrics.json", category="metrics", labels={'step': "ml-train-44c365e7", 'file': "metrics"}),
+        curve=report("results/steps/ml-train-44c365e7/curve.png", category="ml-train", labels={"step": "ml-train-44c365e7", "file": "curve"}),
+        metrics=report("results/steps/ml-train-44c365e7/metrics.json", category="metrics", labels={"step": "ml-train-44c365e7", "file": "metrics"}),
     log:
         "logs/steps/ml-train-44c365e7.log",
     params:
@@ -106,7 +106,7 @@ rule performance_test_8586dd3d:
         model="results/steps/ml-train-44c365e7/model.pt",
         after="results/steps/ml-train-44c365e7/metrics.json",
     output:
-        metrics=report("results/steps/performance-test-8586dd3d/metrics.json", category="metrics", labels={'step': "performance-test-8586dd3d", 'file': "metrics"}),
+        metrics=report("results/steps/performance-test-8586dd3d/metrics.json", category="metrics", labels={"step": "performance-test-8586dd3d", "file": "metrics"}),
     log:
         "logs/steps/performance-test-8586dd3d.log",
     params:
@@ -124,7 +124,7 @@ rule runpod_staging_e880567e:
         after="results/steps/performance-test-8586dd3d/metrics.json",
     output:
         record="results/steps/runpod-staging-e880567e/deploy.json",
-        metrics=report("results/steps/runpod-staging-e880567e/metrics.json", category="metrics", labels={'step': "runpod-staging-e880567e", 'file': "metrics"}),
+        metrics=report("results/steps/runpod-staging-e880567e/metrics.json", category="metrics", labels={"step": "runpod-staging-e880567e", "file": "metrics"}),
     log:
         "logs/steps/runpod-staging-e880567e.log",
     params:
@@ -140,7 +140,7 @@ checkpoint gate_tests_pass_8885cbcf:
     input:
         metrics="results/steps/runpod-staging-e880567e/metrics.json",
     output:
-        report("results/steps/gate-tests-pass-8885cbcf/decision.json", category="gates", labels={'gate': "gate-tests-pass-8885cbcf"}),
+        report("results/steps/gate-tests-pass-8885cbcf/decision.json", category="gates", labels={"gate": "gate-tests-pass-8885cbcf"}),
     log:
         "logs/steps/gate-tests-pass-8885cbcf.log",
     params:
@@ -157,7 +157,7 @@ rule runpod_production_1f3d7e69:
         after="results/steps/gate-tests-pass-8885cbcf/decision.json",
     output:
         record="results/steps/runpod-production-1f3d7e69/deploy.json",
-        metrics=report("results/steps/runpod-production-1f3d7e69/metrics.json", category="metrics", labels={'step': "runpod-production-1f3d7e69", 'file': "metrics"}),
+        metrics=report("results/steps/runpod-production-1f3d7e69/metrics.json", category="metrics", labels={"step": "runpod-production-1f3d7e69", "file": "metrics"}),
     log:
         "logs/steps/runpod-production-1f3d7e69.log",
     params:
@@ -175,7 +175,7 @@ rule monitor_setup_3506ed9d:
         after="results/steps/runpod-production-1f3d7e69/metrics.json",
     output:
         config="results/steps/monitor-setup-3506ed9d/monitor.json",
-        metrics=report("results/steps/monitor-setup-3506ed9d/metrics.json", category="metrics", labels={'step': "monitor-setup-3506ed9d", 'file': "metrics"}),
+        metrics=report("results/steps/monitor-setup-3506ed9d/metrics.json", category="metrics", labels={"step": "monitor-setup-3506ed9d", "file": "metrics"}),
     log:
         "logs/steps/monitor-setup-3506ed9d.log",
     params:
@@ -192,7 +192,7 @@ rule rollback_c925abbc:
         after="results/steps/gate-tests-pass-8885cbcf/decision.json",
     output:
         record="results/steps/rollback-c925abbc/rollback.json",
-        metrics=report("results/steps/rollback-c925abbc/metrics.json", category="metrics", labels={'step': "rollback-c925abbc", 'file': "metrics"}),
+        metrics=report("results/steps/rollback-c925abbc/metrics.json", category="metrics", labels={"step": "rollback-c925abbc", "file": "metrics"}),
     log:
         "logs/steps/rollback-c925abbc.log",
     params:

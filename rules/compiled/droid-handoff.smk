@@ -3,14 +3,14 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: b21542821da7720b
+# sources-hash: 83f96144246b9a68
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:9
 rule data_quality_check_a13f3fcc:
     output:
         prompt="results/steps/data-quality-check-a13f3fcc/prompt.md",
         response="results/steps/data-quality-check-a13f3fcc/response.md",
-        metrics=report("results/steps/data-quality-check-a13f3fcc/metrics.json", category="metrics", labels={'step': "data-quality-check-a13f3fcc", 'file': "metrics"}),
+        metrics=report("results/steps/data-quality-check-a13f3fcc/metrics.json", category="metrics", labels={"step": "data-quality-check-a13f3fcc", "file": "metrics"}),
     log:
         "logs/steps/data-quality-check-a13f3fcc.log",
     params:
@@ -34,7 +34,7 @@ rule model_optimization_1888da5d:
     output:
         prompt="results/steps/model-optimization-1888da5d/prompt.md",
         response="results/steps/model-optimization-1888da5d/response.md",
-        metrics=report("results/steps/model-optimization-1888da5d/metrics.json", category="metrics", labels={'step': "model-optimization-1888da5d", 'file': "metrics"}),
+        metrics=report("results/steps/model-optimization-1888da5d/metrics.json", category="metrics", labels={"step": "model-optimization-1888da5d", "file": "metrics"}),
     log:
         "logs/steps/model-optimization-1888da5d.log",
     params:
@@ -58,7 +58,7 @@ rule monitoring_setup_3328b2b3:
     output:
         prompt="results/steps/monitoring-setup-3328b2b3/prompt.md",
         response="results/steps/monitoring-setup-3328b2b3/response.md",
-        metrics=report("results/steps/monitoring-setup-3328b2b3/metrics.json", category="metrics", labels={'step': "monitoring-setup-3328b2b3", 'file': "metrics"}),
+        metrics=report("results/steps/monitoring-setup-3328b2b3/metrics.json", category="metrics", labels={"step": "monitoring-setup-3328b2b3", "file": "metrics"}),
     log:
         "logs/steps/monitoring-setup-3328b2b3.log",
     params:

@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-train.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 289fcf47c43b8d14
+# sources-hash: 9c65eb2931add3ac
 
 # init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -16,7 +16,7 @@ rule data_validate_4b47b197:
         after="results/steps/init-b42197c6/metrics.json",
     output:
         report="results/steps/data-validate-4b47b197/validation.json",
-        metrics=report("results/steps/data-validate-4b47b197/metrics.json", category="metrics", labels={'step': "data-validate-4b47b197", 'file': "metrics"}),
+        metrics=report("results/steps/data-validate-4b47b197/metrics.json", category="metrics", labels={"step": "data-validate-4b47b197", "file": "metrics"}),
     log:
         "logs/steps/data-validate-4b47b197.log",
     params:
@@ -34,7 +34,7 @@ rule feature_engineer_5c524414:
     output:
         features="results/steps/feature-engineer-5c524414/features.npz",
         test_features="results/steps/feature-engineer-5c524414/test_features.npz",
-        metrics=report("results/steps/feature-engineer-5c524414/metrics.json", category="metrics", labels={'step': "feature-engineer-5c524414", 'file': "metrics"}),
+        metrics=report("results/steps/feature-engineer-5c524414/metrics.json", category="metrics", labels={"step": "feature-engineer-5c524414", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-5c524414.log",
     params:
@@ -49,8 +49,8 @@ rule pretrain_bilstm_527fd96b:
         after="results/steps/feature-engineer-5c524414/metrics.json",
     output:
         encoder="results/steps/pretrain-bilstm-527fd96b/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-527fd96b/curve.png", category="pretrain-bilstm", labels={'step': "pretrain-bilstm-527fd96b", 'file': "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-527fd96b/metrics.json", category="metrics", labels={'step': "pretrain-bilstm-527fd96b", 'file': "metrics"}),
+        curve=report("results/steps/pretrain-bilstm-527fd96b/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-527fd96b", "file": "curve"}),
+        metrics=report("results/steps/pretrain-bilstm-527fd96b/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-527fd96b", "file": "metrics"}),
     log:
         "logs/steps/pretrain-bilstm-527fd96b.log",
     params:
@@ -73,8 +73,8 @@ rule fine_tune_simplelstm_d37dc57e:
         after="results/steps/pretrain-bilstm-527fd96b/metrics.json",
     output:
         model="results/steps/fine-tune-simplelstm-d37dc57e/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-d37dc57e/curve.png", category="fine-tune-simplelstm", labels={'step': "fine-tune-simplelstm-d37dc57e", 'file': "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-d37dc57e/metrics.json", category="metrics", labels={'step': "fine-tune-simplelstm-d37dc57e", 'file': "metrics"}),
+        curve=report("results/steps/fine-tune-simplelstm-d37dc57e/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-d37dc57e", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-simplelstm-d37dc57e/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-d37dc57e", "file": "metrics"}),
     log:
         "logs/steps/fine-tune-simplelstm-d37dc57e.log",
     params:
@@ -100,8 +100,8 @@ rule evaluate_851b1359:
         after="results/steps/fine-tune-simplelstm-d37dc57e/metrics.json",
     output:
         report="results/steps/evaluate-851b1359/report.json",
-        reliability=report("results/steps/evaluate-851b1359/reliability.png", category="evaluate", labels={'step': "evaluate-851b1359", 'file': "reliability"}),
-        metrics=report("results/steps/evaluate-851b1359/metrics.json", category="metrics", labels={'step': "evaluate-851b1359", 'file': "metrics"}),
+        reliability=report("results/steps/evaluate-851b1359/reliability.png", category="evaluate", labels={"step": "evaluate-851b1359", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-851b1359/metrics.json", category="metrics", labels={"step": "evaluate-851b1359", "file": "metrics"}),
     log:
         "logs/steps/evaluate-851b1359.log",
     params:
@@ -117,7 +117,7 @@ checkpoint gate_acc_589f32c1:
     input:
         metrics="results/steps/evaluate-851b1359/metrics.json",
     output:
-        report("results/steps/gate-acc-589f32c1/decision.json", category="gates", labels={'gate': "gate-acc-589f32c1"}),
+        report("results/steps/gate-acc-589f32c1/decision.json", category="gates", labels={"gate": "gate-acc-589f32c1"}),
     log:
         "logs/steps/gate-acc-589f32c1.log",
     params:
@@ -136,7 +136,7 @@ rule deploy_d978786e:
         after="results/steps/gate-acc-589f32c1/decision.json",
     output:
         record="results/steps/deploy-d978786e/deploy.json",
-        metrics=report("results/steps/deploy-d978786e/metrics.json", category="metrics", labels={'step': "deploy-d978786e", 'file': "metrics"}),
+        metrics=report("results/steps/deploy-d978786e/metrics.json", category="metrics", labels={"step": "deploy-d978786e", "file": "metrics"}),
     log:
         "logs/steps/deploy-d978786e.log",
     params:
@@ -154,8 +154,8 @@ rule ml_train_d7eee0cb:
         after="results/steps/deploy-d978786e/metrics.json",
     output:
         model="results/steps/ml-train-d7eee0cb/model.pt",
-        curve=report("results/steps/ml-train-d7eee0cb/curve.png", category="ml-train", labels={'step': "ml-train-d7eee0cb", 'file': "curve"}),
-        metrics=report("results/steps/ml-train-d7eee0cb/metrics.json", category="metrics", labels={'step': "ml-train-d7eee0cb", 'file': "metrics"}),
+        curve=report("results/steps/ml-train-d7eee0cb/curve.png", category="ml-train", labels={"step": "ml-train-d7eee0cb", "file": "curve"}),
+        metrics=report("results/steps/ml-train-d7eee0cb/metrics.json", category="metrics", labels={"step": "ml-train-d7eee0cb", "file": "metrics"}),
     log:
         "logs/steps/ml-train-d7eee0cb.log",
     params:
@@ -179,7 +179,7 @@ rule benchmark_9229ac12:
         model="results/steps/ml-train-d7eee0cb/model.pt",
         after="results/steps/ml-train-d7eee0cb/metrics.json",
     output:
-        metrics=report("results/steps/benchmark-9229ac12/metrics.json", category="metrics", labels={'step': "benchmark-9229ac12", 'file': "metrics"}),
+        metrics=report("results/steps/benchmark-9229ac12/metrics.json", category="metrics", labels={"step": "benchmark-9229ac12", "file": "metrics"}),
     log:
         "logs/steps/benchmark-9229ac12.log",
     params:

@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: a326f433a7adc69c
+# sources-hash: 80bb51a1f37dabd7
 
 # init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -18,8 +18,8 @@ rule ml_train_3d125a20:
         after="results/steps/feature-engineer-5c524414/metrics.json",
     output:
         model="results/steps/ml-train-3d125a20/model.pt",
-        curve=report("results/steps/ml-train-3d125a20/curve.png", category="ml-train", labels={'step': "ml-train-3d125a20", 'file': "curve"}),
-        metrics=report("results/steps/ml-train-3d125a20/metrics.json", category="metrics", labels={'step': "ml-train-3d125a20", 'file': "metrics"}),
+        curve=report("results/steps/ml-train-3d125a20/curve.png", category="ml-train", labels={"step": "ml-train-3d125a20", "file": "curve"}),
+        metrics=report("results/steps/ml-train-3d125a20/metrics.json", category="metrics", labels={"step": "ml-train-3d125a20", "file": "metrics"}),
     log:
         "logs/steps/ml-train-3d125a20.log",
     params:
@@ -45,8 +45,8 @@ rule ml_evaluate_3d5ec6d2:
         after="results/steps/ml-train-3d125a20/metrics.json",
     output:
         report="results/steps/ml-evaluate-3d5ec6d2/report.json",
-        reliability=report("results/steps/ml-evaluate-3d5ec6d2/reliability.png", category="ml-evaluate", labels={'step': "ml-evaluate-3d5ec6d2", 'file': "reliability"}),
-        metrics=report("results/steps/ml-evaluate-3d5ec6d2/metrics.json", category="metrics", labels={'step': "ml-evaluate-3d5ec6d2", 'file': "metrics"}),
+        reliability=report("results/steps/ml-evaluate-3d5ec6d2/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-3d5ec6d2", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-3d5ec6d2/metrics.json", category="metrics", labels={"step": "ml-evaluate-3d5ec6d2", "file": "metrics"}),
     log:
         "logs/steps/ml-evaluate-3d5ec6d2.log",
     params:
@@ -60,7 +60,7 @@ checkpoint gate_accuracy_e7229337:
     input:
         metrics="results/steps/ml-evaluate-3d5ec6d2/metrics.json",
     output:
-        report("results/steps/gate-accuracy-e7229337/decision.json", category="gates", labels={'gate': "gate-accuracy-e7229337"}),
+        report("results/steps/gate-accuracy-e7229337/decision.json", category="gates", labels={"gate": "gate-accuracy-e7229337"}),
     log:
         "logs/steps/gate-accuracy-e7229337.log",
     params:
@@ -79,7 +79,7 @@ rule ml_deploy_c84ba661:
         after="results/steps/gate-accuracy-e7229337/decision.json",
     output:
         record="results/steps/ml-deploy-c84ba661/deploy.json",
-        metrics=report("results/steps/ml-deploy-c84ba661/metrics.json", category="metrics", labels={'step': "ml-deploy-c84ba661", 'file': "metrics"}),
+        metrics=report("results/steps/ml-deploy-c84ba661/metrics.json", category="metrics", labels={"step": "ml-deploy-c84ba661", "file": "metrics"}),
     log:
         "logs/steps/ml-deploy-c84ba661.log",
     params:
@@ -98,7 +98,7 @@ rule hyperparameter_tune_97a25666:
     output:
         model="results/steps/hyperparameter-tune-97a25666/model.pt",
         best_params="results/steps/hyperparameter-tune-97a25666/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-97a25666/metrics.json", category="metrics", labels={'step': "hyperparameter-tune-97a25666", 'file': "metrics"}),
+        metrics=report("results/steps/hyperparameter-tune-97a25666/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-97a25666", "file": "metrics"}),
     log:
         "logs/steps/hyperparameter-tune-97a25666.log",
     params:
@@ -120,8 +120,8 @@ rule retrain_7a848c19:
         after="results/steps/hyperparameter-tune-97a25666/metrics.json",
     output:
         model="results/steps/retrain-7a848c19/model.pt",
-        curve=report("results/steps/retrain-7a848c19/curve.png", category="retrain", labels={'step': "retrain-7a848c19", 'file': "curve"}),
-        metrics=report("results/steps/retrain-7a848c19/metrics.json", category="metrics", labels={'step': "retrain-7a848c19", 'file': "metrics"}),
+        curve=report("results/steps/retrain-7a848c19/curve.png", category="retrain", labels={"step": "retrain-7a848c19", "file": "curve"}),
+        metrics=report("results/steps/retrain-7a848c19/metrics.json", category="metrics", labels={"step": "retrain-7a848c19", "file": "metrics"}),
     log:
         "logs/steps/retrain-7a848c19.log",
     params:

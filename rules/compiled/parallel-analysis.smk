@@ -3,14 +3,14 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 893d9da465c2f881
+# sources-hash: 46db6d27743b4b44
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:18
 rule analyze_model_architecture_088c70a1:
     output:
         prompt="results/steps/analyze-model-architecture-088c70a1/prompt.md",
         response="results/steps/analyze-model-architecture-088c70a1/response.md",
-        metrics=report("results/steps/analyze-model-architecture-088c70a1/metrics.json", category="metrics", labels={'step': "analyze-model-architecture-088c70a1", 'file': "metrics"}),
+        metrics=report("results/steps/analyze-model-architecture-088c70a1/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-088c70a1", "file": "metrics"}),
     log:
         "logs/steps/analyze-model-architecture-088c70a1.log",
     params:
@@ -31,7 +31,7 @@ rule validate_data_pipeline_dc9c4c93:
     output:
         prompt="results/steps/validate-data-pipeline-dc9c4c93/prompt.md",
         response="results/steps/validate-data-pipeline-dc9c4c93/response.md",
-        metrics=report("results/steps/validate-data-pipeline-dc9c4c93/metrics.json", category="metrics", labels={'step': "validate-data-pipeline-dc9c4c93", 'file': "metrics"}),
+        metrics=report("results/steps/validate-data-pipeline-dc9c4c93/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-dc9c4c93", "file": "metrics"}),
     log:
         "logs/steps/validate-data-pipeline-dc9c4c93.log",
     params:
@@ -52,7 +52,7 @@ rule setup_monitoring_056c872c:
     output:
         prompt="results/steps/setup-monitoring-056c872c/prompt.md",
         response="results/steps/setup-monitoring-056c872c/response.md",
-        metrics=report("results/steps/setup-monitoring-056c872c/metrics.json", category="metrics", labels={'step': "setup-monitoring-056c872c", 'file': "metrics"}),
+        metrics=report("results/steps/setup-monitoring-056c872c/metrics.json", category="metrics", labels={"step": "setup-monitoring-056c872c", "file": "metrics"}),
     log:
         "logs/steps/setup-monitoring-056c872c.log",
     params:
@@ -76,7 +76,7 @@ rule aggregate_8219cd7d:
     output:
         prompt="results/steps/aggregate-8219cd7d/prompt.md",
         response="results/steps/aggregate-8219cd7d/response.md",
-        metrics=report("results/steps/aggregate-8219cd7d/metrics.json", category="metrics", labels={'step': "aggregate-8219cd7d", 'file': "metrics"}),
+        metrics=report("results/steps/aggregate-8219cd7d/metrics.json", category="metrics", labels={"step": "aggregate-8219cd7d", "file": "metrics"}),
     log:
         "logs/steps/aggregate-8219cd7d.log",
     params:
@@ -100,7 +100,7 @@ rule plan_1f52c6d5:
     output:
         prompt="results/steps/plan-1f52c6d5/prompt.md",
         response="results/steps/plan-1f52c6d5/response.md",
-        metrics=report("results/steps/plan-1f52c6d5/metrics.json", category="metrics", labels={'step': "plan-1f52c6d5", 'file': "metrics"}),
+        metrics=report("results/steps/plan-1f52c6d5/metrics.json", category="metrics", labels={"step": "plan-1f52c6d5", "file": "metrics"}),
     log:
         "logs/steps/plan-1f52c6d5.log",
     params:

@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 58e1ea83c5776b58
+# sources-hash: 02a55cbd89a0ff80
 
 # init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 

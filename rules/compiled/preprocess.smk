@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: cb19993efde12175
+# sources-hash: 8054d5d90a127379
 
 # init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -16,7 +16,7 @@ rule feature_engineer_e6f88c64:
     output:
         features="results/steps/feature-engineer-e6f88c64/features.npz",
         test_features="results/steps/feature-engineer-e6f88c64/test_features.npz",
-        metrics=report("results/steps/feature-engineer-e6f88c64/metrics.json", category="metrics", labels={'step': "feature-engineer-e6f88c64", 'file': "metrics"}),
+        metrics=report("results/steps/feature-engineer-e6f88c64/metrics.json", category="metrics", labels={"step": "feature-engineer-e6f88c64", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-e6f88c64.log",
     params:

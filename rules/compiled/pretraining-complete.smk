@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 16235a854c76ee01
+# sources-hash: da5d8c2d68b0fc15
 
 # init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -16,8 +16,8 @@ rule pretrain_0759b33d:
         after="results/steps/feature-engineer-e6f88c64/metrics.json",
     output:
         encoder="results/steps/pretrain-0759b33d/encoder.pt",
-        curve=report("results/steps/pretrain-0759b33d/curve.png", category="pretrain", labels={'step': "pretrain-0759b33d", 'file': "curve"}),
-        metrics=report("results/steps/pretrain-0759b33d/metrics.json", category="metrics", labels={'step': "pretrain-0759b33d", 'file': "metrics"}),
+        curve=report("results/steps/pretrain-0759b33d/curve.png", category="pretrain", labels={"step": "pretrain-0759b33d", "file": "curve"}),
+        metrics=report("results/steps/pretrain-0759b33d/metrics.json", category="metrics", labels={"step": "pretrain-0759b33d", "file": "metrics"}),
     log:
         "logs/steps/pretrain-0759b33d.log",
     params:
@@ -40,8 +40,8 @@ rule fine_tune_50733e85:
         after="results/steps/pretrain-0759b33d/metrics.json",
     output:
         model="results/steps/fine-tune-50733e85/model.pt",
-        curve=report("results/steps/fine-tune-50733e85/curve.png", category="fine-tune", labels={'step': "fine-tune-50733e85", 'file': "curve"}),
-        metrics=report("results/steps/fine-tune-50733e85/metrics.json", category="metrics", labels={'step': "fine-tune-50733e85", 'file': "metrics"}),
+        curve=report("results/steps/fine-tune-50733e85/curve.png", category="fine-tune", labels={"step": "fine-tune-50733e85", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-50733e85/metrics.json", category="metrics", labels={"step": "fine-tune-50733e85", "file": "metrics"}),
     log:
         "logs/steps/fine-tune-50733e85.log",
     params:
@@ -67,8 +67,8 @@ rule evaluate_0e3b9a27:
         after="results/steps/fine-tune-50733e85/metrics.json",
     output:
         report="results/steps/evaluate-0e3b9a27/report.json",
-        reliability=report("results/steps/evaluate-0e3b9a27/reliability.png", category="evaluate", labels={'step': "evaluate-0e3b9a27", 'file': "reliability"}),
-        metrics=report("results/steps/evaluate-0e3b9a27/metrics.json", category="metrics", labels={'step': "evaluate-0e3b9a27", 'file': "metrics"}),
+        reliability=report("results/steps/evaluate-0e3b9a27/reliability.png", category="evaluate", labels={"step": "evaluate-0e3b9a27", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-0e3b9a27/metrics.json", category="metrics", labels={"step": "evaluate-0e3b9a27", "file": "metrics"}),
     log:
         "logs/steps/evaluate-0e3b9a27.log",
     params:
@@ -86,7 +86,7 @@ rule deploy_dde37e40:
         metrics="results/steps/evaluate-0e3b9a27/metrics.json",
     output:
         record="results/steps/deploy-dde37e40/deploy.json",
-        metrics=report("results/steps/deploy-dde37e40/metrics.json", category="metrics", labels={'step': "deploy-dde37e40", 'file': "metrics"}),
+        metrics=report("results/steps/deploy-dde37e40/metrics.json", category="metrics", labels={"step": "deploy-dde37e40", "file": "metrics"}),
     log:
         "logs/steps/deploy-dde37e40.log",
     params:

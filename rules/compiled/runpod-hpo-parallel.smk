@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 4b07206411c78044
+# sources-hash: 1ff1482ab978f486
 
 sweep_group(workflow, config, "sweep_train_45b10bff", 4)
 VARIANTS_train_45b10bff = {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}}
@@ -12,7 +12,7 @@ VARIANTS_train_45b10bff = {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigm
 rule runpod_setup_03145223:
     output:
         env="results/steps/runpod-setup-03145223/env.json",
-        metrics=report("results/steps/runpod-setup-03145223/metrics.json", category="metrics", labels={'step': "runpod-setup-03145223", 'file': "metrics"}),
+        metrics=report("results/steps/runpod-setup-03145223/metrics.json", category="metrics", labels={"step": "runpod-setup-03145223", "file": "metrics"}),
     log:
         "logs/steps/runpod-setup-03145223.log",
     params:
@@ -29,7 +29,7 @@ rule init_96471b11:
         test="results/steps/init-96471b11/test.parquet",
         unlabelled="results/steps/init-96471b11/unlabelled.parquet",
         env="results/steps/init-96471b11/env.json",
-        metrics=report("results/steps/init-96471b11/metrics.json", category="metrics", labels={'step': "init-96471b11", 'file': "metrics"}),
+        metrics=report("results/steps/init-96471b11/metrics.json", category="metrics", labels={"step": "init-96471b11", "file": "metrics"}),
     log:
         "logs/steps/init-96471b11.log",
     params:
@@ -53,7 +53,7 @@ rule feature_engineer_d4ea1dfb:
     output:
         features="results/steps/feature-engineer-d4ea1dfb/features.npz",
         test_features="results/steps/feature-engineer-d4ea1dfb/test_features.npz",
-        metrics=report("results/steps/feature-engineer-d4ea1dfb/metrics.json", category="metrics", labels={'step': "feature-engineer-d4ea1dfb", 'file': "metrics"}),
+        metrics=report("results/steps/feature-engineer-d4ea1dfb/metrics.json", category="metrics", labels={"step": "feature-engineer-d4ea1dfb", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-d4ea1dfb.log",
     params:
@@ -71,8 +71,8 @@ rule train_45b10bff:
     output:
         encoder="results/steps/train-45b10bff/{variant}/encoder.pt",
         model="results/steps/train-45b10bff/{variant}/model.pt",
-        curve=report("results/steps/train-45b10bff/{variant}/curve.png", category="train", labels={'step': "train-45b10bff", 'file': "curve"}),
-        metrics=report("results/steps/train-45b10bff/{variant}/metrics.json", category="metrics", labels={'step': "train-45b10bff", 'file': "metrics"}),
+        curve=report("results/steps/train-45b10bff/{variant}/curve.png", category="train", labels={"step": "train-45b10bff", "file": "curve"}),
+        metrics=report("results/steps/train-45b10bff/{variant}/metrics.json", category="metrics", labels={"step": "train-45b10bff", "file": "metrics"}),
     log:
         "logs/steps/train-45b10bff/{variant}.log",
     params:
@@ -100,8 +100,8 @@ rule results_aggregate_ec136bde:
         metrics=expand("results/steps/train-45b10bff/{variant}/metrics.json", variant=VARIANTS_train_45b10bff),
     output:
         summary="results/steps/results-aggregate-ec136bde/summary.json",
-        plot=report("results/steps/results-aggregate-ec136bde/metric_vs_sigma.png", category="results:aggregate", labels={'step': "results-aggregate-ec136bde", 'file': "plot"}),
-        metrics=report("results/steps/results-aggregate-ec136bde/metrics.json", category="metrics", labels={'step': "results-aggregate-ec136bde", 'file': "metrics"}),
+        plot=report("results/steps/results-aggregate-ec136bde/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-ec136bde", "file": "plot"}),
+        metrics=report("results/steps/results-aggregate-ec136bde/metrics.json", category="metrics", labels={"step": "results-aggregate-ec136bde", "file": "metrics"}),
     log:
         "logs/steps/results-aggregate-ec136bde.log",
     params:
@@ -117,7 +117,7 @@ rule best_model_select_162cdbee:
         after="results/steps/results-aggregate-ec136bde/metrics.json",
     output:
         model="results/steps/best-model-select-162cdbee/model.pt",
-        metrics=report("results/steps/best-model-select-162cdbee/metrics.json", category="metrics", labels={'step': "best-model-select-162cdbee", 'file': "metrics"}),
+        metrics=report("results/steps/best-model-select-162cdbee/metrics.json", category="metrics", labels={"step": "best-model-select-162cdbee", "file": "metrics"}),
     log:
         "logs/steps/best-model-select-162cdbee.log",
     params:
@@ -130,7 +130,7 @@ checkpoint gate_best_acc_7fc47000:
     input:
         metrics="results/steps/best-model-select-162cdbee/metrics.json",
     output:
-        report("results/steps/gate-best-acc-7fc47000/decision.json", category="gates", labels={'gate': "gate-best-acc-7fc47000"}),
+        report("results/steps/gate-best-acc-7fc47000/decision.json", category="gates", labels={"gate": "gate-best-acc-7fc47000"}),
     log:
         "logs/steps/gate-best-acc-7fc47000.log",
     params:
@@ -149,7 +149,7 @@ rule deploy_ab5d4e5e:
         after="results/steps/gate-best-acc-7fc47000/decision.json",
     output:
         record="results/steps/deploy-ab5d4e5e/deploy.json",
-        metrics=report("results/steps/deploy-ab5d4e5e/metrics.json", category="metrics", labels={'step': "deploy-ab5d4e5e", 'file': "metrics"}),
+        metrics=report("results/steps/deploy-ab5d4e5e/metrics.json", category="metrics", labels={"step": "deploy-ab5d4e5e", "file": "metrics"}),
     log:
         "logs/steps/deploy-ab5d4e5e.log",
     params:
@@ -167,7 +167,7 @@ rule analyze_failures_9f19e6fb:
         after="results/steps/gate-best-acc-7fc47000/decision.json",
     output:
         report="results/steps/analyze-failures-9f19e6fb/failures.json",
-        metrics=report("results/steps/analyze-failures-9f19e6fb/metrics.json", category="metrics", labels={'step': "analyze-failures-9f19e6fb", 'file': "metrics"}),
+        metrics=report("results/steps/analyze-failures-9f19e6fb/metrics.json", category="metrics", labels={"step": "analyze-failures-9f19e6fb", "file": "metrics"}),
     log:
         "logs/steps/analyze-failures-9f19e6fb.log",
     params:

@@ -179,7 +179,8 @@ class Compiler:
         path = self.path(step, name)
         if path.rsplit(".", 1)[-1] in REPORT_SUFFIXES or name == "metrics":
             category = "metrics" if name == "metrics" else step.label.lstrip("/")
-            return f"report({py(path)}, category={py(category)}, labels={{"step": {py(step.key)}, "file": {py(name)}}})"
+            labels = py({"step": step.key, "file": name}).replace("'", '"')
+            return f"report({py(path)}, category={py(category)}, labels={labels})"
         return py(path)
 
     def params(self, step: Step) -> dict[str, str]:
@@ -298,7 +299,8 @@ class Compiler:
             args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
         inputs.update(self.after(step, inputs))
         shell = "{PYTHON:q} -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
-        decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={{"gate": {py(step.key)}}})"
+        labels = py({"gate": step.key}).replace("'", '"')
+        decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={labels})"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
                                            ("log", [self.log(step)]), ("params", params),
                                            ("localrule", "True"), ("shell", py(shell))]
