@@ -135,11 +135,16 @@ options = st.builds(Option, option_keys, st.one_of(st.none(), values))
 def calls(draw, droid: bool = True, fallback: bool = False) -> Call:
     return Call(
         draw(command_names),
-        tuple(draw(st.lists(args, max_size=3))),
-        tuple(draw(st.lists(options, max_size=3))),
-        droid=draw(st.one_of(st.none(), command_names)) if droid else None,
+        draw(_arg_lists),
+        draw(_option_lists),
+        droid=draw(_droids) if droid else None,
         fallback=fallback,
     )
+
+
+_arg_lists = st.lists(args, max_size=3).map(tuple)
+_option_lists = st.lists(options, max_size=3).map(tuple)
+_droids = st.one_of(st.none(), command_names)
 
 
 plain_calls = calls()
@@ -182,20 +187,21 @@ def stages(depth: int) -> st.SearchStrategy:
         return leaf_stages
     inner = depth - 1
 
+    branch = flows(inner, min_size=0)
+    maybe_branch = st.one_of(st.none(), branch)
+    maybe_label = st.one_of(st.none(), try_labels)
+
     @st.composite
     def gates(draw) -> Gate:
         metric, op, threshold = draw(gate_heads())
-        then = draw(flows(inner, min_size=0))
-        orelse = draw(st.one_of(st.none(), flows(inner, min_size=0)))
-        return Gate(metric, op, threshold, then, orelse)
+        return Gate(metric, op, threshold, draw(branch), draw(maybe_branch))
 
     @st.composite
     def tries(draw) -> Try:
-        call = draw(calls(droid=True))
-        label = draw(st.one_of(st.none(), try_labels))
-        catch = None if label is None else draw(flows(inner, min_size=0))
-        orelse = draw(st.one_of(st.none(), flows(inner, min_size=0)))
-        return Try(call, label, catch, orelse)
+        call = draw(plain_calls)
+        label = draw(maybe_label)
+        catch = None if label is None else draw(branch)
+        return Try(call, label, catch, draw(maybe_branch))
 
     parallels = st.lists(flows(inner), min_size=1, max_size=3).map(lambda b: Parallel(tuple(b)))
     return st.one_of(leaf_stages, leaf_stages, gates(), tries(), parallels)

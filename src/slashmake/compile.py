@@ -23,10 +23,11 @@ _ATTR_PLACEHOLDER = re.compile(r"\{(input|output|params)\.([A-Za-z_]\w*)")
 
 
 def quote_template(template: str) -> str:
-    """Add ``:q`` to every placeholder and make a leading ``python`` the workflow's interpreter."""
+    """Quote every placeholder: ``:q`` for files, and parameters are pre-quoted (see :func:`param_value`)."""
     text = " ".join(template.split())  # folded YAML may leave newlines; a shell command is one line
-    text = _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + m.group(2) + ":q}", text)
-    return text
+    # Parameters arrive already quoted by q() (Snakemake's :q drops an empty string), so :u.
+    return _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + m.group(2) + (":u}" if m.group(1) == "params" else ":q}"),
+                            text)
 
 
 def py(value: Any) -> str:
@@ -39,8 +40,11 @@ def py(value: Any) -> str:
 
 
 def param_value(value: Any) -> str:
-    """A params entry; text with braces goes behind a lambda, since Snakemake formats params strings."""
-    text = py(value)
+    """A params entry, shell-quoted by ``q()`` when the job runs.
+
+    Text with braces goes behind a lambda, since Snakemake formats params strings.
+    """
+    text = f"q({py(value)})"
     return f"lambda w: {text}" if ("{" in text or "}" in text) else text
 
 
@@ -188,15 +192,16 @@ class Compiler:
         for k, v in step.params.items():
             key = re.sub(r"\W", "_", k)
             if step.variants is not None and any(k in vv for vv in step.variants.values()):
-                params[key] = f"lambda w: {self.variants_const(step)}[w.variant][{py(k)}]"
+                params[key] = f"lambda w: q({self.variants_const(step)}[w.variant][{py(k)}])"
             else:
                 params[key] = param_value(v)
         if step.variants is not None:
             for k in sorted({k for vv in step.variants.values() for k in vv} - set(step.params)):
-                params[re.sub(r"\W", "_", k)] = f"lambda w: {self.variants_const(step)}[w.variant][{py(k)}]"
+                params[re.sub(r"\W", "_", k)] = f"lambda w: q({self.variants_const(step)}[w.variant][{py(k)}])"
         for k, v in step.var_params.items():
-            params[re.sub(r"\W", "_", k)] = f"lambda w, input: metric(input.var_{k}, {py(v.key)})"
-        params["arguments"] = param_value(step.args) if step.args else "[]"
+            params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
+        params["arguments"] = param_value(step.args) if step.args else '""'
+
         if step.is_try:
             for name, file in step.outputs.items():
                 params[f"out_{name}"] = py(f"{step.folder}/.staging/{file}")
@@ -257,20 +262,21 @@ class Compiler:
     def agent_shell(self, step: Step, params: dict[str, str]) -> str:
         cmd = step.command
         assert cmd is not None
-        params["command_file"] = py(cmd.path.relative_to(self.defs.root).as_posix())
-        params["droid_file"] = py(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
+        params["command_file"] = param_value(cmd.path.relative_to(self.defs.root).as_posix())
+        params["droid_file"] = param_value(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
         params["arguments"] = param_value(json.dumps(step.args))
         params["program"] = param_value(json.dumps(self.agent.get("program") or []))
-        params["tools_format"] = py(str(self.agent.get("tools_format", "auto")))
-        params["timeout"] = py(float(cmd.timeout or self.agent.get("timeout", 600)))
+        params["tools_format"] = param_value(str(self.agent.get("tools_format", "auto")))
+        params["timeout"] = param_value(float(cmd.timeout or self.agent.get("timeout", 600)))
         inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
-        for k, _v in step.params.items():
-            inputs += f" --param {re.sub(chr(92) + 'W', '_', k)}={{params.{re.sub(chr(92) + 'W', '_', k)}:q}}"
-        droid = " --droid {params.droid_file:q}" if step.droid else ""
-        return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:q}" + droid +
-                " --arguments {params.arguments:q} " + inputs +
+        for k in step.params:
+            name = re.sub(r"\W", "_", k)
+            inputs += f" --param {name}={{params.{name}:u}}"
+        droid = " --droid {params.droid_file:u}" if step.droid else ""
+        return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:u}" + droid +
+                " --arguments {params.arguments:u} " + inputs +
                 " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
-                " --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q}"
+                " --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u}"
                 " > {log:q} 2>&1").replace("  ", " ")
 
     def gate(self, step: Step) -> str:

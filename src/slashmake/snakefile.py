@@ -73,3 +73,14 @@ def sweep_group(workflow: Any, config: dict[str, Any], name: str, size: int) -> 
 def lazy(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Mark a branch value to be computed only when its branch is taken."""
     return fn
+
+
+def q(value: Any) -> str:
+    """Shell-quote a parameter (lists element by element; an empty string stays one argument)."""
+    import shlex
+
+    if isinstance(value, (list, tuple)):
+        return " ".join(q(v) for v in value)
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return shlex.quote(str(value))

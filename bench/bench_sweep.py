@@ -1,0 +1,51 @@
+"""Benchmark: a 4-variant sigma sweep of pre-training, sequential (1 job, 1 thread) vs 2
+concurrent jobs x 1 thread each. Prints parallel efficiency = (T_seq / T_par) / 2 (goal >= 0.85).
+
+    python bench/bench_sweep.py [--epochs 2] [--n-unlabelled 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SIGMAS = ["0.10", "0.12", "0.15", "0.20"]
+
+
+def main() -> None:
+    """Run the benchmark and print the efficiency."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--n-unlabelled", type=int, default=1500)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([py, "scripts/init.py", f"--data={d}/d.parquet", f"--test={d}/t.parquet", f"--unlabelled={d}/u.parquet", "--n-labelled", "10", "--n-test", "10", "--n-unlabelled", str(a.n_unlabelled)], cwd=REPO, check=True, capture_output=True)  # noqa: S603
+
+        def job(tag: str, sigma: str) -> None:
+            cmd = [py, "scripts/pretrain.py", f"--data={d}/u.parquet", f"--encoder={d}/{tag}-{sigma}.pt", f"--metrics={d}/{tag}-{sigma}.json", "--sigma", sigma, "--epochs", str(a.epochs), "--threads", "1", "--device", "cpu"]
+            subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)  # noqa: S603
+
+        t0 = time.perf_counter()
+        for s in SIGMAS:
+            job("seq", s)
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(a.jobs) as ex:
+            list(ex.map(lambda s: job("par", s), SIGMAS))
+        t_par = time.perf_counter() - t0
+    speedup = t_seq / t_par
+    print(f"sequential (baseline), 4 variants x 1 thread: {t_seq:.2f} s")
+    print(f"{a.jobs} concurrent jobs x 1 thread            : {t_par:.2f} s")
+    print(f"speedup {speedup:.2f}x; parallel efficiency = {speedup / a.jobs:.3f}  (goal >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()

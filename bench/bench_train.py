@@ -1,0 +1,72 @@
+"""Benchmark: scripts/train.py vs a plain PyTorch loop (same model, data, epochs, 1 thread).
+
+Both run as fresh processes (imports included), alternating A/B to cancel drift in machine
+load; prints the median wall times and the ratio baseline/slashmake (goal >= 0.95).
+
+    python bench/bench_train.py [--epochs 8] [--repeats 3] [--n-labelled 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The baseline: what one would write by hand: no validation, no early stopping, no plots.
+PLAIN = r'''
+import sys, numpy as np, torch
+from slashmake_ml.config import ModelConfig
+from slashmake_ml.model import SimpleLSTM
+torch.set_num_threads(1); torch.manual_seed(17)
+z = np.load(sys.argv[1]); X, y = z["X"], z["y"]
+idx = np.random.default_rng(17).permutation(len(X)); cut = int(0.85 * len(X))
+Xt, yt = torch.from_numpy(X[idx[:cut]]), torch.from_numpy(y[idx[:cut]]).long()
+model = SimpleLSTM(ModelConfig()); opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
+for epoch in range(int(sys.argv[3])):
+    model.train(); perm = torch.randperm(len(Xt))
+    for i in range(0, len(Xt), 64):
+        b = perm[i:i + 64]
+        loss = torch.nn.functional.cross_entropy(model(Xt[b]), yt[b])
+        opt.zero_grad(); loss.backward(); opt.step()
+torch.save(model.state_dict(), sys.argv[2])
+'''
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)  # noqa: S603
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    """Run the benchmark and print the ratio."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n-labelled", type=int, default=1000)
+    a = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([py, "scripts/init.py", f"--data={d}/data.parquet", f"--test={d}/t.parquet", f"--unlabelled={d}/u.parquet", "--n-labelled", str(a.n_labelled), "--n-test", "10", "--n-unlabelled", "10"], cwd=REPO, check=True, capture_output=True)  # noqa: S603
+        subprocess.run([py, "scripts/features.py", f"--data={d}/data.parquet", f"--out={d}/f.npz"], cwd=REPO, check=True, capture_output=True)  # noqa: S603
+        (Path(d) / "plain.py").write_text(PLAIN)
+        ours = [py, "scripts/train.py", f"--features={d}/f.npz", f"--model={d}/m.pt", f"--metrics={d}/m.json", "--epochs", str(a.epochs), "--patience", str(a.epochs), "--threads", "1", "--device", "cpu"]
+        plain = [py, f"{d}/plain.py", f"{d}/f.npz", f"{d}/p.pt", str(a.epochs)]
+        t_ours, t_plain = [], []
+        for _ in range(a.repeats):
+            t_plain.append(timed(plain))
+            t_ours.append(timed(ours))
+    mo, mp = statistics.median(t_ours), statistics.median(t_plain)
+    print(f"plain PyTorch loop (baseline): median {mp:.2f} s  runs {[round(t, 2) for t in t_plain]}")
+    print(f"scripts/train.py             : median {mo:.2f} s  runs {[round(t, 2) for t in t_ours]}")
+    print(f"ratio baseline/train.py = {mp / mo:.3f}  (goal >= 0.95; {a.epochs} epochs, {a.n_labelled} windows, 1 thread)")
+
+
+if __name__ == "__main__":
+    main()
