@@ -79,8 +79,13 @@ def run(workdir: Path, args: list[str]) -> float:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     t0 = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 - argv list, no shell; args are ours
-        [*snakemake_cmd(), *args], cwd=workdir, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [*snakemake_cmd(), *args],
+        cwd=workdir,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         out, _ = proc.communicate(timeout=RUN_TIMEOUT)
@@ -159,16 +164,22 @@ def main() -> None:
     results = [bench_mode(m, args, n, a.repeat, jc) for m, args, jc in modes]
     base = results[0].per_job(n)
     print(f"\n{n}-variant sweep of a trivial step, {a.repeat} repetition(s), local --cores {a.cores}")
-    print(f"{'mode':<12} {'fresh s':>8} {'no-op s':>8} {'s/job':>7} {'vs local':>9} "
-          f"{'queue wait s':>13} {'on node s':>10}")
+    print(
+        f"{'mode':<12} {'fresh s':>8} {'no-op s':>8} {'s/job':>7} {'vs local':>9} "
+        f"{'queue wait s':>13} {'on node s':>10}"
+    )
     for r in results:
         pj = r.per_job(n)
         wait = f"{statistics.median(r.queue_wait_s):.1f}" if r.queue_wait_s else "-"
         node = f"{statistics.median(r.on_node_s):.1f}" if r.on_node_s else "-"
-        print(f"{r.mode:<12} {statistics.median(r.fresh_s):>8.2f} {statistics.median(r.noop_s):>8.2f} "
-              f"{pj:>7.3f} {pj / base:>8.1f}x {wait:>13} {node:>10}")
-    print("s/job = (fresh - no-op) / jobs; queue wait and on-node are medians from SLURM's jobcomp log"
-          " (1 s resolution). Baseline: local.")
+        print(
+            f"{r.mode:<12} {statistics.median(r.fresh_s):>8.2f} {statistics.median(r.noop_s):>8.2f} "
+            f"{pj:>7.3f} {pj / base:>8.1f}x {wait:>13} {node:>10}"
+        )
+    print(
+        "s/job = (fresh - no-op) / jobs; queue wait and on-node are medians from SLURM's jobcomp log"
+        " (1 s resolution). Baseline: local."
+    )
 
 
 if __name__ == "__main__":

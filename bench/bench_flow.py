@@ -71,9 +71,11 @@ def compare(name: str, kind: str, n: int, chain: str, repeats: int, goal: float)
             b_times.append(timed(snake, base))
             s_times.append(timed(run, ours))
         b, s = statistics.median(b_times), statistics.median(s_times)
-        print(f"{name:28} baseline (hand-written Snakefile, snakemake -n) {b:6.2f} s   "
-              f"slashmake run --dry-run {s:6.2f} s (first, compiling: {cold:.2f} s)   "
-              f"ratio {s / b:.2f} (goal ≤ {goal:.2f})")
+        print(
+            f"{name:28} baseline (hand-written Snakefile, snakemake -n) {b:6.2f} s   "
+            f"slashmake run --dry-run {s:6.2f} s (first, compiling: {cold:.2f} s)   "
+            f"ratio {s / b:.2f} (goal ≤ {goal:.2f})"
+        )
 
 
 def main() -> None:
@@ -83,7 +85,9 @@ def main() -> None:
     chain = " → ".join(["/s"] * 200)
     compare("200-stage chain", "chain", 200, chain, args.repeats, 1.10)
     sigmas = ",".join(f"{0.001 * (i + 1):.3f}" for i in range(2000))
-    compare("2,000-variant sweep", "sweep", 2000, f"/train --parameters sigma:{sigmas} → /agg", args.repeats, 1.20)
+    compare(
+        "2,000-variant sweep", "sweep", 2000, f"/train --parameters sigma:{sigmas} → /agg", args.repeats, 1.20
+    )
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+# ruff: noqa: S603  (benchmarks run this repo's own scripts with fixed argv)
 """Benchmark: a 4-variant sigma sweep of pre-training, sequential (1 job, 1 thread) vs 2
 concurrent jobs x 1 thread each. Prints parallel efficiency = (T_seq / T_par) / 2 (goal >= 0.85).
 
@@ -27,11 +28,42 @@ def main() -> None:
     a = ap.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as d:
-        subprocess.run([py, "scripts/init.py", f"--data={d}/d.parquet", f"--test={d}/t.parquet", f"--unlabelled={d}/u.parquet", "--n-labelled", "10", "--n-test", "10", "--n-unlabelled", str(a.n_unlabelled)], cwd=REPO, check=True, capture_output=True)  # noqa: S603
+        subprocess.run(
+            [
+                py,
+                "scripts/init.py",
+                f"--data={d}/d.parquet",
+                f"--test={d}/t.parquet",
+                f"--unlabelled={d}/u.parquet",
+                "--n-labelled",
+                "10",
+                "--n-test",
+                "10",
+                "--n-unlabelled",
+                str(a.n_unlabelled),
+            ],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
 
         def job(tag: str, sigma: str) -> None:
-            cmd = [py, "scripts/pretrain.py", f"--data={d}/u.parquet", f"--encoder={d}/{tag}-{sigma}.pt", f"--metrics={d}/{tag}-{sigma}.json", "--sigma", sigma, "--epochs", str(a.epochs), "--threads", "1", "--device", "cpu"]
-            subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)  # noqa: S603
+            cmd = [
+                py,
+                "scripts/pretrain.py",
+                f"--data={d}/u.parquet",
+                f"--encoder={d}/{tag}-{sigma}.pt",
+                f"--metrics={d}/{tag}-{sigma}.json",
+                "--sigma",
+                sigma,
+                "--epochs",
+                str(a.epochs),
+                "--threads",
+                "1",
+                "--device",
+                "cpu",
+            ]
+            subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
 
         t0 = time.perf_counter()
         for s in SIGMAS:

@@ -20,6 +20,7 @@ from slashmake_ml.cli import main_guard  # noqa: E402
 
 def add_train_args(ap: argparse.ArgumentParser) -> None:
     """Hyper-parameters shared by train.py, train_sweep.py and hpo.py."""
+    ap.add_argument("--arch", choices=["simple_lstm"], default="simple_lstm", help="model architecture")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=64)

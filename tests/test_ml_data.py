@@ -57,8 +57,23 @@ def test_splits_do_not_share_windows() -> None:
 
 
 def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
-    out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
-    r = run("scripts/init.py", *out, "--n-labelled", "40", "--n-test", "10", "--n-unlabelled", "20", f"--metrics={tmp_path}/m.json", f"--env={tmp_path}/env.json")
+    out = [
+        f"--data={tmp_path}/d.parquet",
+        f"--test={tmp_path}/t.parquet",
+        f"--unlabelled={tmp_path}/u.parquet",
+    ]
+    r = run(
+        "scripts/init.py",
+        *out,
+        "--n-labelled",
+        "40",
+        "--n-test",
+        "10",
+        "--n-unlabelled",
+        "20",
+        f"--metrics={tmp_path}/m.json",
+        f"--env={tmp_path}/env.json",
+    )
     assert r.returncode == 0, r.stderr
     assert read_table(tmp_path / "d.parquet")["window_id"].nunique() == 40
     # A user's CSV: timestamps for t, some windows unlabelled.
@@ -67,7 +82,11 @@ def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
     df["t"] = pd.Timestamp("2024-01-02 09:30") + pd.to_timedelta(df["t"], unit="min")
     df.loc[df["window_id"] >= 25, "label"] = np.nan
     df.to_csv(tmp_path / "user.csv", index=False)
-    user = [f"--data={tmp_path}/ud.parquet", f"--test={tmp_path}/ut.parquet", f"--unlabelled={tmp_path}/uu.parquet"]
+    user = [
+        f"--data={tmp_path}/ud.parquet",
+        f"--test={tmp_path}/ut.parquet",
+        f"--unlabelled={tmp_path}/uu.parquet",
+    ]
     r = run("scripts/init.py", *user, "--source", str(tmp_path / "user.csv"))
     assert r.returncode == 0, r.stderr
     n = [read_table(tmp_path / f)["window_id"].nunique() for f in ("ud.parquet", "ut.parquet", "uu.parquet")]
@@ -77,7 +96,15 @@ def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
 def test_shuffle_labels_keeps_balance_changes_assignment(tmp_path: Path) -> None:
     base = ["--n-labelled", "200", "--n-test", "10", "--n-unlabelled", "5"]
     for tag, flag in (("a", "false"), ("b", "True")):
-        r = run("scripts/init.py", f"--data={tmp_path}/{tag}.parquet", f"--test={tmp_path}/{tag}t.parquet", f"--unlabelled={tmp_path}/{tag}u.parquet", *base, "--shuffle-labels", flag)
+        r = run(
+            "scripts/init.py",
+            f"--data={tmp_path}/{tag}.parquet",
+            f"--test={tmp_path}/{tag}t.parquet",
+            f"--unlabelled={tmp_path}/{tag}u.parquet",
+            *base,
+            "--shuffle-labels",
+            flag,
+        )
         assert r.returncode == 0, r.stderr
     ya = read_table(tmp_path / "a.parquet").groupby("window_id")["label"].first()
     yb = read_table(tmp_path / "b.parquet").groupby("window_id")["label"].first()

@@ -37,6 +37,18 @@ def test_drift_script_on_files_and_synthetic_batch(tmp_path: Path) -> None:
     cur, _ = generate(200, seed=8, shift=0.6)
     to_frame(cur, None).to_csv(tmp_path / "cur.csv", index=False)
     for extra, expected in ((["--current", str(tmp_path / "cur.csv")], True), (["--shift", "0"], False)):
-        r = subprocess.run([sys.executable, "scripts/drift.py", f"--reference={tmp_path}/ref.parquet", f"--metrics={tmp_path}/m.json", *extra], cwd=REPO, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "scripts/drift.py",
+                f"--reference={tmp_path}/ref.parquet",
+                f"--metrics={tmp_path}/m.json",
+                *extra,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         assert json.loads((tmp_path / "m.json").read_text())["drift_detected"] is expected

@@ -28,7 +28,21 @@ def make_ckpt(path: Path, seed: int) -> Path:
 
 def deploy(tmp: Path, ckpt: Path, remote: str = "") -> dict[str, object]:
     out = tmp / "dep.json"
-    r = subprocess.run([sys.executable, "scripts/deploy.py", f"--model={ckpt}", f"--registry={tmp}/registry", f"--dvc-remote={remote}", f"--metrics={out}", f"--record={tmp}/rec.json"], cwd=REPO, capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "scripts/deploy.py",
+            f"--model={ckpt}",
+            f"--registry={tmp}/registry",
+            f"--dvc-remote={remote}",
+            f"--metrics={out}",
+            f"--record={tmp}/rec.json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return dict(json.loads(out.read_text()))
 
@@ -78,7 +92,9 @@ def test_exported_program_matches_checkpoint(tmp_path: Path) -> None:
         assert torch.allclose(prog(x), model(x), atol=1e-5)
 
 
-def test_rollback_restores_previous_version_by_hash_and_dvc_pull_restores_a_fresh_copy(tmp_path: Path) -> None:
+def test_rollback_restores_previous_version_by_hash_and_dvc_pull_restores_a_fresh_copy(
+    tmp_path: Path,
+) -> None:
     remote = str(tmp_path / "dvc-remote")
     v1 = deploy(tmp_path, make_ckpt(tmp_path / "a.pt", 1), remote)
     v2 = deploy(tmp_path, make_ckpt(tmp_path / "b.pt", 2), remote)
@@ -87,7 +103,13 @@ def test_rollback_restores_previous_version_by_hash_and_dvc_pull_restores_a_fres
     assert (root / ".dvc").is_dir() and (root / NAME / "v0001.dvc").exists()
     # Lose v0001's files locally: rollback must restore them from DVC and check the hash.
     shutil.rmtree(root / NAME / "v0001")
-    r = subprocess.run([sys.executable, "scripts/rollback.py", f"--registry={root}", f"--metrics={tmp_path}/rb.json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "scripts/rollback.py", f"--registry={root}", f"--metrics={tmp_path}/rb.json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     rb = json.loads((tmp_path / "rb.json").read_text())
     assert rb["rolled_back"] is True and rb["version"] == "v0001" and rb["sha256_ok"] is True

@@ -36,7 +36,18 @@ def load(p: Path) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("mldata")
-    run("scripts/init.py", f"--data={d}/data.parquet", f"--test={d}/test.parquet", f"--unlabelled={d}/unl.parquet", "--n-labelled", "160", "--n-test", "60", "--n-unlabelled", "96")
+    run(
+        "scripts/init.py",
+        f"--data={d}/data.parquet",
+        f"--test={d}/test.parquet",
+        f"--unlabelled={d}/unl.parquet",
+        "--n-labelled",
+        "160",
+        "--n-test",
+        "60",
+        "--n-unlabelled",
+        "96",
+    )
     run("scripts/features.py", f"--data={d}/data.parquet", f"--out={d}/features.npz")
     return d
 
@@ -46,7 +57,9 @@ def test_simple_lstm_is_about_17k_params_and_shares_the_encoder() -> None:
     assert 15_000 <= n_params(m) <= 19_000
     out = m(torch.zeros(3, 105, 6))  # (B, C)
     assert out.shape == (3, 2)
-    assert set(m.encoder.state_dict()) == {k.removeprefix("encoder.") for k in m.state_dict() if k.startswith("encoder.")}
+    assert set(m.encoder.state_dict()) == {
+        k.removeprefix("encoder.") for k in m.state_dict() if k.startswith("encoder.")
+    }
 
 
 def test_focal_loss_with_gamma_0_is_cross_entropy() -> None:
@@ -67,7 +80,15 @@ def test_time_warp_identity_at_zero_and_changes_with_sigma() -> None:
 def test_same_seed_same_metrics_other_seed_different(data: Path, tmp_path: Path) -> None:
     ms = []
     for tag, seed in (("a", "1"), ("b", "1"), ("c", "2")):
-        run("scripts/train.py", f"--features={data}/features.npz", f"--model={tmp_path}/{tag}.pt", f"--metrics={tmp_path}/{tag}.json", "--seed", seed, *TINY)
+        run(
+            "scripts/train.py",
+            f"--features={data}/features.npz",
+            f"--model={tmp_path}/{tag}.pt",
+            f"--metrics={tmp_path}/{tag}.json",
+            "--seed",
+            seed,
+            *TINY,
+        )
         m = load(tmp_path / f"{tag}.json")
         m.pop("train_time_s")
         ms.append(m)
@@ -78,26 +99,55 @@ def test_same_seed_same_metrics_other_seed_different(data: Path, tmp_path: Path)
 def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path, tmp_path: Path) -> None:
     encs = {}
     for sigma in ("0.10", "0.20"):
-        run("scripts/pretrain.py", f"--data={data}/unl.parquet", f"--encoder={tmp_path}/enc{sigma}.pt", f"--metrics={tmp_path}/pre{sigma}.json", f"--curve={tmp_path}/c{sigma}.png", "--sigma", sigma, "--epochs", "1")
+        run(
+            "scripts/pretrain.py",
+            f"--data={data}/unl.parquet",
+            f"--encoder={tmp_path}/enc{sigma}.pt",
+            f"--metrics={tmp_path}/pre{sigma}.json",
+            f"--curve={tmp_path}/c{sigma}.png",
+            "--sigma",
+            sigma,
+            "--epochs",
+            "1",
+        )
         m = load(tmp_path / f"pre{sigma}.json")
         assert m["sigma"] == float(sigma)
         encs[sigma] = m["encoder_sha256"]
         assert (tmp_path / f"c{sigma}.png").stat().st_size > 0
     assert encs["0.10"] != encs["0.20"]  # sigma changes what is learned
-    run("scripts/train.py", f"--features={data}/features.npz", f"--init-encoder={tmp_path}/enc0.10.pt", f"--model={tmp_path}/ft.pt", f"--metrics={tmp_path}/ft.json", *TINY)
+    run(
+        "scripts/train.py",
+        f"--features={data}/features.npz",
+        f"--init-encoder={tmp_path}/enc0.10.pt",
+        f"--model={tmp_path}/ft.pt",
+        f"--metrics={tmp_path}/ft.json",
+        *TINY,
+    )
     ft = load(tmp_path / "ft.json")
     assert ft["fine_tuned"] is True
     assert ft["encoder_sha256_loaded"] == ft["model_encoder_sha256_at_start"] == encs["0.10"]
     # And the encoder did train afterwards: the final weights differ from the start.
     ck = torch.load(tmp_path / "ft.pt", weights_only=True)
-    enc_final = {k.removeprefix("encoder."): v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
+    enc_final = {
+        k.removeprefix("encoder."): v for k, v in ck["state_dict"].items() if k.startswith("encoder.")
+    }
     assert state_dict_sha256(enc_final) != encs["0.10"]
 
 
 def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path: Path) -> None:
     model = tmp_path / "model.pt"
     metrics = tmp_path / "m.json"
-    args = [sys.executable, "scripts/train.py", f"--features={data}/features.npz", f"--model={model}", f"--metrics={metrics}", "--epochs", "500", "--patience", "500"]
+    args = [
+        sys.executable,
+        "scripts/train.py",
+        f"--features={data}/features.npz",
+        f"--model={model}",
+        f"--metrics={metrics}",
+        "--epochs",
+        "500",
+        "--patience",
+        "500",
+    ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     deadline = time.time() + 120
@@ -109,7 +159,9 @@ def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not model.exists() and not metrics.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith("model.pt") and not p.name.endswith(".tmp")]
+    assert not [
+        p for p in tmp_path.iterdir() if p.name.startswith("model.pt") and not p.name.endswith(".tmp")
+    ]
     run(*args[1:4], f"--metrics={metrics}", *TINY)  # a rerun completes
     assert model.exists() and load(metrics)["epochs_run"] == 2
 
@@ -118,14 +170,42 @@ def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path
     run("scripts/train.py", f"--features={data}/features.npz", f"--model={tmp_path}/m.pt", *TINY)
     ledger = tmp_path / "ledger.jsonl"
     for _ in range(2):
-        run("scripts/evaluate.py", f"--model={tmp_path}/m.pt", f"--test={data}/test.parquet", f"--metrics={tmp_path}/e.json", f"--report={tmp_path}/r.json", f"--reliability={tmp_path}/rel.png", f"--ledger={ledger}", "--step", "ml-evaluate", "--compare-registry", "true", f"--registry={tmp_path}/empty")
+        run(
+            "scripts/evaluate.py",
+            f"--model={tmp_path}/m.pt",
+            f"--test={data}/test.parquet",
+            f"--metrics={tmp_path}/e.json",
+            f"--report={tmp_path}/r.json",
+            f"--reliability={tmp_path}/rel.png",
+            f"--ledger={ledger}",
+            "--step",
+            "ml-evaluate",
+            "--compare-registry",
+            "true",
+            f"--registry={tmp_path}/empty",
+        )
     m = load(tmp_path / "e.json")
-    for k in ("accuracy", "f1_macro", "f1_class0", "f1_class1", "ece", "brier", "log_loss", "cm_0_0", "cm_1_1"):
+    for k in (
+        "accuracy",
+        "f1_macro",
+        "f1_class0",
+        "f1_class1",
+        "ece",
+        "brier",
+        "log_loss",
+        "cm_0_0",
+        "cm_1_1",
+    ):
         assert isinstance(m[k], int | float), k
     assert m["better_performance"] is True  # empty registry
     assert sum(int(m[f"cm_{i}_{j}"]) for i in (0, 1) for j in (0, 1)) == 60  # type: ignore[call-overload]
     rows = [json.loads(x) for x in ledger.read_text().splitlines()]
-    assert len(rows) == 2 and rows[0]["step"] == "ml-evaluate" and "accuracy" in rows[0]["metrics"] and rows[0]["time"]
+    assert (
+        len(rows) == 2
+        and rows[0]["step"] == "ml-evaluate"
+        and "accuracy" in rows[0]["metrics"]
+        and rows[0]["time"]
+    )
     assert (tmp_path / "rel.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -133,15 +213,43 @@ def test_sweep_variants_aggregate_and_select(data: Path, tmp_path: Path) -> None
     files, models = [], []
     for sigma in ("0.10", "0.15"):
         v = tmp_path / f"sigma-{sigma}"
-        run("scripts/train_sweep.py", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz", f"--test={data}/test.parquet", f"--encoder={v}/encoder.pt", f"--model={v}/model.pt", f"--metrics={v}/metrics.json", f"--ledger={tmp_path}/ledger.jsonl", "--sigma", sigma, "--pretrain-epochs", "1", *TINY)
+        run(
+            "scripts/train_sweep.py",
+            f"--unlabelled={data}/unl.parquet",
+            f"--features={data}/features.npz",
+            f"--test={data}/test.parquet",
+            f"--encoder={v}/encoder.pt",
+            f"--model={v}/model.pt",
+            f"--metrics={v}/metrics.json",
+            f"--ledger={tmp_path}/ledger.jsonl",
+            "--sigma",
+            sigma,
+            "--pretrain-epochs",
+            "1",
+            *TINY,
+        )
         files.append(str(v / "metrics.json"))
         models.append(str(v / "model.pt"))
         assert load(v / "metrics.json")["sigma"] == float(sigma)
-    run("scripts/aggregate.py", "--metrics", *files, f"--out={tmp_path}/agg.json", f"--summary={tmp_path}/summary.json", f"--plot={tmp_path}/sigma.png")
+    run(
+        "scripts/aggregate.py",
+        "--metrics",
+        *files,
+        f"--out={tmp_path}/agg.json",
+        f"--summary={tmp_path}/summary.json",
+        f"--plot={tmp_path}/sigma.png",
+    )
     agg = load(tmp_path / "agg.json")
     accs = {float(s): load(Path(f))["accuracy"] for s, f in zip(("0.10", "0.15"), files, strict=True)}
     assert agg["best_acc"] == max(accs.values()) and agg["n_variants"] == 2
     assert accs[agg["best_sigma"]] == agg["best_acc"]  # type: ignore[index]
-    run("scripts/select_best.py", f"--summary={tmp_path}/summary.json", "--models", *reversed(models), f"--model={tmp_path}/best.pt", f"--metrics={tmp_path}/sel.json")
+    run(
+        "scripts/select_best.py",
+        f"--summary={tmp_path}/summary.json",
+        "--models",
+        *reversed(models),
+        f"--model={tmp_path}/best.pt",
+        f"--metrics={tmp_path}/sel.json",
+    )
     src = load(tmp_path / "sel.json")["source_model"]
     assert Path(str(src)).parent.name == f"sigma-{agg['best_sigma']:.2f}"  # type: ignore[str-format]

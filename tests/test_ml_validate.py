@@ -63,7 +63,22 @@ def test_script_prints_bad_rows_and_exits_1(tmp_path: Path, frame: pd.DataFrame,
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
     metrics = tmp_path / "m.json"
-    r = subprocess.run([sys.executable, "scripts/validate.py", "--data", str(path), "--metrics", str(metrics), "--report", str(tmp_path / "r.json")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "scripts/validate.py",
+            "--data",
+            str(path),
+            "--metrics",
+            str(metrics),
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1
     assert f"window_id={wid}  t={t}" in r.stderr and "check=" in r.stderr
     assert not metrics.exists()  # a failed step leaves no metrics that look complete
@@ -73,7 +88,20 @@ def test_script_prints_bad_rows_and_exits_1(tmp_path: Path, frame: pd.DataFrame,
 
 def test_script_passes_clean_data_and_publishes_quality(tmp_path: Path, frame: pd.DataFrame) -> None:
     frame.to_parquet(tmp_path / "ok.parquet")
-    r = subprocess.run([sys.executable, "scripts/validate.py", "--data", str(tmp_path / "ok.parquet"), "--metrics", str(tmp_path / "m.json")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "scripts/validate.py",
+            "--data",
+            str(tmp_path / "ok.parquet"),
+            "--metrics",
+            str(tmp_path / "m.json"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["data_quality"] == 1.0 and m["valid"] is True

@@ -378,12 +378,9 @@ def test_error_position_in_an_embedding_file() -> None:
     assert info.value.render().splitlines()[0].startswith("m.md:5:3: ")
 
 
-# -- known bugs (reported; xfail until fixed) --------------------------------------------------------
+# -- regressions: bugs the property tests found -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: unparse prints metric `x-` + op `>` as `x->`, which lexes as an arrow"
-)
 @pytest.mark.parametrize("metric", ["drift-", Var("x-")])
 @pytest.mark.parametrize("op", [">", ">="])
 def test_gate_metric_ending_in_dash_roundtrips(metric, op) -> None:
@@ -394,7 +391,6 @@ def test_gate_metric_ending_in_dash_roundtrips(metric, op) -> None:
     assert parse(unparse(tree)) == tree
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `--->` lexes as an option with an empty key")
 def test_dashes_before_an_arrow_are_not_an_empty_option() -> None:
     try:
         tree = parse("/a ---> /b")
@@ -404,18 +400,12 @@ def test_dashes_before_an_arrow_are_not_an_empty_option() -> None:
     assert parse(unparse(tree)) == tree  # today: prints `/a -- → /b`, which reads `--` as an argument
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: `/ if:`, `/ else`, `/ end` are keywords though `/ a` is an error"
-)
 @pytest.mark.parametrize("text", ["/ if:ok → /a", "/if:ok → /a → / else → /b", "/if:ok → / end"])
 def test_slash_must_touch_a_keyword(text: str) -> None:
     with pytest.raises(FlowSyntaxError, match="right after '/'"):
         parse(text)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: deep parallel[ nesting raises RecursionError, not FlowSyntaxError"
-)
 def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
     try:
         parse("parallel[" * 400 + "/a" + "]" * 400)

@@ -213,3 +213,17 @@ def test_settings_parse_through_snakemakes_registry() -> None:
     settings = plugin.get_settings(ns)
     assert (settings.host, settings.key, settings.port) == ("h", "/k", 2222)
     assert settings.retry_wait == 0.5 and settings.skip_setup is True
+
+
+def test_pod_address_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import configargparse
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    for name, value in {"HOST": "203.0.113.7", "PORT": "22084", "USER": "me", "KEY": "/keys/pod"}.items():
+        monkeypatch.setenv(f"SNAKEMAKE_RUNPOD_{name}", value)
+    plugin = ExecutorPluginRegistry().get_plugin("runpod")
+    parser = configargparse.ArgumentParser()
+    plugin.register_cli_args(parser, "executor")
+    settings = plugin.get_settings(parser.parse_args([]))
+    assert (settings.host, settings.port, settings.user, settings.key) == ("203.0.113.7", 22084, "me", "/keys/pod")
+    assert plugin.get_settings(parser.parse_args(["--runpod-port", "2222"])).port == 2222, "the flag wins"

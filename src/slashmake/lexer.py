@@ -59,7 +59,8 @@ def _one(source: Source, text: str, i: int) -> tuple[str, str, int]:
         return ARROW, "->", i + 2
     if text.startswith("--", i) and i + 2 < len(text) and is_word_char(text[i + 2]):
         j = _word_end(text, i + 2)
-        return OPTION, text[i + 2 : j], j
+        if j > i + 2:  # `--->` is `-` then an arrow, not an option with an empty name
+            return OPTION, text[i + 2 : j], j
     if text.startswith("<result>", i):
         return RESULT, "<result>", i + 8
     for op in _OPS:

@@ -17,6 +17,7 @@ from .nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Stage, Sweep
 KEYWORDS = {"if", "else", "end", "try", "catch", "fallback"}
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+MAX_NESTING = 64  # parallel[ inside parallel[ ...: deeper is an error, not a RecursionError
 
 
 def parse(text: str, name: str = "<chain>", line_offset: int = 0, col_offset: int = 0) -> Flow:
@@ -61,6 +62,7 @@ class _Parser:
         self.toks = tokens
         self.i = 0
         self.source = source
+        self.depth = 0  # open parallel[...] brackets
 
     # -- token helpers -------------------------------------------------------------------------
     @property
@@ -113,7 +115,8 @@ class _Parser:
     def stage(self, root: list[Stage], stack: list[_Block]) -> None:
         """Parse one stage, opening or closing blocks for the markers."""
         t = self.tok
-        if t.kind == lx.SLASH and self.peek().kind == lx.WORD and self.peek().text in KEYWORDS:
+        nxt = self.peek()
+        if t.kind == lx.SLASH and nxt.kind == lx.WORD and nxt.text in KEYWORDS and not nxt.spaced:
             self.keyword(root, stack)
             return
         if stack and stack[-1].fresh and isinstance(stack[-1].head, Try):
@@ -292,13 +295,17 @@ class _Parser:
         return Sweep(call, tuple(values), span=(call.span or end.span).merge(end.span))
 
     def parallel(self) -> Parallel:
+        if self.depth >= MAX_NESTING:
+            raise self.error(f"parallel[...] nested more than {MAX_NESTING} deep")
         start = self.take()
         self.take()
+        self.depth += 1
         branches = [self.flow()]
         while self.tok.kind == lx.PIPE:
             self.take()
             branches.append(self.flow())
         end = self.expect(lx.RBRACK, "'|' or ']' in parallel[...]")
+        self.depth -= 1
         return Parallel(tuple(branches), span=start.span.merge(end.span))
 
     def gate_head(self, span: Span) -> Gate:
@@ -394,7 +401,9 @@ def _stage(stage: Stage) -> str:
     if isinstance(stage, Gate):
         head = "/if:" + fmt_value(stage.metric)
         if stage.op:
-            head += stage.op + fmt_value(stage.threshold or "")
+            # `x-` then `>` would print as the arrow `->`: keep them apart.
+            sep = " " if head.endswith("-") and stage.op.startswith(">") else ""
+            head += sep + stage.op + fmt_value(stage.threshold or "")
         return _branches(head, stage.then.stages, stage.orelse)
     head = f"/try:{fmt_call(stage.call)}"
     if stage.label is not None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from slashmake_ml.config import DataConfig
+from slashmake_ml.split import stratified_split
 
 PRICE_COLS = ["open", "high", "low", "close"]
 CLASS_NAMES = ["consolidation", "retracement"]
@@ -129,19 +130,6 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
         atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
     else:
         atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
-
-
-def stratified_split(labels: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (rest, held) with ``frac`` of each class held out, deterministically."""
-    rng = np.random.default_rng(seed)
-    held: list[np.ndarray] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        held.append(idx[: max(1, round(frac * len(idx)))])
-    held_idx = np.sort(np.concatenate(held))
-    rest = np.setdiff1d(np.arange(len(labels)), held_idx)
-    return rest, held_idx
 
 
 def make_synthetic(cfg: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

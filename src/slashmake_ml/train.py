@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from slashmake_ml.config import TrainConfig
-from slashmake_ml.data import stratified_split
 from slashmake_ml.model import SimpleLSTM, n_params, pick_device, state_dict_sha256
+from slashmake_ml.split import stratified_split
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -128,7 +128,14 @@ def validate_frame(df: pd.DataFrame) -> ValidationReport:
     df = df.reset_index(drop=True)
     for c in PRICE_COLS:
         if not (pd.api.types.is_float_dtype(df[c]) or pd.api.types.is_object_dtype(df[c])):
-            rep.bad.append({"row": None, "window_id": None, "t": None, "check": f"{c}: dtype {df[c].dtype}, expected float"})
+            rep.bad.append(
+                {
+                    "row": None,
+                    "window_id": None,
+                    "t": None,
+                    "check": f"{c}: dtype {df[c].dtype}, expected float",
+                }
+            )
             rep.whole_file_bad = True
     has_label = "label" in df.columns and df["label"].notna().any()
     try:

@@ -23,8 +23,10 @@ class ExecutorSettings(ExecutorSettingsBase):
         default=None,
         metadata=_meta("Pod address reachable over SSH on an exposed TCP port (required).", True),
     )
-    port: int = field(default=22, metadata=_meta("SSH port of the pod (RunPod's public TCP port)."))
-    user: str = field(default="root", metadata=_meta("SSH user on the pod."))
+    port: int = field(
+        default=22, metadata=_meta("SSH port of the pod (RunPod's public TCP port).", True)
+    )
+    user: str = field(default="root", metadata=_meta("SSH user on the pod.", True))
     key: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("Path of the SSH private key (a path, never the key itself).", True),

@@ -1,15 +1,18 @@
 """A toy step for end-to-end tests: records that it ran, writes its outputs and a metrics JSON.
 
     python toy_step.py NAME --out FILE... --metrics FILE [--set key=value ...] [--fail-if FILE] [--argv FILE]
-                       [--counter FILE --fail-times N] [--inputs FILE...] [-- ARGS...]
+                       [--counter FILE --fail-times N] [--inputs FILE...] [--where FILE] [-- ARGS...]
 
 --fail-if FILE fails (exit 3) while FILE exists; --counter FILE --fail-times N counts calls in FILE and
-fails the first N of them (a flaky step that succeeds on attempt N+1).
+fails the first N of them (a flaky step that succeeds on attempt N+1). --where FILE records where the
+step ran (user, working folder, host, SLURM job id) as JSON: the executor tests read it.
 """
 
 import argparse
+import getpass
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ def main() -> int:
     p.add_argument("--inputs", nargs="*", default=[])
     p.add_argument("--counter", default="")
     p.add_argument("--fail-times", type=int, default=0)
+    p.add_argument("--where")
     p.add_argument("rest", nargs="*")
     argv = sys.argv[1:]
     rest: list[str] = []
@@ -52,6 +56,11 @@ def main() -> int:
     for out in a.out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps({"step": a.name, "args": a.rest, "inputs": a.inputs}))
+    if a.where:
+        where = {"step": a.name, "args": a.rest, "whoami": getpass.getuser(), "pwd": os.getcwd(),
+                 "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+        Path(a.where).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.where).write_text(json.dumps(where))
     if a.metrics:
         metrics = {}
         for kv in a.set:
