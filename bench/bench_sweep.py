@@ -8,6 +8,8 @@ concurrent jobs x 1 thread each. Prints parallel efficiency = (T_seq / T_par) / 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SIGMAS = ["0.10", "0.12", "0.15", "0.20"]
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -65,15 +72,25 @@ def main() -> None:
             ]
             subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
 
+        load0 = os.getloadavg()[0]
+        c0 = _cpu()
         t0 = time.perf_counter()
         for s in SIGMAS:
             job("seq", s)
         t_seq = time.perf_counter() - t0
+        c1 = _cpu()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(a.jobs) as ex:
             list(ex.map(lambda s: job("par", s), SIGMAS))
         t_par = time.perf_counter() - t0
+        c2 = _cpu()
     speedup = t_seq / t_par
+    print(
+        f"load average before: {load0:.2f} (on {os.cpu_count()} cores); other work on the machine lowers the wall-clock figure"
+    )
+    print(
+        f"CPU seconds: sequential {c1 - c0:.2f}, concurrent {c2 - c1:.2f} (work inflation {(c2 - c1) / (c1 - c0):.3f}); CPU/wall of one sequential job {(c1 - c0) / t_seq:.2f} (1.0 = one thread)"
+    )
     print(f"sequential (baseline), 4 variants x 1 thread: {t_seq:.2f} s")
     print(f"{a.jobs} concurrent jobs x 1 thread            : {t_par:.2f} s")
     print(f"speedup {speedup:.2f}x; parallel efficiency = {speedup / a.jobs:.3f}  (goal >= 0.85)")

@@ -19,7 +19,6 @@ import yaml
 
 from slashmake.definitions import load
 from slashmake.tools import describe
-
 from tests.conftest import REPO, ToyProject
 
 pytestmark = pytest.mark.slow
@@ -284,8 +283,6 @@ def test_force_reruns_an_agent_step_and_what_follows(agents: ToyProject) -> None
     assert set(trace(agents)) == {AGGREGATE, PLAN}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: --force matches a command name or step key only, so the step as the "
-                                       "chain writes it (droid:command) is 'no such step' (cli._force_rules)")
 def test_force_accepts_the_step_as_the_chain_writes_it(agents: ToyProject) -> None:
     r = agents.slashmake("run", "/parallel-analysis", "-n", "--force", MONITOR, check=False)
     assert r.returncode == 0, r.stderr
@@ -315,8 +312,7 @@ def test_lint_prints_the_repos_droid_table(toy: ToyProject) -> None:
 
 @pytest.mark.parametrize("style", [
     "plain",
-    pytest.param("quoted", marks=pytest.mark.xfail(strict=True, reason="bug: a double-quoted flow's column points "
-                                                   "at the quote, one before the step (definitions.load_command)")),
+    "quoted",
 ])
 def test_lint_fails_where_a_chain_gives_a_droid_a_command_it_lacks_tools_for(toy: ToyProject, style: str) -> None:
     (toy.root / "droids").mkdir()

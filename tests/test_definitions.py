@@ -120,11 +120,6 @@ def _load(kind: str, path: Path, warnings: list[str]) -> object:
     return load_command(path, "thing", path.parent, warnings)
 
 
-TOOLS_BUG = pytest.mark.xfail(strict=True, reason="bug: a tools value of the wrong type raises tools.ToolsError, "
-                                                  "not a ResolveError with file:line:col (definitions.load_droid/"
-                                                  "load_command call normalize_tools unguarded)")
-
-
 @pytest.mark.parametrize(("kind", "front", "key", "words"), [
     ("command", "description: d\nslashmake:\n  params: 3", "params", "'slashmake.params' must be a mapping"),
     ("command", "description: d\nslashmake:\n  threads: \"x\"", "threads", "'slashmake.threads' must be"),
@@ -134,9 +129,9 @@ TOOLS_BUG = pytest.mark.xfail(strict=True, reason="bug: a tools value of the wro
     ("command", "description: 5", "description", "'description' must be a string"),
     ("droid", "name: x\nslashmake:\n  resources: 3", "resources", "'slashmake.resources' must be a mapping"),
     ("droid", "name: x\nmodel: [a, b]", "model", "'model' must be a string"),
-    pytest.param("droid", "name: x\ntools: 5", "tools", "tools", marks=TOOLS_BUG, id="droid-tools-int"),
-    pytest.param("droid", "name: x\ntools: [Read, 3]", "tools", "tools", marks=TOOLS_BUG, id="droid-tools-list-int"),
-    pytest.param("command", "description: d\nallowed-tools: 5", "allowed-tools", "tools", marks=TOOLS_BUG,
+    pytest.param("droid", "name: x\ntools: 5", "tools", "tools", id="droid-tools-int"),
+    pytest.param("droid", "name: x\ntools: [Read, 3]", "tools", "tools", id="droid-tools-list-int"),
+    pytest.param("command", "description: d\nallowed-tools: 5", "allowed-tools", "tools",
                  id="command-allowed-tools-int"),
 ])
 def test_a_wrong_type_is_an_error_at_the_key(tmp_path: Path, kind: str, front: str, key: str, words: str) -> None:
@@ -157,9 +152,8 @@ def test_a_wrong_type_is_an_error_at_the_key(tmp_path: Path, kind: str, front: s
     ("command", "description: d\nflavour: mint", "flavour", "3:1"),
     ("droid", "name: x\nslashmake:\n  resources: {gpu: 1}\n  bogus: 2", "slashmake.bogus", "5:3"),
     pytest.param("command", "description: d\nslashmake:\n  metrics: {keys: [a], bogus: 1}", "slashmake.metrics.bogus",
-                 "4:24", marks=pytest.mark.xfail(strict=True, reason="bug: _metrics checks its keys with a throwaway "
-                                                 "warnings list, so an unknown metrics key is dropped silently")),
-])
+                 "4:24"),
+], ids=["command-slashmake-key", "command-top-key", "droid-slashmake-key", "command-metrics-key"])
 def test_an_unknown_key_is_a_warning_with_its_position(tmp_path: Path, kind: str, front: str, key: str,
                                                        where: str) -> None:
     path = _write(tmp_path, front)

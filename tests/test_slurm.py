@@ -1,9 +1,11 @@
 """End-to-end check of slashmake's SLURM profile on a real (single-node) SLURM cluster.
 
-A hand-written sigma sweep (4 variants of a trivial step, then an aggregate) runs through the
-real ``snakemake --profile config/profiles/slurm`` CLI. SLURM's own job-completion log
-(jobcomp/filetxt, set up by .ci/slurm-up.sh) is the witness that each variant ran as a SLURM
-job with the resources the rule asked for; a second run must submit nothing.
+A sigma sweep (4 variants of a trivial step, then an aggregate) runs through the real
+``snakemake --profile config/profiles/slurm`` CLI, written by hand, and compiled by slashmake
+(``slashmake run "<chain>" --executor slurm``, and plain snakemake on a macro). SLURM's own
+job-completion log (jobcomp/filetxt, set up by .ci/slurm-up.sh) is the witness that each variant
+ran as a SLURM job with the resources the rule (or the command and droid files) asked for; a
+second run must submit nothing.
 
 The cluster comes from the ``slurm_cluster`` fixture in tests/services.py: under CI=true a
 missing cluster fails these tests, elsewhere they skip with the reason.
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sweep_flow as F
 from services import SLURM_PROFILE, SlurmCluster
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
@@ -118,9 +121,14 @@ def _cancel_leftovers(workdir: Path) -> None:
 
 def run_snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """Run ``snakemake --profile config/profiles/slurm`` in *workdir*, bounded by RUN_TIMEOUT."""
+    return run_bounded(workdir, [_snakemake_bin(), "--profile", str(SLURM_PROFILE), "--snakefile", "Snakefile", *extra])
+
+
+def run_bounded(workdir: Path, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run *cmd* in *workdir* (stdout and stderr together), killed with its children after RUN_TIMEOUT."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAKEMAKE_", "SLURM_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [_snakemake_bin(), "--profile", str(SLURM_PROFILE), "--snakefile", "Snakefile", *extra]
+    what = " ".join(Path(c).name for c in cmd[:3])
     if shutil.which("timeout"):
         cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), *cmd]
     proc = subprocess.Popen(
@@ -133,7 +141,7 @@ def run_snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess[str
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         _cancel_leftovers(workdir)
-        pytest.fail(f"snakemake on SLURM hung for {RUN_TIMEOUT + 30}s:\n{out[-4000:]}", pytrace=False)
+        pytest.fail(f"{what} on SLURM hung for {RUN_TIMEOUT + 30}s:\n{out[-4000:]}", pytrace=False)
     if proc.returncode != 0:
         _cancel_leftovers(workdir)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
@@ -217,3 +225,76 @@ def test_sweep_runs_as_slurm_jobs_and_second_run_submits_nothing(
     assert "has been submitted with SLURM jobid" not in second.stdout, second.stdout[-2000:]
     time.sleep(1.0)
     assert slurm_cluster.jobcomp_log.read_bytes() == log_before, "the second run ran SLURM jobs"
+
+
+# -- a sweep compiled by slashmake ----------------------------------------------------------------
+
+#: /train's resources: threads and runtime from the command file, mem_mb from its droid's defaults
+#: (the droid's runtime loses to the command's), gpu 0 (no GPU asked for).
+TRAIN = {"droid": "sweeper", "threads": 2, "resources": {"runtime": 3, "gpu": 0}}
+DROID_RESOURCES = {"mem_mb": 300, "runtime": 5}
+
+
+def _check_slurm_run(cluster: SlurmCluster, root: Path, out: str, values: list[str]) -> None:
+    """One SLURM job per variant and one for the aggregate, with the resources their files ask for."""
+    run_ids = set(re.findall(r"SLURM run ID: (\S+)", out))
+    assert len(run_ids) == 1, f"expected one SLURM run ID in the output:\n{out[-2000:]}"
+    (run_id,) = run_ids
+    records = F.variant_records(root)
+    assert sorted(records) == values
+    jobs = {s: r["slurm_job_id"] for s, r in records.items()}
+    assert all(jobs.values()), f"a variant ran outside SLURM: {jobs}"
+    assert len(set(jobs.values())) == len(values), f"variants shared a job: {jobs}"
+    assert all(Path(r["pwd"]).resolve() == root for r in records.values()), records
+    agg, inputs = F.aggregate_record(root)
+    assert sorted(Path(p).parent.name for p in inputs) == [f"sigma-{v}" for v in values], "the aggregate saw all"
+    assert agg["slurm_job_id"] and agg["slurm_job_id"] not in jobs.values(), agg
+
+    expected = set(jobs.values()) | {agg["slurm_job_id"]}
+    found = _wait_for_jobcomp(cluster, expected)
+    assert set(found) == expected, f"jobcomp log {cluster.jobcomp_log} lacks jobs {sorted(expected - set(found))}"
+    for job_id, rec in found.items():
+        assert rec.get("JobState") == "COMPLETED", rec
+        assert rec.get("Name") == run_id, rec
+        assert Path(rec.get("WorkDir", "")).resolve() == root, rec
+        assert rec.get("Partition") == cluster.partition, rec
+        tres = dict(kv.split("=", 1) for kv in rec.get("Tres", "").split(",") if "=" in kv)
+        got = (rec.get("TimeLimit"), tres.get("mem"), tres.get("cpu"))
+        if job_id == agg["slurm_job_id"]:
+            # /aggregate sets nothing: the slurm profile's default-resources, which the workflow's
+            # default profile (profiles/default) must not override.
+            assert got == ("30", "1000M", "1"), rec
+        else:
+            assert got == ("3", "300M", "2"), rec  # command runtime + threads, droid mem_mb
+            assert not any(k.startswith("gres/gpu") for k in tres), rec
+    ours = [r for r in cluster.jobcomp_records() if Path(r.get("WorkDir", "")).resolve() == root]
+    assert len(ours) == len(values) + 1, f"expected {len(values) + 1} SLURM jobs (no job groups), log has {ours}"
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 120)
+@pytest.mark.parametrize("how", ["slashmake-run", "snakemake-macro"])
+def test_slashmake_sweep_runs_one_slurm_job_per_variant(
+    slurm_cluster: SlurmCluster, toy, how: str  # type: ignore[no-untyped-def]
+) -> None:
+    values = F.sigmas(4)
+    root = toy.root.resolve()
+    F.write_droid(root, "sweeper", DROID_RESOURCES)
+    chain = F.write_sweep(toy, values, macro=how == "snakemake-macro", train=TRAIN)
+    F.copy_profile(root, "slurm")
+    if how == "slashmake-run":
+        cmd = [sys.executable, "-m", "slashmake.cli", "run", chain, "--executor", "slurm"]
+    else:
+        cmd = [_snakemake_bin(), "--profile", "config/profiles/slurm", F.MACRO_TARGET]
+    first = run_bounded(root, cmd)
+    assert first.returncode == 0, f"first run failed (rc={first.returncode}):\n{first.stdout[-4000:]}"
+    _check_slurm_run(slurm_cluster, root, first.stdout, values)
+
+    log_before = slurm_cluster.jobcomp_log.read_bytes()
+    stamps = F.output_stamps(root)
+    second = run_bounded(root, cmd)
+    assert second.returncode == 0, f"second run failed:\n{second.stdout[-4000:]}"
+    assert "Nothing to be done" in second.stdout, second.stdout[-2000:]
+    assert "has been submitted with SLURM jobid" not in second.stdout, second.stdout[-2000:]
+    time.sleep(1.0)
+    assert slurm_cluster.jobcomp_log.read_bytes() == log_before, "the second run ran SLURM jobs"
+    assert F.output_stamps(root) == stamps

@@ -89,7 +89,8 @@ def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
     for want in steps:
         name = want.lstrip("/").replace(":", "/")
         hits = [s.rule for s in resolved.steps
-                if s.key == want or (s.command is not None and s.command.name == name)]
+                if s.key == want or (s.command is not None and s.command.name == name)
+                or (s.command is not None and s.droid is not None and name == f"{s.droid.name}/{s.command.name}")]
         if not hits:
             labels = sorted({s.label for s in resolved.steps if s.command is not None})
             raise RunError(f"--force {want}: no such step in this flow (steps: {', '.join(labels)})")

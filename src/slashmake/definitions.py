@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ResolveError, Source, Span
-from .tools import normalize_tools
+from .tools import ToolsError, normalize_tools
 
 COMMAND_DIRS = ("workflow/commands", ".factory/commands", ".claude/commands")
 DROID_DIRS = ("droids", ".factory/droids", ".claude/agents")
@@ -25,7 +25,8 @@ DROID_DIRS = ("droids", ".factory/droids", ".claude/agents")
 # Keys the agent tools themselves read; anything else at the top level earns a warning.
 COMMAND_TOP_KEYS = {"description", "argument-hint", "allowed-tools", "model", "disable-model-invocation", "slashmake"}
 DROID_TOP_KEYS = {"name", "description", "model", "reasoningEffort", "tools", "color", "permissionMode",
-                  "skills", "hooks", "mcpServers", "disallowedTools", "version", "location", "slashmake"}
+                  "skills", "hooks", "mcpServers", "disallowedTools", "version", "location", "maxTurns",
+                  "memory", "background", "isolation", "slashmake"}
 
 # slashmake key -> accepted Python types (checked before use, so a wrong type names file and key).
 COMMAND_KEYS: dict[str, tuple[type, ...]] = {
@@ -168,7 +169,7 @@ class _Front:
         self.source = Source(self.name, self.text)
         lines = self.text.split("\n")
         if not lines or lines[0].strip() != "---":
-            raise ResolveError(f"{self.name}: no YAML frontmatter (the file must start with a '---' line)",
+            raise ResolveError(f"no YAML frontmatter in {path.name} (the file must start with a '---' line)",
                                Span(self.source, 0, max(1, len(lines[0]) if lines else 1)))
         try:
             end = next(i for i, line in enumerate(lines[1:], 1) if line.strip() == "---")
@@ -220,8 +221,9 @@ def _check_types(front: _Front, mapping: dict[str, Any], spec: dict[str, tuple[t
             continue
         types = spec[key]
         if value is None or (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-            want = " or ".join(t.__name__.replace("dict", "mapping").replace("str", "string") for t in types)
-            raise front.error(f"'{'.'.join((*path, key))}' must be a {want}, not {type(value).__name__}", *path, key)
+            names = {"dict": "a mapping", "str": "a string", "int": "an integer", "float": "a number", "list": "a list"}
+            want = " or ".join(names.get(t.__name__, t.__name__) for t in types)
+            raise front.error(f"'{'.'.join((*path, key))}' must be {want}, not {type(value).__name__}", *path, key)
 
 
 def load_command(path: Path, name: str, root: Path, warnings: list[str]) -> Command:
@@ -239,9 +241,8 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str]) -> Comm
     for key in ("description", "argument-hint"):
         if key in data and not isinstance(data[key], str):
             raise front.error(f"'{key}' must be a string", key)
-    tools, tool_warnings = normalize_tools(data["allowed-tools"]) if "allowed-tools" in data else (None, [])
-    warnings.extend(f"{front.name}: {w}" for w in tool_warnings)
-    metrics = _metrics(front, sm.get("metrics"))
+    tools = _tools(front, data["allowed-tools"], "allowed-tools", warnings) if "allowed-tools" in data else None
+    metrics = _metrics(front, sm.get("metrics"), warnings)
     outputs = {str(k): str(v) for k, v in (sm.get("output") or {}).items()}
     if metrics is not None:
         outputs.setdefault("metrics", metrics.file)
@@ -253,8 +254,10 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str]) -> Comm
     flow = sm.get("flow")
     flow_pos = (0, 0)
     if flow is not None:
-        line, col = front.span("slashmake", "flow", value=True).position()
-        flow_pos = (line - 1, col - 1)
+        span = front.span("slashmake", "flow", value=True)
+        line, col = span.position()
+        quoted = front.text[span.start : span.start + 1] in ("'", '"')  # the flow starts after the quote
+        flow_pos = (line - 1, col - 1 + quoted)
     return Command(
         name=name, path=path, text=front.text, description=str(data.get("description", "")), body=front.body,
         allowed_tools=tools, raw_tools=data.get("allowed-tools"), droid=sm.get("droid"),
@@ -266,10 +269,19 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str]) -> Comm
     )
 
 
-def _metrics(front: _Front, raw: Any) -> Metrics | None:
+def _tools(front: _Front, value: Any, key: str, warnings: list[str]) -> frozenset[str]:
+    try:
+        tools, tool_warnings = normalize_tools(value)
+    except ToolsError as e:
+        raise front.error(f"'{key}': {e}", key) from None
+    warnings.extend(f"{front.name}: {w}" for w in tool_warnings)
+    return tools
+
+
+def _metrics(front: _Front, raw: Any, warnings: list[str]) -> Metrics | None:
     if raw is None:
         return None
-    _check_types(front, raw, METRICS_KEYS, ("slashmake", "metrics"), [])
+    _check_types(front, raw, METRICS_KEYS, ("slashmake", "metrics"), warnings)
     keys = tuple(str(k) for k in raw.get("keys") or ())
     primary = raw.get("primary") or (keys[0] if keys else None)
     aliases = {str(k): str(v) for k, v in (raw.get("aliases") or {}).items()}
@@ -292,8 +304,7 @@ def load_droid(path: Path, root: Path, warnings: list[str]) -> Droid:
             raise front.error(f"'{key}' must be a string", key)
     tools: frozenset[str] | None = None
     if data.get("tools") is not None:
-        tools, tool_warnings = normalize_tools(data["tools"])
-        warnings.extend(f"{front.name}: {w}" for w in tool_warnings)
+        tools = _tools(front, data["tools"], "tools", warnings)
     sm = data.get("slashmake") or {}
     if not isinstance(sm, dict):
         raise front.error("'slashmake' must be a mapping", "slashmake")

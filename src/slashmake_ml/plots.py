@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def _save(fig: object, path: str | Path) -> None:
+def _save(fig: Any, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     from slashmake_ml.fileio import atomic_write
 
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
+    plt.close(fig)
 
 
-def _plt():  # type: ignore[no-untyped-def]
+def _plt() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # headless: steps run on servers and pods

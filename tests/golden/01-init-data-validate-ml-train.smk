@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 102f82e2c6f62c10
+# sources-hash: 6d25e9ae4dd52479
 
 # /init (workflow/commands/init.md) at <chain>:1:1
 rule init_888d1df0:
@@ -12,9 +12,9 @@ rule init_888d1df0:
     log:
         "logs/steps/init-888d1df0.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/init.py --workspace {output.workspace:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/init.py --workspace {output.workspace:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /data-validate (workflow/commands/data-validate.md) at <chain>:1:9
 rule data_validate_c766ce7e:
@@ -26,9 +26,9 @@ rule data_validate_c766ce7e:
     log:
         "logs/steps/data-validate-c766ce7e.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/data-validate.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/data-validate.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:26
 rule ml_train_9d1e5e17:
@@ -40,14 +40,14 @@ rule ml_train_9d1e5e17:
     log:
         "logs/steps/ml-train-9d1e5e17.log",
     params:
-        model="simple_lstm",
-        device="auto",
-        epochs=40,
-        sigma=0.12,
-        seed=17,
-        arguments=[],
+        model=q("simple_lstm"),
+        device=q("auto"),
+        epochs=q(40),
+        sigma=q(0.12),
+        seed=q(17),
+        arguments="",
     shell:
-        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:q} --device {params.device:q} --epochs {params.epochs:q} --sigma {params.sigma:q} --seed {params.seed:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at <chain>:1:38
 rule ml_evaluate_e8c88d1b:
@@ -60,9 +60,9 @@ rule ml_evaluate_e8c88d1b:
     log:
         "logs/steps/ml-evaluate-e8c88d1b.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/ml-evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/ml-evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-acc at <chain>:1:53
 checkpoint gate_acc_c99753c4:
@@ -90,9 +90,9 @@ rule ml_deploy_10e66507:
     log:
         "logs/steps/ml-deploy-10e66507.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/ml-deploy.py --report {output.report:q} --model {input.model:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/ml-deploy.py --report {output.report:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
 rule join_acc_dfc4839a:

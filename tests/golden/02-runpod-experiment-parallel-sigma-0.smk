@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 6417ffa0e68de2c1
+# sources-hash: 67c91b7d395a04d3
 
 sweep_group(workflow, config, "sweep_runpod_experiment_5382668d", 3)
 VARIANTS_runpod_experiment_5382668d = {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}}
@@ -16,11 +16,11 @@ rule runpod_experiment_5382668d:
     log:
         "logs/steps/runpod-experiment-5382668d/{variant}.log",
     params:
-        sigma=lambda w: VARIANTS_runpod_experiment_5382668d[w.variant]["sigma"],
-        arguments=[],
+        sigma=lambda w: q(VARIANTS_runpod_experiment_5382668d[w.variant]["sigma"]),
+        arguments="",
     group: "sweep_runpod_experiment_5382668d"
     shell:
-        "( python scripts/runpod-experiment.py --encoder {output.encoder:q} --metrics {output.metrics:q} --sigma {params.sigma:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/runpod-experiment.py --encoder {output.encoder:q} --metrics {output.metrics:q} --sigma {params.sigma:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /results:aggregate (workflow/commands/results/aggregate.md) at <chain>:1:69
 rule results_aggregate_5892ded6:
@@ -32,9 +32,9 @@ rule results_aggregate_5892ded6:
     log:
         "logs/steps/results-aggregate-5892ded6.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/results_aggregate.py --report {output.report:q} --metrics {output.metrics:q} --metrics {input.metrics:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/results_aggregate.py --report {output.report:q} --metrics {output.metrics:q} --metrics {input.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_02
 rule seed_02:

@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: e20f59f42ce8f88d
+# sources-hash: 4aa265fd537e0b8f
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze_206c8f2b:
@@ -13,9 +13,9 @@ rule analyze_206c8f2b:
     log:
         "logs/steps/analyze-206c8f2b.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/analyze.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/analyze.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-model_score at <chain>:1:32
 checkpoint gate_model_score_facac895:
@@ -42,9 +42,9 @@ rule deploy_ba1a3345:
     log:
         "logs/steps/deploy-ba1a3345.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/deploy.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /optimize (workflow/commands/optimize.md) at <chain>:1:74
 rule optimize_efe1d22d:
@@ -55,9 +55,9 @@ rule optimize_efe1d22d:
     log:
         "logs/steps/optimize-efe1d22d.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/optimize.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/optimize.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-model_score
 rule join_model_score_db3bd06f:

@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 2804b929d5d0a77c
+# sources-hash: caa1b01e780875a7
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
 rule analyze_data_09a21daf:
@@ -13,9 +13,9 @@ rule analyze_data_09a21daf:
     log:
         "logs/steps/analyze-data-09a21daf.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/analyze-data.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/analyze-data.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-data_quality at <chain>:1:42
 checkpoint gate_data_quality_4bffa67a:
@@ -43,14 +43,14 @@ rule ml_train_8f8dd810:
     log:
         "logs/steps/ml-train-8f8dd810.log",
     params:
-        model="simple_lstm",
-        device="auto",
-        epochs=40,
-        sigma=0.12,
-        seed=17,
-        arguments=[],
+        model=q("simple_lstm"),
+        device=q("auto"),
+        epochs=q(40),
+        sigma=q(0.12),
+        seed=q(17),
+        arguments="",
     shell:
-        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:q} --device {params.device:q} --epochs {params.epochs:q} --sigma {params.sigma:q} --seed {params.seed:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /data-cleanup (workflow/commands/data-cleanup.md) at <chain>:1:86
 rule data_cleanup_01a4f009:
@@ -61,9 +61,9 @@ rule data_cleanup_01a4f009:
     log:
         "logs/steps/data-cleanup-01a4f009.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/data-cleanup.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/data-cleanup.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-data_quality
 rule join_data_quality_1baa09a9:

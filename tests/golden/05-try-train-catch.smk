@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: a032e3264c6c3363
+# sources-hash: 6e8326e1cd063839
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_2a1571b6:
@@ -12,12 +12,12 @@ checkpoint train_2a1571b6:
     log:
         "logs/steps/train-2a1571b6.log",
     params:
-        sigma=0.12,
-        arguments=[],
+        sigma=q(0.12),
+        arguments="",
         out_model="results/steps/train-2a1571b6/.staging/model.pt",
         out_metrics="results/steps/train-2a1571b6/.staging/metrics.json",
     shell:
-        "{PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-2a1571b6/.staging --publish results/steps/train-2a1571b6 --label training-failed -- python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:q} {params.arguments:q}"
+        "{PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-2a1571b6/.staging --publish results/steps/train-2a1571b6 --label training-failed -- python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u}"
 
 # /continue (workflow/commands/continue.md) at <chain>:1:71
 rule continue_105767e1:
@@ -28,9 +28,9 @@ rule continue_105767e1:
     log:
         "logs/steps/continue-105767e1.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/continue.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/continue.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /use-backup (workflow/commands/use-backup.md) at <chain>:1:40
 rule use_backup_03033184:
@@ -41,9 +41,9 @@ rule use_backup_03033184:
     log:
         "logs/steps/use-backup-03033184.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/use-backup.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/use-backup.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of /train
 rule join_train_64fa9065:

@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 2c765efaedc0d3a0
+# sources-hash: d031d6dadc496e61
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy_ceb936e4:
@@ -12,10 +12,10 @@ checkpoint deploy_ceb936e4:
     log:
         "logs/steps/deploy-ceb936e4.log",
     params:
-        arguments=[],
+        arguments="",
         out_report="results/steps/deploy-ceb936e4/.staging/report.json",
     shell:
-        "{PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-ceb936e4/.staging --publish results/steps/deploy-ceb936e4 --label deployment-failed -- python scripts/deploy.py --report {params.out_report:q} {params.arguments:q}"
+        "{PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-ceb936e4/.staging --publish results/steps/deploy-ceb936e4 --label deployment-failed -- python scripts/deploy.py --report {params.out_report:q} {params.arguments:u}"
 
 # /rollback (workflow/commands/rollback.md) at <chain>:1:43
 rule rollback_dcfe50a8:
@@ -26,9 +26,9 @@ rule rollback_dcfe50a8:
     log:
         "logs/steps/rollback-dcfe50a8.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/rollback.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/rollback.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /notify-team (workflow/commands/notify-team.md) at <chain>:1:55
 rule notify_team_c1a93e49:
@@ -39,9 +39,9 @@ rule notify_team_c1a93e49:
     log:
         "logs/steps/notify-team-c1a93e49.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/notify-team.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/notify-team.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /retry-deployment (workflow/commands/retry-deployment.md) at <chain>:1:70
 rule retry_deployment_7fa412c6:
@@ -52,9 +52,9 @@ rule retry_deployment_7fa412c6:
     log:
         "logs/steps/retry-deployment-7fa412c6.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/retry-deployment.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/retry-deployment.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of /deploy
 rule join_deploy_af7132ad:

@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: 9150e4cebab76db4
+# sources-hash: 80a1f00db5ead221
 
 # /train (workflow/commands/train.md) at <chain>:1:1
 checkpoint train_a54b78f6:
@@ -12,12 +12,12 @@ checkpoint train_a54b78f6:
     log:
         "logs/steps/train-a54b78f6.log",
     params:
-        sigma=0.12,
-        arguments=[],
+        sigma=q(0.12),
+        arguments="",
         out_model="results/steps/train-a54b78f6/.staging/model.pt",
         out_metrics="results/steps/train-a54b78f6/.staging/metrics.json",
     shell:
-        "{PYTHON:q} -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-a54b78f6/.staging --publish results/steps/train-a54b78f6 --label failure -- python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:q} {params.arguments:q}"
+        "{PYTHON:q} -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-a54b78f6/.staging --publish results/steps/train-a54b78f6 --label failure -- python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u}"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:49
 rule deploy_446b39cd:
@@ -28,9 +28,9 @@ rule deploy_446b39cd:
     log:
         "logs/steps/deploy-446b39cd.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/deploy.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
 rule escalate_cf62926e:
@@ -41,9 +41,9 @@ rule escalate_cf62926e:
     log:
         "logs/steps/escalate-cf62926e.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/escalate.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/escalate.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of /train
 rule join_train_7b14b4a5:

@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 562eabbd4b14bda0
+# sources-hash: f72a5b8ede31910c
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
 rule analyze_model_architecture_2da91e35:
@@ -14,16 +14,16 @@ rule analyze_model_architecture_2da91e35:
     log:
         "logs/steps/analyze-model-architecture-2da91e35.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/analyze-model-architecture.md",
-        droid_file="droids/ml-production-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/analyze-model-architecture.md"),
+        droid_file=q("droids/ml-production-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at <chain>:1:62
 rule validate_data_pipeline_4634b8b0:
@@ -34,16 +34,16 @@ rule validate_data_pipeline_4634b8b0:
     log:
         "logs/steps/validate-data-pipeline-4634b8b0.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/validate-data-pipeline.md",
-        droid_file="droids/data-infrastructure-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/validate-data-pipeline.md"),
+        droid_file=q("droids/data-infrastructure-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at <chain>:1:116
 rule setup_monitoring_80dc8f98:
@@ -54,16 +54,16 @@ rule setup_monitoring_80dc8f98:
     log:
         "logs/steps/setup-monitoring-80dc8f98.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/setup-monitoring.md",
-        droid_file="droids/ml-observability-monitoring-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/setup-monitoring.md"),
+        droid_file=q("droids/ml-observability-monitoring-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173
 rule aggregate_5afe8fe9:
@@ -75,9 +75,9 @@ rule aggregate_5afe8fe9:
     log:
         "logs/steps/aggregate-5afe8fe9.log",
     params:
-        arguments=['analysis-results'],
+        arguments=q(['analysis-results']),
     shell:
-        "( python scripts/aggregate.py --inputs {input.response:q} --out {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/aggregate.py --inputs {input.response:q} --out {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /plan (workflow/commands/plan.md) at <chain>:1:203
 rule plan_3b04ba7d:
@@ -88,9 +88,9 @@ rule plan_3b04ba7d:
     log:
         "logs/steps/plan-3b04ba7d.log",
     params:
-        arguments=['next-steps'],
+        arguments=q(['next-steps']),
     shell:
-        "( python scripts/plan.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/plan.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_08
 rule seed_08:

@@ -3,7 +3,7 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: d917cebfd4f4c22c
+# sources-hash: d313681dac1ecf0b
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
 rule data_quality_check_421ef465:
@@ -14,16 +14,16 @@ rule data_quality_check_421ef465:
     log:
         "logs/steps/data-quality-check-421ef465.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/data-quality-check.md",
-        droid_file="droids/data-infrastructure-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/data-quality-check.md"),
+        droid_file=q("droids/data-infrastructure-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
 rule model_optimization_d691228b:
@@ -36,16 +36,16 @@ rule model_optimization_d691228b:
     log:
         "logs/steps/model-optimization-d691228b.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/model-optimization.md",
-        droid_file="droids/ml-production-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/model-optimization.md"),
+        droid_file=q("droids/ml-production-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
 rule monitoring_setup_d05502de:
@@ -58,16 +58,16 @@ rule monitoring_setup_d05502de:
     log:
         "logs/steps/monitoring-setup-d05502de.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/monitoring-setup.md",
-        droid_file="droids/ml-observability-monitoring-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/monitoring-setup.md"),
+        droid_file=q("droids/ml-observability-monitoring-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_09
 rule seed_09:

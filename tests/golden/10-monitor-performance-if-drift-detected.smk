@@ -3,7 +3,7 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 6f7bf79f0bc2a702
+# sources-hash: 473cd0def2338a99
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
 rule monitor_performance_c468da8d:
@@ -13,9 +13,9 @@ rule monitor_performance_c468da8d:
     log:
         "logs/steps/monitor-performance-c468da8d.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/monitor-performance.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/monitor-performance.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-drift-detected at <chain>:1:24
 checkpoint gate_drift_detected_ce7e10a5:
@@ -41,9 +41,9 @@ rule data_refresh_942d8acd:
     log:
         "logs/steps/data-refresh-942d8acd.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/data-refresh.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/data-refresh.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at <chain>:1:61
 rule retrain_318c0dae:
@@ -54,9 +54,9 @@ rule retrain_318c0dae:
     log:
         "logs/steps/retrain-318c0dae.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/retrain.py --model {output.model:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/retrain.py --model {output.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at <chain>:1:72
 rule evaluate_563e6bf1:
@@ -68,9 +68,9 @@ rule evaluate_563e6bf1:
     log:
         "logs/steps/evaluate-563e6bf1.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-better-performance at <chain>:1:84
 checkpoint gate_better_performance_6f5e56fe:
@@ -96,9 +96,9 @@ rule deploy_13a9db59:
     log:
         "logs/steps/deploy-13a9db59.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/deploy.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /monitor (workflow/commands/monitor.md) at <chain>:1:119
 rule monitor_43f8a6a6:
@@ -109,9 +109,9 @@ rule monitor_43f8a6a6:
     log:
         "logs/steps/monitor-43f8a6a6.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/monitor.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/monitor.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at <chain>:1:138
 rule continue_monitoring_25ce7d58:
@@ -122,9 +122,9 @@ rule continue_monitoring_25ce7d58:
     log:
         "logs/steps/continue-monitoring-25ce7d58.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
-        "( python scripts/continue-monitoring.py --report {output.report:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/continue-monitoring.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
 rule join_better_performance_63699e9e:

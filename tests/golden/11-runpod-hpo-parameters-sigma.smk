@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: a4663388fceab4bb
+# sources-hash: ab910b9373a1df7c
 
 workflow.register_resource("sweep_runpod_hpo_dd2d686c", 4)  # --parallel 4
 sweep_group(workflow, config, "sweep_runpod_hpo_dd2d686c", 3)
@@ -17,14 +17,14 @@ rule runpod_hpo_dd2d686c:
     log:
         "logs/steps/runpod-hpo-dd2d686c/{variant}.log",
     params:
-        sigma=lambda w: VARIANTS_runpod_hpo_dd2d686c[w.variant]["sigma"],
-        lr=0.001,
-        arguments=[],
+        sigma=lambda w: q(VARIANTS_runpod_hpo_dd2d686c[w.variant]["sigma"]),
+        lr=q(0.001),
+        arguments="",
     resources:
         sweep_runpod_hpo_dd2d686c=1,
     group: "sweep_runpod_hpo_dd2d686c"
     shell:
-        "( python scripts/runpod-hpo.py --report {output.report:q} --metrics {output.metrics:q} --sigma {params.sigma:q} --lr {params.lr:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/runpod-hpo.py --report {output.report:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --lr {params.lr:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_11
 rule seed_11:

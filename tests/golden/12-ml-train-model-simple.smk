@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 21a83dece5887b02
+# sources-hash: 0f06d1970847151d
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_faa4c4d1:
@@ -13,14 +13,14 @@ rule ml_train_faa4c4d1:
     log:
         "logs/steps/ml-train-faa4c4d1.log",
     params:
-        model="simple_lstm",
-        device="cuda",
-        epochs=60,
-        sigma=0.12,
-        seed=17,
-        arguments=[],
+        model=q("simple_lstm"),
+        device=q("cuda"),
+        epochs=q(60),
+        sigma=q(0.12),
+        seed=q(17),
+        arguments="",
     shell:
-        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:q} --device {params.device:q} --epochs {params.epochs:q} --sigma {params.sigma:q} --seed {params.seed:q} {params.arguments:q} ) > {log:q} 2>&1"
+        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_12
 rule seed_12:
