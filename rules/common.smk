@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from slashmake.snakefile import choose, flat, metric, prepare, q, sweep_group
+from slashmake.snakefile import choose, flat, metric, prepare, q, register_variants, sweep_group, variant
 
 validate(config, str(Path(workflow.basedir, "config/schema.yaml")))
 prepare(workflow.basedir)

@@ -117,8 +117,6 @@ def test_sweep_forms_compile_to_the_same_steps(toy) -> None:  # type: ignore[no-
 
 
 # -- 5. changing one sweep value ----------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="bug: a sweep step's key hashes its whole variant table, so changing one "
-                                       "value moves every variant to a new folder and reruns them all")
 def test_changing_one_sweep_value_reruns_only_that_variant(toy) -> None:  # type: ignore[no-untyped-def]
     _sweep_project(toy)
     toy.slashmake("run", "/train parallel[sigma-0.1 | sigma-0.2 | sigma-0.3] → /agg")
@@ -177,8 +175,6 @@ def test_gate_on_success_makes_the_step_a_try(toy, fail: bool, expected: list[st
     assert json.loads((step_dir(toy.root, "x") / "status.json").read_text())["success"] is (not fail)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the attempt wrapper gets the command's shell as bare words, so the "
-                                       "part after `&&` runs outside the try (after it has failed and been published)")
 def test_try_wraps_a_compound_shell_command_whole(toy) -> None:  # type: ignore[no-untyped-def]
     toy.command("x", shell="python toy_step.py x1 --fail-if FAIL && python toy_step.py x2 --out {output.report}")
     toy.command("a")
@@ -236,9 +232,6 @@ def test_step_shared_by_two_macros_runs_once(toy) -> None:  # type: ignore[no-un
 
 
 # -- 10. $var into a later step's parameter -------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="bug: the params lambda reads the binding step's metrics while Snakemake "
-                                       "builds the DAG; read_metric turns FileNotFoundError into StepFailure, so "
-                                       "Snakemake cannot defer it and the run fails before /a runs")
 def test_result_variable_reaches_a_later_parameter(toy) -> None:  # type: ignore[no-untyped-def]
     toy.command("a", metrics={"score": "0.7"})
     toy.command("b", params={"level": 0.0}, shell="python toy_step.py b --out {output.report} -- {params.level}")
@@ -317,8 +310,6 @@ def test_hostile_argument_reaches_the_program_byte_identical(toy, how: str) -> N
     assert not list(toy.root.rglob("canary*"))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the target rule's params.index holds the chain text; Snakemake "
-                                       "expands {...} in a params string, so a chain with braces fails to run")
 def test_argument_with_braces_reaches_the_program(toy) -> None:  # type: ignore[no-untyped-def]
     toy.command("echo", output={"report": "report.json", "argv": "argv.json"},
                 shell="python toy_step.py echo --out {output.report} --argv {output.argv} -- {params.arguments}")

@@ -3,59 +3,59 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: f9d39280277a095e
+# sources-hash: 840555727d0cbf74
 
-# /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:9; pulled in: /monitor-performance needs it
-rule init_b42197c6:
+# /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
+rule init_061c2475:
     output:
-        data="results/steps/init-b42197c6/data.parquet",
-        test="results/steps/init-b42197c6/test.parquet",
-        unlabelled="results/steps/init-b42197c6/unlabelled.parquet",
-        env="results/steps/init-b42197c6/env.json",
-        metrics=report("results/steps/init-b42197c6/metrics.json", category="metrics", labels={"step": "init-b42197c6", "file": "metrics"}),
+        data="results/steps/init-061c2475/data.parquet",
+        test="results/steps/init-061c2475/test.parquet",
+        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
+        env="results/steps/init-061c2475/env.json",
+        metrics=report("results/steps/init-061c2475/metrics.json", category="metrics", labels={"step": "init-061c2475", "file": "metrics"}),
     log:
-        "logs/steps/init-b42197c6.log",
+        "logs/steps/init-061c2475.log",
     params:
-        n_labelled=1000,
-        n_test=300,
-        n_unlabelled=2000,
-        data_seed=7,
-        shift=0.0,
-        source="",
-        shuffle_labels="false",
-        arguments=[],
+        n_labelled=q(1000),
+        n_test=q(300),
+        n_unlabelled=q(2000),
+        data_seed=q(7),
+        shift=q(0.0),
+        source=q(""),
+        shuffle_labels=q("false"),
+        arguments="",
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source {params.source:q} --n-labelled {params.n_labelled:q} --n-test {params.n_test:q} --n-unlabelled {params.n_unlabelled:q} --data-seed {params.data_seed:q} --shift {params.shift:q} --shuffle-labels {params.shuffle_labels:q} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
-# /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:9
-rule monitor_performance_593aeb91:
+# /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
+rule monitor_performance_2b0edd80:
     input:
-        data="results/steps/init-b42197c6/data.parquet",
-        after="results/steps/init-b42197c6/metrics.json",
+        data="results/steps/init-061c2475/data.parquet",
+        after="results/steps/init-061c2475/metrics.json",
     output:
-        report="results/steps/monitor-performance-593aeb91/drift.json",
-        current_data="results/steps/monitor-performance-593aeb91/current.parquet",
-        metrics=report("results/steps/monitor-performance-593aeb91/metrics.json", category="metrics", labels={"step": "monitor-performance-593aeb91", "file": "metrics"}),
+        report="results/steps/monitor-performance-2b0edd80/drift.json",
+        current_data="results/steps/monitor-performance-2b0edd80/current.parquet",
+        metrics=report("results/steps/monitor-performance-2b0edd80/metrics.json", category="metrics", labels={"step": "monitor-performance-2b0edd80", "file": "metrics"}),
     log:
-        "logs/steps/monitor-performance-593aeb91.log",
+        "logs/steps/monitor-performance-2b0edd80.log",
     params:
-        current="",
-        n_current=300,
-        current_seed=99,
-        shift=0.5,
-        psi_threshold=0.2,
-        arguments=[],
+        current=q(""),
+        n_current=q(300),
+        current_seed=q(99),
+        shift=q(0.5),
+        psi_threshold=q(0.2),
+        arguments="",
     shell:
-        "( python scripts/drift.py --reference {input.data:q} --current {params.current:q} --n-current {params.n_current:q} --current-seed {params.current_seed:q} --shift {params.shift:q} --psi-threshold {params.psi_threshold:q} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# gate-drift-detected at workflow/commands/continuous-training.md:4:32
-checkpoint gate_drift_detected_6089ed09:
+# gate-drift-detected at workflow/commands/continuous-training.md:4:33
+checkpoint gate_drift_detected_dae9e113:
     input:
-        metrics="results/steps/monitor-performance-593aeb91/metrics.json",
+        metrics="results/steps/monitor-performance-2b0edd80/metrics.json",
     output:
-        report("results/steps/gate-drift-detected-6089ed09/decision.json", category="gates", labels={"gate": "gate-drift-detected-6089ed09"}),
+        report("results/steps/gate-drift-detected-dae9e113/decision.json", category="gates", labels={"gate": "gate-drift-detected-dae9e113"}),
     log:
-        "logs/steps/gate-drift-detected-6089ed09.log",
+        "logs/steps/gate-drift-detected-dae9e113.log",
     params:
         op="truthy",
         key="drift_detected",
@@ -63,84 +63,85 @@ checkpoint gate_drift_detected_6089ed09:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
-# /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:53
-rule data_refresh_b840a8b1:
+# /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
+rule data_refresh_c3307e13:
     input:
-        after="results/steps/gate-drift-detected-6089ed09/decision.json",
+        after="results/steps/gate-drift-detected-dae9e113/decision.json",
     output:
-        data="results/steps/data-refresh-b840a8b1/data.parquet",
-        test="results/steps/data-refresh-b840a8b1/test.parquet",
-        unlabelled="results/steps/data-refresh-b840a8b1/unlabelled.parquet",
-        env="results/steps/data-refresh-b840a8b1/env.json",
-        metrics=report("results/steps/data-refresh-b840a8b1/metrics.json", category="metrics", labels={"step": "data-refresh-b840a8b1", "file": "metrics"}),
+        data="results/steps/data-refresh-c3307e13/data.parquet",
+        test="results/steps/data-refresh-c3307e13/test.parquet",
+        unlabelled="results/steps/data-refresh-c3307e13/unlabelled.parquet",
+        env="results/steps/data-refresh-c3307e13/env.json",
+        metrics=report("results/steps/data-refresh-c3307e13/metrics.json", category="metrics", labels={"step": "data-refresh-c3307e13", "file": "metrics"}),
     log:
-        "logs/steps/data-refresh-b840a8b1.log",
+        "logs/steps/data-refresh-c3307e13.log",
     params:
-        n_labelled=1000,
-        n_test=300,
-        n_unlabelled=2000,
-        data_seed=11,
-        shift=0.5,
-        source="",
-        shuffle_labels="false",
-        arguments=[],
+        n_labelled=q(1000),
+        n_test=q(300),
+        n_unlabelled=q(2000),
+        data_seed=q(11),
+        shift=q(0.5),
+        source=q(""),
+        shuffle_labels=q("false"),
+        arguments="",
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source {params.source:q} --n-labelled {params.n_labelled:q} --n-test {params.n_test:q} --n-unlabelled {params.n_unlabelled:q} --data-seed {params.data_seed:q} --shift {params.shift:q} --shuffle-labels {params.shuffle_labels:q} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
-# /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:69
-rule retrain_f21207e3:
+# /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
+rule retrain_86405944:
     input:
-        data="results/steps/data-refresh-b840a8b1/data.parquet",
-        after="results/steps/data-refresh-b840a8b1/metrics.json",
+        data="results/steps/data-refresh-c3307e13/data.parquet",
+        after="results/steps/data-refresh-c3307e13/metrics.json",
     output:
-        model="results/steps/retrain-f21207e3/model.pt",
-        curve=report("results/steps/retrain-f21207e3/curve.png", category="retrain", labels={"step": "retrain-f21207e3", "file": "curve"}),
-        metrics=report("results/steps/retrain-f21207e3/metrics.json", category="metrics", labels={"step": "retrain-f21207e3", "file": "metrics"}),
+        model="results/steps/retrain-86405944/model.pt",
+        curve=report("results/steps/retrain-86405944/curve.png", category="retrain", labels={"step": "retrain-86405944", "file": "curve"}),
+        metrics=report("results/steps/retrain-86405944/metrics.json", category="metrics", labels={"step": "retrain-86405944", "file": "metrics"}),
     log:
-        "logs/steps/retrain-f21207e3.log",
+        "logs/steps/retrain-86405944.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:80
-rule evaluate_141f873e:
+# /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
+rule evaluate_b3e4053f:
     input:
-        model="results/steps/retrain-f21207e3/model.pt",
-        test="results/steps/data-refresh-b840a8b1/test.parquet",
-        after="results/steps/retrain-f21207e3/metrics.json",
+        model="results/steps/retrain-86405944/model.pt",
+        test="results/steps/data-refresh-c3307e13/test.parquet",
+        after="results/steps/retrain-86405944/metrics.json",
     output:
-        report="results/steps/evaluate-141f873e/report.json",
-        reliability=report("results/steps/evaluate-141f873e/reliability.png", category="evaluate", labels={"step": "evaluate-141f873e", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-141f873e/metrics.json", category="metrics", labels={"step": "evaluate-141f873e", "file": "metrics"}),
+        report="results/steps/evaluate-b3e4053f/report.json",
+        reliability=report("results/steps/evaluate-b3e4053f/reliability.png", category="evaluate", labels={"step": "evaluate-b3e4053f", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-b3e4053f/metrics.json", category="metrics", labels={"step": "evaluate-b3e4053f", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-141f873e.log",
+        "logs/steps/evaluate-b3e4053f.log",
     params:
-        ledger="results/ledger.jsonl",
-        registry="registry",
-        model_name="simple_lstm",
-        arguments=[],
+        ledger=q("results/ledger.jsonl"),
+        registry=q("registry"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger {params.ledger:q} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:q} --model-name {params.model_name:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
-# gate-better-performance at workflow/commands/continuous-training.md:4:92
-checkpoint gate_better_performance_276d803a:
+# gate-better-performance at workflow/commands/continuous-training.md:4:93
+checkpoint gate_better_performance_3840b3b9:
     input:
-        metrics="results/steps/evaluate-141f873e/metrics.json",
+        metrics="results/steps/evaluate-b3e4053f/metrics.json",
     output:
-        report("results/steps/gate-better-performance-276d803a/decision.json", category="gates", labels={"gate": "gate-better-performance-276d803a"}),
+        report("results/steps/gate-better-performance-3840b3b9/decision.json", category="gates", labels={"gate": "gate-better-performance-3840b3b9"}),
     log:
-        "logs/steps/gate-better-performance-276d803a.log",
+        "logs/steps/gate-better-performance-3840b3b9.log",
     params:
         op="truthy",
         key="better_performance",
@@ -148,80 +149,80 @@ checkpoint gate_better_performance_276d803a:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:117
-rule deploy_c1ab260a:
+# /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
+rule deploy_ebe35179:
     input:
-        model="results/steps/retrain-f21207e3/model.pt",
-        metrics="results/steps/evaluate-141f873e/metrics.json",
-        after="results/steps/gate-better-performance-276d803a/decision.json",
+        model="results/steps/retrain-86405944/model.pt",
+        metrics="results/steps/evaluate-b3e4053f/metrics.json",
+        after="results/steps/gate-better-performance-3840b3b9/decision.json",
     output:
-        record="results/steps/deploy-c1ab260a/deploy.json",
-        metrics=report("results/steps/deploy-c1ab260a/metrics.json", category="metrics", labels={"step": "deploy-c1ab260a", "file": "metrics"}),
+        record="results/steps/deploy-ebe35179/deploy.json",
+        metrics=report("results/steps/deploy-ebe35179/metrics.json", category="metrics", labels={"step": "deploy-ebe35179", "file": "metrics"}),
     log:
-        "logs/steps/deploy-c1ab260a.log",
+        "logs/steps/deploy-ebe35179.log",
     params:
-        registry="registry",
-        dvc_remote="dvc-remote",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:127
-rule monitor_19415efa:
+# /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
+rule monitor_84c15788:
     input:
-        data="results/steps/data-refresh-b840a8b1/data.parquet",
-        after="results/steps/deploy-c1ab260a/metrics.json",
+        data="results/steps/data-refresh-c3307e13/data.parquet",
+        after="results/steps/deploy-ebe35179/metrics.json",
     output:
-        config="results/steps/monitor-19415efa/monitor.json",
-        metrics=report("results/steps/monitor-19415efa/metrics.json", category="metrics", labels={"step": "monitor-19415efa", "file": "metrics"}),
+        config="results/steps/monitor-84c15788/monitor.json",
+        metrics=report("results/steps/monitor-84c15788/metrics.json", category="metrics", labels={"step": "monitor-84c15788", "file": "metrics"}),
     log:
-        "logs/steps/monitor-19415efa.log",
+        "logs/steps/monitor-84c15788.log",
     params:
-        registry="registry",
-        model_name="simple_lstm",
-        psi_threshold=0.2,
-        arguments=[],
+        registry=q("registry"),
+        model_name=q("simple_lstm"),
+        psi_threshold=q(0.2),
+        arguments="",
     shell:
-        "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:q} --model-name {params.model_name:q} --psi-threshold {params.psi_threshold:q} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:146
-rule continue_monitoring_066a4a80:
+# /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
+rule continue_monitoring_3b387821:
     input:
-        after="results/steps/gate-better-performance-276d803a/decision.json",
+        after="results/steps/gate-better-performance-3840b3b9/decision.json",
     output:
-        note="results/steps/continue-monitoring-066a4a80/note.json",
-        metrics=report("results/steps/continue-monitoring-066a4a80/metrics.json", category="metrics", labels={"step": "continue-monitoring-066a4a80", "file": "metrics"}),
+        note="results/steps/continue-monitoring-3b387821/note.json",
+        metrics=report("results/steps/continue-monitoring-3b387821/metrics.json", category="metrics", labels={"step": "continue-monitoring-3b387821", "file": "metrics"}),
     log:
-        "logs/steps/continue-monitoring-066a4a80.log",
+        "logs/steps/continue-monitoring-3b387821.log",
     params:
-        message="no deploy: keep monitoring the live model",
-        arguments=[],
+        message=q("no deploy: keep monitoring the live model"),
+        arguments="",
     shell:
-        "( python scripts/note.py --message {params.message:q} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
-rule join_better_performance_e502ad20:
+rule join_better_performance_6068d526:
     input:
-        decision="results/steps/gate-better-performance-276d803a/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_276d803a, {"then": "results/steps/monitor-19415efa/metrics.json", "else": "results/steps/continue-monitoring-066a4a80/metrics.json"}),
+        decision="results/steps/gate-better-performance-3840b3b9/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_better_performance_3840b3b9, {"then": "results/steps/monitor-84c15788/metrics.json", "else": "results/steps/continue-monitoring-3b387821/metrics.json"}),
     output:
-        "results/steps/join-better-performance-e502ad20/join.json",
+        "results/steps/join-better-performance-6068d526/join.json",
     log:
-        "logs/steps/join-better-performance-e502ad20.log",
+        "logs/steps/join-better-performance-6068d526.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_70bf56f2:
+rule join_drift_detected_c872e7dc:
     input:
-        decision="results/steps/gate-drift-detected-6089ed09/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_6089ed09, {"then": "results/steps/join-better-performance-e502ad20/join.json", "else": "results/steps/gate-drift-detected-6089ed09/decision.json"}),
+        decision="results/steps/gate-drift-detected-dae9e113/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_drift_detected_dae9e113, {"then": "results/steps/join-better-performance-6068d526/join.json", "else": "results/steps/gate-drift-detected-dae9e113/decision.json"}),
     output:
-        "results/steps/join-drift-detected-70bf56f2/join.json",
+        "results/steps/join-drift-detected-c872e7dc/join.json",
     log:
-        "logs/steps/join-drift-detected-70bf56f2.log",
+        "logs/steps/join-drift-detected-c872e7dc.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -229,11 +230,13 @@ rule join_drift_detected_70bf56f2:
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-70bf56f2/join.json",
+        final="results/steps/join-drift-detected-c872e7dc/join.json",
     output:
         "results/continuous-training/index.json",
+    log:
+        "logs/continuous-training/index.log",
     params:
-        index="{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-b42197c6\", \"key\": \"init-b42197c6\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-593aeb91\", \"key\": \"monitor-performance-593aeb91\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-6089ed09\", \"key\": \"gate-drift-detected-6089ed09\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-b840a8b1\", \"key\": \"data-refresh-b840a8b1\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-f21207e3\", \"key\": \"retrain-f21207e3\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-141f873e\", \"key\": \"evaluate-141f873e\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-276d803a\", \"key\": \"gate-better-performance-276d803a\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-c1ab260a\", \"key\": \"deploy-c1ab260a\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-19415efa\", \"key\": \"monitor-19415efa\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-066a4a80\", \"key\": \"continue-monitoring-066a4a80\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-e502ad20\", \"key\": \"join-better-performance-e502ad20\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-70bf56f2\", \"key\": \"join-drift-detected-70bf56f2\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-2b0edd80\", \"key\": \"monitor-performance-2b0edd80\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-dae9e113\", \"key\": \"gate-drift-detected-dae9e113\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-c3307e13\", \"key\": \"data-refresh-c3307e13\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-86405944\", \"key\": \"retrain-86405944\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-b3e4053f\", \"key\": \"evaluate-b3e4053f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-3840b3b9\", \"key\": \"gate-better-performance-3840b3b9\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-ebe35179\", \"key\": \"deploy-ebe35179\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-84c15788\", \"key\": \"monitor-84c15788\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-3b387821\", \"key\": \"continue-monitoring-3b387821\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-6068d526\", \"key\": \"join-better-performance-6068d526\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-c872e7dc\", \"key\": \"join-drift-detected-c872e7dc\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

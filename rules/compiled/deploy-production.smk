@@ -3,146 +3,147 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: a4952b67ac1999fd
+# sources-hash: 7ee5d3feb8a17f2f
 
-# /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:9
-rule code_review_2f70c84d:
+# /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
+rule code_review_c727286c:
     output:
-        report="results/steps/code-review-2f70c84d/ruff.json",
-        metrics=report("results/steps/code-review-2f70c84d/metrics.json", category="metrics", labels={"step": "code-review-2f70c84d", "file": "metrics"}),
+        report="results/steps/code-review-c727286c/ruff.json",
+        metrics=report("results/steps/code-review-c727286c/metrics.json", category="metrics", labels={"step": "code-review-c727286c", "file": "metrics"}),
     log:
-        "logs/steps/code-review-2f70c84d.log",
+        "logs/steps/code-review-c727286c.log",
     params:
-        max_issues=0,
-        arguments=[],
+        max_issues=q(0),
+        arguments="",
     shell:
-        "( python scripts/code_review.py --max-issues {params.max_issues:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:24
-rule security_scan_c1d539b4:
+# /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:25
+rule security_scan_a81f3abc:
     input:
-        after="results/steps/code-review-2f70c84d/metrics.json",
+        after="results/steps/code-review-c727286c/metrics.json",
     output:
-        report="results/steps/security-scan-c1d539b4/bandit.json",
-        metrics=report("results/steps/security-scan-c1d539b4/metrics.json", category="metrics", labels={"step": "security-scan-c1d539b4", "file": "metrics"}),
+        report="results/steps/security-scan-a81f3abc/bandit.json",
+        metrics=report("results/steps/security-scan-a81f3abc/metrics.json", category="metrics", labels={"step": "security-scan-a81f3abc", "file": "metrics"}),
     log:
-        "logs/steps/security-scan-c1d539b4.log",
+        "logs/steps/security-scan-a81f3abc.log",
     params:
-        fail_on="HIGH",
-        arguments=[],
+        fail_on=q("HIGH"),
+        arguments="",
     shell:
-        "( python scripts/security_scan.py --fail-on {params.fail_on:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:41; pulled in: /feature-engineer needs it
-rule init_a261cbdf:
+# /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
+rule init_30b2fe2a:
     input:
-        after="results/steps/security-scan-c1d539b4/metrics.json",
+        after="results/steps/security-scan-a81f3abc/metrics.json",
     output:
-        data="results/steps/init-a261cbdf/data.parquet",
-        test="results/steps/init-a261cbdf/test.parquet",
-        unlabelled="results/steps/init-a261cbdf/unlabelled.parquet",
-        env="results/steps/init-a261cbdf/env.json",
-        metrics=report("results/steps/init-a261cbdf/metrics.json", category="metrics", labels={"step": "init-a261cbdf", "file": "metrics"}),
+        data="results/steps/init-30b2fe2a/data.parquet",
+        test="results/steps/init-30b2fe2a/test.parquet",
+        unlabelled="results/steps/init-30b2fe2a/unlabelled.parquet",
+        env="results/steps/init-30b2fe2a/env.json",
+        metrics=report("results/steps/init-30b2fe2a/metrics.json", category="metrics", labels={"step": "init-30b2fe2a", "file": "metrics"}),
     log:
-        "logs/steps/init-a261cbdf.log",
+        "logs/steps/init-30b2fe2a.log",
     params:
-        n_labelled=1000,
-        n_test=300,
-        n_unlabelled=2000,
-        data_seed=7,
-        shift=0.0,
-        source="",
-        shuffle_labels="false",
-        arguments=[],
+        n_labelled=q(1000),
+        n_test=q(300),
+        n_unlabelled=q(2000),
+        data_seed=q(7),
+        shift=q(0.0),
+        source=q(""),
+        shuffle_labels=q("false"),
+        arguments="",
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source {params.source:q} --n-labelled {params.n_labelled:q} --n-test {params.n_test:q} --n-unlabelled {params.n_unlabelled:q} --data-seed {params.data_seed:q} --shift {params.shift:q} --shuffle-labels {params.shuffle_labels:q} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
-# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:41; pulled in: /ml-train needs it
-rule feature_engineer_bd5d30c0:
+# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
+rule feature_engineer_b5d22bd1:
     input:
-        data="results/steps/init-a261cbdf/data.parquet",
-        test="results/steps/init-a261cbdf/test.parquet",
-        after="results/steps/init-a261cbdf/metrics.json",
+        data="results/steps/init-30b2fe2a/data.parquet",
+        test="results/steps/init-30b2fe2a/test.parquet",
+        after="results/steps/init-30b2fe2a/metrics.json",
     output:
-        features="results/steps/feature-engineer-bd5d30c0/features.npz",
-        test_features="results/steps/feature-engineer-bd5d30c0/test_features.npz",
-        metrics=report("results/steps/feature-engineer-bd5d30c0/metrics.json", category="metrics", labels={"step": "feature-engineer-bd5d30c0", "file": "metrics"}),
+        features="results/steps/feature-engineer-b5d22bd1/features.npz",
+        test_features="results/steps/feature-engineer-b5d22bd1/test_features.npz",
+        metrics=report("results/steps/feature-engineer-b5d22bd1/metrics.json", category="metrics", labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-bd5d30c0.log",
+        "logs/steps/feature-engineer-b5d22bd1.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:41; pulled in: /performance-test needs it
-rule ml_train_44c365e7:
+# /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
+rule ml_train_552d8a00:
     input:
-        features="results/steps/feature-engineer-bd5d30c0/features.npz",
-        after="results/steps/feature-engineer-bd5d30c0/metrics.json",
+        features="results/steps/feature-engineer-b5d22bd1/features.npz",
+        after="results/steps/feature-engineer-b5d22bd1/metrics.json",
     output:
-        model="results/steps/ml-train-44c365e7/model.pt",
-        curve=report("results/steps/ml-train-44c365e7/curve.png", category="ml-train", labels={"step": "ml-train-44c365e7", "file": "curve"}),
-        metrics=report("results/steps/ml-train-44c365e7/metrics.json", category="metrics", labels={"step": "ml-train-44c365e7", "file": "metrics"}),
+        model="results/steps/ml-train-552d8a00/model.pt",
+        curve=report("results/steps/ml-train-552d8a00/curve.png", category="ml-train", labels={"step": "ml-train-552d8a00", "file": "curve"}),
+        metrics=report("results/steps/ml-train-552d8a00/metrics.json", category="metrics", labels={"step": "ml-train-552d8a00", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-44c365e7.log",
+        "logs/steps/ml-train-552d8a00.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:41
-rule performance_test_8586dd3d:
+# /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
+rule performance_test_52330a34:
     input:
-        model="results/steps/ml-train-44c365e7/model.pt",
-        after="results/steps/ml-train-44c365e7/metrics.json",
+        model="results/steps/ml-train-552d8a00/model.pt",
+        after="results/steps/ml-train-552d8a00/metrics.json",
     output:
-        metrics=report("results/steps/performance-test-8586dd3d/metrics.json", category="metrics", labels={"step": "performance-test-8586dd3d", "file": "metrics"}),
+        metrics=report("results/steps/performance-test-52330a34/metrics.json", category="metrics", labels={"step": "performance-test-52330a34", "file": "metrics"}),
     log:
-        "logs/steps/performance-test-8586dd3d.log",
+        "logs/steps/performance-test-52330a34.log",
     params:
-        max_p99_ms=50.0,
-        n_runs=200,
-        batch=1,
-        arguments=[],
+        max_p99_ms=q(50.0),
+        n_runs=q(200),
+        batch=q(1),
+        arguments="",
     shell:
-        "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:q} --batch {params.batch:q} --max-p99-ms {params.max_p99_ms:q} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:61
-rule runpod_staging_e880567e:
+# /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
+rule runpod_staging_e739d72e:
     input:
-        model="results/steps/ml-train-44c365e7/model.pt",
-        after="results/steps/performance-test-8586dd3d/metrics.json",
+        model="results/steps/ml-train-552d8a00/model.pt",
+        after="results/steps/performance-test-52330a34/metrics.json",
     output:
-        record="results/steps/runpod-staging-e880567e/deploy.json",
-        metrics=report("results/steps/runpod-staging-e880567e/metrics.json", category="metrics", labels={"step": "runpod-staging-e880567e", "file": "metrics"}),
+        record="results/steps/runpod-staging-e739d72e/deploy.json",
+        metrics=report("results/steps/runpod-staging-e739d72e/metrics.json", category="metrics", labels={"step": "runpod-staging-e739d72e", "file": "metrics"}),
     log:
-        "logs/steps/runpod-staging-e880567e.log",
+        "logs/steps/runpod-staging-e739d72e.log",
     params:
-        registry="registry",
-        dvc_remote="",
-        model_name="simple_lstm-staging",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q(""),
+        model_name=q("simple_lstm-staging"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# gate-tests-pass at workflow/commands/deploy-production.md:4:79
-checkpoint gate_tests_pass_8885cbcf:
+# gate-tests-pass at workflow/commands/deploy-production.md:4:80
+checkpoint gate_tests_pass_aeee7630:
     input:
-        metrics="results/steps/runpod-staging-e880567e/metrics.json",
+        metrics="results/steps/runpod-staging-e739d72e/metrics.json",
     output:
-        report("results/steps/gate-tests-pass-8885cbcf/decision.json", category="gates", labels={"gate": "gate-tests-pass-8885cbcf"}),
+        report("results/steps/gate-tests-pass-aeee7630/decision.json", category="gates", labels={"gate": "gate-tests-pass-aeee7630"}),
     log:
-        "logs/steps/gate-tests-pass-8885cbcf.log",
+        "logs/steps/gate-tests-pass-aeee7630.log",
     params:
         op="truthy",
         key="tests_pass",
@@ -150,67 +151,67 @@ checkpoint gate_tests_pass_8885cbcf:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
-# /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:96
-rule runpod_production_1f3d7e69:
+# /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
+rule runpod_production_2d4e99b9:
     input:
-        model="results/steps/ml-train-44c365e7/model.pt",
-        after="results/steps/gate-tests-pass-8885cbcf/decision.json",
+        model="results/steps/ml-train-552d8a00/model.pt",
+        after="results/steps/gate-tests-pass-aeee7630/decision.json",
     output:
-        record="results/steps/runpod-production-1f3d7e69/deploy.json",
-        metrics=report("results/steps/runpod-production-1f3d7e69/metrics.json", category="metrics", labels={"step": "runpod-production-1f3d7e69", "file": "metrics"}),
+        record="results/steps/runpod-production-2d4e99b9/deploy.json",
+        metrics=report("results/steps/runpod-production-2d4e99b9/metrics.json", category="metrics", labels={"step": "runpod-production-2d4e99b9", "file": "metrics"}),
     log:
-        "logs/steps/runpod-production-1f3d7e69.log",
+        "logs/steps/runpod-production-2d4e99b9.log",
     params:
-        registry="registry",
-        dvc_remote="dvc-remote",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:117
-rule monitor_setup_3506ed9d:
+# /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
+rule monitor_setup_af5d2727:
     input:
-        data="results/steps/init-a261cbdf/data.parquet",
-        after="results/steps/runpod-production-1f3d7e69/metrics.json",
+        data="results/steps/init-30b2fe2a/data.parquet",
+        after="results/steps/runpod-production-2d4e99b9/metrics.json",
     output:
-        config="results/steps/monitor-setup-3506ed9d/monitor.json",
-        metrics=report("results/steps/monitor-setup-3506ed9d/metrics.json", category="metrics", labels={"step": "monitor-setup-3506ed9d", "file": "metrics"}),
+        config="results/steps/monitor-setup-af5d2727/monitor.json",
+        metrics=report("results/steps/monitor-setup-af5d2727/metrics.json", category="metrics", labels={"step": "monitor-setup-af5d2727", "file": "metrics"}),
     log:
-        "logs/steps/monitor-setup-3506ed9d.log",
+        "logs/steps/monitor-setup-af5d2727.log",
     params:
-        registry="registry",
-        model_name="simple_lstm",
-        psi_threshold=0.2,
-        arguments=[],
+        registry=q("registry"),
+        model_name=q("simple_lstm"),
+        psi_threshold=q(0.2),
+        arguments="",
     shell:
-        "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:q} --model-name {params.model_name:q} --psi-threshold {params.psi_threshold:q} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:142
-rule rollback_c925abbc:
+# /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
+rule rollback_8e398cbe:
     input:
-        after="results/steps/gate-tests-pass-8885cbcf/decision.json",
+        after="results/steps/gate-tests-pass-aeee7630/decision.json",
     output:
-        record="results/steps/rollback-c925abbc/rollback.json",
-        metrics=report("results/steps/rollback-c925abbc/metrics.json", category="metrics", labels={"step": "rollback-c925abbc", "file": "metrics"}),
+        record="results/steps/rollback-8e398cbe/rollback.json",
+        metrics=report("results/steps/rollback-8e398cbe/metrics.json", category="metrics", labels={"step": "rollback-8e398cbe", "file": "metrics"}),
     log:
-        "logs/steps/rollback-c925abbc.log",
+        "logs/steps/rollback-8e398cbe.log",
     params:
-        registry="registry",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/rollback.py --registry {params.registry:q} --model-name {params.model_name:q} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-tests-pass
-rule join_tests_pass_5e8c263e:
+rule join_tests_pass_38afae0f:
     input:
-        decision="results/steps/gate-tests-pass-8885cbcf/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_8885cbcf, {"then": "results/steps/monitor-setup-3506ed9d/metrics.json", "else": "results/steps/rollback-c925abbc/metrics.json"}),
+        decision="results/steps/gate-tests-pass-aeee7630/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_tests_pass_aeee7630, {"then": "results/steps/monitor-setup-af5d2727/metrics.json", "else": "results/steps/rollback-8e398cbe/metrics.json"}),
     output:
-        "results/steps/join-tests-pass-5e8c263e/join.json",
+        "results/steps/join-tests-pass-38afae0f/join.json",
     log:
-        "logs/steps/join-tests-pass-5e8c263e.log",
+        "logs/steps/join-tests-pass-38afae0f.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -218,11 +219,13 @@ rule join_tests_pass_5e8c263e:
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-5e8c263e/join.json",
+        final="results/steps/join-tests-pass-38afae0f/join.json",
     output:
         "results/deploy-production/index.json",
+    log:
+        "logs/deploy-production/index.log",
     params:
-        index="{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-2f70c84d\", \"key\": \"code-review-2f70c84d\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-c1d539b4\", \"key\": \"security-scan-c1d539b4\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-a261cbdf\", \"key\": \"init-a261cbdf\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-bd5d30c0\", \"key\": \"feature-engineer-bd5d30c0\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-44c365e7\", \"key\": \"ml-train-44c365e7\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-8586dd3d\", \"key\": \"performance-test-8586dd3d\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-e880567e\", \"key\": \"runpod-staging-e880567e\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-8885cbcf\", \"key\": \"gate-tests-pass-8885cbcf\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-1f3d7e69\", \"key\": \"runpod-production-1f3d7e69\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-3506ed9d\", \"key\": \"monitor-setup-3506ed9d\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-c925abbc\", \"key\": \"rollback-c925abbc\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-5e8c263e\", \"key\": \"join-tests-pass-5e8c263e\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c727286c\", \"key\": \"code-review-c727286c\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-a81f3abc\", \"key\": \"security-scan-a81f3abc\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-30b2fe2a\", \"key\": \"init-30b2fe2a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b5d22bd1\", \"key\": \"feature-engineer-b5d22bd1\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-552d8a00\", \"key\": \"ml-train-552d8a00\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-52330a34\", \"key\": \"performance-test-52330a34\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-e739d72e\", \"key\": \"runpod-staging-e739d72e\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-aeee7630\", \"key\": \"gate-tests-pass-aeee7630\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-2d4e99b9\", \"key\": \"runpod-production-2d4e99b9\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-af5d2727\", \"key\": \"monitor-setup-af5d2727\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-8e398cbe\", \"key\": \"rollback-8e398cbe\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-38afae0f\", \"key\": \"join-tests-pass-38afae0f\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,85 +3,87 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: 83f96144246b9a68
+# sources-hash: f315de3208448b46
 
-# /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:9
-rule data_quality_check_a13f3fcc:
+# /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
+rule data_quality_check_9c853fe3:
     output:
-        prompt="results/steps/data-quality-check-a13f3fcc/prompt.md",
-        response="results/steps/data-quality-check-a13f3fcc/response.md",
-        metrics=report("results/steps/data-quality-check-a13f3fcc/metrics.json", category="metrics", labels={"step": "data-quality-check-a13f3fcc", "file": "metrics"}),
+        prompt="results/steps/data-quality-check-9c853fe3/prompt.md",
+        response="results/steps/data-quality-check-9c853fe3/response.md",
+        metrics=report("results/steps/data-quality-check-9c853fe3/metrics.json", category="metrics", labels={"step": "data-quality-check-9c853fe3", "file": "metrics"}),
     log:
-        "logs/steps/data-quality-check-a13f3fcc.log",
+        "logs/steps/data-quality-check-9c853fe3.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/data-quality-check.md",
-        droid_file="droids/data-infrastructure-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/data-quality-check.md"),
+        droid_file=q("droids/data-infrastructure-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
-# /model-optimization (workflow/commands/model-optimization.md) at workflow/commands/droid-handoff.md:4:60
-rule model_optimization_1888da5d:
+# /model-optimization (workflow/commands/model-optimization.md) at workflow/commands/droid-handoff.md:4:61
+rule model_optimization_fd1845f6:
     input:
-        response="results/steps/data-quality-check-a13f3fcc/response.md",
-        after="results/steps/data-quality-check-a13f3fcc/metrics.json",
+        response="results/steps/data-quality-check-9c853fe3/response.md",
+        after="results/steps/data-quality-check-9c853fe3/metrics.json",
     output:
-        prompt="results/steps/model-optimization-1888da5d/prompt.md",
-        response="results/steps/model-optimization-1888da5d/response.md",
-        metrics=report("results/steps/model-optimization-1888da5d/metrics.json", category="metrics", labels={"step": "model-optimization-1888da5d", "file": "metrics"}),
+        prompt="results/steps/model-optimization-fd1845f6/prompt.md",
+        response="results/steps/model-optimization-fd1845f6/response.md",
+        metrics=report("results/steps/model-optimization-fd1845f6/metrics.json", category="metrics", labels={"step": "model-optimization-fd1845f6", "file": "metrics"}),
     log:
-        "logs/steps/model-optimization-1888da5d.log",
+        "logs/steps/model-optimization-fd1845f6.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/model-optimization.md",
-        droid_file="droids/ml-production-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/model-optimization.md"),
+        droid_file=q("droids/ml-production-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
-# /monitoring-setup (workflow/commands/monitoring-setup.md) at workflow/commands/droid-handoff.md:4:105
-rule monitoring_setup_3328b2b3:
+# /monitoring-setup (workflow/commands/monitoring-setup.md) at workflow/commands/droid-handoff.md:4:106
+rule monitoring_setup_c54a08c7:
     input:
-        response="results/steps/model-optimization-1888da5d/response.md",
-        after="results/steps/model-optimization-1888da5d/metrics.json",
+        response="results/steps/model-optimization-fd1845f6/response.md",
+        after="results/steps/model-optimization-fd1845f6/metrics.json",
     output:
-        prompt="results/steps/monitoring-setup-3328b2b3/prompt.md",
-        response="results/steps/monitoring-setup-3328b2b3/response.md",
-        metrics=report("results/steps/monitoring-setup-3328b2b3/metrics.json", category="metrics", labels={"step": "monitoring-setup-3328b2b3", "file": "metrics"}),
+        prompt="results/steps/monitoring-setup-c54a08c7/prompt.md",
+        response="results/steps/monitoring-setup-c54a08c7/response.md",
+        metrics=report("results/steps/monitoring-setup-c54a08c7/metrics.json", category="metrics", labels={"step": "monitoring-setup-c54a08c7", "file": "metrics"}),
     log:
-        "logs/steps/monitoring-setup-3328b2b3.log",
+        "logs/steps/monitoring-setup-c54a08c7.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/monitoring-setup.md",
-        droid_file="droids/ml-observability-monitoring-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/monitoring-setup.md"),
+        droid_file=q("droids/ml-observability-monitoring-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=1000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 droid_handoff
 rule droid_handoff:
     input:
-        final="results/steps/monitoring-setup-3328b2b3/metrics.json",
+        final="results/steps/monitoring-setup-c54a08c7/metrics.json",
     output:
         "results/droid-handoff/index.json",
+    log:
+        "logs/droid-handoff/index.log",
     params:
-        index="{\"chain\": \"/droid-handoff\", \"flow\": \"droid-handoff\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-a13f3fcc\", \"key\": \"data-quality-check-a13f3fcc\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-1888da5d\", \"key\": \"model-optimization-1888da5d\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-3328b2b3\", \"key\": \"monitoring-setup-3328b2b3\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
+        index=lambda w: "{\"chain\": \"/droid-handoff\", \"flow\": \"droid-handoff\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-9c853fe3\", \"key\": \"data-quality-check-9c853fe3\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-fd1845f6\", \"key\": \"model-optimization-fd1845f6\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-c54a08c7\", \"key\": \"monitoring-setup-c54a08c7\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

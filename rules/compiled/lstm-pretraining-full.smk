@@ -3,123 +3,124 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-train.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 9c65eb2931add3ac
+# sources-hash: 2ece25eb11d3140f
 
-# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# /data-validate (workflow/commands/data-validate.md) at workflow/commands/lstm-pretraining-full.md:4:9
-rule data_validate_4b47b197:
+# /data-validate (workflow/commands/data-validate.md) at workflow/commands/lstm-pretraining-full.md:4:10
+rule data_validate_6dca9246:
     input:
-        data="results/steps/init-b42197c6/data.parquet",
-        test="results/steps/init-b42197c6/test.parquet",
-        unlabelled="results/steps/init-b42197c6/unlabelled.parquet",
-        after="results/steps/init-b42197c6/metrics.json",
+        data="results/steps/init-061c2475/data.parquet",
+        test="results/steps/init-061c2475/test.parquet",
+        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
+        after="results/steps/init-061c2475/metrics.json",
     output:
-        report="results/steps/data-validate-4b47b197/validation.json",
-        metrics=report("results/steps/data-validate-4b47b197/metrics.json", category="metrics", labels={"step": "data-validate-4b47b197", "file": "metrics"}),
+        report="results/steps/data-validate-6dca9246/validation.json",
+        metrics=report("results/steps/data-validate-6dca9246/metrics.json", category="metrics", labels={"step": "data-validate-6dca9246", "file": "metrics"}),
     log:
-        "logs/steps/data-validate-4b47b197.log",
+        "logs/steps/data-validate-6dca9246.log",
     params:
-        max_bad_fraction=0.0,
-        arguments=[],
+        max_bad_fraction=q(0.0),
+        arguments="",
     shell:
-        "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_5c524414:
+rule feature_engineer_6b5d0908:
     input:
-        data="results/steps/init-b42197c6/data.parquet",
-        test="results/steps/init-b42197c6/test.parquet",
-        after="results/steps/data-validate-4b47b197/metrics.json",
+        data="results/steps/init-061c2475/data.parquet",
+        test="results/steps/init-061c2475/test.parquet",
+        after="results/steps/data-validate-6dca9246/metrics.json",
     output:
-        features="results/steps/feature-engineer-5c524414/features.npz",
-        test_features="results/steps/feature-engineer-5c524414/test_features.npz",
-        metrics=report("results/steps/feature-engineer-5c524414/metrics.json", category="metrics", labels={"step": "feature-engineer-5c524414", "file": "metrics"}),
+        features="results/steps/feature-engineer-6b5d0908/features.npz",
+        test_features="results/steps/feature-engineer-6b5d0908/test_features.npz",
+        metrics=report("results/steps/feature-engineer-6b5d0908/metrics.json", category="metrics", labels={"step": "feature-engineer-6b5d0908", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-5c524414.log",
+        "logs/steps/feature-engineer-6b5d0908.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:52
-rule pretrain_bilstm_527fd96b:
+# /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:53
+rule pretrain_bilstm_25a48fc0:
     input:
-        unlabelled="results/steps/init-b42197c6/unlabelled.parquet",
-        after="results/steps/feature-engineer-5c524414/metrics.json",
+        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
+        after="results/steps/feature-engineer-6b5d0908/metrics.json",
     output:
-        encoder="results/steps/pretrain-bilstm-527fd96b/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-527fd96b/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-527fd96b", "file": "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-527fd96b/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-527fd96b", "file": "metrics"}),
+        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
+        curve=report("results/steps/pretrain-bilstm-25a48fc0/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-25a48fc0", "file": "curve"}),
+        metrics=report("results/steps/pretrain-bilstm-25a48fc0/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-25a48fc0", "file": "metrics"}),
     log:
-        "logs/steps/pretrain-bilstm-527fd96b.log",
+        "logs/steps/pretrain-bilstm-25a48fc0.log",
     params:
-        sigma=0.12,
-        epochs=4,
-        mask_ratio=0.15,
-        seed=17,
-        device="auto",
-        arguments=[],
+        sigma=q(0.12),
+        epochs=q(4),
+        mask_ratio=q(0.15),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:q} --pretrain-epochs {params.epochs:q} --mask-ratio {params.mask_ratio:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:71
-rule fine_tune_simplelstm_d37dc57e:
+# /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
+rule fine_tune_simplelstm_3fba7053:
     input:
-        encoder="results/steps/pretrain-bilstm-527fd96b/encoder.pt",
-        features="results/steps/feature-engineer-5c524414/features.npz",
-        after="results/steps/pretrain-bilstm-527fd96b/metrics.json",
+        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
+        features="results/steps/feature-engineer-6b5d0908/features.npz",
+        after="results/steps/pretrain-bilstm-25a48fc0/metrics.json",
     output:
-        model="results/steps/fine-tune-simplelstm-d37dc57e/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-d37dc57e/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-d37dc57e", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-d37dc57e/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-d37dc57e", "file": "metrics"}),
+        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
+        curve=report("results/steps/fine-tune-simplelstm-3fba7053/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-3fba7053", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-simplelstm-3fba7053/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-3fba7053", "file": "metrics"}),
     log:
-        "logs/steps/fine-tune-simplelstm-d37dc57e.log",
+        "logs/steps/fine-tune-simplelstm-3fba7053.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/lstm-pretraining-full.md:4:95
-rule evaluate_851b1359:
+# /evaluate (workflow/commands/evaluate.md) at workflow/commands/lstm-pretraining-full.md:4:96
+rule evaluate_475e920c:
     input:
-        model="results/steps/fine-tune-simplelstm-d37dc57e/model.pt",
-        test="results/steps/init-b42197c6/test.parquet",
-        after="results/steps/fine-tune-simplelstm-d37dc57e/metrics.json",
+        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
+        test="results/steps/init-061c2475/test.parquet",
+        after="results/steps/fine-tune-simplelstm-3fba7053/metrics.json",
     output:
-        report="results/steps/evaluate-851b1359/report.json",
-        reliability=report("results/steps/evaluate-851b1359/reliability.png", category="evaluate", labels={"step": "evaluate-851b1359", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-851b1359/metrics.json", category="metrics", labels={"step": "evaluate-851b1359", "file": "metrics"}),
+        report="results/steps/evaluate-475e920c/report.json",
+        reliability=report("results/steps/evaluate-475e920c/reliability.png", category="evaluate", labels={"step": "evaluate-475e920c", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-475e920c/metrics.json", category="metrics", labels={"step": "evaluate-475e920c", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-851b1359.log",
+        "logs/steps/evaluate-475e920c.log",
     params:
-        ledger="results/ledger.jsonl",
-        registry="registry",
-        model_name="simple_lstm",
-        arguments=[],
+        ledger=q("results/ledger.jsonl"),
+        registry=q("registry"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger {params.ledger:q} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:q} --model-name {params.model_name:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
-# gate-acc at workflow/commands/lstm-pretraining-full.md:4:107
-checkpoint gate_acc_589f32c1:
+# gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
+checkpoint gate_acc_4e38b82e:
     input:
-        metrics="results/steps/evaluate-851b1359/metrics.json",
+        metrics="results/steps/evaluate-475e920c/metrics.json",
     output:
-        report("results/steps/gate-acc-589f32c1/decision.json", category="gates", labels={"gate": "gate-acc-589f32c1"}),
+        report("results/steps/gate-acc-4e38b82e/decision.json", category="gates", labels={"gate": "gate-acc-4e38b82e"}),
     log:
-        "logs/steps/gate-acc-589f32c1.log",
+        "logs/steps/gate-acc-4e38b82e.log",
     params:
         op=">",
         key="accuracy",
@@ -128,77 +129,78 @@ checkpoint gate_acc_589f32c1:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:122
-rule deploy_d978786e:
+# /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
+rule deploy_7b33bc47:
     input:
-        model="results/steps/fine-tune-simplelstm-d37dc57e/model.pt",
-        metrics="results/steps/evaluate-851b1359/metrics.json",
-        after="results/steps/gate-acc-589f32c1/decision.json",
+        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
+        metrics="results/steps/evaluate-475e920c/metrics.json",
+        after="results/steps/gate-acc-4e38b82e/decision.json",
     output:
-        record="results/steps/deploy-d978786e/deploy.json",
-        metrics=report("results/steps/deploy-d978786e/metrics.json", category="metrics", labels={"step": "deploy-d978786e", "file": "metrics"}),
+        record="results/steps/deploy-7b33bc47/deploy.json",
+        metrics=report("results/steps/deploy-7b33bc47/metrics.json", category="metrics", labels={"step": "deploy-7b33bc47", "file": "metrics"}),
     log:
-        "logs/steps/deploy-d978786e.log",
+        "logs/steps/deploy-7b33bc47.log",
     params:
-        registry="registry",
-        dvc_remote="dvc-remote",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /ml-train (workflow/commands/ml-train.md) at workflow/commands/lstm-pretraining-full.md:4:132; pulled in: /benchmark needs it
-rule ml_train_d7eee0cb:
+# /ml-train (workflow/commands/ml-train.md) at workflow/commands/lstm-pretraining-full.md:4:133; pulled in: /benchmark needs it
+rule ml_train_2e25ab77:
     input:
-        features="results/steps/feature-engineer-5c524414/features.npz",
-        after="results/steps/deploy-d978786e/metrics.json",
+        features="results/steps/feature-engineer-6b5d0908/features.npz",
+        after="results/steps/deploy-7b33bc47/metrics.json",
     output:
-        model="results/steps/ml-train-d7eee0cb/model.pt",
-        curve=report("results/steps/ml-train-d7eee0cb/curve.png", category="ml-train", labels={"step": "ml-train-d7eee0cb", "file": "curve"}),
-        metrics=report("results/steps/ml-train-d7eee0cb/metrics.json", category="metrics", labels={"step": "ml-train-d7eee0cb", "file": "metrics"}),
+        model="results/steps/ml-train-2e25ab77/model.pt",
+        curve=report("results/steps/ml-train-2e25ab77/curve.png", category="ml-train", labels={"step": "ml-train-2e25ab77", "file": "curve"}),
+        metrics=report("results/steps/ml-train-2e25ab77/metrics.json", category="metrics", labels={"step": "ml-train-2e25ab77", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-d7eee0cb.log",
+        "logs/steps/ml-train-2e25ab77.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:132
-rule benchmark_9229ac12:
+# /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
+rule benchmark_8d067020:
     input:
-        model="results/steps/ml-train-d7eee0cb/model.pt",
-        after="results/steps/ml-train-d7eee0cb/metrics.json",
+        model="results/steps/ml-train-2e25ab77/model.pt",
+        after="results/steps/ml-train-2e25ab77/metrics.json",
     output:
-        metrics=report("results/steps/benchmark-9229ac12/metrics.json", category="metrics", labels={"step": "benchmark-9229ac12", "file": "metrics"}),
+        metrics=report("results/steps/benchmark-8d067020/metrics.json", category="metrics", labels={"step": "benchmark-8d067020", "file": "metrics"}),
     log:
-        "logs/steps/benchmark-9229ac12.log",
+        "logs/steps/benchmark-8d067020.log",
     params:
-        max_p99_ms=50.0,
-        n_runs=200,
-        batch=1,
-        arguments=[],
+        max_p99_ms=q(50.0),
+        n_runs=q(200),
+        batch=q(1),
+        arguments="",
     shell:
-        "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:q} --batch {params.batch:q} --max-p99-ms {params.max_p99_ms:q} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
-rule join_acc_ac5e72db:
+rule join_acc_09077a8a:
     input:
-        decision="results/steps/gate-acc-589f32c1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_589f32c1, {"then": "results/steps/benchmark-9229ac12/metrics.json", "else": "results/steps/gate-acc-589f32c1/decision.json"}),
+        decision="results/steps/gate-acc-4e38b82e/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_acc_4e38b82e, {"then": "results/steps/benchmark-8d067020/metrics.json", "else": "results/steps/gate-acc-4e38b82e/decision.json"}),
     output:
-        "results/steps/join-acc-ac5e72db/join.json",
+        "results/steps/join-acc-09077a8a/join.json",
     log:
-        "logs/steps/join-acc-ac5e72db.log",
+        "logs/steps/join-acc-09077a8a.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -206,11 +208,13 @@ rule join_acc_ac5e72db:
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
-        final="results/steps/join-acc-ac5e72db/join.json",
+        final="results/steps/join-acc-09077a8a/join.json",
     output:
         "results/lstm-pretraining-full/index.json",
+    log:
+        "logs/lstm-pretraining-full/index.log",
     params:
-        index="{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-b42197c6\", \"key\": \"init-b42197c6\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-4b47b197\", \"key\": \"data-validate-4b47b197\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-5c524414\", \"key\": \"feature-engineer-5c524414\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-527fd96b\", \"key\": \"pretrain-bilstm-527fd96b\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-d37dc57e\", \"key\": \"fine-tune-simplelstm-d37dc57e\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-851b1359\", \"key\": \"evaluate-851b1359\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-589f32c1\", \"key\": \"gate-acc-589f32c1\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-d978786e\", \"key\": \"deploy-d978786e\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/ml-train-d7eee0cb\", \"key\": \"ml-train-d7eee0cb\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /benchmark needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/benchmark-9229ac12\", \"key\": \"benchmark-9229ac12\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-ac5e72db\", \"key\": \"join-acc-ac5e72db\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-25a48fc0\", \"key\": \"pretrain-bilstm-25a48fc0\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-3fba7053\", \"key\": \"fine-tune-simplelstm-3fba7053\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-475e920c\", \"key\": \"evaluate-475e920c\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-4e38b82e\", \"key\": \"gate-acc-4e38b82e\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-7b33bc47\", \"key\": \"deploy-7b33bc47\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/ml-train-2e25ab77\", \"key\": \"ml-train-2e25ab77\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /benchmark needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/benchmark-8d067020\", \"key\": \"benchmark-8d067020\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-09077a8a\", \"key\": \"join-acc-09077a8a\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

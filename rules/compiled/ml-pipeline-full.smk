@@ -3,66 +3,67 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 80bb51a1f37dabd7
+# sources-hash: e20ec7d2a251716f
 
-# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_4b47b197: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# data_validate_6dca9246: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_5c524414: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer_6b5d0908: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:54
-rule ml_train_3d125a20:
+# /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
+rule ml_train_1235532a:
     input:
-        features="results/steps/feature-engineer-5c524414/features.npz",
-        after="results/steps/feature-engineer-5c524414/metrics.json",
+        features="results/steps/feature-engineer-6b5d0908/features.npz",
+        after="results/steps/feature-engineer-6b5d0908/metrics.json",
     output:
-        model="results/steps/ml-train-3d125a20/model.pt",
-        curve=report("results/steps/ml-train-3d125a20/curve.png", category="ml-train", labels={"step": "ml-train-3d125a20", "file": "curve"}),
-        metrics=report("results/steps/ml-train-3d125a20/metrics.json", category="metrics", labels={"step": "ml-train-3d125a20", "file": "metrics"}),
+        model="results/steps/ml-train-1235532a/model.pt",
+        curve=report("results/steps/ml-train-1235532a/curve.png", category="ml-train", labels={"step": "ml-train-1235532a", "file": "curve"}),
+        metrics=report("results/steps/ml-train-1235532a/metrics.json", category="metrics", labels={"step": "ml-train-1235532a", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-3d125a20.log",
+        "logs/steps/ml-train-1235532a.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:66
-rule ml_evaluate_3d5ec6d2:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
+rule ml_evaluate_5f8daeae:
     input:
-        model="results/steps/ml-train-3d125a20/model.pt",
-        test="results/steps/init-b42197c6/test.parquet",
-        after="results/steps/ml-train-3d125a20/metrics.json",
+        model="results/steps/ml-train-1235532a/model.pt",
+        test="results/steps/init-061c2475/test.parquet",
+        after="results/steps/ml-train-1235532a/metrics.json",
     output:
-        report="results/steps/ml-evaluate-3d5ec6d2/report.json",
-        reliability=report("results/steps/ml-evaluate-3d5ec6d2/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-3d5ec6d2", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-3d5ec6d2/metrics.json", category="metrics", labels={"step": "ml-evaluate-3d5ec6d2", "file": "metrics"}),
+        report="results/steps/ml-evaluate-5f8daeae/report.json",
+        reliability=report("results/steps/ml-evaluate-5f8daeae/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-5f8daeae", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-5f8daeae/metrics.json", category="metrics", labels={"step": "ml-evaluate-5f8daeae", "file": "metrics"}),
     log:
-        "logs/steps/ml-evaluate-3d5ec6d2.log",
+        "logs/steps/ml-evaluate-5f8daeae.log",
     params:
-        ledger="results/ledger.jsonl",
-        arguments=[],
+        ledger=q("results/ledger.jsonl"),
+        arguments="",
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger {params.ledger:q} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
-# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:81
-checkpoint gate_accuracy_e7229337:
+# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:82
+checkpoint gate_accuracy_70fc35c1:
     input:
-        metrics="results/steps/ml-evaluate-3d5ec6d2/metrics.json",
+        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
     output:
-        report("results/steps/gate-accuracy-e7229337/decision.json", category="gates", labels={"gate": "gate-accuracy-e7229337"}),
+        report("results/steps/gate-accuracy-70fc35c1/decision.json", category="gates", labels={"gate": "gate-accuracy-70fc35c1"}),
     log:
-        "logs/steps/gate-accuracy-e7229337.log",
+        "logs/steps/gate-accuracy-70fc35c1.log",
     params:
         op=">",
         key="accuracy",
@@ -71,83 +72,84 @@ checkpoint gate_accuracy_e7229337:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
-# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:101
-rule ml_deploy_c84ba661:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
+rule ml_deploy_41cc7081:
     input:
-        model="results/steps/ml-train-3d125a20/model.pt",
-        metrics="results/steps/ml-evaluate-3d5ec6d2/metrics.json",
-        after="results/steps/gate-accuracy-e7229337/decision.json",
+        model="results/steps/ml-train-1235532a/model.pt",
+        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
+        after="results/steps/gate-accuracy-70fc35c1/decision.json",
     output:
-        record="results/steps/ml-deploy-c84ba661/deploy.json",
-        metrics=report("results/steps/ml-deploy-c84ba661/metrics.json", category="metrics", labels={"step": "ml-deploy-c84ba661", "file": "metrics"}),
+        record="results/steps/ml-deploy-41cc7081/deploy.json",
+        metrics=report("results/steps/ml-deploy-41cc7081/metrics.json", category="metrics", labels={"step": "ml-deploy-41cc7081", "file": "metrics"}),
     log:
-        "logs/steps/ml-deploy-c84ba661.log",
+        "logs/steps/ml-deploy-41cc7081.log",
     params:
-        registry="registry",
-        dvc_remote="dvc-remote",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:122
-rule hyperparameter_tune_97a25666:
+# /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
+rule hyperparameter_tune_08763021:
     input:
-        features="results/steps/feature-engineer-5c524414/features.npz",
-        after="results/steps/gate-accuracy-e7229337/decision.json",
+        features="results/steps/feature-engineer-6b5d0908/features.npz",
+        after="results/steps/gate-accuracy-70fc35c1/decision.json",
     output:
-        model="results/steps/hyperparameter-tune-97a25666/model.pt",
-        best_params="results/steps/hyperparameter-tune-97a25666/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-97a25666/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-97a25666", "file": "metrics"}),
+        model="results/steps/hyperparameter-tune-08763021/model.pt",
+        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
+        metrics=report("results/steps/hyperparameter-tune-08763021/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-08763021", "file": "metrics"}),
     log:
-        "logs/steps/hyperparameter-tune-97a25666.log",
+        "logs/steps/hyperparameter-tune-08763021.log",
     params:
-        n_trials=3,
-        epochs=10,
-        patience=4,
-        seed=17,
-        device="auto",
-        arguments=[],
+        n_trials=q(3),
+        epochs=q(10),
+        patience=q(4),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:q} --epochs {params.epochs:q} --patience {params.patience:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:145
-rule retrain_7a848c19:
+# /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
+rule retrain_bbdccf1f:
     input:
-        data="results/steps/init-b42197c6/data.parquet",
-        after="results/steps/hyperparameter-tune-97a25666/metrics.json",
+        data="results/steps/init-061c2475/data.parquet",
+        after="results/steps/hyperparameter-tune-08763021/metrics.json",
     output:
-        model="results/steps/retrain-7a848c19/model.pt",
-        curve=report("results/steps/retrain-7a848c19/curve.png", category="retrain", labels={"step": "retrain-7a848c19", "file": "curve"}),
-        metrics=report("results/steps/retrain-7a848c19/metrics.json", category="metrics", labels={"step": "retrain-7a848c19", "file": "metrics"}),
+        model="results/steps/retrain-bbdccf1f/model.pt",
+        curve=report("results/steps/retrain-bbdccf1f/curve.png", category="retrain", labels={"step": "retrain-bbdccf1f", "file": "curve"}),
+        metrics=report("results/steps/retrain-bbdccf1f/metrics.json", category="metrics", labels={"step": "retrain-bbdccf1f", "file": "metrics"}),
     log:
-        "logs/steps/retrain-7a848c19.log",
+        "logs/steps/retrain-bbdccf1f.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-accuracy
-rule join_accuracy_d81b56f7:
+rule join_accuracy_f26557f4:
     input:
-        decision="results/steps/gate-accuracy-e7229337/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_e7229337, {"then": "results/steps/ml-deploy-c84ba661/metrics.json", "else": "results/steps/retrain-7a848c19/metrics.json"}),
+        decision="results/steps/gate-accuracy-70fc35c1/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_accuracy_70fc35c1, {"then": "results/steps/ml-deploy-41cc7081/metrics.json", "else": "results/steps/retrain-bbdccf1f/metrics.json"}),
     output:
-        "results/steps/join-accuracy-d81b56f7/join.json",
+        "results/steps/join-accuracy-f26557f4/join.json",
     log:
-        "logs/steps/join-accuracy-d81b56f7.log",
+        "logs/steps/join-accuracy-f26557f4.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -155,11 +157,13 @@ rule join_accuracy_d81b56f7:
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-d81b56f7/join.json",
+        final="results/steps/join-accuracy-f26557f4/join.json",
     output:
         "results/ml-pipeline-full/index.json",
+    log:
+        "logs/ml-pipeline-full/index.log",
     params:
-        index="{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-b42197c6\", \"key\": \"init-b42197c6\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-4b47b197\", \"key\": \"data-validate-4b47b197\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-5c524414\", \"key\": \"feature-engineer-5c524414\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-3d125a20\", \"key\": \"ml-train-3d125a20\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-3d5ec6d2\", \"key\": \"ml-evaluate-3d5ec6d2\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-e7229337\", \"key\": \"gate-accuracy-e7229337\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-c84ba661\", \"key\": \"ml-deploy-c84ba661\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-97a25666\", \"key\": \"hyperparameter-tune-97a25666\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-7a848c19\", \"key\": \"retrain-7a848c19\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-d81b56f7\", \"key\": \"join-accuracy-d81b56f7\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-1235532a\", \"key\": \"ml-train-1235532a\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-5f8daeae\", \"key\": \"ml-evaluate-5f8daeae\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-70fc35c1\", \"key\": \"gate-accuracy-70fc35c1\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-41cc7081\", \"key\": \"ml-deploy-41cc7081\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-08763021\", \"key\": \"hyperparameter-tune-08763021\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-bbdccf1f\", \"key\": \"retrain-bbdccf1f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-f26557f4\", \"key\": \"join-accuracy-f26557f4\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

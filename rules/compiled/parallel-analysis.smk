@@ -3,127 +3,129 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 46db6d27743b4b44
+# sources-hash: b5454cc8f433ab7e
 
-# /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:18
-rule analyze_model_architecture_088c70a1:
+# /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
+rule analyze_model_architecture_d9d52bc7:
     output:
-        prompt="results/steps/analyze-model-architecture-088c70a1/prompt.md",
-        response="results/steps/analyze-model-architecture-088c70a1/response.md",
-        metrics=report("results/steps/analyze-model-architecture-088c70a1/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-088c70a1", "file": "metrics"}),
+        prompt="results/steps/analyze-model-architecture-d9d52bc7/prompt.md",
+        response="results/steps/analyze-model-architecture-d9d52bc7/response.md",
+        metrics=report("results/steps/analyze-model-architecture-d9d52bc7/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-d9d52bc7", "file": "metrics"}),
     log:
-        "logs/steps/analyze-model-architecture-088c70a1.log",
+        "logs/steps/analyze-model-architecture-d9d52bc7.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/analyze-model-architecture.md",
-        droid_file="droids/ml-production-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/analyze-model-architecture.md"),
+        droid_file=q("droids/ml-production-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
-# /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:70
-rule validate_data_pipeline_dc9c4c93:
+# /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:71
+rule validate_data_pipeline_53c8ffba:
     output:
-        prompt="results/steps/validate-data-pipeline-dc9c4c93/prompt.md",
-        response="results/steps/validate-data-pipeline-dc9c4c93/response.md",
-        metrics=report("results/steps/validate-data-pipeline-dc9c4c93/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-dc9c4c93", "file": "metrics"}),
+        prompt="results/steps/validate-data-pipeline-53c8ffba/prompt.md",
+        response="results/steps/validate-data-pipeline-53c8ffba/response.md",
+        metrics=report("results/steps/validate-data-pipeline-53c8ffba/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-53c8ffba", "file": "metrics"}),
     log:
-        "logs/steps/validate-data-pipeline-dc9c4c93.log",
+        "logs/steps/validate-data-pipeline-53c8ffba.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/validate-data-pipeline.md",
-        droid_file="droids/data-infrastructure-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/validate-data-pipeline.md"),
+        droid_file=q("droids/data-infrastructure-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
-# /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:124
-rule setup_monitoring_056c872c:
+# /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:125
+rule setup_monitoring_90410b73:
     output:
-        prompt="results/steps/setup-monitoring-056c872c/prompt.md",
-        response="results/steps/setup-monitoring-056c872c/response.md",
-        metrics=report("results/steps/setup-monitoring-056c872c/metrics.json", category="metrics", labels={"step": "setup-monitoring-056c872c", "file": "metrics"}),
+        prompt="results/steps/setup-monitoring-90410b73/prompt.md",
+        response="results/steps/setup-monitoring-90410b73/response.md",
+        metrics=report("results/steps/setup-monitoring-90410b73/metrics.json", category="metrics", labels={"step": "setup-monitoring-90410b73", "file": "metrics"}),
     log:
-        "logs/steps/setup-monitoring-056c872c.log",
+        "logs/steps/setup-monitoring-90410b73.log",
     params:
-        arguments="[]",
-        command_file="workflow/commands/setup-monitoring.md",
-        droid_file="droids/ml-observability-monitoring-engineer.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[]"),
+        command_file=q("workflow/commands/setup-monitoring.md"),
+        droid_file=q("droids/ml-observability-monitoring-engineer.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=1000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
-# /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:181
-rule aggregate_8219cd7d:
+# /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:182
+rule aggregate_0425496e:
     input:
-        response=flat("results/steps/analyze-model-architecture-088c70a1/response.md", "results/steps/validate-data-pipeline-dc9c4c93/response.md", "results/steps/setup-monitoring-056c872c/response.md"),
-        after=flat("results/steps/analyze-model-architecture-088c70a1/metrics.json", "results/steps/validate-data-pipeline-dc9c4c93/metrics.json", "results/steps/setup-monitoring-056c872c/metrics.json"),
+        response=flat("results/steps/analyze-model-architecture-d9d52bc7/response.md", "results/steps/validate-data-pipeline-53c8ffba/response.md", "results/steps/setup-monitoring-90410b73/response.md"),
+        after=flat("results/steps/analyze-model-architecture-d9d52bc7/metrics.json", "results/steps/validate-data-pipeline-53c8ffba/metrics.json", "results/steps/setup-monitoring-90410b73/metrics.json"),
     output:
-        prompt="results/steps/aggregate-8219cd7d/prompt.md",
-        response="results/steps/aggregate-8219cd7d/response.md",
-        metrics=report("results/steps/aggregate-8219cd7d/metrics.json", category="metrics", labels={"step": "aggregate-8219cd7d", "file": "metrics"}),
+        prompt="results/steps/aggregate-0425496e/prompt.md",
+        response="results/steps/aggregate-0425496e/response.md",
+        metrics=report("results/steps/aggregate-0425496e/metrics.json", category="metrics", labels={"step": "aggregate-0425496e", "file": "metrics"}),
     log:
-        "logs/steps/aggregate-8219cd7d.log",
+        "logs/steps/aggregate-0425496e.log",
     params:
-        arguments="[\"analysis-results\"]",
-        command_file="workflow/commands/aggregate.md",
-        droid_file="droids/command-workflow-orchestrator.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[\"analysis-results\"]"),
+        command_file=q("workflow/commands/aggregate.md"),
+        droid_file=q("droids/command-workflow-orchestrator.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=500,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
-# /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:211
-rule plan_1f52c6d5:
+# /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:212
+rule plan_ea9be0c5:
     input:
-        response="results/steps/aggregate-8219cd7d/response.md",
-        after="results/steps/aggregate-8219cd7d/metrics.json",
+        response="results/steps/aggregate-0425496e/response.md",
+        after="results/steps/aggregate-0425496e/metrics.json",
     output:
-        prompt="results/steps/plan-1f52c6d5/prompt.md",
-        response="results/steps/plan-1f52c6d5/response.md",
-        metrics=report("results/steps/plan-1f52c6d5/metrics.json", category="metrics", labels={"step": "plan-1f52c6d5", "file": "metrics"}),
+        prompt="results/steps/plan-ea9be0c5/prompt.md",
+        response="results/steps/plan-ea9be0c5/response.md",
+        metrics=report("results/steps/plan-ea9be0c5/metrics.json", category="metrics", labels={"step": "plan-ea9be0c5", "file": "metrics"}),
     log:
-        "logs/steps/plan-1f52c6d5.log",
+        "logs/steps/plan-ea9be0c5.log",
     params:
-        arguments="[\"next-steps\"]",
-        command_file="workflow/commands/plan.md",
-        droid_file="droids/command-workflow-orchestrator.md",
-        program="[]",
-        tools_format="auto",
-        timeout=600.0,
+        arguments=q("[\"next-steps\"]"),
+        command_file=q("workflow/commands/plan.md"),
+        droid_file=q("droids/command-workflow-orchestrator.md"),
+        program=q("[]"),
+        tools_format=q("auto"),
+        timeout=q(600.0),
     resources:
         mem_mb=500,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:q} --droid {params.droid_file:q} --arguments {params.arguments:q} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:q} --tools-format {params.tools_format:q} --timeout {params.timeout:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 parallel_analysis
 rule parallel_analysis:
     input:
-        final="results/steps/plan-1f52c6d5/metrics.json",
+        final="results/steps/plan-ea9be0c5/metrics.json",
     output:
         "results/parallel-analysis/index.json",
+    log:
+        "logs/parallel-analysis/index.log",
     params:
-        index="{\"chain\": \"/parallel-analysis\", \"flow\": \"parallel-analysis\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-088c70a1\", \"key\": \"analyze-model-architecture-088c70a1\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-dc9c4c93\", \"key\": \"validate-data-pipeline-dc9c4c93\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-056c872c\", \"key\": \"setup-monitoring-056c872c\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-8219cd7d\", \"key\": \"aggregate-8219cd7d\", \"kind\": \"agent\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/plan-1f52c6d5\", \"key\": \"plan-1f52c6d5\", \"kind\": \"agent\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
+        index=lambda w: "{\"chain\": \"/parallel-analysis\", \"flow\": \"parallel-analysis\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-d9d52bc7\", \"key\": \"analyze-model-architecture-d9d52bc7\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-53c8ffba\", \"key\": \"validate-data-pipeline-53c8ffba\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-90410b73\", \"key\": \"setup-monitoring-90410b73\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-0425496e\", \"key\": \"aggregate-0425496e\", \"kind\": \"agent\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/plan-ea9be0c5\", \"key\": \"plan-ea9be0c5\", \"kind\": \"agent\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

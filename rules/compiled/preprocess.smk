@@ -3,35 +3,37 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 8054d5d90a127379
+# sources-hash: 6980a1aa75eb0b22
 
-# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
-rule feature_engineer_e6f88c64:
+rule feature_engineer_d0eb3696:
     input:
-        data="results/steps/init-b42197c6/data.parquet",
-        test="results/steps/init-b42197c6/test.parquet",
-        after="results/steps/init-b42197c6/metrics.json",
+        data="results/steps/init-061c2475/data.parquet",
+        test="results/steps/init-061c2475/test.parquet",
+        after="results/steps/init-061c2475/metrics.json",
     output:
-        features="results/steps/feature-engineer-e6f88c64/features.npz",
-        test_features="results/steps/feature-engineer-e6f88c64/test_features.npz",
-        metrics=report("results/steps/feature-engineer-e6f88c64/metrics.json", category="metrics", labels={"step": "feature-engineer-e6f88c64", "file": "metrics"}),
+        features="results/steps/feature-engineer-d0eb3696/features.npz",
+        test_features="results/steps/feature-engineer-d0eb3696/test_features.npz",
+        metrics=report("results/steps/feature-engineer-d0eb3696/metrics.json", category="metrics", labels={"step": "feature-engineer-d0eb3696", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-e6f88c64.log",
+        "logs/steps/feature-engineer-d0eb3696.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 preprocess
 rule preprocess:
     input:
-        final="results/steps/feature-engineer-e6f88c64/metrics.json",
+        final="results/steps/feature-engineer-d0eb3696/metrics.json",
     output:
         "results/preprocess/index.json",
+    log:
+        "logs/preprocess/index.log",
     params:
-        index="{\"chain\": \"/preprocess\", \"flow\": \"preprocess\", \"steps\": [{\"folder\": \"results/steps/init-b42197c6\", \"key\": \"init-b42197c6\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-e6f88c64\", \"key\": \"feature-engineer-e6f88c64\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
+        index=lambda w: "{\"chain\": \"/preprocess\", \"flow\": \"preprocess\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

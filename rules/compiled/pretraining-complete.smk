@@ -3,108 +3,111 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: da5d8c2d68b0fc15
+# sources-hash: c19801320fac6a6f
 
-# init_b42197c6: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_e6f88c64: the same step as in rules/compiled/preprocess.smk, computed once
+# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
 
-# /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:23
-rule pretrain_0759b33d:
+# /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
+rule pretrain_caf83ab8:
     input:
-        unlabelled="results/steps/init-b42197c6/unlabelled.parquet",
-        after="results/steps/feature-engineer-e6f88c64/metrics.json",
+        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
+        after="results/steps/feature-engineer-d0eb3696/metrics.json",
     output:
-        encoder="results/steps/pretrain-0759b33d/encoder.pt",
-        curve=report("results/steps/pretrain-0759b33d/curve.png", category="pretrain", labels={"step": "pretrain-0759b33d", "file": "curve"}),
-        metrics=report("results/steps/pretrain-0759b33d/metrics.json", category="metrics", labels={"step": "pretrain-0759b33d", "file": "metrics"}),
+        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
+        curve=report("results/steps/pretrain-caf83ab8/curve.png", category="pretrain", labels={"step": "pretrain-caf83ab8", "file": "curve"}),
+        metrics=report("results/steps/pretrain-caf83ab8/metrics.json", category="metrics", labels={"step": "pretrain-caf83ab8", "file": "metrics"}),
     log:
-        "logs/steps/pretrain-0759b33d.log",
+        "logs/steps/pretrain-caf83ab8.log",
     params:
-        sigma=0.12,
-        epochs=4,
-        mask_ratio=0.15,
-        seed=17,
-        device="auto",
-        arguments=[],
+        sigma=q(0.12),
+        epochs=q(4),
+        mask_ratio=q(0.15),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:q} --pretrain-epochs {params.epochs:q} --mask-ratio {params.mask_ratio:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:35
-rule fine_tune_50733e85:
+# /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:36
+rule fine_tune_4ee39d12:
     input:
-        encoder="results/steps/pretrain-0759b33d/encoder.pt",
-        features="results/steps/feature-engineer-e6f88c64/features.npz",
-        after="results/steps/pretrain-0759b33d/metrics.json",
+        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
+        features="results/steps/feature-engineer-d0eb3696/features.npz",
+        after="results/steps/pretrain-caf83ab8/metrics.json",
     output:
-        model="results/steps/fine-tune-50733e85/model.pt",
-        curve=report("results/steps/fine-tune-50733e85/curve.png", category="fine-tune", labels={"step": "fine-tune-50733e85", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-50733e85/metrics.json", category="metrics", labels={"step": "fine-tune-50733e85", "file": "metrics"}),
+        model="results/steps/fine-tune-4ee39d12/model.pt",
+        curve=report("results/steps/fine-tune-4ee39d12/curve.png", category="fine-tune", labels={"step": "fine-tune-4ee39d12", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-4ee39d12/metrics.json", category="metrics", labels={"step": "fine-tune-4ee39d12", "file": "metrics"}),
     log:
-        "logs/steps/fine-tune-50733e85.log",
+        "logs/steps/fine-tune-4ee39d12.log",
     params:
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        arguments=[],
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        arguments="",
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:48
-rule evaluate_0e3b9a27:
+# /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:49
+rule evaluate_9d679c3f:
     input:
-        model="results/steps/fine-tune-50733e85/model.pt",
-        test="results/steps/init-b42197c6/test.parquet",
-        after="results/steps/fine-tune-50733e85/metrics.json",
+        model="results/steps/fine-tune-4ee39d12/model.pt",
+        test="results/steps/init-061c2475/test.parquet",
+        after="results/steps/fine-tune-4ee39d12/metrics.json",
     output:
-        report="results/steps/evaluate-0e3b9a27/report.json",
-        reliability=report("results/steps/evaluate-0e3b9a27/reliability.png", category="evaluate", labels={"step": "evaluate-0e3b9a27", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-0e3b9a27/metrics.json", category="metrics", labels={"step": "evaluate-0e3b9a27", "file": "metrics"}),
+        report="results/steps/evaluate-9d679c3f/report.json",
+        reliability=report("results/steps/evaluate-9d679c3f/reliability.png", category="evaluate", labels={"step": "evaluate-9d679c3f", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-9d679c3f/metrics.json", category="metrics", labels={"step": "evaluate-9d679c3f", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-0e3b9a27.log",
+        "logs/steps/evaluate-9d679c3f.log",
     params:
-        ledger="results/ledger.jsonl",
-        registry="registry",
-        model_name="simple_lstm",
-        arguments=[],
+        ledger=q("results/ledger.jsonl"),
+        registry=q("registry"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger {params.ledger:q} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:q} --model-name {params.model_name:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:60
-rule deploy_dde37e40:
+# /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
+rule deploy_4446d6c8:
     input:
-        model="results/steps/fine-tune-50733e85/model.pt",
-        metrics="results/steps/evaluate-0e3b9a27/metrics.json",
+        model="results/steps/fine-tune-4ee39d12/model.pt",
+        metrics="results/steps/evaluate-9d679c3f/metrics.json",
     output:
-        record="results/steps/deploy-dde37e40/deploy.json",
-        metrics=report("results/steps/deploy-dde37e40/metrics.json", category="metrics", labels={"step": "deploy-dde37e40", "file": "metrics"}),
+        record="results/steps/deploy-4446d6c8/deploy.json",
+        metrics=report("results/steps/deploy-4446d6c8/metrics.json", category="metrics", labels={"step": "deploy-4446d6c8", "file": "metrics"}),
     log:
-        "logs/steps/deploy-dde37e40.log",
+        "logs/steps/deploy-4446d6c8.log",
     params:
-        registry="registry",
-        dvc_remote="dvc-remote",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/deploy-dde37e40/metrics.json",
+        final="results/steps/deploy-4446d6c8/metrics.json",
     output:
         "results/pretraining-complete/index.json",
+    log:
+        "logs/pretraining-complete/index.log",
     params:
-        index="{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-b42197c6\", \"key\": \"init-b42197c6\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-e6f88c64\", \"key\": \"feature-engineer-e6f88c64\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-0759b33d\", \"key\": \"pretrain-0759b33d\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-50733e85\", \"key\": \"fine-tune-50733e85\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-0e3b9a27\", \"key\": \"evaluate-0e3b9a27\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-dde37e40\", \"key\": \"deploy-dde37e40\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
+        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-caf83ab8\", \"key\": \"pretrain-caf83ab8\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-4ee39d12\", \"key\": \"fine-tune-4ee39d12\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9d679c3f\", \"key\": \"evaluate-9d679c3f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-4446d6c8\", \"key\": \"deploy-4446d6c8\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

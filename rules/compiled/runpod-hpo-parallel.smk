@@ -3,136 +3,137 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 1ff1482ab978f486
+# sources-hash: 23cf92363346f31c
 
-sweep_group(workflow, config, "sweep_train_45b10bff", 4)
-VARIANTS_train_45b10bff = {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}}
+sweep_group(workflow, config, "sweep_train_d6955236", 4)
+register_variants("train_d6955236", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
 
-# /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:9
-rule runpod_setup_03145223:
+# /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
+rule runpod_setup_a209440e:
     output:
-        env="results/steps/runpod-setup-03145223/env.json",
-        metrics=report("results/steps/runpod-setup-03145223/metrics.json", category="metrics", labels={"step": "runpod-setup-03145223", "file": "metrics"}),
+        env="results/steps/runpod-setup-a209440e/env.json",
+        metrics=report("results/steps/runpod-setup-a209440e/metrics.json", category="metrics", labels={"step": "runpod-setup-a209440e", "file": "metrics"}),
     log:
-        "logs/steps/runpod-setup-03145223.log",
+        "logs/steps/runpod-setup-a209440e.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:25; pulled in: /feature-engineer needs it
-rule init_96471b11:
+# /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /feature-engineer needs it
+rule init_6b892c1d:
     input:
-        after="results/steps/runpod-setup-03145223/metrics.json",
+        after="results/steps/runpod-setup-a209440e/metrics.json",
     output:
-        data="results/steps/init-96471b11/data.parquet",
-        test="results/steps/init-96471b11/test.parquet",
-        unlabelled="results/steps/init-96471b11/unlabelled.parquet",
-        env="results/steps/init-96471b11/env.json",
-        metrics=report("results/steps/init-96471b11/metrics.json", category="metrics", labels={"step": "init-96471b11", "file": "metrics"}),
+        data="results/steps/init-6b892c1d/data.parquet",
+        test="results/steps/init-6b892c1d/test.parquet",
+        unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
+        env="results/steps/init-6b892c1d/env.json",
+        metrics=report("results/steps/init-6b892c1d/metrics.json", category="metrics", labels={"step": "init-6b892c1d", "file": "metrics"}),
     log:
-        "logs/steps/init-96471b11.log",
+        "logs/steps/init-6b892c1d.log",
     params:
-        n_labelled=1000,
-        n_test=300,
-        n_unlabelled=2000,
-        data_seed=7,
-        shift=0.0,
-        source="",
-        shuffle_labels="false",
-        arguments=[],
+        n_labelled=q(1000),
+        n_test=q(300),
+        n_unlabelled=q(2000),
+        data_seed=q(7),
+        shift=q(0.0),
+        source=q(""),
+        shuffle_labels=q("false"),
+        arguments="",
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source {params.source:q} --n-labelled {params.n_labelled:q} --n-test {params.n_test:q} --n-unlabelled {params.n_unlabelled:q} --data-seed {params.data_seed:q} --shift {params.shift:q} --shuffle-labels {params.shuffle_labels:q} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
-# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:25; pulled in: /train needs it
-rule feature_engineer_d4ea1dfb:
+# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
+rule feature_engineer_d846b60c:
     input:
-        data="results/steps/init-96471b11/data.parquet",
-        test="results/steps/init-96471b11/test.parquet",
-        after="results/steps/init-96471b11/metrics.json",
+        data="results/steps/init-6b892c1d/data.parquet",
+        test="results/steps/init-6b892c1d/test.parquet",
+        after="results/steps/init-6b892c1d/metrics.json",
     output:
-        features="results/steps/feature-engineer-d4ea1dfb/features.npz",
-        test_features="results/steps/feature-engineer-d4ea1dfb/test_features.npz",
-        metrics=report("results/steps/feature-engineer-d4ea1dfb/metrics.json", category="metrics", labels={"step": "feature-engineer-d4ea1dfb", "file": "metrics"}),
+        features="results/steps/feature-engineer-d846b60c/features.npz",
+        test_features="results/steps/feature-engineer-d846b60c/test_features.npz",
+        metrics=report("results/steps/feature-engineer-d846b60c/metrics.json", category="metrics", labels={"step": "feature-engineer-d846b60c", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-d4ea1dfb.log",
+        "logs/steps/feature-engineer-d846b60c.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:34
-rule train_45b10bff:
+# /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:35
+rule train_d6955236:
     input:
-        unlabelled="results/steps/init-96471b11/unlabelled.parquet",
-        features="results/steps/feature-engineer-d4ea1dfb/features.npz",
-        test="results/steps/init-96471b11/test.parquet",
-        after="results/steps/feature-engineer-d4ea1dfb/metrics.json",
+        unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
+        features="results/steps/feature-engineer-d846b60c/features.npz",
+        test="results/steps/init-6b892c1d/test.parquet",
+        after="results/steps/feature-engineer-d846b60c/metrics.json",
     output:
-        encoder="results/steps/train-45b10bff/{variant}/encoder.pt",
-        model="results/steps/train-45b10bff/{variant}/model.pt",
-        curve=report("results/steps/train-45b10bff/{variant}/curve.png", category="train", labels={"step": "train-45b10bff", "file": "curve"}),
-        metrics=report("results/steps/train-45b10bff/{variant}/metrics.json", category="metrics", labels={"step": "train-45b10bff", "file": "metrics"}),
+        encoder="results/steps/train-d6955236/{variant}/encoder.pt",
+        model="results/steps/train-d6955236/{variant}/model.pt",
+        curve=report("results/steps/train-d6955236/{variant}/curve.png", category="train", labels={"step": "train-d6955236", "file": "curve"}),
+        metrics=report("results/steps/train-d6955236/{variant}/metrics.json", category="metrics", labels={"step": "train-d6955236", "file": "metrics"}),
     log:
-        "logs/steps/train-45b10bff/{variant}.log",
+        "logs/steps/train-d6955236/{variant}.log",
     params:
-        sigma=lambda w: VARIANTS_train_45b10bff[w.variant]["sigma"],
-        pretrain_epochs=3,
-        epochs=20,
-        patience=5,
-        batch_size=64,
-        lr=0.003,
-        weight_decay=0.01,
-        jitter=0.03,
-        seed=17,
-        device="auto",
-        ledger="results/ledger.jsonl",
-        arguments=[],
+        sigma=lambda w: q(variant("train_d6955236", w.variant, "sigma")),
+        pretrain_epochs=q(3),
+        model=q("simple_lstm"),
+        epochs=q(20),
+        patience=q(5),
+        batch_size=q(64),
+        lr=q(0.003),
+        weight_decay=q(0.01),
+        jitter=q(0.03),
+        seed=q(17),
+        device=q("auto"),
+        ledger=q("results/ledger.jsonl"),
+        arguments="",
     resources:
         mem_mb=2000,
-    group: "sweep_train_45b10bff"
+    group: "sweep_train_d6955236"
     shell:
-        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:q} --pretrain-epochs {params.pretrain_epochs:q} --ledger {params.ledger:q} --epochs {params.epochs:q} --patience {params.patience:q} --batch-size {params.batch_size:q} --lr {params.lr:q} --weight-decay {params.weight_decay:q} --jitter {params.jitter:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.pretrain_epochs:u} --ledger={params.ledger:u} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:115
-rule results_aggregate_ec136bde:
+# /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:116
+rule results_aggregate_50f9d519:
     input:
-        metrics=expand("results/steps/train-45b10bff/{variant}/metrics.json", variant=VARIANTS_train_45b10bff),
+        metrics=expand("results/steps/train-d6955236/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
     output:
-        summary="results/steps/results-aggregate-ec136bde/summary.json",
-        plot=report("results/steps/results-aggregate-ec136bde/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-ec136bde", "file": "plot"}),
-        metrics=report("results/steps/results-aggregate-ec136bde/metrics.json", category="metrics", labels={"step": "results-aggregate-ec136bde", "file": "metrics"}),
+        summary="results/steps/results-aggregate-50f9d519/summary.json",
+        plot=report("results/steps/results-aggregate-50f9d519/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-50f9d519", "file": "plot"}),
+        metrics=report("results/steps/results-aggregate-50f9d519/metrics.json", category="metrics", labels={"step": "results-aggregate-50f9d519", "file": "metrics"}),
     log:
-        "logs/steps/results-aggregate-ec136bde.log",
+        "logs/steps/results-aggregate-50f9d519.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/aggregate.py --metrics {input.metrics:q} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
-# /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:136
-rule best_model_select_162cdbee:
+# /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:137
+rule best_model_select_3b4dfb9f:
     input:
-        summary="results/steps/results-aggregate-ec136bde/summary.json",
-        model=expand("results/steps/train-45b10bff/{variant}/model.pt", variant=VARIANTS_train_45b10bff),
-        after="results/steps/results-aggregate-ec136bde/metrics.json",
+        summary="results/steps/results-aggregate-50f9d519/summary.json",
+        model=expand("results/steps/train-d6955236/{variant}/model.pt", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
+        after="results/steps/results-aggregate-50f9d519/metrics.json",
     output:
-        model="results/steps/best-model-select-162cdbee/model.pt",
-        metrics=report("results/steps/best-model-select-162cdbee/metrics.json", category="metrics", labels={"step": "best-model-select-162cdbee", "file": "metrics"}),
+        model="results/steps/best-model-select-3b4dfb9f/model.pt",
+        metrics=report("results/steps/best-model-select-3b4dfb9f/metrics.json", category="metrics", labels={"step": "best-model-select-3b4dfb9f", "file": "metrics"}),
     log:
-        "logs/steps/best-model-select-162cdbee.log",
+        "logs/steps/best-model-select-3b4dfb9f.log",
     params:
-        arguments=[],
+        arguments="",
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# gate-best-acc at workflow/commands/runpod-hpo-parallel.md:4:157
-checkpoint gate_best_acc_7fc47000:
+# gate-best-acc at workflow/commands/runpod-hpo-parallel.md:4:158
+checkpoint gate_best_acc_403c1848:
     input:
-        metrics="results/steps/best-model-select-162cdbee/metrics.json",
+        metrics="results/steps/best-model-select-3b4dfb9f/metrics.json",
     output:
-        report("results/steps/gate-best-acc-7fc47000/decision.json", category="gates", labels={"gate": "gate-best-acc-7fc47000"}),
+        report("results/steps/gate-best-acc-403c1848/decision.json", category="gates", labels={"gate": "gate-best-acc-403c1848"}),
     log:
-        "logs/steps/gate-best-acc-7fc47000.log",
+        "logs/steps/gate-best-acc-403c1848.log",
     params:
         op=">",
         key="best_acc",
@@ -141,50 +142,50 @@ checkpoint gate_best_acc_7fc47000:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:177
-rule deploy_ab5d4e5e:
+# /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
+rule deploy_184e9139:
     input:
-        model="results/steps/best-model-select-162cdbee/model.pt",
-        metrics="results/steps/best-model-select-162cdbee/metrics.json",
-        after="results/steps/gate-best-acc-7fc47000/decision.json",
+        model="results/steps/best-model-select-3b4dfb9f/model.pt",
+        metrics="results/steps/best-model-select-3b4dfb9f/metrics.json",
+        after="results/steps/gate-best-acc-403c1848/decision.json",
     output:
-        record="results/steps/deploy-ab5d4e5e/deploy.json",
-        metrics=report("results/steps/deploy-ab5d4e5e/metrics.json", category="metrics", labels={"step": "deploy-ab5d4e5e", "file": "metrics"}),
+        record="results/steps/deploy-184e9139/deploy.json",
+        metrics=report("results/steps/deploy-184e9139/metrics.json", category="metrics", labels={"step": "deploy-184e9139", "file": "metrics"}),
     log:
-        "logs/steps/deploy-ab5d4e5e.log",
+        "logs/steps/deploy-184e9139.log",
     params:
-        registry="registry",
-        dvc_remote="dvc-remote",
-        model_name="simple_lstm",
-        arguments=[],
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+        arguments="",
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:q} --dvc-remote {params.dvc_remote:q} --model-name {params.model_name:q} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:195
-rule analyze_failures_9f19e6fb:
+# /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:196
+rule analyze_failures_1d228148:
     input:
-        summary="results/steps/results-aggregate-ec136bde/summary.json",
-        after="results/steps/gate-best-acc-7fc47000/decision.json",
+        summary="results/steps/results-aggregate-50f9d519/summary.json",
+        after="results/steps/gate-best-acc-403c1848/decision.json",
     output:
-        report="results/steps/analyze-failures-9f19e6fb/failures.json",
-        metrics=report("results/steps/analyze-failures-9f19e6fb/metrics.json", category="metrics", labels={"step": "analyze-failures-9f19e6fb", "file": "metrics"}),
+        report="results/steps/analyze-failures-1d228148/failures.json",
+        metrics=report("results/steps/analyze-failures-1d228148/metrics.json", category="metrics", labels={"step": "analyze-failures-1d228148", "file": "metrics"}),
     log:
-        "logs/steps/analyze-failures-9f19e6fb.log",
+        "logs/steps/analyze-failures-1d228148.log",
     params:
-        threshold=0.9,
-        arguments=[],
+        threshold=q(0.9),
+        arguments="",
     shell:
-        "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-best-acc
-rule join_best_acc_8f8433e5:
+rule join_best_acc_fd5dc5a4:
     input:
-        decision="results/steps/gate-best-acc-7fc47000/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_best_acc_7fc47000, {"then": "results/steps/deploy-ab5d4e5e/metrics.json", "else": "results/steps/analyze-failures-9f19e6fb/metrics.json"}),
+        decision="results/steps/gate-best-acc-403c1848/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_best_acc_403c1848, {"then": "results/steps/deploy-184e9139/metrics.json", "else": "results/steps/analyze-failures-1d228148/metrics.json"}),
     output:
-        "results/steps/join-best-acc-8f8433e5/join.json",
+        "results/steps/join-best-acc-fd5dc5a4/join.json",
     log:
-        "logs/steps/join-best-acc-8f8433e5.log",
+        "logs/steps/join-best-acc-fd5dc5a4.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -192,11 +193,13 @@ rule join_best_acc_8f8433e5:
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
-        final="results/steps/join-best-acc-8f8433e5/join.json",
+        final="results/steps/join-best-acc-fd5dc5a4/join.json",
     output:
         "results/runpod-hpo-parallel/index.json",
+    log:
+        "logs/runpod-hpo-parallel/index.log",
     params:
-        index="{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-03145223\", \"key\": \"runpod-setup-03145223\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-96471b11\", \"key\": \"init-96471b11\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d4ea1dfb\", \"key\": \"feature-engineer-d4ea1dfb\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-45b10bff\", \"key\": \"train-45b10bff\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-ec136bde\", \"key\": \"results-aggregate-ec136bde\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-162cdbee\", \"key\": \"best-model-select-162cdbee\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/gate-best-acc-7fc47000\", \"key\": \"gate-best-acc-7fc47000\", \"kind\": \"gate\", \"label\": \"gate-best-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-ab5d4e5e\", \"key\": \"deploy-ab5d4e5e\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-9f19e6fb\", \"key\": \"analyze-failures-9f19e6fb\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-best-acc-8f8433e5\", \"key\": \"join-best-acc-8f8433e5\", \"kind\": \"join\", \"label\": \"join-best-acc\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-a209440e\", \"key\": \"runpod-setup-a209440e\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-6b892c1d\", \"key\": \"init-6b892c1d\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d846b60c\", \"key\": \"feature-engineer-d846b60c\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-d6955236\", \"key\": \"train-d6955236\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-50f9d519\", \"key\": \"results-aggregate-50f9d519\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-3b4dfb9f\", \"key\": \"best-model-select-3b4dfb9f\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/gate-best-acc-403c1848\", \"key\": \"gate-best-acc-403c1848\", \"kind\": \"gate\", \"label\": \"gate-best-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-184e9139\", \"key\": \"deploy-184e9139\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-1d228148\", \"key\": \"analyze-failures-1d228148\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-best-acc-fd5dc5a4\", \"key\": \"join-best-acc-fd5dc5a4\", \"kind\": \"join\", \"label\": \"join-best-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -16,8 +16,8 @@ import click
 
 from . import runner
 from .errors import FlowError, RunError
-from .project import Project
-from .resolve import Resolved, slug
+from .project import Project, target_name
+from .resolve import Resolved
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,7 +79,7 @@ def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str
     name = chain.strip().lstrip("/").replace(":", "/")
     if chain.strip().startswith("/") and name in project.macros() and not overrides:
         resolved = project.resolve_chain(chain, name, source)
-        return slug(name).replace("-", "_"), None, resolved
+        return target_name(name), None, resolved
     target, path, resolved = project.compile_chain(chain, overrides, source)
     return target, path.relative_to(project.root).as_posix(), resolved
 

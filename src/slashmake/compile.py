@@ -68,21 +68,27 @@ class Compiler:
             return f"{step.folder}/{{variant}}/{file}" if wildcard else f"{step.folder}/{{variant}}/{file}"
         return f"{step.folder}/{file}"
 
-    def variants_const(self, step: Step) -> str:
-        name = f"VARIANTS_{step.rule}"
+    def register_variants(self, step: Step) -> None:
+        """Declare this flow's variants of a sweep (merged with other flows' at parse time)."""
         assert step.variants is not None
-        self.consts[name] = f"{name} = {json.dumps(step.variants, sort_keys=False)}"
+        self.consts[f"VARIANTS_{step.rule}"] = (f"register_variants({py(step.rule)}, "
+                                                f"{json.dumps(step.variants, sort_keys=False)})")
         if step.rule not in self.skip:
             self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
                                                  f"{len(step.variants)})")
-        return name
+
+    def variant_param(self, step: Step, key: str) -> str:
+        self.register_variants(step)
+        return f"lambda w: q(variant({py(step.rule)}, w.variant, {py(key)}))"
 
     def expr(self, prod: Producer) -> str:
         """A Python expression giving the file(s) of ``prod``; ``w`` is the wildcards."""
         if isinstance(prod, Ref):
             path = self.path(prod.step, prod.name)
             if prod.step.variants is not None:
-                return f"expand({py(path)}, variant={self.variants_const(prod.step)})"
+                self.register_variants(prod.step)
+                names = prod.variants if prod.variants is not None else tuple(prod.step.variants)
+                return f"expand({py(path)}, variant={json.dumps(list(names))})"
             return py(path)
         if isinstance(prod, Many):
             return "flat(" + ", ".join(self.expr(p) for p in prod.parts) + ")"
@@ -192,12 +198,12 @@ class Compiler:
         for k, v in step.params.items():
             key = re.sub(r"\W", "_", k)
             if step.variants is not None and any(k in vv for vv in step.variants.values()):
-                params[key] = f"lambda w: q({self.variants_const(step)}[w.variant][{py(k)}])"
+                params[key] = self.variant_param(step, k)
             else:
                 params[key] = param_value(v)
         if step.variants is not None:
             for k in sorted({k for vv in step.variants.values() for k in vv} - set(step.params)):
-                params[re.sub(r"\W", "_", k)] = f"lambda w: q({self.variants_const(step)}[w.variant][{py(k)}])"
+                params[re.sub(r"\W", "_", k)] = self.variant_param(step, k)
         for k, v in step.var_params.items():
             params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
         params["arguments"] = param_value(step.args) if step.args else '""'
@@ -257,7 +263,10 @@ class Compiler:
         if step.is_try:
             parts += ["--status {output.status:q}", f"--stage {step.folder}/.staging", f"--publish {step.folder}",
                       f"--label {step.try_label or 'failure'}"]
-        return " ".join(parts) + f" -- {body}"
+        # The body is shell text (`a && b`, pipes): each attempt runs it whole, as a bash function
+        # (Snakemake's shell is bash), not as words that the outer shell would split at `&&`.
+        return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
+            " -- bash -c _slashmake_body"
 
     def agent_shell(self, step: Step, params: dict[str, str]) -> str:
         cmd = step.command
@@ -336,9 +345,11 @@ class Compiler:
                             "origin": s.origin, "outputs": sorted(s.outputs) if s.kind != "join" else []}
                            for s in self.r.steps]}
         inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
-        shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]),
-                                           ("params", {"index": py(json.dumps(index, sort_keys=True))}),
+        shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
+        # behind a lambda: Snakemake would format {...} inside a params string (a chain may hold braces)
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
+                                           ("params", {"index": f"lambda w: {py(json.dumps(index, sort_keys=True))}"}),
                                            ("localrule", "True"), ("shell", py(shell))]
         return self.emit("rule", name, f"target: snakemake -c2 {name}", sections)
 

@@ -130,7 +130,7 @@ class Project:
         sources = sorted(resolved.sources)
         if any(s.kind == "agent" for s in resolved.steps) and not self.agent_config().get("program"):
             self.missing_agent = True
-        target = target or re.sub(r"\W", "_", slug(name))
+        target = target or target_name(name)
         header = header_lines(name, chain, [_rel(s, self.root) for s in sources],
                               self.sources_hash([_rel(s, self.root) for s in sources], overrides))
         return compile_text(resolved, self.defs, target, f"results/{slug(name)}/index.json", header, skip,
@@ -150,6 +150,12 @@ class Project:
         if not path.exists() or path.read_text() != text:
             _write(path, text)
         return target, path, self.resolve_chain(chain, name, source_name, overrides)
+
+
+def target_name(flow: str) -> str:
+    """The rule that runs a macro: `snakemake -c2 ml_pipeline_full` for /ml-pipeline-full."""
+    name = re.sub(r"\W", "_", slug(flow))
+    return f"flow_{name}" if name[0].isdigit() else name
 
 
 _CODE_DIGEST: list[str] = []

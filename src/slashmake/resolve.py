@@ -28,13 +28,17 @@ _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 # -- producers: where a file an input needs comes from ------------------------------------------
 @dataclass(frozen=True)
 class Ref:
-    """The output ``name`` of ``step`` (every variant's file when the step is a sweep)."""
+    """The output ``name`` of ``step``; for a sweep, the files of the ``variants`` this consumer needs."""
 
     step: Step
     name: str
+    variants: tuple[str, ...] | None = None
 
     def ident(self) -> str:
-        return f"{self.step.key}:{self.name}"
+        # A sweep's key leaves its variants out (so changing one value reruns only that variant);
+        # what reads the sweep depends on exactly which variants it gathers.
+        extra = f"[{','.join(self.variants)}]" if self.variants is not None else ""
+        return f"{self.step.key}:{self.name}{extra}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ class Step:
         outs = dict(self.command.outputs) or {"done": ".done"}
         return outs
 
-    def marker(self) -> Producer:
+    def marker(self) -> Ref:
         """The file that says this step is done, for ordering what follows."""
         if self.kind == "gate":
             return Ref(self, "decision")
@@ -417,29 +421,37 @@ class Resolver:
 
     def add(self, step: Step, env: Env) -> Env:
         """Key the step, register it (once), and return the scope after it."""
+        variants = tuple(step.variants) if step.variants is not None else None
         step = self.register(step)
         env = env.copy()
+
+        def ref(name: str) -> Ref:
+            return Ref(step, name, variants)
+
         if step.kind in ("call", "agent"):
             assert step.command is not None
             for name in step.outputs:
-                env.outputs[name] = Ref(step, name)
+                env.outputs[name] = ref(name)
             spec = Metrics("metrics.json", ("answered",), None, {}) if step.kind == "agent" else step.command.metrics
             if step.kind == "agent":
                 spec = step.command.metrics or spec
             if spec is not None:
                 for k in spec.keys:
-                    env.metrics[_norm(k)] = MetricSource(Ref(step, "metrics"), k, spec)
+                    env.metrics[_norm(k)] = MetricSource(ref("metrics"), k, spec)
                 for alias, target in spec.aliases.items():
-                    env.metrics[_norm(alias)] = MetricSource(Ref(step, "metrics"), target, spec)
+                    env.metrics[_norm(alias)] = MetricSource(ref("metrics"), target, spec)
             env.seen = env.seen | {step.command.name}
-        env.last = [step.marker()]
+        env.last = [ref(step.marker().name) if variants else step.marker()]
         env.last_step = step
         return env
 
     def register(self, step: Step) -> Step:
         step.key = f"{slug(step.label.lstrip('/'))}-{_hash(self.identity(step))}"
         if step.key in self.by_key:
-            return self.by_key[step.key]
+            known = self.by_key[step.key]
+            if known.variants is not None and step.variants is not None:
+                known.variants.update(step.variants)  # the rule serves every variant any consumer asks for
+            return known
         self.by_key[step.key] = step
         self.steps.append(step)
         return step
@@ -450,7 +462,8 @@ class Resolver:
         if step.command is not None:
             ident.update(command=step.command.digest, params=step.params, args=step.args,
                          vars={k: [v.source.ident(), v.key] for k, v in step.var_params.items()},
-                         variants=step.variants, try_=step.is_try, retries=step.retries, backoff=step.backoff)
+                         sweep=step.variants is not None, try_=step.is_try, retries=step.retries,
+                         backoff=step.backoff)
         if step.droid is not None:
             ident["droid"] = step.droid.digest
         if step.kind == "agent":
@@ -579,7 +592,7 @@ class Resolver:
         failed = before.copy()
         failed.last = [step.marker()]
         failed.last_step = step
-        return self.branches(step, failed, {"else": node.orelse, "catch": node.catch}, ok_env=after_ok)
+        return self.branches(step, failed, {"catch": node.catch, "else": node.orelse}, ok_env=after_ok)
 
     def branches(self, decider: Step, env: Env, flows: dict[str, Flow | None], ok_env: Env | None = None) -> Env:
         """Resolve each branch from the decision and join them: what follows sees the branch taken."""

@@ -53,7 +53,24 @@ def flat(*parts: Any) -> list[str]:
 
 def metric(path: Any, key: str) -> Any:
     """A variable's value, read from the metrics file of the step that bound it."""
+    if not os.path.exists(str(path)):
+        # While the DAG is built the file may not exist yet: a FileNotFoundError naming the input
+        # lets Snakemake defer the parameter until the job runs.
+        raise FileNotFoundError(2, "metrics file not written yet", str(path))
     return read_metric(str(path), key)
+
+
+_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def register_variants(rule: str, table: dict[str, dict[str, Any]]) -> None:
+    """Record a sweep's variants; flows sharing the sweep's rule add theirs to the same table."""
+    _VARIANTS.setdefault(rule, {}).update(table)
+
+
+def variant(rule: str, name: str, key: str) -> Any:
+    """One parameter of one variant of a sweep."""
+    return _VARIANTS[rule][name][key]
 
 
 def sweep_group(workflow: Any, config: dict[str, Any], name: str, size: int) -> None:

@@ -3,42 +3,42 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 6d25e9ae4dd52479
+# sources-hash: 3cdb3d344c9e5e0c
 
 # /init (workflow/commands/init.md) at <chain>:1:1
-rule init_888d1df0:
+rule init_7ee99973:
     output:
-        workspace="results/steps/init-888d1df0/workspace.json",
+        workspace="results/steps/init-7ee99973/workspace.json",
     log:
-        "logs/steps/init-888d1df0.log",
+        "logs/steps/init-7ee99973.log",
     params:
         arguments="",
     shell:
         "( python scripts/init.py --workspace {output.workspace:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /data-validate (workflow/commands/data-validate.md) at <chain>:1:9
-rule data_validate_c766ce7e:
+rule data_validate_63bbfcb7:
     input:
-        after="results/steps/init-888d1df0/workspace.json",
+        after="results/steps/init-7ee99973/workspace.json",
     output:
-        report="results/steps/data-validate-c766ce7e/report.json",
-        metrics=report("results/steps/data-validate-c766ce7e/metrics.json", category="metrics", labels={"step": "data-validate-c766ce7e", "file": "metrics"}),
+        report="results/steps/data-validate-63bbfcb7/report.json",
+        metrics=report("results/steps/data-validate-63bbfcb7/metrics.json", category="metrics", labels={"step": "data-validate-63bbfcb7", "file": "metrics"}),
     log:
-        "logs/steps/data-validate-c766ce7e.log",
+        "logs/steps/data-validate-63bbfcb7.log",
     params:
         arguments="",
     shell:
         "( python scripts/data-validate.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:26
-rule ml_train_9d1e5e17:
+rule ml_train_ba075d42:
     input:
-        after="results/steps/data-validate-c766ce7e/metrics.json",
+        after="results/steps/data-validate-63bbfcb7/metrics.json",
     output:
-        model="results/steps/ml-train-9d1e5e17/model.pt",
-        metrics=report("results/steps/ml-train-9d1e5e17/metrics.json", category="metrics", labels={"step": "ml-train-9d1e5e17", "file": "metrics"}),
+        model="results/steps/ml-train-ba075d42/model.pt",
+        metrics=report("results/steps/ml-train-ba075d42/metrics.json", category="metrics", labels={"step": "ml-train-ba075d42", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-9d1e5e17.log",
+        "logs/steps/ml-train-ba075d42.log",
     params:
         model=q("simple_lstm"),
         device=q("auto"),
@@ -50,28 +50,28 @@ rule ml_train_9d1e5e17:
         "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at <chain>:1:38
-rule ml_evaluate_e8c88d1b:
+rule ml_evaluate_67e78db0:
     input:
-        model="results/steps/ml-train-9d1e5e17/model.pt",
-        after="results/steps/ml-train-9d1e5e17/metrics.json",
+        model="results/steps/ml-train-ba075d42/model.pt",
+        after="results/steps/ml-train-ba075d42/metrics.json",
     output:
-        report="results/steps/ml-evaluate-e8c88d1b/report.json",
-        metrics=report("results/steps/ml-evaluate-e8c88d1b/metrics.json", category="metrics", labels={"step": "ml-evaluate-e8c88d1b", "file": "metrics"}),
+        report="results/steps/ml-evaluate-67e78db0/report.json",
+        metrics=report("results/steps/ml-evaluate-67e78db0/metrics.json", category="metrics", labels={"step": "ml-evaluate-67e78db0", "file": "metrics"}),
     log:
-        "logs/steps/ml-evaluate-e8c88d1b.log",
+        "logs/steps/ml-evaluate-67e78db0.log",
     params:
         arguments="",
     shell:
         "( python scripts/ml-evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-acc at <chain>:1:53
-checkpoint gate_acc_c99753c4:
+checkpoint gate_acc_c82bcb8a:
     input:
-        metrics="results/steps/ml-evaluate-e8c88d1b/metrics.json",
+        metrics="results/steps/ml-evaluate-67e78db0/metrics.json",
     output:
-        report("results/steps/gate-acc-c99753c4/decision.json", category="gates", labels={"gate": "gate-acc-c99753c4"}),
+        report("results/steps/gate-acc-c82bcb8a/decision.json", category="gates", labels={"gate": "gate-acc-c82bcb8a"}),
     log:
-        "logs/steps/gate-acc-c99753c4.log",
+        "logs/steps/gate-acc-c82bcb8a.log",
     params:
         op=">",
         key="accuracy",
@@ -81,28 +81,28 @@ checkpoint gate_acc_c99753c4:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at <chain>:1:68
-rule ml_deploy_10e66507:
+rule ml_deploy_ab6668f7:
     input:
-        model="results/steps/ml-train-9d1e5e17/model.pt",
-        after="results/steps/gate-acc-c99753c4/decision.json",
+        model="results/steps/ml-train-ba075d42/model.pt",
+        after="results/steps/gate-acc-c82bcb8a/decision.json",
     output:
-        report="results/steps/ml-deploy-10e66507/report.json",
+        report="results/steps/ml-deploy-ab6668f7/report.json",
     log:
-        "logs/steps/ml-deploy-10e66507.log",
+        "logs/steps/ml-deploy-ab6668f7.log",
     params:
         arguments="",
     shell:
         "( python scripts/ml-deploy.py --report {output.report:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
-rule join_acc_dfc4839a:
+rule join_acc_d9d1c093:
     input:
-        decision="results/steps/gate-acc-c99753c4/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_c99753c4, {"then": "results/steps/ml-deploy-10e66507/report.json", "else": "results/steps/gate-acc-c99753c4/decision.json"}),
+        decision="results/steps/gate-acc-c82bcb8a/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_acc_c82bcb8a, {"then": "results/steps/ml-deploy-ab6668f7/report.json", "else": "results/steps/gate-acc-c82bcb8a/decision.json"}),
     output:
-        "results/steps/join-acc-dfc4839a/join.json",
+        "results/steps/join-acc-d9d1c093/join.json",
     log:
-        "logs/steps/join-acc-dfc4839a.log",
+        "logs/steps/join-acc-d9d1c093.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -110,11 +110,13 @@ rule join_acc_dfc4839a:
 # target: snakemake -c2 seed_01
 rule seed_01:
     input:
-        final="results/steps/join-acc-dfc4839a/join.json",
+        final="results/steps/join-acc-d9d1c093/join.json",
     output:
         "results/seed-01/index.json",
+    log:
+        "logs/seed-01/index.log",
     params:
-        index="{\"chain\": \"/init \\u2192 /data-validate \\u2192 /ml-train \\u2192 /ml-evaluate \\u2192 /if:acc>0.87 \\u2192 /ml-deploy\", \"flow\": \"seed-01\", \"steps\": [{\"folder\": \"results/steps/init-888d1df0\", \"key\": \"init-888d1df0\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"workspace\"]}, {\"folder\": \"results/steps/data-validate-c766ce7e\", \"key\": \"data-validate-c766ce7e\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/ml-train-9d1e5e17\", \"key\": \"ml-train-9d1e5e17\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-e8c88d1b\", \"key\": \"ml-evaluate-e8c88d1b\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-c99753c4\", \"key\": \"gate-acc-c99753c4\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-10e66507\", \"key\": \"ml-deploy-10e66507\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-acc-dfc4839a\", \"key\": \"join-acc-dfc4839a\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/init \\u2192 /data-validate \\u2192 /ml-train \\u2192 /ml-evaluate \\u2192 /if:acc>0.87 \\u2192 /ml-deploy\", \"flow\": \"seed-01\", \"steps\": [{\"folder\": \"results/steps/init-7ee99973\", \"key\": \"init-7ee99973\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"workspace\"]}, {\"folder\": \"results/steps/data-validate-63bbfcb7\", \"key\": \"data-validate-63bbfcb7\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/ml-train-ba075d42\", \"key\": \"ml-train-ba075d42\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-67e78db0\", \"key\": \"ml-evaluate-67e78db0\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-c82bcb8a\", \"key\": \"gate-acc-c82bcb8a\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-ab6668f7\", \"key\": \"ml-deploy-ab6668f7\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-acc-d9d1c093\", \"key\": \"join-acc-d9d1c093\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,34 +3,34 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 67c91b7d395a04d3
+# sources-hash: 45cccd9efe0fc965
 
-sweep_group(workflow, config, "sweep_runpod_experiment_5382668d", 3)
-VARIANTS_runpod_experiment_5382668d = {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}}
+sweep_group(workflow, config, "sweep_runpod_experiment_c2c38dce", 3)
+register_variants("runpod_experiment_c2c38dce", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
 
 # /runpod-experiment (workflow/commands/runpod-experiment.md) at <chain>:1:1
-rule runpod_experiment_5382668d:
+rule runpod_experiment_c2c38dce:
     output:
-        encoder="results/steps/runpod-experiment-5382668d/{variant}/encoder.pt",
-        metrics=report("results/steps/runpod-experiment-5382668d/{variant}/metrics.json", category="metrics", labels={"step": "runpod-experiment-5382668d", "file": "metrics"}),
+        encoder="results/steps/runpod-experiment-c2c38dce/{variant}/encoder.pt",
+        metrics=report("results/steps/runpod-experiment-c2c38dce/{variant}/metrics.json", category="metrics", labels={"step": "runpod-experiment-c2c38dce", "file": "metrics"}),
     log:
-        "logs/steps/runpod-experiment-5382668d/{variant}.log",
+        "logs/steps/runpod-experiment-c2c38dce/{variant}.log",
     params:
-        sigma=lambda w: q(VARIANTS_runpod_experiment_5382668d[w.variant]["sigma"]),
+        sigma=lambda w: q(variant("runpod_experiment_c2c38dce", w.variant, "sigma")),
         arguments="",
-    group: "sweep_runpod_experiment_5382668d"
+    group: "sweep_runpod_experiment_c2c38dce"
     shell:
         "( python scripts/runpod-experiment.py --encoder {output.encoder:q} --metrics {output.metrics:q} --sigma {params.sigma:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /results:aggregate (workflow/commands/results/aggregate.md) at <chain>:1:69
-rule results_aggregate_5892ded6:
+rule results_aggregate_d22632b3:
     input:
-        metrics=expand("results/steps/runpod-experiment-5382668d/{variant}/metrics.json", variant=VARIANTS_runpod_experiment_5382668d),
+        metrics=expand("results/steps/runpod-experiment-c2c38dce/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"]),
     output:
-        report="results/steps/results-aggregate-5892ded6/report.json",
-        metrics=report("results/steps/results-aggregate-5892ded6/metrics.json", category="metrics", labels={"step": "results-aggregate-5892ded6", "file": "metrics"}),
+        report="results/steps/results-aggregate-d22632b3/report.json",
+        metrics=report("results/steps/results-aggregate-d22632b3/metrics.json", category="metrics", labels={"step": "results-aggregate-d22632b3", "file": "metrics"}),
     log:
-        "logs/steps/results-aggregate-5892ded6.log",
+        "logs/steps/results-aggregate-d22632b3.log",
     params:
         arguments="",
     shell:
@@ -39,11 +39,13 @@ rule results_aggregate_5892ded6:
 # target: snakemake -c2 seed_02
 rule seed_02:
     input:
-        final="results/steps/results-aggregate-5892ded6/metrics.json",
+        final="results/steps/results-aggregate-d22632b3/metrics.json",
     output:
         "results/seed-02/index.json",
+    log:
+        "logs/seed-02/index.log",
     params:
-        index="{\"chain\": \"/runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] \\u2192 /results:aggregate\", \"flow\": \"seed-02\", \"steps\": [{\"folder\": \"results/steps/runpod-experiment-5382668d\", \"key\": \"runpod-experiment-5382668d\", \"kind\": \"call\", \"label\": \"/runpod-experiment\", \"origin\": \"\", \"outputs\": [\"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/results-aggregate-5892ded6\", \"key\": \"results-aggregate-5892ded6\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}]}",
+        index=lambda w: "{\"chain\": \"/runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] \\u2192 /results:aggregate\", \"flow\": \"seed-02\", \"steps\": [{\"folder\": \"results/steps/runpod-experiment-c2c38dce\", \"key\": \"runpod-experiment-c2c38dce\", \"kind\": \"call\", \"label\": \"/runpod-experiment\", \"origin\": \"\", \"outputs\": [\"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/results-aggregate-d22632b3\", \"key\": \"results-aggregate-d22632b3\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,57 +3,57 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 6e8326e1cd063839
+# sources-hash: 9f7b3fbe4d443bac
 
 # /train (workflow/commands/train.md) at <chain>:1:6
-checkpoint train_2a1571b6:
+checkpoint train_1ae7369a:
     output:
-        status="results/steps/train-2a1571b6/status.json",
+        status="results/steps/train-1ae7369a/status.json",
     log:
-        "logs/steps/train-2a1571b6.log",
+        "logs/steps/train-1ae7369a.log",
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-2a1571b6/.staging/model.pt",
-        out_metrics="results/steps/train-2a1571b6/.staging/metrics.json",
+        out_model="results/steps/train-1ae7369a/.staging/model.pt",
+        out_metrics="results/steps/train-1ae7369a/.staging/metrics.json",
     shell:
-        "{PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-2a1571b6/.staging --publish results/steps/train-2a1571b6 --label training-failed -- python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u}"
-
-# /continue (workflow/commands/continue.md) at <chain>:1:71
-rule continue_105767e1:
-    input:
-        after="results/steps/train-2a1571b6/status.json",
-    output:
-        report="results/steps/continue-105767e1/report.json",
-    log:
-        "logs/steps/continue-105767e1.log",
-    params:
-        arguments="",
-    shell:
-        "( python scripts/continue.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-1ae7369a/.staging --publish results/steps/train-1ae7369a --label training-failed -- bash -c _slashmake_body"
 
 # /use-backup (workflow/commands/use-backup.md) at <chain>:1:40
-rule use_backup_03033184:
+rule use_backup_64ac4165:
     input:
-        after="results/steps/train-2a1571b6/status.json",
+        after="results/steps/train-1ae7369a/status.json",
     output:
-        report="results/steps/use-backup-03033184/report.json",
+        report="results/steps/use-backup-64ac4165/report.json",
     log:
-        "logs/steps/use-backup-03033184.log",
+        "logs/steps/use-backup-64ac4165.log",
     params:
         arguments="",
     shell:
         "( python scripts/use-backup.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
-# joins the branches of /train
-rule join_train_64fa9065:
+# /continue (workflow/commands/continue.md) at <chain>:1:71
+rule continue_bc4d9399:
     input:
-        decision="results/steps/train-2a1571b6/status.json",
-        chosen=lambda w: choose(checkpoints.train_2a1571b6, {"else": "results/steps/continue-105767e1/report.json", "catch": "results/steps/use-backup-03033184/report.json"}),
+        after="results/steps/train-1ae7369a/status.json",
     output:
-        "results/steps/join-train-64fa9065/join.json",
+        report="results/steps/continue-bc4d9399/report.json",
     log:
-        "logs/steps/join-train-64fa9065.log",
+        "logs/steps/continue-bc4d9399.log",
+    params:
+        arguments="",
+    shell:
+        "( python scripts/continue.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
+
+# joins the branches of /train
+rule join_train_7b345918:
+    input:
+        decision="results/steps/train-1ae7369a/status.json",
+        chosen=lambda w: choose(checkpoints.train_1ae7369a, {"catch": "results/steps/use-backup-64ac4165/report.json", "else": "results/steps/continue-bc4d9399/report.json"}),
+    output:
+        "results/steps/join-train-7b345918/join.json",
+    log:
+        "logs/steps/join-train-7b345918.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -61,11 +61,13 @@ rule join_train_64fa9065:
 # target: snakemake -c2 seed_05
 rule seed_05:
     input:
-        final="results/steps/join-train-64fa9065/join.json",
+        final="results/steps/join-train-7b345918/join.json",
     output:
         "results/seed-05/index.json",
+    log:
+        "logs/seed-05/index.log",
     params:
-        index="{\"chain\": \"/try:/train \\u2192 /catch:training-failed \\u2192 /fallback:use-backup \\u2192 /else \\u2192 /continue\", \"flow\": \"seed-05\", \"steps\": [{\"folder\": \"results/steps/train-2a1571b6\", \"key\": \"train-2a1571b6\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/continue-105767e1\", \"key\": \"continue-105767e1\", \"kind\": \"call\", \"label\": \"/continue\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/use-backup-03033184\", \"key\": \"use-backup-03033184\", \"kind\": \"call\", \"label\": \"/use-backup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-64fa9065\", \"key\": \"join-train-64fa9065\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/try:/train \\u2192 /catch:training-failed \\u2192 /fallback:use-backup \\u2192 /else \\u2192 /continue\", \"flow\": \"seed-05\", \"steps\": [{\"folder\": \"results/steps/train-1ae7369a\", \"key\": \"train-1ae7369a\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/use-backup-64ac4165\", \"key\": \"use-backup-64ac4165\", \"kind\": \"call\", \"label\": \"/use-backup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-bc4d9399\", \"key\": \"continue-bc4d9399\", \"kind\": \"call\", \"label\": \"/continue\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-7b345918\", \"key\": \"join-train-7b345918\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,68 +3,68 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: d031d6dadc496e61
+# sources-hash: 2bb3cf2d068bbfa7
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
-checkpoint deploy_ceb936e4:
+checkpoint deploy_6625b2d3:
     output:
-        status="results/steps/deploy-ceb936e4/status.json",
+        status="results/steps/deploy-6625b2d3/status.json",
     log:
-        "logs/steps/deploy-ceb936e4.log",
+        "logs/steps/deploy-6625b2d3.log",
     params:
         arguments="",
-        out_report="results/steps/deploy-ceb936e4/.staging/report.json",
+        out_report="results/steps/deploy-6625b2d3/.staging/report.json",
     shell:
-        "{PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-ceb936e4/.staging --publish results/steps/deploy-ceb936e4 --label deployment-failed -- python scripts/deploy.py --report {params.out_report:q} {params.arguments:u}"
+        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-6625b2d3/.staging --publish results/steps/deploy-6625b2d3 --label deployment-failed -- bash -c _slashmake_body"
 
 # /rollback (workflow/commands/rollback.md) at <chain>:1:43
-rule rollback_dcfe50a8:
+rule rollback_f7c5b79d:
     input:
-        after="results/steps/deploy-ceb936e4/status.json",
+        after="results/steps/deploy-6625b2d3/status.json",
     output:
-        report="results/steps/rollback-dcfe50a8/report.json",
+        report="results/steps/rollback-f7c5b79d/report.json",
     log:
-        "logs/steps/rollback-dcfe50a8.log",
+        "logs/steps/rollback-f7c5b79d.log",
     params:
         arguments="",
     shell:
         "( python scripts/rollback.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /notify-team (workflow/commands/notify-team.md) at <chain>:1:55
-rule notify_team_c1a93e49:
+rule notify_team_21bccc08:
     input:
-        after="results/steps/rollback-dcfe50a8/report.json",
+        after="results/steps/rollback-f7c5b79d/report.json",
     output:
-        report="results/steps/notify-team-c1a93e49/report.json",
+        report="results/steps/notify-team-21bccc08/report.json",
     log:
-        "logs/steps/notify-team-c1a93e49.log",
+        "logs/steps/notify-team-21bccc08.log",
     params:
         arguments="",
     shell:
         "( python scripts/notify-team.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /retry-deployment (workflow/commands/retry-deployment.md) at <chain>:1:70
-rule retry_deployment_7fa412c6:
+rule retry_deployment_94568109:
     input:
-        after="results/steps/notify-team-c1a93e49/report.json",
+        after="results/steps/notify-team-21bccc08/report.json",
     output:
-        report="results/steps/retry-deployment-7fa412c6/report.json",
+        report="results/steps/retry-deployment-94568109/report.json",
     log:
-        "logs/steps/retry-deployment-7fa412c6.log",
+        "logs/steps/retry-deployment-94568109.log",
     params:
         arguments="",
     shell:
         "( python scripts/retry-deployment.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of /deploy
-rule join_deploy_af7132ad:
+rule join_deploy_7126e12f:
     input:
-        decision="results/steps/deploy-ceb936e4/status.json",
-        chosen=lambda w: choose(checkpoints.deploy_ceb936e4, {"else": "results/steps/deploy-ceb936e4/status.json", "catch": "results/steps/retry-deployment-7fa412c6/report.json"}),
+        decision="results/steps/deploy-6625b2d3/status.json",
+        chosen=lambda w: choose(checkpoints.deploy_6625b2d3, {"catch": "results/steps/retry-deployment-94568109/report.json", "else": "results/steps/deploy-6625b2d3/status.json"}),
     output:
-        "results/steps/join-deploy-af7132ad/join.json",
+        "results/steps/join-deploy-7126e12f/join.json",
     log:
-        "logs/steps/join-deploy-af7132ad.log",
+        "logs/steps/join-deploy-7126e12f.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -72,11 +72,13 @@ rule join_deploy_af7132ad:
 # target: snakemake -c2 seed_06
 rule seed_06:
     input:
-        final="results/steps/join-deploy-af7132ad/join.json",
+        final="results/steps/join-deploy-7126e12f/join.json",
     output:
         "results/seed-06/index.json",
+    log:
+        "logs/seed-06/index.log",
     params:
-        index="{\"chain\": \"/try:/deploy \\u2192 /catch:deployment-failed \\u2192 /rollback \\u2192 /notify-team \\u2192 /retry-deployment\", \"flow\": \"seed-06\", \"steps\": [{\"folder\": \"results/steps/deploy-ceb936e4\", \"key\": \"deploy-ceb936e4\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/rollback-dcfe50a8\", \"key\": \"rollback-dcfe50a8\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/notify-team-c1a93e49\", \"key\": \"notify-team-c1a93e49\", \"kind\": \"call\", \"label\": \"/notify-team\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retry-deployment-7fa412c6\", \"key\": \"retry-deployment-7fa412c6\", \"kind\": \"call\", \"label\": \"/retry-deployment\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-deploy-af7132ad\", \"key\": \"join-deploy-af7132ad\", \"kind\": \"join\", \"label\": \"join-deploy\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/try:/deploy \\u2192 /catch:deployment-failed \\u2192 /rollback \\u2192 /notify-team \\u2192 /retry-deployment\", \"flow\": \"seed-06\", \"steps\": [{\"folder\": \"results/steps/deploy-6625b2d3\", \"key\": \"deploy-6625b2d3\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/rollback-f7c5b79d\", \"key\": \"rollback-f7c5b79d\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/notify-team-21bccc08\", \"key\": \"notify-team-21bccc08\", \"kind\": \"call\", \"label\": \"/notify-team\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retry-deployment-94568109\", \"key\": \"retry-deployment-94568109\", \"kind\": \"call\", \"label\": \"/retry-deployment\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-deploy-7126e12f\", \"key\": \"join-deploy-7126e12f\", \"kind\": \"join\", \"label\": \"join-deploy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,57 +3,57 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: 80a1f00db5ead221
+# sources-hash: 2095323e2fbf69f5
 
 # /train (workflow/commands/train.md) at <chain>:1:1
-checkpoint train_a54b78f6:
+checkpoint train_39913d84:
     output:
-        status="results/steps/train-a54b78f6/status.json",
+        status="results/steps/train-39913d84/status.json",
     log:
-        "logs/steps/train-a54b78f6.log",
+        "logs/steps/train-39913d84.log",
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-a54b78f6/.staging/model.pt",
-        out_metrics="results/steps/train-a54b78f6/.staging/metrics.json",
+        out_model="results/steps/train-39913d84/.staging/model.pt",
+        out_metrics="results/steps/train-39913d84/.staging/metrics.json",
     shell:
-        "{PYTHON:q} -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-a54b78f6/.staging --publish results/steps/train-a54b78f6 --label failure -- python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u}"
-
-# /deploy (workflow/commands/deploy.md) at <chain>:1:49
-rule deploy_446b39cd:
-    input:
-        after="results/steps/train-a54b78f6/status.json",
-    output:
-        report="results/steps/deploy-446b39cd/report.json",
-    log:
-        "logs/steps/deploy-446b39cd.log",
-    params:
-        arguments="",
-    shell:
-        "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-39913d84/.staging --publish results/steps/train-39913d84 --label failure -- bash -c _slashmake_body"
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
-rule escalate_cf62926e:
+rule escalate_2ba87a30:
     input:
-        after="results/steps/train-a54b78f6/status.json",
+        after="results/steps/train-39913d84/status.json",
     output:
-        report="results/steps/escalate-cf62926e/report.json",
+        report="results/steps/escalate-2ba87a30/report.json",
     log:
-        "logs/steps/escalate-cf62926e.log",
+        "logs/steps/escalate-2ba87a30.log",
     params:
         arguments="",
     shell:
         "( python scripts/escalate.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
-# joins the branches of /train
-rule join_train_7b14b4a5:
+# /deploy (workflow/commands/deploy.md) at <chain>:1:49
+rule deploy_6c599a01:
     input:
-        decision="results/steps/train-a54b78f6/status.json",
-        chosen=lambda w: choose(checkpoints.train_a54b78f6, {"else": "results/steps/deploy-446b39cd/report.json", "catch": "results/steps/escalate-cf62926e/report.json"}),
+        after="results/steps/train-39913d84/status.json",
     output:
-        "results/steps/join-train-7b14b4a5/join.json",
+        report="results/steps/deploy-6c599a01/report.json",
     log:
-        "logs/steps/join-train-7b14b4a5.log",
+        "logs/steps/deploy-6c599a01.log",
+    params:
+        arguments="",
+    shell:
+        "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
+
+# joins the branches of /train
+rule join_train_9c983b6b:
+    input:
+        decision="results/steps/train-39913d84/status.json",
+        chosen=lambda w: choose(checkpoints.train_39913d84, {"catch": "results/steps/escalate-2ba87a30/report.json", "else": "results/steps/deploy-6c599a01/report.json"}),
+    output:
+        "results/steps/join-train-9c983b6b/join.json",
+    log:
+        "logs/steps/join-train-9c983b6b.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -61,11 +61,13 @@ rule join_train_7b14b4a5:
 # target: snakemake -c2 seed_07
 rule seed_07:
     input:
-        final="results/steps/join-train-7b14b4a5/join.json",
+        final="results/steps/join-train-9c983b6b/join.json",
     output:
         "results/seed-07/index.json",
+    log:
+        "logs/seed-07/index.log",
     params:
-        index="{\"chain\": \"/train-with-retry:3:backoff=300 \\u2192 /if:success \\u2192 /deploy \\u2192 /else \\u2192 /escalate\", \"flow\": \"seed-07\", \"steps\": [{\"folder\": \"results/steps/train-a54b78f6\", \"key\": \"train-a54b78f6\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/deploy-446b39cd\", \"key\": \"deploy-446b39cd\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/escalate-cf62926e\", \"key\": \"escalate-cf62926e\", \"kind\": \"call\", \"label\": \"/escalate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-7b14b4a5\", \"key\": \"join-train-7b14b4a5\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/train-with-retry:3:backoff=300 \\u2192 /if:success \\u2192 /deploy \\u2192 /else \\u2192 /escalate\", \"flow\": \"seed-07\", \"steps\": [{\"folder\": \"results/steps/train-39913d84\", \"key\": \"train-39913d84\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/escalate-2ba87a30\", \"key\": \"escalate-2ba87a30\", \"kind\": \"call\", \"label\": \"/escalate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/deploy-6c599a01\", \"key\": \"deploy-6c599a01\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-9c983b6b\", \"key\": \"join-train-9c983b6b\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

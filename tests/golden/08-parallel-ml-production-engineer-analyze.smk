@@ -3,16 +3,16 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: f72a5b8ede31910c
+# sources-hash: 215a5f1541643994
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
-rule analyze_model_architecture_2da91e35:
+rule analyze_model_architecture_7306ec7b:
     output:
-        prompt="results/steps/analyze-model-architecture-2da91e35/prompt.md",
-        response="results/steps/analyze-model-architecture-2da91e35/response.md",
-        metrics=report("results/steps/analyze-model-architecture-2da91e35/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-2da91e35", "file": "metrics"}),
+        prompt="results/steps/analyze-model-architecture-7306ec7b/prompt.md",
+        response="results/steps/analyze-model-architecture-7306ec7b/response.md",
+        metrics=report("results/steps/analyze-model-architecture-7306ec7b/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-7306ec7b", "file": "metrics"}),
     log:
-        "logs/steps/analyze-model-architecture-2da91e35.log",
+        "logs/steps/analyze-model-architecture-7306ec7b.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/analyze-model-architecture.md"),
@@ -26,13 +26,13 @@ rule analyze_model_architecture_2da91e35:
         "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at <chain>:1:62
-rule validate_data_pipeline_4634b8b0:
+rule validate_data_pipeline_b03e2085:
     output:
-        prompt="results/steps/validate-data-pipeline-4634b8b0/prompt.md",
-        response="results/steps/validate-data-pipeline-4634b8b0/response.md",
-        metrics=report("results/steps/validate-data-pipeline-4634b8b0/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-4634b8b0", "file": "metrics"}),
+        prompt="results/steps/validate-data-pipeline-b03e2085/prompt.md",
+        response="results/steps/validate-data-pipeline-b03e2085/response.md",
+        metrics=report("results/steps/validate-data-pipeline-b03e2085/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-b03e2085", "file": "metrics"}),
     log:
-        "logs/steps/validate-data-pipeline-4634b8b0.log",
+        "logs/steps/validate-data-pipeline-b03e2085.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/validate-data-pipeline.md"),
@@ -46,13 +46,13 @@ rule validate_data_pipeline_4634b8b0:
         "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at <chain>:1:116
-rule setup_monitoring_80dc8f98:
+rule setup_monitoring_d8056ae2:
     output:
-        prompt="results/steps/setup-monitoring-80dc8f98/prompt.md",
-        response="results/steps/setup-monitoring-80dc8f98/response.md",
-        metrics=report("results/steps/setup-monitoring-80dc8f98/metrics.json", category="metrics", labels={"step": "setup-monitoring-80dc8f98", "file": "metrics"}),
+        prompt="results/steps/setup-monitoring-d8056ae2/prompt.md",
+        response="results/steps/setup-monitoring-d8056ae2/response.md",
+        metrics=report("results/steps/setup-monitoring-d8056ae2/metrics.json", category="metrics", labels={"step": "setup-monitoring-d8056ae2", "file": "metrics"}),
     log:
-        "logs/steps/setup-monitoring-80dc8f98.log",
+        "logs/steps/setup-monitoring-d8056ae2.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/setup-monitoring.md"),
@@ -66,27 +66,27 @@ rule setup_monitoring_80dc8f98:
         "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173
-rule aggregate_5afe8fe9:
+rule aggregate_502874bc:
     input:
-        response=flat("results/steps/analyze-model-architecture-2da91e35/response.md", "results/steps/validate-data-pipeline-4634b8b0/response.md", "results/steps/setup-monitoring-80dc8f98/response.md"),
-        after=flat("results/steps/analyze-model-architecture-2da91e35/metrics.json", "results/steps/validate-data-pipeline-4634b8b0/metrics.json", "results/steps/setup-monitoring-80dc8f98/metrics.json"),
+        response=flat("results/steps/analyze-model-architecture-7306ec7b/response.md", "results/steps/validate-data-pipeline-b03e2085/response.md", "results/steps/setup-monitoring-d8056ae2/response.md"),
+        after=flat("results/steps/analyze-model-architecture-7306ec7b/metrics.json", "results/steps/validate-data-pipeline-b03e2085/metrics.json", "results/steps/setup-monitoring-d8056ae2/metrics.json"),
     output:
-        report="results/steps/aggregate-5afe8fe9/report.json",
+        report="results/steps/aggregate-502874bc/report.json",
     log:
-        "logs/steps/aggregate-5afe8fe9.log",
+        "logs/steps/aggregate-502874bc.log",
     params:
         arguments=q(['analysis-results']),
     shell:
         "( python scripts/aggregate.py --inputs {input.response:q} --out {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /plan (workflow/commands/plan.md) at <chain>:1:203
-rule plan_3b04ba7d:
+rule plan_05c8ff2d:
     input:
-        after="results/steps/aggregate-5afe8fe9/report.json",
+        after="results/steps/aggregate-502874bc/report.json",
     output:
-        report="results/steps/plan-3b04ba7d/report.json",
+        report="results/steps/plan-05c8ff2d/report.json",
     log:
-        "logs/steps/plan-3b04ba7d.log",
+        "logs/steps/plan-05c8ff2d.log",
     params:
         arguments=q(['next-steps']),
     shell:
@@ -95,11 +95,13 @@ rule plan_3b04ba7d:
 # target: snakemake -c2 seed_08
 rule seed_08:
     input:
-        final="results/steps/plan-3b04ba7d/report.json",
+        final="results/steps/plan-05c8ff2d/report.json",
     output:
         "results/seed-08/index.json",
+    log:
+        "logs/seed-08/index.log",
     params:
-        index="{\"chain\": \"parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] \\u2192 /aggregate:analysis-results \\u2192 /plan:next-steps\", \"flow\": \"seed-08\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-2da91e35\", \"key\": \"analyze-model-architecture-2da91e35\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-4634b8b0\", \"key\": \"validate-data-pipeline-4634b8b0\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-80dc8f98\", \"key\": \"setup-monitoring-80dc8f98\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-5afe8fe9\", \"key\": \"aggregate-5afe8fe9\", \"kind\": \"call\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/plan-3b04ba7d\", \"key\": \"plan-3b04ba7d\", \"kind\": \"call\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"report\"]}]}",
+        index=lambda w: "{\"chain\": \"parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] \\u2192 /aggregate:analysis-results \\u2192 /plan:next-steps\", \"flow\": \"seed-08\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-7306ec7b\", \"key\": \"analyze-model-architecture-7306ec7b\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-b03e2085\", \"key\": \"validate-data-pipeline-b03e2085\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-d8056ae2\", \"key\": \"setup-monitoring-d8056ae2\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-502874bc\", \"key\": \"aggregate-502874bc\", \"kind\": \"call\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/plan-05c8ff2d\", \"key\": \"plan-05c8ff2d\", \"kind\": \"call\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"report\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,16 +3,16 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: d313681dac1ecf0b
+# sources-hash: 68617b057afe5383
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
-rule data_quality_check_421ef465:
+rule data_quality_check_acca7923:
     output:
-        prompt="results/steps/data-quality-check-421ef465/prompt.md",
-        response="results/steps/data-quality-check-421ef465/response.md",
-        metrics=report("results/steps/data-quality-check-421ef465/metrics.json", category="metrics", labels={"step": "data-quality-check-421ef465", "file": "metrics"}),
+        prompt="results/steps/data-quality-check-acca7923/prompt.md",
+        response="results/steps/data-quality-check-acca7923/response.md",
+        metrics=report("results/steps/data-quality-check-acca7923/metrics.json", category="metrics", labels={"step": "data-quality-check-acca7923", "file": "metrics"}),
     log:
-        "logs/steps/data-quality-check-421ef465.log",
+        "logs/steps/data-quality-check-acca7923.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/data-quality-check.md"),
@@ -26,15 +26,15 @@ rule data_quality_check_421ef465:
         "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
-rule model_optimization_d691228b:
+rule model_optimization_2105613a:
     input:
-        after="results/steps/data-quality-check-421ef465/metrics.json",
+        after="results/steps/data-quality-check-acca7923/metrics.json",
     output:
-        prompt="results/steps/model-optimization-d691228b/prompt.md",
-        response="results/steps/model-optimization-d691228b/response.md",
-        metrics=report("results/steps/model-optimization-d691228b/metrics.json", category="metrics", labels={"step": "model-optimization-d691228b", "file": "metrics"}),
+        prompt="results/steps/model-optimization-2105613a/prompt.md",
+        response="results/steps/model-optimization-2105613a/response.md",
+        metrics=report("results/steps/model-optimization-2105613a/metrics.json", category="metrics", labels={"step": "model-optimization-2105613a", "file": "metrics"}),
     log:
-        "logs/steps/model-optimization-d691228b.log",
+        "logs/steps/model-optimization-2105613a.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/model-optimization.md"),
@@ -48,15 +48,15 @@ rule model_optimization_d691228b:
         "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
-rule monitoring_setup_d05502de:
+rule monitoring_setup_ad21f087:
     input:
-        after="results/steps/model-optimization-d691228b/metrics.json",
+        after="results/steps/model-optimization-2105613a/metrics.json",
     output:
-        prompt="results/steps/monitoring-setup-d05502de/prompt.md",
-        response="results/steps/monitoring-setup-d05502de/response.md",
-        metrics=report("results/steps/monitoring-setup-d05502de/metrics.json", category="metrics", labels={"step": "monitoring-setup-d05502de", "file": "metrics"}),
+        prompt="results/steps/monitoring-setup-ad21f087/prompt.md",
+        response="results/steps/monitoring-setup-ad21f087/response.md",
+        metrics=report("results/steps/monitoring-setup-ad21f087/metrics.json", category="metrics", labels={"step": "monitoring-setup-ad21f087", "file": "metrics"}),
     log:
-        "logs/steps/monitoring-setup-d05502de.log",
+        "logs/steps/monitoring-setup-ad21f087.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/monitoring-setup.md"),
@@ -72,11 +72,13 @@ rule monitoring_setup_d05502de:
 # target: snakemake -c2 seed_09
 rule seed_09:
     input:
-        final="results/steps/monitoring-setup-d05502de/metrics.json",
+        final="results/steps/monitoring-setup-ad21f087/metrics.json",
     output:
         "results/seed-09/index.json",
+    log:
+        "logs/seed-09/index.log",
     params:
-        index="{\"chain\": \"/data-infrastructure-engineer:data-quality-check \\u2192 /ml-production-engineer:model-optimization \\u2192 /ml-observability-monitoring-engineer:monitoring-setup\", \"flow\": \"seed-09\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-421ef465\", \"key\": \"data-quality-check-421ef465\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-d691228b\", \"key\": \"model-optimization-d691228b\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-d05502de\", \"key\": \"monitoring-setup-d05502de\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
+        index=lambda w: "{\"chain\": \"/data-infrastructure-engineer:data-quality-check \\u2192 /ml-production-engineer:model-optimization \\u2192 /ml-observability-monitoring-engineer:monitoring-setup\", \"flow\": \"seed-09\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-acca7923\", \"key\": \"data-quality-check-acca7923\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-2105613a\", \"key\": \"model-optimization-2105613a\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-ad21f087\", \"key\": \"monitoring-setup-ad21f087\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,28 +3,28 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 473cd0def2338a99
+# sources-hash: c73a705a7f9cf052
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
-rule monitor_performance_c468da8d:
+rule monitor_performance_6f84199e:
     output:
-        report="results/steps/monitor-performance-c468da8d/report.json",
-        metrics=report("results/steps/monitor-performance-c468da8d/metrics.json", category="metrics", labels={"step": "monitor-performance-c468da8d", "file": "metrics"}),
+        report="results/steps/monitor-performance-6f84199e/report.json",
+        metrics=report("results/steps/monitor-performance-6f84199e/metrics.json", category="metrics", labels={"step": "monitor-performance-6f84199e", "file": "metrics"}),
     log:
-        "logs/steps/monitor-performance-c468da8d.log",
+        "logs/steps/monitor-performance-6f84199e.log",
     params:
         arguments="",
     shell:
         "( python scripts/monitor-performance.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-drift-detected at <chain>:1:24
-checkpoint gate_drift_detected_ce7e10a5:
+checkpoint gate_drift_detected_3e2c5d2d:
     input:
-        metrics="results/steps/monitor-performance-c468da8d/metrics.json",
+        metrics="results/steps/monitor-performance-6f84199e/metrics.json",
     output:
-        report("results/steps/gate-drift-detected-ce7e10a5/decision.json", category="gates", labels={"gate": "gate-drift-detected-ce7e10a5"}),
+        report("results/steps/gate-drift-detected-3e2c5d2d/decision.json", category="gates", labels={"gate": "gate-drift-detected-3e2c5d2d"}),
     log:
-        "logs/steps/gate-drift-detected-ce7e10a5.log",
+        "logs/steps/gate-drift-detected-3e2c5d2d.log",
     params:
         op="truthy",
         key="drift-detected",
@@ -33,53 +33,53 @@ checkpoint gate_drift_detected_ce7e10a5:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at <chain>:1:45
-rule data_refresh_942d8acd:
+rule data_refresh_48081529:
     input:
-        after="results/steps/gate-drift-detected-ce7e10a5/decision.json",
+        after="results/steps/gate-drift-detected-3e2c5d2d/decision.json",
     output:
-        report="results/steps/data-refresh-942d8acd/report.json",
+        report="results/steps/data-refresh-48081529/report.json",
     log:
-        "logs/steps/data-refresh-942d8acd.log",
+        "logs/steps/data-refresh-48081529.log",
     params:
         arguments="",
     shell:
         "( python scripts/data-refresh.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at <chain>:1:61
-rule retrain_318c0dae:
+rule retrain_cbdad6e4:
     input:
-        after="results/steps/data-refresh-942d8acd/report.json",
+        after="results/steps/data-refresh-48081529/report.json",
     output:
-        model="results/steps/retrain-318c0dae/model.pt",
+        model="results/steps/retrain-cbdad6e4/model.pt",
     log:
-        "logs/steps/retrain-318c0dae.log",
+        "logs/steps/retrain-cbdad6e4.log",
     params:
         arguments="",
     shell:
         "( python scripts/retrain.py --model {output.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at <chain>:1:72
-rule evaluate_563e6bf1:
+rule evaluate_dd6e11ed:
     input:
-        model="results/steps/retrain-318c0dae/model.pt",
+        model="results/steps/retrain-cbdad6e4/model.pt",
     output:
-        report="results/steps/evaluate-563e6bf1/report.json",
-        metrics=report("results/steps/evaluate-563e6bf1/metrics.json", category="metrics", labels={"step": "evaluate-563e6bf1", "file": "metrics"}),
+        report="results/steps/evaluate-dd6e11ed/report.json",
+        metrics=report("results/steps/evaluate-dd6e11ed/metrics.json", category="metrics", labels={"step": "evaluate-dd6e11ed", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-563e6bf1.log",
+        "logs/steps/evaluate-dd6e11ed.log",
     params:
         arguments="",
     shell:
         "( python scripts/evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-better-performance at <chain>:1:84
-checkpoint gate_better_performance_6f5e56fe:
+checkpoint gate_better_performance_49ffedc1:
     input:
-        metrics="results/steps/evaluate-563e6bf1/metrics.json",
+        metrics="results/steps/evaluate-dd6e11ed/metrics.json",
     output:
-        report("results/steps/gate-better-performance-6f5e56fe/decision.json", category="gates", labels={"gate": "gate-better-performance-6f5e56fe"}),
+        report("results/steps/gate-better-performance-49ffedc1/decision.json", category="gates", labels={"gate": "gate-better-performance-49ffedc1"}),
     log:
-        "logs/steps/gate-better-performance-6f5e56fe.log",
+        "logs/steps/gate-better-performance-49ffedc1.log",
     params:
         op="truthy",
         key="better-performance",
@@ -88,66 +88,66 @@ checkpoint gate_better_performance_6f5e56fe:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:109
-rule deploy_13a9db59:
+rule deploy_1c84fcf0:
     input:
-        after="results/steps/gate-better-performance-6f5e56fe/decision.json",
+        after="results/steps/gate-better-performance-49ffedc1/decision.json",
     output:
-        report="results/steps/deploy-13a9db59/report.json",
+        report="results/steps/deploy-1c84fcf0/report.json",
     log:
-        "logs/steps/deploy-13a9db59.log",
+        "logs/steps/deploy-1c84fcf0.log",
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /monitor (workflow/commands/monitor.md) at <chain>:1:119
-rule monitor_43f8a6a6:
+rule monitor_e2cbeda3:
     input:
-        after="results/steps/deploy-13a9db59/report.json",
+        after="results/steps/deploy-1c84fcf0/report.json",
     output:
-        report="results/steps/monitor-43f8a6a6/report.json",
+        report="results/steps/monitor-e2cbeda3/report.json",
     log:
-        "logs/steps/monitor-43f8a6a6.log",
+        "logs/steps/monitor-e2cbeda3.log",
     params:
         arguments="",
     shell:
         "( python scripts/monitor.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at <chain>:1:138
-rule continue_monitoring_25ce7d58:
+rule continue_monitoring_9451e3f7:
     input:
-        after="results/steps/gate-better-performance-6f5e56fe/decision.json",
+        after="results/steps/gate-better-performance-49ffedc1/decision.json",
     output:
-        report="results/steps/continue-monitoring-25ce7d58/report.json",
+        report="results/steps/continue-monitoring-9451e3f7/report.json",
     log:
-        "logs/steps/continue-monitoring-25ce7d58.log",
+        "logs/steps/continue-monitoring-9451e3f7.log",
     params:
         arguments="",
     shell:
         "( python scripts/continue-monitoring.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
-rule join_better_performance_63699e9e:
+rule join_better_performance_df3daf76:
     input:
-        decision="results/steps/gate-better-performance-6f5e56fe/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_6f5e56fe, {"then": "results/steps/monitor-43f8a6a6/report.json", "else": "results/steps/continue-monitoring-25ce7d58/report.json"}),
+        decision="results/steps/gate-better-performance-49ffedc1/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_better_performance_49ffedc1, {"then": "results/steps/monitor-e2cbeda3/report.json", "else": "results/steps/continue-monitoring-9451e3f7/report.json"}),
     output:
-        "results/steps/join-better-performance-63699e9e/join.json",
+        "results/steps/join-better-performance-df3daf76/join.json",
     log:
-        "logs/steps/join-better-performance-63699e9e.log",
+        "logs/steps/join-better-performance-df3daf76.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_14c5e001:
+rule join_drift_detected_4db5f0d6:
     input:
-        decision="results/steps/gate-drift-detected-ce7e10a5/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_ce7e10a5, {"then": "results/steps/join-better-performance-63699e9e/join.json", "else": "results/steps/gate-drift-detected-ce7e10a5/decision.json"}),
+        decision="results/steps/gate-drift-detected-3e2c5d2d/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_drift_detected_3e2c5d2d, {"then": "results/steps/join-better-performance-df3daf76/join.json", "else": "results/steps/gate-drift-detected-3e2c5d2d/decision.json"}),
     output:
-        "results/steps/join-drift-detected-14c5e001/join.json",
+        "results/steps/join-drift-detected-4db5f0d6/join.json",
     log:
-        "logs/steps/join-drift-detected-14c5e001.log",
+        "logs/steps/join-drift-detected-4db5f0d6.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -155,11 +155,13 @@ rule join_drift_detected_14c5e001:
 # target: snakemake -c2 seed_10
 rule seed_10:
     input:
-        final="results/steps/join-drift-detected-14c5e001/join.json",
+        final="results/steps/join-drift-detected-4db5f0d6/join.json",
     output:
         "results/seed-10/index.json",
+    log:
+        "logs/seed-10/index.log",
     params:
-        index="{\"chain\": \"/monitor-performance \\u2192 /if:drift-detected \\u2192 /data-refresh \\u2192 /retrain \\u2192 /evaluate \\u2192 /if:better-performance \\u2192 /deploy \\u2192 /monitor \\u2192 /else \\u2192 /continue-monitoring\", \"flow\": \"seed-10\", \"steps\": [{\"folder\": \"results/steps/monitor-performance-c468da8d\", \"key\": \"monitor-performance-c468da8d\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-ce7e10a5\", \"key\": \"gate-drift-detected-ce7e10a5\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-942d8acd\", \"key\": \"data-refresh-942d8acd\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retrain-318c0dae\", \"key\": \"retrain-318c0dae\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"model\"]}, {\"folder\": \"results/steps/evaluate-563e6bf1\", \"key\": \"evaluate-563e6bf1\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-6f5e56fe\", \"key\": \"gate-better-performance-6f5e56fe\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-13a9db59\", \"key\": \"deploy-13a9db59\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/monitor-43f8a6a6\", \"key\": \"monitor-43f8a6a6\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-monitoring-25ce7d58\", \"key\": \"continue-monitoring-25ce7d58\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-better-performance-63699e9e\", \"key\": \"join-better-performance-63699e9e\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-14c5e001\", \"key\": \"join-drift-detected-14c5e001\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/monitor-performance \\u2192 /if:drift-detected \\u2192 /data-refresh \\u2192 /retrain \\u2192 /evaluate \\u2192 /if:better-performance \\u2192 /deploy \\u2192 /monitor \\u2192 /else \\u2192 /continue-monitoring\", \"flow\": \"seed-10\", \"steps\": [{\"folder\": \"results/steps/monitor-performance-6f84199e\", \"key\": \"monitor-performance-6f84199e\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-3e2c5d2d\", \"key\": \"gate-drift-detected-3e2c5d2d\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-48081529\", \"key\": \"data-refresh-48081529\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retrain-cbdad6e4\", \"key\": \"retrain-cbdad6e4\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"model\"]}, {\"folder\": \"results/steps/evaluate-dd6e11ed\", \"key\": \"evaluate-dd6e11ed\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-49ffedc1\", \"key\": \"gate-better-performance-49ffedc1\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-1c84fcf0\", \"key\": \"deploy-1c84fcf0\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/monitor-e2cbeda3\", \"key\": \"monitor-e2cbeda3\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-monitoring-9451e3f7\", \"key\": \"continue-monitoring-9451e3f7\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-better-performance-df3daf76\", \"key\": \"join-better-performance-df3daf76\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-4db5f0d6\", \"key\": \"join-drift-detected-4db5f0d6\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,15 +3,15 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 0f06d1970847151d
+# sources-hash: 7620b53adecfc1a8
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
-rule ml_train_faa4c4d1:
+rule ml_train_c5cf8496:
     output:
-        model="results/steps/ml-train-faa4c4d1/model.pt",
-        metrics=report("results/steps/ml-train-faa4c4d1/metrics.json", category="metrics", labels={"step": "ml-train-faa4c4d1", "file": "metrics"}),
+        model="results/steps/ml-train-c5cf8496/model.pt",
+        metrics=report("results/steps/ml-train-c5cf8496/metrics.json", category="metrics", labels={"step": "ml-train-c5cf8496", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-faa4c4d1.log",
+        "logs/steps/ml-train-c5cf8496.log",
     params:
         model=q("simple_lstm"),
         device=q("cuda"),
@@ -25,11 +25,13 @@ rule ml_train_faa4c4d1:
 # target: snakemake -c2 seed_12
 rule seed_12:
     input:
-        final="results/steps/ml-train-faa4c4d1/metrics.json",
+        final="results/steps/ml-train-c5cf8496/metrics.json",
     output:
         "results/seed-12/index.json",
+    log:
+        "logs/seed-12/index.log",
     params:
-        index="{\"chain\": \"/ml-train --model simple_lstm --device cuda --epochs 60\", \"flow\": \"seed-12\", \"steps\": [{\"folder\": \"results/steps/ml-train-faa4c4d1\", \"key\": \"ml-train-faa4c4d1\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}]}",
+        index=lambda w: "{\"chain\": \"/ml-train --model simple_lstm --device cuda --epochs 60\", \"flow\": \"seed-12\", \"steps\": [{\"folder\": \"results/steps/ml-train-c5cf8496\", \"key\": \"ml-train-c5cf8496\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q}"
+        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
