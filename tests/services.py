@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 # ======================================================================================
-# SLURM  (owner: executors/slurm; see .ci/slurm-up.sh and docs/executor-slurm.md)
+# SLURM  (owner: executors/slurm; see .ci/slurm-up.sh and docs/executors.md)
 # Everything between this banner and "END SLURM" belongs to the SLURM fixtures.
 # ======================================================================================
 
@@ -158,7 +158,7 @@ def slurm_cluster() -> SlurmCluster:
 
 
 # ======================================================================================
-# SSHD / RUNPOD  (owner: executors/runpod; see docs/executor-runpod.md)
+# SSHD / RUNPOD  (owner: executors/runpod; see docs/executors.md)
 # Everything between this banner and "END SSHD" belongs to the sshd fixtures.
 # A private sshd on 127.0.0.1 (own config, host key, client key and log; the system's sshd
 # is not touched) logging in as the unprivileged user ``slashpod``, who cannot read the
