@@ -47,10 +47,10 @@ def snakemake_argv(inv: Invocation) -> list[str]:
     argv += ["--cores", str(inv.cores)]
     if inv.profile:
         argv += ["--profile", inv.profile]
-    elif inv.executor in ("slurm", "runpod"):
-        argv += ["--profile", f"config/profiles/{inv.executor}"]
-    if inv.executor != "local" and not inv.profile:
-        argv += ["--executor", inv.executor]
+        if inv.executor != "local":
+            argv += ["--executor", inv.executor]
+    elif inv.executor != "local":
+        argv += ["--profile", f"config/profiles/{inv.executor}"]  # the profile names the executor
     if inv.dry_run:
         argv += ["--dry-run"]
         if inv.quiet:
