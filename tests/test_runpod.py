@@ -248,11 +248,6 @@ def test_slashmake_sweep_runs_on_the_pod_and_is_reused(
     assert F.output_stamps(proj.root) == stamps
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in src/slashmake/snakefile.py: sweep_group() sets the group components on "
-    "workflow.group_settings while the Snakefile is parsed, and Snakemake 9.27's API replaces that "
-    "object with the command line's before it builds the DAG; so each variant is a job group of its "
-    "own and pays its own input sync and remote snakemake start"))
 def test_compiled_sweep_goes_to_the_pod_as_one_job_group(toy) -> None:  # type: ignore[no-untyped-def]
     F.write_sweep(toy, F.sigmas(16), macro=True)
     F.copy_profile(toy.root, "runpod")

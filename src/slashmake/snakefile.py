@@ -81,10 +81,21 @@ def sweep_group(workflow: Any, config: dict[str, Any], name: str, size: int) -> 
     """
     if not config.get("slashmake_group_sweeps"):
         return
-    settings = workflow.group_settings
-    components = dict(settings.group_components)
-    components.setdefault(name, size)
-    settings.group_components = components
+    # Snakemake parses the Snakefile with default group settings and swaps in the command line's
+    # just before execute() builds the DAG: add the sweeps' sizes there, so that an explicit
+    # --group-components NAME=N still wins.
+    pending = workflow.__dict__.get("_slashmake_sweep_groups")
+    if pending is None:
+        pending = workflow._slashmake_sweep_groups = {}
+        execute = workflow.execute
+
+        def execute_with_sweep_groups(*args: Any, **kwargs: Any) -> Any:
+            settings = workflow.group_settings
+            settings.group_components = {**pending, **dict(settings.group_components)}
+            return execute(*args, **kwargs)
+
+        workflow.execute = execute_with_sweep_groups
+    pending.setdefault(name, size)
 
 
 def lazy(fn: Callable[[], Any]) -> Callable[[], Any]:
