@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from flow_seeds import SEED_CHAINS
 
 from slashmake.project import Project
 from slashmake.resolve import slug
@@ -20,23 +21,6 @@ from slashmake.resolve import slug
 GOLDEN = Path(__file__).resolve().parent / "golden"
 PROJECT = GOLDEN / "project"
 
-SEED_CHAINS = [
-    "/init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy",
-    "/runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate",
-    "/analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize",
-    "/analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup",
-    "/try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue",
-    "/try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment",
-    "/train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate",
-    "parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline"
-    " | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps",
-    "/data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization"
-    " → /ml-observability-monitoring-engineer:monitoring-setup",
-    "/monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance"
-    " → /deploy → /monitor → /else → /continue-monitoring",
-    "/runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4",
-    "/ml-train --model simple_lstm --device cuda --epochs 60",
-]
 _SLUG_WORDS = re.compile(r"[a-z][a-z0-9-]*")
 
 
