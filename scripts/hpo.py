@@ -4,6 +4,7 @@ scored by validation loss. Writes the best model and its parameters."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the so
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import add_train_args  # noqa: E402
+from train import add_train_args, train_config  # noqa: E402
 
 from slashmake_ml.cli import main_guard  # noqa: E402
 
@@ -31,7 +32,6 @@ def main() -> int:
 
     import numpy as np
 
-    from slashmake_ml.config import TrainConfig
     from slashmake_ml.features import load_features
     from slashmake_ml.fileio import write_json, write_metrics
     from slashmake_ml.model import save_checkpoint
@@ -48,18 +48,7 @@ def main() -> int:
             "weight_decay": float(10 ** rng.uniform(-4, -1)),
             "focal_gamma": float(rng.choice([0.0, 1.0, 2.0])),
         }
-        cfg = TrainConfig(
-            epochs=a.epochs,
-            batch_size=a.batch_size,
-            patience=a.patience,
-            jitter=a.jitter,
-            seed=a.seed,
-            threads=a.threads,
-            device=a.device,
-            lr=hp["lr"],
-            weight_decay=hp["weight_decay"],
-            focal_gamma=hp["focal_gamma"],
-        )
+        cfg = dataclasses.replace(train_config(a), **hp)
         res = train_classifier(X, y, cfg, progress=False)
         # Compare trials on cross-entropy-free ground: val accuracy, val loss as tie-break.
         score = (res.metrics["val_accuracy"], -res.metrics["best_val_loss"])

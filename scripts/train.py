@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:
     import slashmake_ml  # noqa: F401
@@ -16,6 +17,9 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the so
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from slashmake_ml.cli import main_guard  # noqa: E402
+
+if TYPE_CHECKING:
+    from slashmake_ml.config import TrainConfig
 
 
 def add_train_args(ap: argparse.ArgumentParser) -> None:
@@ -34,6 +38,15 @@ def add_train_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 
+def train_config(a: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig that the arguments of :func:`add_train_args` describe."""
+    from slashmake_ml.config import TrainConfig
+
+    return TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
+                       patience=a.patience, val_frac=a.val_frac, focal_gamma=a.focal_gamma, jitter=a.jitter,
+                       seed=a.seed, threads=a.threads, device=a.device)
+
+
 def main() -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -47,7 +60,6 @@ def main() -> int:
 
     import torch
 
-    from slashmake_ml.config import TrainConfig
     from slashmake_ml.features import load_features
     from slashmake_ml.fileio import write_metrics
     from slashmake_ml.model import save_checkpoint
@@ -57,19 +69,7 @@ def main() -> int:
     X, y = load_features(a.features)
     if y is None:
         raise SystemExit(f"error: {a.features} has no labels; training needs a labelled set")
-    cfg = TrainConfig(
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        weight_decay=a.weight_decay,
-        patience=a.patience,
-        val_frac=a.val_frac,
-        focal_gamma=a.focal_gamma,
-        jitter=a.jitter,
-        seed=a.seed,
-        threads=a.threads,
-        device=a.device,
-    )
+    cfg = train_config(a)
     enc = (
         torch.load(a.init_encoder, map_location="cpu", weights_only=True)["encoder"]
         if a.init_encoder

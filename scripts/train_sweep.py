@@ -14,7 +14,7 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the so
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # share the sibling scripts' argument sets
 from pretrain import add_pretrain_args, run_pretrain  # noqa: E402
-from train import add_train_args  # noqa: E402
+from train import add_train_args, train_config  # noqa: E402
 
 from slashmake_ml.cli import main_guard  # noqa: E402
 
@@ -38,7 +38,6 @@ def main() -> int:
     import torch
 
     from slashmake_ml import ledger
-    from slashmake_ml.config import TrainConfig
     from slashmake_ml.evaluate import classification_metrics, predict_proba
     from slashmake_ml.features import load_features
     from slashmake_ml.fileio import write_metrics
@@ -50,19 +49,7 @@ def main() -> int:
     enc = torch.load(a.encoder, map_location="cpu", weights_only=True)["encoder"]
     X, y = load_features(a.features)
     assert y is not None, "labelled features required"
-    cfg = TrainConfig(
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        weight_decay=a.weight_decay,
-        patience=a.patience,
-        val_frac=a.val_frac,
-        focal_gamma=a.focal_gamma,
-        jitter=a.jitter,
-        seed=a.seed,
-        threads=a.threads,
-        device=a.device,
-    )
+    cfg = train_config(a)
     res = train_classifier(X, y, cfg, init_encoder=enc, log=sys.stdout)
     save_checkpoint(a.model, res.model, {"train_config": cfg.to_dict(), "sigma": a.sigma})
     if a.curve:
