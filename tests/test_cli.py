@@ -40,7 +40,8 @@ def test_init_lays_out_a_project_that_runs(tmp_path: Path) -> None:
 def test_results_prints_the_ledger(tmp_path: Path) -> None:
     ledger = tmp_path / "results/ledger.jsonl"
     ledger.parent.mkdir()
-    ledger.write_text(json.dumps({"time": "t1", "step": "ml-evaluate", "accuracy": 0.93, "f1_macro": 0.9}) + "\n"
+    ledger.write_text(json.dumps({"time": "t1", "step": "ml-evaluate", "metrics": {"accuracy": 0.93, "f1_macro": 0.9}})
+                      + "\n"
                       + json.dumps({"time": "t2", "step": "evaluate", "accuracy": 0.5}) + "\n")
     r = cli("results", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

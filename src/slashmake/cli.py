@@ -333,7 +333,12 @@ def results(ledger: Path) -> None:
     path = click.get_current_context().obj / ledger
     if not path.exists():
         raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
+            rows.append({**(nested if isinstance(nested, dict) else {}), **row})
     keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed"]
     keys = [k for k in keys if any(k in r for r in rows)]
     widths = {k: max(len(k), *(len(_cell(r.get(k))) for r in rows)) for k in keys}
