@@ -75,9 +75,9 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str]) -> tuple[str, str | None, Resolved]:
     """Compile what a command names: (target rule, chain file or None, resolved flow)."""
-    project.compile_macros()
     name = chain.strip().lstrip("/").replace(":", "/")
     if chain.strip().startswith("/") and name in project.macros() and not overrides:
+        project.compile_macros()
         resolved = project.resolve_chain(chain, name, source)
         return target_name(name), None, resolved
     target, path, resolved = project.compile_chain(chain, overrides, source)

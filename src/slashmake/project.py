@@ -98,7 +98,7 @@ class Project:
         defined: dict[str, str] = {}
         wanted: set[str] = set()
         for name in self.macros():
-            text = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
+            text, _ = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
             path = folder / f"{slug(name)}.smk"
             wanted.add(path.name)
             defined.update({r: path.name for r in _RULE_LINE.findall(text) if r not in defined})
@@ -124,19 +124,14 @@ class Project:
                        param_overrides=self.config.get("params") or {}, agent_config=self.agent_config())
 
     def compile_flow(self, chain: str, name: str, skip: dict[str, str], overrides: dict[str, str] | None = None,
-                     source_name: str = "<chain>", target: str | None = None) -> str:
-        """The compiled text of one flow (a macro's name or an ad-hoc chain)."""
+                     source_name: str = "<chain>", target: str | None = None) -> tuple[str, Resolved]:
+        """The compiled text of one flow (a macro's name or an ad-hoc chain), and its resolved steps."""
         resolved = self.resolve_chain(chain, name, source_name, overrides)
-        sources = sorted(resolved.sources)
-        if any(s.kind == "agent" for s in resolved.steps) and not self.agent_config().get("program"):
-            self.missing_agent = True
-        target = target or target_name(name)
-        header = header_lines(name, chain, [_rel(s, self.root) for s in sources],
-                              self.sources_hash([_rel(s, self.root) for s in sources], overrides))
-        return compile_text(resolved, self.defs, target, f"results/{slug(name)}/index.json", header, skip,
-                            self.agent_config())
-
-    missing_agent: bool = False
+        sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
+        header = header_lines(name, chain, sources, self.sources_hash(sources, overrides))
+        text = compile_text(resolved, self.defs, target or target_name(name), f"results/{slug(name)}/index.json",
+                            header, skip, self.agent_config())
+        return text, resolved
 
     def compile_chain(self, chain: str, overrides: dict[str, str] | None = None,
                       source_name: str = "<chain>") -> tuple[str, Path, Resolved]:
@@ -145,11 +140,11 @@ class Project:
         digest = hashlib.sha256(json.dumps([chain, overrides or {}], sort_keys=True).encode()).hexdigest()[:10]
         name = f"chain-{digest}"
         target = f"chain_{digest}"
-        text = self.compile_flow(chain, name, self.macro_rules(), overrides, source_name, target)
+        text, resolved = self.compile_flow(chain, name, self.macro_rules(), overrides, source_name, target)
         path = self.root / CHAINS / f"{name}.smk"
         if not path.exists() or path.read_text() != text:
             _write(path, text)
-        return target, path, self.resolve_chain(chain, name, source_name, overrides)
+        return target, path, resolved
 
 
 def target_name(flow: str) -> str:
