@@ -55,6 +55,8 @@ def main() -> int:
     ap.add_argument("--curve", help="output: training-curve PNG")
     ap.add_argument("--metrics", help="output: metrics JSON")
     ap.add_argument("--init-encoder", help="input: pre-trained encoder .pt (fine-tuning)")
+    ap.add_argument("--params-json", default="",
+                    help="input: best_params.json of /hyperparameter-tune; its values override the defaults")
     add_train_args(ap)
     a = ap.parse_args()
 
@@ -70,6 +72,14 @@ def main() -> int:
     if y is None:
         raise SystemExit(f"error: {a.features} has no labels; training needs a labelled set")
     cfg = train_config(a)
+    if a.params_json:
+        import dataclasses
+        import json
+
+        best = json.loads(Path(a.params_json).read_text()).get("best", {})
+        known = {f.name for f in dataclasses.fields(cfg)}
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in best.items() if k in known})
+        print(f"hyper-parameters from {a.params_json}: {best}", flush=True)
     enc = (
         torch.load(a.init_encoder, map_location="cpu", weights_only=True)["encoder"]
         if a.init_encoder

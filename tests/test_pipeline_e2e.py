@@ -212,9 +212,6 @@ def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> No
     assert record["version"] == "v0001" and record["new_version"] and record["dvc_pushed"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: `slashmake results` reads metric columns at the top level of each "
-                   "ledger row, but slashmake_ml.ledger.append nests them under 'metrics': the table has only "
-                   "time and step columns")
 def test_results_prints_the_ledger_table_with_the_run(shared: MLProject) -> None:
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate"))
     table = shared.slashmake("results").stdout
@@ -375,9 +372,6 @@ def test_sigkill_of_training_mid_epoch_then_rerun_completes_cleanly(fresh: MLPro
     _finish(fresh)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after the whole `slashmake run` process group is SIGKILLed, "
-                   "Snakemake's lock in .snakemake/locks stays behind and the rerun fails with LockException "
-                   "('Directory cannot be locked'); slashmake run neither detects the stale lock nor unlocks")
 def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
     fresh.set_params(KILL_PARAMS)
     proc = fresh.popen("run", KILL_CHAIN)

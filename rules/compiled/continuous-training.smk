@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 840555727d0cbf74
+# sources-hash: aea98dd0b23d17a1
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
 rule init_061c2475:
@@ -88,16 +88,16 @@ rule data_refresh_c3307e13:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
-rule retrain_86405944:
+rule retrain_c6edf03f:
     input:
         data="results/steps/data-refresh-c3307e13/data.parquet",
         after="results/steps/data-refresh-c3307e13/metrics.json",
     output:
-        model="results/steps/retrain-86405944/model.pt",
-        curve=report("results/steps/retrain-86405944/curve.png", category="retrain", labels={"step": "retrain-86405944", "file": "curve"}),
-        metrics=report("results/steps/retrain-86405944/metrics.json", category="metrics", labels={"step": "retrain-86405944", "file": "metrics"}),
+        model="results/steps/retrain-c6edf03f/model.pt",
+        curve=report("results/steps/retrain-c6edf03f/curve.png", category="retrain", labels={"step": "retrain-c6edf03f", "file": "curve"}),
+        metrics=report("results/steps/retrain-c6edf03f/metrics.json", category="metrics", labels={"step": "retrain-c6edf03f", "file": "metrics"}),
     log:
-        "logs/steps/retrain-86405944.log",
+        "logs/steps/retrain-c6edf03f.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -112,20 +112,20 @@ rule retrain_86405944:
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json='' ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
-rule evaluate_b3e4053f:
+rule evaluate_9790ea5f:
     input:
-        model="results/steps/retrain-86405944/model.pt",
+        model="results/steps/retrain-c6edf03f/model.pt",
         test="results/steps/data-refresh-c3307e13/test.parquet",
-        after="results/steps/retrain-86405944/metrics.json",
+        after="results/steps/retrain-c6edf03f/metrics.json",
     output:
-        report="results/steps/evaluate-b3e4053f/report.json",
-        reliability=report("results/steps/evaluate-b3e4053f/reliability.png", category="evaluate", labels={"step": "evaluate-b3e4053f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-b3e4053f/metrics.json", category="metrics", labels={"step": "evaluate-b3e4053f", "file": "metrics"}),
+        report="results/steps/evaluate-9790ea5f/report.json",
+        reliability=report("results/steps/evaluate-9790ea5f/reliability.png", category="evaluate", labels={"step": "evaluate-9790ea5f", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-9790ea5f/metrics.json", category="metrics", labels={"step": "evaluate-9790ea5f", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-b3e4053f.log",
+        "logs/steps/evaluate-9790ea5f.log",
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -135,13 +135,13 @@ rule evaluate_b3e4053f:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
 # gate-better-performance at workflow/commands/continuous-training.md:4:93
-checkpoint gate_better_performance_3840b3b9:
+checkpoint gate_better_performance_84715e16:
     input:
-        metrics="results/steps/evaluate-b3e4053f/metrics.json",
+        metrics="results/steps/evaluate-9790ea5f/metrics.json",
     output:
-        report("results/steps/gate-better-performance-3840b3b9/decision.json", category="gates", labels={"gate": "gate-better-performance-3840b3b9"}),
+        report("results/steps/gate-better-performance-84715e16/decision.json", category="gates", labels={"gate": "gate-better-performance-84715e16"}),
     log:
-        "logs/steps/gate-better-performance-3840b3b9.log",
+        "logs/steps/gate-better-performance-84715e16.log",
     params:
         op="truthy",
         key="better_performance",
@@ -150,16 +150,16 @@ checkpoint gate_better_performance_3840b3b9:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
-rule deploy_ebe35179:
+rule deploy_c0a9a314:
     input:
-        model="results/steps/retrain-86405944/model.pt",
-        metrics="results/steps/evaluate-b3e4053f/metrics.json",
-        after="results/steps/gate-better-performance-3840b3b9/decision.json",
+        model="results/steps/retrain-c6edf03f/model.pt",
+        metrics="results/steps/evaluate-9790ea5f/metrics.json",
+        after="results/steps/gate-better-performance-84715e16/decision.json",
     output:
-        record="results/steps/deploy-ebe35179/deploy.json",
-        metrics=report("results/steps/deploy-ebe35179/metrics.json", category="metrics", labels={"step": "deploy-ebe35179", "file": "metrics"}),
+        record="results/steps/deploy-c0a9a314/deploy.json",
+        metrics=report("results/steps/deploy-c0a9a314/metrics.json", category="metrics", labels={"step": "deploy-c0a9a314", "file": "metrics"}),
     log:
-        "logs/steps/deploy-ebe35179.log",
+        "logs/steps/deploy-c0a9a314.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -169,15 +169,15 @@ rule deploy_ebe35179:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
-rule monitor_84c15788:
+rule monitor_d004fce4:
     input:
         data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/deploy-ebe35179/metrics.json",
+        after="results/steps/deploy-c0a9a314/metrics.json",
     output:
-        config="results/steps/monitor-84c15788/monitor.json",
-        metrics=report("results/steps/monitor-84c15788/metrics.json", category="metrics", labels={"step": "monitor-84c15788", "file": "metrics"}),
+        config="results/steps/monitor-d004fce4/monitor.json",
+        metrics=report("results/steps/monitor-d004fce4/metrics.json", category="metrics", labels={"step": "monitor-d004fce4", "file": "metrics"}),
     log:
-        "logs/steps/monitor-84c15788.log",
+        "logs/steps/monitor-d004fce4.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -187,14 +187,14 @@ rule monitor_84c15788:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
-rule continue_monitoring_3b387821:
+rule continue_monitoring_c8f09491:
     input:
-        after="results/steps/gate-better-performance-3840b3b9/decision.json",
+        after="results/steps/gate-better-performance-84715e16/decision.json",
     output:
-        note="results/steps/continue-monitoring-3b387821/note.json",
-        metrics=report("results/steps/continue-monitoring-3b387821/metrics.json", category="metrics", labels={"step": "continue-monitoring-3b387821", "file": "metrics"}),
+        note="results/steps/continue-monitoring-c8f09491/note.json",
+        metrics=report("results/steps/continue-monitoring-c8f09491/metrics.json", category="metrics", labels={"step": "continue-monitoring-c8f09491", "file": "metrics"}),
     log:
-        "logs/steps/continue-monitoring-3b387821.log",
+        "logs/steps/continue-monitoring-c8f09491.log",
     params:
         message=q("no deploy: keep monitoring the live model"),
         arguments="",
@@ -202,27 +202,27 @@ rule continue_monitoring_3b387821:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
-rule join_better_performance_6068d526:
+rule join_better_performance_af53bbde:
     input:
-        decision="results/steps/gate-better-performance-3840b3b9/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_3840b3b9, {"then": "results/steps/monitor-84c15788/metrics.json", "else": "results/steps/continue-monitoring-3b387821/metrics.json"}),
+        decision="results/steps/gate-better-performance-84715e16/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_better_performance_84715e16, {"then": "results/steps/monitor-d004fce4/metrics.json", "else": "results/steps/continue-monitoring-c8f09491/metrics.json"}),
     output:
-        "results/steps/join-better-performance-6068d526/join.json",
+        "results/steps/join-better-performance-af53bbde/join.json",
     log:
-        "logs/steps/join-better-performance-6068d526.log",
+        "logs/steps/join-better-performance-af53bbde.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_c872e7dc:
+rule join_drift_detected_1d63002a:
     input:
         decision="results/steps/gate-drift-detected-dae9e113/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_dae9e113, {"then": "results/steps/join-better-performance-6068d526/join.json", "else": "results/steps/gate-drift-detected-dae9e113/decision.json"}),
+        chosen=lambda w: choose(checkpoints.gate_drift_detected_dae9e113, {"then": "results/steps/join-better-performance-af53bbde/join.json", "else": "results/steps/gate-drift-detected-dae9e113/decision.json"}),
     output:
-        "results/steps/join-drift-detected-c872e7dc/join.json",
+        "results/steps/join-drift-detected-1d63002a/join.json",
     log:
-        "logs/steps/join-drift-detected-c872e7dc.log",
+        "logs/steps/join-drift-detected-1d63002a.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -230,13 +230,13 @@ rule join_drift_detected_c872e7dc:
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-c872e7dc/join.json",
+        final="results/steps/join-drift-detected-1d63002a/join.json",
     output:
         "results/continuous-training/index.json",
     log:
         "logs/continuous-training/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-2b0edd80\", \"key\": \"monitor-performance-2b0edd80\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-dae9e113\", \"key\": \"gate-drift-detected-dae9e113\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-c3307e13\", \"key\": \"data-refresh-c3307e13\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-86405944\", \"key\": \"retrain-86405944\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-b3e4053f\", \"key\": \"evaluate-b3e4053f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-3840b3b9\", \"key\": \"gate-better-performance-3840b3b9\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-ebe35179\", \"key\": \"deploy-ebe35179\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-84c15788\", \"key\": \"monitor-84c15788\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-3b387821\", \"key\": \"continue-monitoring-3b387821\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-6068d526\", \"key\": \"join-better-performance-6068d526\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-c872e7dc\", \"key\": \"join-drift-detected-c872e7dc\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-2b0edd80\", \"key\": \"monitor-performance-2b0edd80\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-dae9e113\", \"key\": \"gate-drift-detected-dae9e113\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-c3307e13\", \"key\": \"data-refresh-c3307e13\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-c6edf03f\", \"key\": \"retrain-c6edf03f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9790ea5f\", \"key\": \"evaluate-9790ea5f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-84715e16\", \"key\": \"gate-better-performance-84715e16\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-c0a9a314\", \"key\": \"deploy-c0a9a314\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-d004fce4\", \"key\": \"monitor-d004fce4\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-c8f09491\", \"key\": \"continue-monitoring-c8f09491\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-af53bbde\", \"key\": \"join-better-performance-af53bbde\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-1d63002a\", \"key\": \"join-drift-detected-1d63002a\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 7ee5d3feb8a17f2f
+# sources-hash: 97cf0b6d0b33d6a3
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
 rule code_review_c727286c:
@@ -152,15 +152,15 @@ checkpoint gate_tests_pass_aeee7630:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
-rule runpod_production_2d4e99b9:
+rule runpod_production_a5715b24:
     input:
         model="results/steps/ml-train-552d8a00/model.pt",
         after="results/steps/gate-tests-pass-aeee7630/decision.json",
     output:
-        record="results/steps/runpod-production-2d4e99b9/deploy.json",
-        metrics=report("results/steps/runpod-production-2d4e99b9/metrics.json", category="metrics", labels={"step": "runpod-production-2d4e99b9", "file": "metrics"}),
+        record="results/steps/runpod-production-a5715b24/deploy.json",
+        metrics=report("results/steps/runpod-production-a5715b24/metrics.json", category="metrics", labels={"step": "runpod-production-a5715b24", "file": "metrics"}),
     log:
-        "logs/steps/runpod-production-2d4e99b9.log",
+        "logs/steps/runpod-production-a5715b24.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -170,15 +170,15 @@ rule runpod_production_2d4e99b9:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
-rule monitor_setup_af5d2727:
+rule monitor_setup_60919a6a:
     input:
         data="results/steps/init-30b2fe2a/data.parquet",
-        after="results/steps/runpod-production-2d4e99b9/metrics.json",
+        after="results/steps/runpod-production-a5715b24/metrics.json",
     output:
-        config="results/steps/monitor-setup-af5d2727/monitor.json",
-        metrics=report("results/steps/monitor-setup-af5d2727/metrics.json", category="metrics", labels={"step": "monitor-setup-af5d2727", "file": "metrics"}),
+        config="results/steps/monitor-setup-60919a6a/monitor.json",
+        metrics=report("results/steps/monitor-setup-60919a6a/metrics.json", category="metrics", labels={"step": "monitor-setup-60919a6a", "file": "metrics"}),
     log:
-        "logs/steps/monitor-setup-af5d2727.log",
+        "logs/steps/monitor-setup-60919a6a.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -204,14 +204,14 @@ rule rollback_8e398cbe:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-tests-pass
-rule join_tests_pass_38afae0f:
+rule join_tests_pass_1544ae74:
     input:
         decision="results/steps/gate-tests-pass-aeee7630/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_aeee7630, {"then": "results/steps/monitor-setup-af5d2727/metrics.json", "else": "results/steps/rollback-8e398cbe/metrics.json"}),
+        chosen=lambda w: choose(checkpoints.gate_tests_pass_aeee7630, {"then": "results/steps/monitor-setup-60919a6a/metrics.json", "else": "results/steps/rollback-8e398cbe/metrics.json"}),
     output:
-        "results/steps/join-tests-pass-38afae0f/join.json",
+        "results/steps/join-tests-pass-1544ae74/join.json",
     log:
-        "logs/steps/join-tests-pass-38afae0f.log",
+        "logs/steps/join-tests-pass-1544ae74.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -219,13 +219,13 @@ rule join_tests_pass_38afae0f:
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-38afae0f/join.json",
+        final="results/steps/join-tests-pass-1544ae74/join.json",
     output:
         "results/deploy-production/index.json",
     log:
         "logs/deploy-production/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c727286c\", \"key\": \"code-review-c727286c\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-a81f3abc\", \"key\": \"security-scan-a81f3abc\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-30b2fe2a\", \"key\": \"init-30b2fe2a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b5d22bd1\", \"key\": \"feature-engineer-b5d22bd1\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-552d8a00\", \"key\": \"ml-train-552d8a00\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-52330a34\", \"key\": \"performance-test-52330a34\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-e739d72e\", \"key\": \"runpod-staging-e739d72e\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-aeee7630\", \"key\": \"gate-tests-pass-aeee7630\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-2d4e99b9\", \"key\": \"runpod-production-2d4e99b9\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-af5d2727\", \"key\": \"monitor-setup-af5d2727\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-8e398cbe\", \"key\": \"rollback-8e398cbe\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-38afae0f\", \"key\": \"join-tests-pass-38afae0f\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c727286c\", \"key\": \"code-review-c727286c\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-a81f3abc\", \"key\": \"security-scan-a81f3abc\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-30b2fe2a\", \"key\": \"init-30b2fe2a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b5d22bd1\", \"key\": \"feature-engineer-b5d22bd1\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-552d8a00\", \"key\": \"ml-train-552d8a00\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-52330a34\", \"key\": \"performance-test-52330a34\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-e739d72e\", \"key\": \"runpod-staging-e739d72e\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-aeee7630\", \"key\": \"gate-tests-pass-aeee7630\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-a5715b24\", \"key\": \"runpod-production-a5715b24\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-60919a6a\", \"key\": \"monitor-setup-60919a6a\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-8e398cbe\", \"key\": \"rollback-8e398cbe\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-1544ae74\", \"key\": \"join-tests-pass-1544ae74\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

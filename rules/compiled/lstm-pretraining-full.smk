@@ -2,8 +2,8 @@
 # It is rebuilt when a definition it came from changes.
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
-# sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-train.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 2ece25eb11d3140f
+# sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
+# sources-hash: cbba06c06ab4026c
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -130,16 +130,16 @@ checkpoint gate_acc_4e38b82e:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
-rule deploy_7b33bc47:
+rule deploy_ceb84ea5:
     input:
         model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
         metrics="results/steps/evaluate-475e920c/metrics.json",
         after="results/steps/gate-acc-4e38b82e/decision.json",
     output:
-        record="results/steps/deploy-7b33bc47/deploy.json",
-        metrics=report("results/steps/deploy-7b33bc47/metrics.json", category="metrics", labels={"step": "deploy-7b33bc47", "file": "metrics"}),
+        record="results/steps/deploy-ceb84ea5/deploy.json",
+        metrics=report("results/steps/deploy-ceb84ea5/metrics.json", category="metrics", labels={"step": "deploy-ceb84ea5", "file": "metrics"}),
     log:
-        "logs/steps/deploy-7b33bc47.log",
+        "logs/steps/deploy-ceb84ea5.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -148,42 +148,15 @@ rule deploy_7b33bc47:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /ml-train (workflow/commands/ml-train.md) at workflow/commands/lstm-pretraining-full.md:4:133; pulled in: /benchmark needs it
-rule ml_train_2e25ab77:
-    input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/deploy-7b33bc47/metrics.json",
-    output:
-        model="results/steps/ml-train-2e25ab77/model.pt",
-        curve=report("results/steps/ml-train-2e25ab77/curve.png", category="ml-train", labels={"step": "ml-train-2e25ab77", "file": "curve"}),
-        metrics=report("results/steps/ml-train-2e25ab77/metrics.json", category="metrics", labels={"step": "ml-train-2e25ab77", "file": "metrics"}),
-    log:
-        "logs/steps/ml-train-2e25ab77.log",
-    params:
-        model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
-        lr=q(0.003),
-        weight_decay=q(0.01),
-        jitter=q(0.03),
-        seed=q(17),
-        device=q("auto"),
-        arguments="",
-    resources:
-        mem_mb=2000,
-    shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
-
 # /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
-rule benchmark_8d067020:
+rule benchmark_2b57ba4e:
     input:
-        model="results/steps/ml-train-2e25ab77/model.pt",
-        after="results/steps/ml-train-2e25ab77/metrics.json",
+        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
+        after="results/steps/deploy-ceb84ea5/metrics.json",
     output:
-        metrics=report("results/steps/benchmark-8d067020/metrics.json", category="metrics", labels={"step": "benchmark-8d067020", "file": "metrics"}),
+        metrics=report("results/steps/benchmark-2b57ba4e/metrics.json", category="metrics", labels={"step": "benchmark-2b57ba4e", "file": "metrics"}),
     log:
-        "logs/steps/benchmark-8d067020.log",
+        "logs/steps/benchmark-2b57ba4e.log",
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -193,14 +166,14 @@ rule benchmark_8d067020:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
-rule join_acc_09077a8a:
+rule join_acc_8fba5708:
     input:
         decision="results/steps/gate-acc-4e38b82e/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_4e38b82e, {"then": "results/steps/benchmark-8d067020/metrics.json", "else": "results/steps/gate-acc-4e38b82e/decision.json"}),
+        chosen=lambda w: choose(checkpoints.gate_acc_4e38b82e, {"then": "results/steps/benchmark-2b57ba4e/metrics.json", "else": "results/steps/gate-acc-4e38b82e/decision.json"}),
     output:
-        "results/steps/join-acc-09077a8a/join.json",
+        "results/steps/join-acc-8fba5708/join.json",
     log:
-        "logs/steps/join-acc-09077a8a.log",
+        "logs/steps/join-acc-8fba5708.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -208,13 +181,13 @@ rule join_acc_09077a8a:
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
-        final="results/steps/join-acc-09077a8a/join.json",
+        final="results/steps/join-acc-8fba5708/join.json",
     output:
         "results/lstm-pretraining-full/index.json",
     log:
         "logs/lstm-pretraining-full/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-25a48fc0\", \"key\": \"pretrain-bilstm-25a48fc0\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-3fba7053\", \"key\": \"fine-tune-simplelstm-3fba7053\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-475e920c\", \"key\": \"evaluate-475e920c\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-4e38b82e\", \"key\": \"gate-acc-4e38b82e\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-7b33bc47\", \"key\": \"deploy-7b33bc47\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/ml-train-2e25ab77\", \"key\": \"ml-train-2e25ab77\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /benchmark needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/benchmark-8d067020\", \"key\": \"benchmark-8d067020\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-09077a8a\", \"key\": \"join-acc-09077a8a\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-25a48fc0\", \"key\": \"pretrain-bilstm-25a48fc0\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-3fba7053\", \"key\": \"fine-tune-simplelstm-3fba7053\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-475e920c\", \"key\": \"evaluate-475e920c\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-4e38b82e\", \"key\": \"gate-acc-4e38b82e\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-ceb84ea5\", \"key\": \"deploy-ceb84ea5\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/benchmark-2b57ba4e\", \"key\": \"benchmark-2b57ba4e\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-8fba5708\", \"key\": \"join-acc-8fba5708\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: e20ec7d2a251716f
+# sources-hash: c6d6af2e330a4030
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -73,16 +73,16 @@ checkpoint gate_accuracy_70fc35c1:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
-rule ml_deploy_41cc7081:
+rule ml_deploy_513927df:
     input:
         model="results/steps/ml-train-1235532a/model.pt",
         metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
         after="results/steps/gate-accuracy-70fc35c1/decision.json",
     output:
-        record="results/steps/ml-deploy-41cc7081/deploy.json",
-        metrics=report("results/steps/ml-deploy-41cc7081/metrics.json", category="metrics", labels={"step": "ml-deploy-41cc7081", "file": "metrics"}),
+        record="results/steps/ml-deploy-513927df/deploy.json",
+        metrics=report("results/steps/ml-deploy-513927df/metrics.json", category="metrics", labels={"step": "ml-deploy-513927df", "file": "metrics"}),
     log:
-        "logs/steps/ml-deploy-41cc7081.log",
+        "logs/steps/ml-deploy-513927df.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -115,16 +115,17 @@ rule hyperparameter_tune_08763021:
         "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
-rule retrain_bbdccf1f:
+rule retrain_50a6b352:
     input:
         data="results/steps/init-061c2475/data.parquet",
+        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
         after="results/steps/hyperparameter-tune-08763021/metrics.json",
     output:
-        model="results/steps/retrain-bbdccf1f/model.pt",
-        curve=report("results/steps/retrain-bbdccf1f/curve.png", category="retrain", labels={"step": "retrain-bbdccf1f", "file": "curve"}),
-        metrics=report("results/steps/retrain-bbdccf1f/metrics.json", category="metrics", labels={"step": "retrain-bbdccf1f", "file": "metrics"}),
+        model="results/steps/retrain-50a6b352/model.pt",
+        curve=report("results/steps/retrain-50a6b352/curve.png", category="retrain", labels={"step": "retrain-50a6b352", "file": "curve"}),
+        metrics=report("results/steps/retrain-50a6b352/metrics.json", category="metrics", labels={"step": "retrain-50a6b352", "file": "metrics"}),
     log:
-        "logs/steps/retrain-bbdccf1f.log",
+        "logs/steps/retrain-50a6b352.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -139,17 +140,17 @@ rule retrain_bbdccf1f:
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json={input.best_params:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-accuracy
-rule join_accuracy_f26557f4:
+rule join_accuracy_d8ed3661:
     input:
         decision="results/steps/gate-accuracy-70fc35c1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_70fc35c1, {"then": "results/steps/ml-deploy-41cc7081/metrics.json", "else": "results/steps/retrain-bbdccf1f/metrics.json"}),
+        chosen=lambda w: choose(checkpoints.gate_accuracy_70fc35c1, {"then": "results/steps/ml-deploy-513927df/metrics.json", "else": "results/steps/retrain-50a6b352/metrics.json"}),
     output:
-        "results/steps/join-accuracy-f26557f4/join.json",
+        "results/steps/join-accuracy-d8ed3661/join.json",
     log:
-        "logs/steps/join-accuracy-f26557f4.log",
+        "logs/steps/join-accuracy-d8ed3661.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -157,13 +158,13 @@ rule join_accuracy_f26557f4:
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-f26557f4/join.json",
+        final="results/steps/join-accuracy-d8ed3661/join.json",
     output:
         "results/ml-pipeline-full/index.json",
     log:
         "logs/ml-pipeline-full/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-1235532a\", \"key\": \"ml-train-1235532a\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-5f8daeae\", \"key\": \"ml-evaluate-5f8daeae\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-70fc35c1\", \"key\": \"gate-accuracy-70fc35c1\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-41cc7081\", \"key\": \"ml-deploy-41cc7081\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-08763021\", \"key\": \"hyperparameter-tune-08763021\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-bbdccf1f\", \"key\": \"retrain-bbdccf1f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-f26557f4\", \"key\": \"join-accuracy-f26557f4\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-1235532a\", \"key\": \"ml-train-1235532a\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-5f8daeae\", \"key\": \"ml-evaluate-5f8daeae\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-70fc35c1\", \"key\": \"gate-accuracy-70fc35c1\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-513927df\", \"key\": \"ml-deploy-513927df\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-08763021\", \"key\": \"hyperparameter-tune-08763021\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-50a6b352\", \"key\": \"retrain-50a6b352\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-d8ed3661\", \"key\": \"join-accuracy-d8ed3661\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

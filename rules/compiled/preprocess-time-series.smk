@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 50f492fd0947b5b9
+# sources-hash: a2f4fef63bea74f9
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

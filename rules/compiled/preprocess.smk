@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 6980a1aa75eb0b22
+# sources-hash: 221c806311b3eb7b
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: c19801320fac6a6f
+# sources-hash: 11373ebef49cb4b0
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -81,15 +81,15 @@ rule evaluate_9d679c3f:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
-rule deploy_4446d6c8:
+rule deploy_1b274c7d:
     input:
         model="results/steps/fine-tune-4ee39d12/model.pt",
         metrics="results/steps/evaluate-9d679c3f/metrics.json",
     output:
-        record="results/steps/deploy-4446d6c8/deploy.json",
-        metrics=report("results/steps/deploy-4446d6c8/metrics.json", category="metrics", labels={"step": "deploy-4446d6c8", "file": "metrics"}),
+        record="results/steps/deploy-1b274c7d/deploy.json",
+        metrics=report("results/steps/deploy-1b274c7d/metrics.json", category="metrics", labels={"step": "deploy-1b274c7d", "file": "metrics"}),
     log:
-        "logs/steps/deploy-4446d6c8.log",
+        "logs/steps/deploy-1b274c7d.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -101,13 +101,13 @@ rule deploy_4446d6c8:
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/deploy-4446d6c8/metrics.json",
+        final="results/steps/deploy-1b274c7d/metrics.json",
     output:
         "results/pretraining-complete/index.json",
     log:
         "logs/pretraining-complete/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-caf83ab8\", \"key\": \"pretrain-caf83ab8\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-4ee39d12\", \"key\": \"fine-tune-4ee39d12\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9d679c3f\", \"key\": \"evaluate-9d679c3f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-4446d6c8\", \"key\": \"deploy-4446d6c8\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
+        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-caf83ab8\", \"key\": \"pretrain-caf83ab8\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-4ee39d12\", \"key\": \"fine-tune-4ee39d12\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9d679c3f\", \"key\": \"evaluate-9d679c3f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-1b274c7d\", \"key\": \"deploy-1b274c7d\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

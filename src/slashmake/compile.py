@@ -241,6 +241,8 @@ class Compiler:
             if name not in params:
                 raise CompileError(f"{cmd.path.name}: shell uses {{params.{name}}}, which is not a declared parameter",
                                    step.span)
+        for name in cmd.optional_inputs - set(step.inputs):
+            template = re.sub(r"\{input\." + name + r"(:[^}]*)?\}", "''", template)  # an empty argument
         for m in _ATTR_PLACEHOLDER.finditer(template):
             if m.group(1) == "input" and m.group(2) not in step.inputs:
                 raise CompileError(f"{cmd.path.name}: shell uses {{input.{m.group(2)}}}, which is not in its 'input' list",

@@ -75,6 +75,7 @@ class Command:
     params: dict[str, Any]
     needs: tuple[str, ...]
     inputs: dict[str, str]  # local name -> upstream output name
+    optional_inputs: frozenset[str]  # declared with a trailing `?`: left empty when nothing makes them
     outputs: dict[str, str]  # name -> file name in the step folder
     metrics: Metrics | None
     shell: str | None
@@ -250,7 +251,10 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str]) -> Comm
         if not _IDENT.fullmatch(k):
             raise front.error(f"output name '{k}' must be an identifier", "slashmake", "output")
     raw_in = sm.get("input") or []
-    inputs = {str(x): str(x) for x in raw_in} if isinstance(raw_in, list) else {str(k): str(v) for k, v in raw_in.items()}
+    pairs = [(str(x), str(x)) for x in raw_in] if isinstance(raw_in, list) else \
+        [(str(k), str(v)) for k, v in raw_in.items()]
+    optional = frozenset(k.rstrip("?") for k, v in pairs if k.endswith("?") or v.endswith("?"))
+    inputs = {k.rstrip("?"): v.rstrip("?") for k, v in pairs}
     flow = sm.get("flow")
     flow_pos = (0, 0)
     if flow is not None:
@@ -262,7 +266,7 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str]) -> Comm
         name=name, path=path, text=front.text, description=str(data.get("description", "")), body=front.body,
         allowed_tools=tools, raw_tools=data.get("allowed-tools"), droid=sm.get("droid"),
         params=dict(sm.get("params") or {}), needs=tuple(str(n) for n in sm.get("needs") or ()),
-        inputs=inputs, outputs=outputs, metrics=metrics, shell=sm.get("shell"), script=sm.get("script"),
+        inputs=inputs, optional_inputs=optional, outputs=outputs, metrics=metrics, shell=sm.get("shell"), script=sm.get("script"),
         flow=flow, flow_pos=flow_pos, threads=int(sm.get("threads", 1)), resources=dict(sm.get("resources") or {}),
         retries=int(sm.get("retries", 0)), backoff=float(sm.get("backoff", 0)), timeout=sm.get("timeout"),
         digest=hashlib.sha256(front.text.encode()).hexdigest(),

@@ -400,6 +400,8 @@ class Resolver:
         found: dict[str, Producer] = {}
         for local, upstream in cmd.inputs.items():
             prod = env.outputs.get(upstream)
+            if prod is None and local in cmd.optional_inputs:
+                continue
             if prod is None:
                 raise CompileError(
                     f"{cmd.display} reads '{upstream}', which no earlier stage makes"

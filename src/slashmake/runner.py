@@ -6,6 +6,7 @@ does, so `slashmake run` and `snakemake -c2 <flow>` behave the same.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import subprocess
@@ -69,7 +70,18 @@ def snakemake_argv(inv: Invocation) -> list[str]:
 def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.CompletedProcess[str]:
     """Run Snakemake in ``root``; raise RunError (with the end of its output) when it fails."""
     argv = snakemake_argv(inv)
-    proc = subprocess.run(argv, cwd=root, text=True, capture_output=capture)  # noqa: S603
+    (root / ".slashmake").mkdir(exist_ok=True)
+    with open(root / ".slashmake" / "run.lock", "w") as lock:
+        try:  # held by slashmake and passed to snakemake: the kernel drops it when both are gone
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError("another `slashmake run` is running in this project") from None
+        if not inv.dry_run and any((root / ".snakemake" / "locks").glob("*.lock")):
+            # Nobody holds run.lock, so Snakemake's locks are left over from a killed run.
+            subprocess.run([*SNAKEMAKE, "--unlock", "--cores", "1"], cwd=root,  # noqa: S603
+                           capture_output=True, text=True)
+        proc = subprocess.run(argv, cwd=root, text=True, capture_output=capture,  # noqa: S603
+                              pass_fds=(lock.fileno(),))
     if proc.returncode != 0:
         tail = (proc.stdout or "")[-1500:] + (proc.stderr or "")[-1500:] if capture else ""
         raise RunError(f"snakemake exited with status {proc.returncode}" + (f":\n{tail}" if tail else
