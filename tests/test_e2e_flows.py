@@ -432,3 +432,16 @@ def test_explain_says_will_run_then_up_to_date(toy) -> None:  # type: ignore[no-
     assert re.search(r"^up to date\s+gate-acc \(gate-acc-\w+\); took the then \(acc=0.9 > 0.5\) branch", after, re.M), after
     assert "will run" not in after
     assert re.search(r"/c .*runs only if the branch", after), after
+
+
+def test_an_optional_input_is_an_empty_argument_when_nothing_makes_it(toy) -> None:  # type: ignore[no-untyped-def]
+    toy.command("tune", output={"best": "best.json"})
+    toy.command("fit", inputs=["best?"], output={"report": "report.json"},
+                shell="python toy_step.py fit --out {output.report} --inputs {input.best}")
+    toy.slashmake("run", "/fit")
+    [alone] = toy.records()
+    assert alone["inputs"] == [""]
+    toy.ran()
+    toy.slashmake("run", "/tune → /fit")
+    fit = [r for r in toy.records() if r["step"] == "fit"][0]
+    assert re.fullmatch(r"results/steps/tune-\w+/best\.json", fit["inputs"][0]), fit
