@@ -2,12 +2,10 @@
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 from slashmake.snakefile import choose, flat, metric, prepare, q, register_variants, sweep_group, variant
 
-validate(config, str(Path(workflow.basedir, "config/schema.yaml")))
-prepare(workflow.basedir)
+# Checks config against config/schema.yaml (cached until either changes) and rebuilds stale flows.
+prepare(workflow.basedir, config)
 
 # The interpreter that runs slashmake's own helpers in rules (gates, joins, retries, agents).
 PYTHON = sys.executable

@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: aea98dd0b23d17a1
+# sources-hash: 0c9a0a98c7fc32fc
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
 rule init_061c2475:
@@ -23,7 +23,6 @@ rule init_061c2475:
         shift=q(0.0),
         source=q(""),
         shuffle_labels=q("false"),
-        arguments="",
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
@@ -44,7 +43,6 @@ rule monitor_performance_2b0edd80:
         current_seed=q(99),
         shift=q(0.5),
         psi_threshold=q(0.2),
-        arguments="",
     shell:
         "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -83,7 +81,6 @@ rule data_refresh_c3307e13:
         shift=q(0.5),
         source=q(""),
         shuffle_labels=q("false"),
-        arguments="",
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
@@ -108,7 +105,6 @@ rule retrain_c6edf03f:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -130,7 +126,6 @@ rule evaluate_9790ea5f:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
@@ -164,7 +159,6 @@ rule deploy_c0a9a314:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -182,7 +176,6 @@ rule monitor_d004fce4:
         registry=q("registry"),
         model_name=q("simple_lstm"),
         psi_threshold=q(0.2),
-        arguments="",
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -197,7 +190,6 @@ rule continue_monitoring_c8f09491:
         "logs/steps/continue-monitoring-c8f09491.log",
     params:
         message=q("no deploy: keep monitoring the live model"),
-        arguments="",
     shell:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 

@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 97cf0b6d0b33d6a3
+# sources-hash: 6df08c153543720e
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
 rule code_review_c727286c:
@@ -14,7 +14,6 @@ rule code_review_c727286c:
         "logs/steps/code-review-c727286c.log",
     params:
         max_issues=q(0),
-        arguments="",
     shell:
         "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -29,7 +28,6 @@ rule security_scan_a81f3abc:
         "logs/steps/security-scan-a81f3abc.log",
     params:
         fail_on=q("HIGH"),
-        arguments="",
     shell:
         "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -53,7 +51,6 @@ rule init_30b2fe2a:
         shift=q(0.0),
         source=q(""),
         shuffle_labels=q("false"),
-        arguments="",
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
@@ -69,8 +66,6 @@ rule feature_engineer_b5d22bd1:
         metrics=report("results/steps/feature-engineer-b5d22bd1/metrics.json", category="metrics", labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-b5d22bd1.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -95,7 +90,6 @@ rule ml_train_552d8a00:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -114,7 +108,6 @@ rule performance_test_52330a34:
         max_p99_ms=q(50.0),
         n_runs=q(200),
         batch=q(1),
-        arguments="",
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -132,7 +125,6 @@ rule runpod_staging_e739d72e:
         registry=q("registry"),
         dvc_remote=q(""),
         model_name=q("simple_lstm-staging"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -165,7 +157,6 @@ rule runpod_production_a5715b24:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -183,7 +174,6 @@ rule monitor_setup_60919a6a:
         registry=q("registry"),
         model_name=q("simple_lstm"),
         psi_threshold=q(0.2),
-        arguments="",
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -199,7 +189,6 @@ rule rollback_8e398cbe:
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 

@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: cbba06c06ab4026c
+# sources-hash: e851b0eb677a5e74
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -21,7 +21,6 @@ rule data_validate_6dca9246:
         "logs/steps/data-validate-6dca9246.log",
     params:
         max_bad_fraction=q(0.0),
-        arguments="",
     shell:
         "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -37,8 +36,6 @@ rule feature_engineer_6b5d0908:
         metrics=report("results/steps/feature-engineer-6b5d0908/metrics.json", category="metrics", labels={"step": "feature-engineer-6b5d0908", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-6b5d0908.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -59,7 +56,6 @@ rule pretrain_bilstm_25a48fc0:
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -87,7 +83,6 @@ rule fine_tune_simplelstm_3fba7053:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -109,7 +104,6 @@ rule evaluate_475e920c:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
@@ -144,7 +138,6 @@ rule deploy_ceb84ea5:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -161,7 +154,6 @@ rule benchmark_2b57ba4e:
         max_p99_ms=q(50.0),
         n_runs=q(200),
         batch=q(1),
-        arguments="",
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 

@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: c6d6af2e330a4030
+# sources-hash: 6279f4ce7f013c51
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -32,7 +32,6 @@ rule ml_train_1235532a:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -52,7 +51,6 @@ rule ml_evaluate_5f8daeae:
         "logs/steps/ml-evaluate-5f8daeae.log",
     params:
         ledger=q("results/ledger.jsonl"),
-        arguments="",
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
@@ -87,7 +85,6 @@ rule ml_deploy_513927df:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -108,7 +105,6 @@ rule hyperparameter_tune_08763021:
         patience=q(4),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -136,7 +132,6 @@ rule retrain_50a6b352:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:

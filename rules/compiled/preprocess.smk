@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 221c806311b3eb7b
+# sources-hash: ed8c39b3cbedc3bc
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -19,8 +19,6 @@ rule feature_engineer_d0eb3696:
         metrics=report("results/steps/feature-engineer-d0eb3696/metrics.json", category="metrics", labels={"step": "feature-engineer-d0eb3696", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-d0eb3696.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 

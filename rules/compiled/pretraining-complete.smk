@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 11373ebef49cb4b0
+# sources-hash: 4b2b3cd9b6f40d29
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -26,7 +26,6 @@ rule pretrain_caf83ab8:
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -54,7 +53,6 @@ rule fine_tune_4ee39d12:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-        arguments="",
     resources:
         mem_mb=2000,
     shell:
@@ -76,7 +74,6 @@ rule evaluate_9d679c3f:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
@@ -94,7 +91,6 @@ rule deploy_1b274c7d:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 

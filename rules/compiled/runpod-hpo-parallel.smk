@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 548cf490159392ab
+# sources-hash: 86dd245a562c8d35
 
 sweep_group(workflow, config, "sweep_train_d6955236", 4)
 register_variants("train_d6955236", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
@@ -15,8 +15,6 @@ rule runpod_setup_a209440e:
         metrics=report("results/steps/runpod-setup-a209440e/metrics.json", category="metrics", labels={"step": "runpod-setup-a209440e", "file": "metrics"}),
     log:
         "logs/steps/runpod-setup-a209440e.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -40,7 +38,6 @@ rule init_6b892c1d:
         shift=q(0.0),
         source=q(""),
         shuffle_labels=q("false"),
-        arguments="",
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
@@ -56,8 +53,6 @@ rule feature_engineer_d846b60c:
         metrics=report("results/steps/feature-engineer-d846b60c/metrics.json", category="metrics", labels={"step": "feature-engineer-d846b60c", "file": "metrics"}),
     log:
         "logs/steps/feature-engineer-d846b60c.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -88,10 +83,9 @@ rule train_d6955236:
         seed=q(17),
         device=q("auto"),
         ledger=q("results/ledger.jsonl"),
-        arguments="",
     resources:
         mem_mb=2000,
-    group: "sweep_train_d6955236"
+    group: "sweep_train_d6955236" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.pretrain_epochs:u} --ledger={params.ledger:u} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
@@ -105,8 +99,6 @@ rule results_aggregate_50f9d519:
         metrics=report("results/steps/results-aggregate-50f9d519/metrics.json", category="metrics", labels={"step": "results-aggregate-50f9d519", "file": "metrics"}),
     log:
         "logs/steps/results-aggregate-50f9d519.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/aggregate.py --metrics {input.metrics:q} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
@@ -121,8 +113,6 @@ rule best_model_select_3b4dfb9f:
         metrics=report("results/steps/best-model-select-3b4dfb9f/metrics.json", category="metrics", labels={"step": "best-model-select-3b4dfb9f", "file": "metrics"}),
     log:
         "logs/steps/best-model-select-3b4dfb9f.log",
-    params:
-        arguments="",
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -157,7 +147,6 @@ rule deploy_907ce2ec:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
-        arguments="",
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
@@ -173,7 +162,6 @@ rule analyze_failures_1d228148:
         "logs/steps/analyze-failures-1d228148.log",
     params:
         threshold=q(0.9),
-        arguments="",
     shell:
         "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 

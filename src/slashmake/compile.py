@@ -180,7 +180,8 @@ class Compiler:
                                            ("params", params), ("threads", cmd.threads if cmd.threads > 1 else None),
                                            ("resources", resources),
                                            # a sweep's variants travel together on remote executors
-                                           ("group", py(f"sweep_{step.rule}") if step.variants is not None else None),
+                                           ("group", f'"sweep_{step.rule}" if config.get("slashmake_group_sweeps") else None'
+                                            if step.variants is not None else None),
                                            ("shell", py(shell))]
         return self.emit(kind, step.rule, self.comment(step), sections)
 
@@ -206,7 +207,13 @@ class Compiler:
                 params[re.sub(r"\W", "_", k)] = self.variant_param(step, k)
         for k, v in step.var_params.items():
             params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
-        params["arguments"] = param_value(step.args) if step.args else '""'
+        cmd = step.command
+        assert cmd is not None
+        if step.kind == "agent" or "{params.arguments" in self.template(step):
+            params["arguments"] = param_value(step.args) if step.args else '""'
+        elif step.args:
+            raise CompileError(f"{cmd.display} takes no positional arguments (got {' '.join(step.args)}); "
+                               f"its parameters: {', '.join(cmd.params) or 'none'}", step.span)
 
         if step.is_try:
             for name, file in step.outputs.items():
@@ -233,10 +240,16 @@ class Compiler:
                                                f"  # --parallel {step.parallel}")
         return out
 
+    @staticmethod
+    def template(step: Step) -> str:
+        """The command's shell template (a ``script:`` runs with the positional arguments)."""
+        assert step.command is not None
+        return step.command.shell or f"python {step.command.script} {{params.arguments}}"
+
     def shell_text(self, step: Step, params: dict[str, str]) -> str:
         cmd = step.command
         assert cmd is not None
-        template = cmd.shell or f"python {cmd.script} {{params.arguments}}"
+        template = self.template(step)
         for name in {m.group(2) for m in _ATTR_PLACEHOLDER.finditer(template) if m.group(1) == "params"}:
             if name not in params:
                 raise CompileError(f"{cmd.path.name}: shell uses {{params.{name}}}, which is not a declared parameter",

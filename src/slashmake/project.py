@@ -191,14 +191,33 @@ def load_config(root: Path, config_file: str | None = None) -> dict[str, Any]:
         pos = mark.index if mark else 0
         raise ResolveError(f"invalid YAML: {getattr(e, 'problem', e)}", Span(Source(str(path), text), pos, pos + 1)) \
             from None
-    schema_path = root / "config/schema.yaml"
-    if schema_path.exists():
-        import jsonschema
-
-        schema = yaml.safe_load(schema_path.read_text())
-        try:
-            jsonschema.validate(data, schema)
-        except jsonschema.ValidationError as e:
-            where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-            raise CompileError(f"{path.relative_to(root)}: '{where}': {e.message}") from None
+    try:
+        validate_config(root, data)
+    except CompileError as e:
+        raise CompileError(f"{path.relative_to(root)}: {e.message}") from None
     return dict(data)
+
+
+def validate_config(root: Path, data: Any) -> None:
+    """Check a config against ``config/schema.yaml``, once per change (jsonschema costs ~0.1 s a start)."""
+    schema_path = root / "config/schema.yaml"
+    if not schema_path.exists():
+        return
+    schema_text = schema_path.read_text()
+    # Keys slashmake itself passes with --config (slashmake_chain...) change per run: leave them out.
+    user = {k: v for k, v in data.items() if not str(k).startswith("slashmake_")} if isinstance(data, dict) else data
+    digest = hashlib.sha256((json.dumps(user, sort_keys=True, default=str) + "\0" + schema_text).encode()).hexdigest()
+    marker = root / ".slashmake" / "config-valid"
+    if marker.exists() and marker.read_text() == digest:
+        return
+    import jsonschema
+
+    try:
+        jsonschema.validate(data, yaml.safe_load(schema_text))
+    except jsonschema.ValidationError as e:
+        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise CompileError(f"config '{where}': {e.message}") from None
+    try:
+        _write(marker, digest)
+    except OSError:
+        pass  # a read-only project still runs; it validates every time

@@ -16,16 +16,20 @@ from typing import Any
 from .runtime import read_metric
 
 
-def prepare(root: str | Path) -> None:
-    """Rebuild stale compiled flows and put this interpreter first on PATH for the rules' programs."""
+def prepare(root: str | Path, config: dict[str, Any]) -> None:
+    """Rebuild stale compiled flows and put this interpreter first on PATH for the rules' programs.
+
+    ``config`` is the workflow's config; it is checked against ``config/schema.yaml`` here.
+    """
     from .errors import FlowError
-    from .project import Project
+    from .project import Project, validate_config
 
     bindir = os.path.dirname(sys.executable)
     if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     try:
-        Project.open(root).compile_macros()
+        validate_config(Path(root).resolve(), dict(config))
+        Project(Path(root).resolve(), dict(config)).compile_macros()
     except FlowError as e:
         raise SystemExit(f"slashmake: {e.render()}") from None
 

@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 45cccd9efe0fc965
+# sources-hash: a743fe981b254103
 
 sweep_group(workflow, config, "sweep_runpod_experiment_c2c38dce", 3)
 register_variants("runpod_experiment_c2c38dce", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
@@ -18,7 +18,7 @@ rule runpod_experiment_c2c38dce:
     params:
         sigma=lambda w: q(variant("runpod_experiment_c2c38dce", w.variant, "sigma")),
         arguments="",
-    group: "sweep_runpod_experiment_c2c38dce"
+    group: "sweep_runpod_experiment_c2c38dce" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/runpod-experiment.py --encoder {output.encoder:q} --metrics {output.metrics:q} --sigma {params.sigma:u} {params.arguments:u} ) > {log:q} 2>&1"
 

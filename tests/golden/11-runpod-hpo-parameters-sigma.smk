@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: de552181de7213d2
+# sources-hash: e23d249851e8ae6f
 
 workflow.register_resource("sweep_runpod_hpo_6bc3c6c5", 4)  # --parallel 4
 sweep_group(workflow, config, "sweep_runpod_hpo_6bc3c6c5", 3)
@@ -22,7 +22,7 @@ rule runpod_hpo_6bc3c6c5:
         arguments="",
     resources:
         sweep_runpod_hpo_6bc3c6c5=1,
-    group: "sweep_runpod_hpo_6bc3c6c5"
+    group: "sweep_runpod_hpo_6bc3c6c5" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/runpod-hpo.py --report {output.report:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --lr {params.lr:u} {params.arguments:u} ) > {log:q} 2>&1"
 
