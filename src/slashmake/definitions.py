@@ -39,6 +39,12 @@ METRICS_KEYS: dict[str, tuple[type, ...]] = {"file": (str,), "keys": (list,), "p
 DROID_KEYS: dict[str, tuple[type, ...]] = {"resources": (dict,)}
 _DROID_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def slug(text: str) -> str:
+    """A file- and rule-friendly form of a name (``results/aggregate`` → ``results-aggregate``)."""
+    return _SLUG.sub("-", text.replace("/", "-")).strip("-") or "x"
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from . import __version__
-from .compile import compile_text, header_lines
-from .definitions import Definitions, load
+from .definitions import Definitions, load, slug
 from .errors import CompileError, ResolveError, Source, Span
-from .parser import parse
-from .resolve import Resolved, resolve, slug
+
+if TYPE_CHECKING:
+    from .resolve import Resolved
 
 COMPILED = Path("rules/compiled")
 CHAINS = Path(".slashmake/chains")
@@ -119,6 +119,9 @@ class Project:
     def resolve_chain(self, chain: str, name: str, source_name: str = "<chain>",
                       overrides: dict[str, str] | None = None) -> Resolved:
         """parse → resolve, with the config's parameter overrides."""
+        from .parser import parse  # imported here: a Snakefile start with a fresh cache needs neither
+        from .resolve import resolve
+
         flow = parse(chain, source_name)
         return resolve(flow, self.defs, name, chain, overrides=overrides,
                        param_overrides=self.config.get("params") or {}, agent_config=self.agent_config())
@@ -126,6 +129,8 @@ class Project:
     def compile_flow(self, chain: str, name: str, skip: dict[str, str], overrides: dict[str, str] | None = None,
                      source_name: str = "<chain>", target: str | None = None) -> tuple[str, Resolved]:
         """The compiled text of one flow (a macro's name or an ad-hoc chain), and its resolved steps."""
+        from .compile import compile_text, header_lines
+
         resolved = self.resolve_chain(chain, name, source_name, overrides)
         sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
         header = header_lines(name, chain, sources, self.sources_hash(sources, overrides))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .definitions import Command, Definitions, Droid, Metrics
+from .definitions import Command, Definitions, Droid, Metrics, slug
 from .errors import CompileError, ResolveError, Span, closest
 from .nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Stage, Sweep, Try, Value, Var
 from .parser import is_number, parse
@@ -22,7 +22,6 @@ from .tools import missing_tools
 
 RESERVED_OPTIONS = {"retries", "backoff", "parallel", "parameters", "timeout"}
 _KEY_NUM = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*?)-([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
-_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 # -- producers: where a file an input needs comes from ------------------------------------------
@@ -190,11 +189,6 @@ def _norm(name: str) -> str:
 
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
-
-def slug(text: str) -> str:
-    """A file- and rule-friendly form of a name."""
-    return _SLUG.sub("-", text.replace("/", "-")).strip("-") or "x"
 
 
 class Resolver:
