@@ -1,7 +1,8 @@
 """Every call into Snakemake lives here: argument lists built by pure functions, run without a shell.
 
-slashmake drives Snakemake through its command line in a child process, the same way a user
-does, so `slashmake run` and `snakemake -c2 <flow>` behave the same.
+slashmake drives Snakemake through its own command line (in this process for a run, in a child
+when the output is read), the same way a user does, so `slashmake run` and
+`snakemake -c2 <flow>` behave the same.
 """
 
 from __future__ import annotations
