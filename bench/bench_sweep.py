@@ -94,6 +94,34 @@ def main() -> None:
     print(f"sequential (baseline), 4 variants x 1 thread: {t_seq:.2f} s")
     print(f"{a.jobs} concurrent jobs x 1 thread            : {t_par:.2f} s")
     print(f"speedup {speedup:.2f}x; parallel efficiency = {speedup / a.jobs:.3f}  (goal >= 0.85)")
+    through_slashmake(a.epochs, a.n_unlabelled)
+
+
+SWEEP = "/init → /pretrain parallel[sigma-0.10 | sigma-0.12 | sigma-0.15 | sigma-0.20]"
+
+
+def through_slashmake(epochs: int, n_unlabelled: int) -> None:
+    """The same sweep as a slashmake flow: `--cores 1` (baseline) against `--cores 2`."""
+    import yaml
+    from bench_pipeline import copy_project
+
+    times = {}
+    for cores in (1, 2):
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d)
+            copy_project(root)
+            cfg = yaml.safe_load((root / "config/config.yaml").read_text())
+            cfg["params"] = {"n_unlabelled": n_unlabelled, "n_labelled": 200, "n_test": 50,
+                             "pretrain.epochs": epochs, "device": "cpu"}
+            (root / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+            cli = [sys.executable, "-m", "slashmake.cli", "run"]
+            subprocess.run([*cli, "/init"], cwd=root, check=True, capture_output=True)
+            t0 = time.perf_counter()
+            subprocess.run([*cli, SWEEP, "--cores", str(cores)], cwd=root, check=True, capture_output=True)
+            times[cores] = time.perf_counter() - t0
+    speedup = times[1] / times[2]
+    print(f"through slashmake ({SWEEP}): --cores 1 (baseline) {times[1]:.2f} s, --cores 2 {times[2]:.2f} s "
+          f"(torch threads 1 x 2 jobs = 2 cores); speedup {speedup:.2f}x; parallel efficiency {speedup / 2:.3f}")
 
 
 if __name__ == "__main__":
