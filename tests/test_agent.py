@@ -582,3 +582,13 @@ def test_agent_steps_under_snakemake_respect_the_agents_cap(tmp_path: Path) -> N
     # a second run has nothing to do
     r = subprocess.run([*snakemake[:-2], "-n", "all"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
+
+
+def test_model_and_effort_come_from_the_droid_or_drop_out() -> None:
+    from slashmake.agent import build_argv
+
+    template = ["claude", "-p", "{prompt}", "--model", "{model}", "--effort", "{effort}"]
+    argv = build_argv(template, "/p.md", "hi", [], {"model": "sonnet", "effort": "high"})
+    assert argv == ["claude", "-p", "hi", "--model", "sonnet", "--effort", "high"]
+    assert build_argv(template, "/p.md", "hi", [], {"model": "inherit", "effort": ""}) == ["claude", "-p", "hi"]
+    assert build_argv(template, "/p.md", "hi", [], None) == ["claude", "-p", "hi"]

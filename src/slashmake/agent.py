@@ -45,7 +45,7 @@ STDERR_TAIL = 2000
 KILL_GRACE_S = 5.0
 DEFAULT_TIMEOUT_S = 1800.0
 
-PLACEHOLDERS = ("{prompt_file}", "{prompt}", "{tools}")
+PLACEHOLDERS = ("{prompt_file}", "{prompt}", "{tools}", "{model}", "{effort}")
 _PLACEHOLDER_RE = re.compile(r"\{prompt_file\}|\{prompt\}")
 _FENCE_RE = re.compile(r"^[ \t]*```[ \t]*json[ \t]*\r?\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 _POSITIONAL_RE = re.compile(r"\$(\d+)")
@@ -227,17 +227,28 @@ def guess_tools_format(program: Sequence[str]) -> str:
     return "none"
 
 
-def build_argv(template: Sequence[str], prompt_file: str, prompt: str, tools_args: Sequence[str]) -> list[str]:
+def build_argv(template: Sequence[str], prompt_file: str, prompt: str, tools_args: Sequence[str],
+               settings: dict[str, str] | None = None) -> list[str]:
     """Fill the program template. ``{prompt_file}`` and ``{prompt}`` are replaced inside words;
     a word that is exactly ``{tools}`` is replaced by the tools words (zero or more). Without a
-    ``{tools}`` word, the tools words go at the end."""
+    ``{tools}`` word, the tools words go at the end. A word that is exactly ``{model}`` or
+    ``{effort}`` takes the droid's ``model`` / ``reasoningEffort``; where the droid sets none (or
+    ``inherit``), that word and the ``--option`` before it are left out."""
     values = {"{prompt_file}": prompt_file, "{prompt}": prompt}
+    optional = {f"{{{k}}}": v for k, v in (settings or {}).items()}
     argv: list[str] = []
     placed = False
     for i, word in enumerate(template):
         if word == "{tools}":
             argv.extend(tools_args)
             placed = True
+            continue
+        if word in ("{model}", "{effort}"):
+            value = optional.get(word, "")
+            if value and value != "inherit":
+                argv.append(value)
+            elif argv and argv[-1].startswith("-") and i > 0:
+                argv.pop()  # `--model {model}` with no model: neither word
             continue
         filled = _PLACEHOLDER_RE.sub(lambda m: values[m.group(0)], word)
         if i == 0 and filled in ("python", "python3"):
@@ -445,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-out", required=True, metavar="PATH")
     p.add_argument(
         "--program", required=True, metavar="JSON",
-        help='argv template as a JSON list; placeholders {prompt_file}, {prompt}, {tools}',
+        help='argv template as a JSON list; placeholders {prompt_file}, {prompt}, {tools}, {model}, {effort}',
     )
     p.add_argument(
         "--tools-format", default="auto", choices=("auto", "claude", "droid", "none"),
@@ -481,7 +492,9 @@ def run(args: argparse.Namespace) -> int:
 
     prompt = render_prompt(cmd, droid, arguments, inputs, params)
     write_atomic(args.prompt_out, prompt)
-    argv = build_argv(program, os.path.abspath(args.prompt_out), prompt, tools_args)
+    settings = {} if droid is None else {"model": str(droid.meta.get("model") or ""),
+                                         "effort": str(droid.meta.get("reasoningEffort") or "")}
+    argv = build_argv(program, os.path.abspath(args.prompt_out), prompt, tools_args, settings)
 
     label = f"/{command_name(cmd)}" + (f" as droid {droid.name}" if droid else "")
     shown = [a if len(a) < 200 else a[:60] + f"...<{len(a)} chars>" for a in argv]
