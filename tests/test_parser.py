@@ -342,6 +342,7 @@ ERRORS = [
     ("/ a", 1, 3, "expected a command name right after '/', found 'a'", "  ^"),
     ("/1abc", 1, 2, "'1abc' is not a valid command name", " ^^^^"),
     ("/a:b --x 1 c", 1, 12, "unexpected 'c': arguments go before --options", "           ^"),
+    ("/a b:c", 1, 5, "unexpected ':': write the arguments as /cmd:a:b or as /cmd a b, not both", "    ^"),
     ("/a:=x", 1, 4, "expected a value, found '='", "   ^"),
     ("/a:x=", 1, 6, "expected a value right after '=', found the end of the chain", "     ^"),
     ("/a:x= y", 1, 7, "expected a value right after '=', found 'y'", "      ^"),

@@ -235,6 +235,8 @@ class _Parser:
         options: list[Option] = []
         while self.tok.kind == lx.OPTION:
             options.append(self.option())
+        if self.tok.kind == lx.COLON and not options:
+            raise self.error("unexpected ':': write the arguments as /cmd:a:b or as /cmd a b, not both")
         if self.tok.kind in (lx.WORD, lx.STRING, lx.DOLLAR, lx.COLON) and not self.at_parallel():
             raise self.error("unexpected {found}: arguments go before --options")
         end = self.toks[self.i - 1].span
