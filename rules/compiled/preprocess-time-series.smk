@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 97696daed6ec444a
+# sources-hash: 42767e7b296101ff
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

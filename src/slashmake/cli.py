@@ -133,14 +133,9 @@ def results_table(root: Path, resolved: Resolved) -> str:
     rows: list[tuple[str, str]] = []
     for step in resolved.steps:
         folder = root / step.folder
-        for name in ("decision.json", "status.json"):
-            if (folder / name).exists():
-                d = json.loads((folder / name).read_text())
-                if "value" in d:
-                    what = f"{d.get('metric')}={d.get('value')} {d.get('op')} {d.get('threshold')}"
-                else:
-                    what = f"success={d.get('success')}"
-                rows.append((step.label, f"branch {d.get('branch')} ({what})"))
+        decision = _decision(folder)
+        if decision:
+            rows.append((step.label, f"branch {decision}"))
         metrics = folder / "metrics.json"
         if step.variants is not None:
             for v in step.variants:
@@ -289,12 +284,13 @@ def explain_lines(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob])
 
 
 def _decision(folder: Path) -> str:
+    """The branch a gate or try in ``folder`` took, and why, or ``''`` before it decided."""
     for name in ("decision.json", "status.json"):
         if (folder / name).exists():
             d = json.loads((folder / name).read_text())
             if "value" in d:
-                return f"{d['branch']} ({d.get('metric')}={d.get('value')} {d.get('op')} {d.get('threshold')})"
-            return f"{d['branch']} (success={d.get('success')})"
+                return f"{d.get('branch')} ({d.get('metric')}={d.get('value')} {d.get('op')} {d.get('threshold')})"
+            return f"{d.get('branch')} (success={d.get('success')})"
     return ""
 
 

@@ -60,12 +60,12 @@ class Compiler:
         self.consts: dict[str, str] = {}
 
     # -- paths -----------------------------------------------------------------------------------
-    def path(self, step: Step, name: str, wildcard: bool = False) -> str:
+    def path(self, step: Step, name: str) -> str:
         file = step.outputs[name] if name in step.outputs else f"{name}.json"
         if step.is_try and name == "status":
             file = "status.json"
         if step.variants is not None:
-            return f"{step.folder}/{{variant}}/{file}" if wildcard else f"{step.folder}/{{variant}}/{file}"
+            return f"{step.folder}/{{variant}}/{file}"
         return f"{step.folder}/{file}"
 
     def register_variants(self, step: Step) -> None:
@@ -98,11 +98,13 @@ class Compiler:
     def lazy(self, prod: Producer) -> str:
         return f"lambda: {self.expr(prod)}" if isinstance(prod, Choice) else self.expr(prod)
 
-    def input_value(self, prod: Producer | list[Producer]) -> str:
-        prods = prod if isinstance(prod, list) else [prod]
+    def exprs(self, prods: list[Producer], wrap: str) -> str:
+        """The files of several producers as one expression, behind ``wrap`` when a branch decides them."""
         text = self.expr(prods[0]) if len(prods) == 1 else "flat(" + ", ".join(self.expr(p) for p in prods) + ")"
-        dynamic = any(_has_choice(p) for p in prods)
-        return f"lambda w: {text}" if dynamic else text
+        return f"{wrap} {text}" if any(_has_choice(p) for p in prods) else text
+
+    def input_value(self, prod: Producer | list[Producer]) -> str:
+        return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
 
     # -- rules -----------------------------------------------------------------------------------
     def compile(self, target: str, index_path: str, header: list[str]) -> str:
@@ -349,10 +351,7 @@ class Compiler:
         return self.emit("rule", step.rule, f"joins the branches of {decider.label}", sections)
 
     def lazy_list(self, prods: list[Producer]) -> str:
-        if not prods:
-            return "[]"
-        inner = self.expr(prods[0]) if len(prods) == 1 else "flat(" + ", ".join(self.expr(p) for p in prods) + ")"
-        return f"lambda: {inner}" if any(_has_choice(p) for p in prods) else inner
+        return self.exprs(prods, "lambda:") if prods else "[]"
 
     def target(self, name: str, index_path: str) -> str:
         index = {"flow": self.r.name, "chain": self.r.chain,

@@ -20,6 +20,8 @@ from .nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Stage, Sweep
 from .parser import is_number, parse
 from .tools import missing_tools
 
+# What an agent step's metrics hold when its command declares none (the runtime writes it).
+AGENT_METRICS = Metrics("metrics.json", ("answered",), None, {})
 RESERVED_OPTIONS = {"retries", "backoff", "parallel", "parameters", "timeout"}
 _KEY_NUM = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*?)-([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
 
@@ -428,9 +430,7 @@ class Resolver:
             assert step.command is not None
             for name in step.outputs:
                 env.outputs[name] = ref(name)
-            spec = Metrics("metrics.json", ("answered",), None, {}) if step.kind == "agent" else step.command.metrics
-            if step.kind == "agent":
-                spec = step.command.metrics or spec
+            spec = step.command.metrics or (AGENT_METRICS if step.kind == "agent" else None)
             if spec is not None:
                 for k in spec.keys:
                     env.metrics[_norm(k)] = MetricSource(ref("metrics"), k, spec)
@@ -521,12 +521,11 @@ class Resolver:
         if len(calls) == len(par.branches) > 1 and len({(c.name, c.droid) for c in calls}) == 1:
             first = calls[0]
             try:
-                cmd = self.lookup(first)[0]
+                cmd, _, rest, _, _ = self.lookup(first)
             except ResolveError:
                 cmd = None
             if cmd is not None and cmd.kind == "shell" and all(not c.options for c in calls):
-                base = self.lookup(first)
-                prefix = len(first.args) - len(base[2])
+                prefix = len(first.args) - len(rest)
                 return self.sweep(replace(first, args=first.args[:prefix]),
                                   [c.args[prefix:] for c in calls], env, par.span)
         ends: list[Env] = [self.flow(b, env) for b in par.branches]

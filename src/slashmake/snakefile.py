@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +99,6 @@ def sweep_group(workflow: Any, config: dict[str, Any], name: str, size: int) -> 
 
         workflow.execute = execute_with_sweep_groups
     pending.setdefault(name, size)
-
-
-def lazy(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Mark a branch value to be computed only when its branch is taken."""
-    return fn
 
 
 def q(value: Any) -> str:
