@@ -288,14 +288,34 @@ def pod_setup_cmd() -> str:
     network, so its venv gets a .pth onto this checkout's site-packages instead. It also counts
     its runs in ``<venv>.setup-count`` so tests can check that setup happens once.
     """
-    purelib = _sysconfig.get_paths()["purelib"]
-    src = Path(__file__).resolve().parents[1] / "src"
+    purelib, src = _pod_readable_packages()
     ver = f"python{_sys.version_info.major}.{_sys.version_info.minor}"
     return (
         "{python} -m venv --without-pip {venv} && "
         f"printf '%s\\n' {purelib} {src} > {{venv}}/lib/{ver}/site-packages/_slashmake_test.pth && "
         "echo built >> {venv}.setup-count"
     )
+
+
+def _pod_readable_packages() -> tuple[Path, Path]:
+    """This venv's packages and the checkout's src/, where the pod user can read them.
+
+    The checkout may sit in a folder only root can enter (a clone in a `mktemp -d` folder is
+    0700), so the pod's .pth cannot point into it: link the two trees under the pod user's home
+    (hard links: no copy of the data; a plain copy when the home is on another filesystem).
+    """
+    staged = POD_HOME / "test-packages"
+    purelib = Path(_sysconfig.get_paths()["purelib"])
+    src = Path(__file__).resolve().parents[1] / "src"
+    targets = (staged / "site-packages", staged / "src")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for origin, target in zip((purelib, src), targets, strict=True):
+        if subprocess.run(["cp", "-al", str(origin), str(target)], capture_output=True).returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(origin, target, symlinks=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(staged)], check=True)
+    return targets
 
 
 def start_pod(conf_dir: Path) -> tuple[SshPod, subprocess.Popen[bytes]]:
