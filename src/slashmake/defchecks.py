@@ -66,7 +66,8 @@ def check_types(f: DefFile, mapping: dict[Any, Any], spec: dict[str, tuple[type,
         if value is None or (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             want = " or ".join(_TYPE_NAMES.get(t.__name__, t.__name__) for t in types)
             raise f.error(f"'{'.'.join((*path, key))}' must be {want}, not {_type_name(value)}", *path, key)
-        if key in MINIMUM and (float(value) < MINIMUM[key] or key == "timeout" and float(value) == 0):
+        number: float = value if isinstance(value, (int, float)) else 0.0
+        if key in MINIMUM and (number < MINIMUM[key] or key == "timeout" and number == 0):
             rel = "above" if key == "timeout" else "at least"
             raise f.error(f"'{'.'.join((*path, key))}' must be {rel} {MINIMUM[key]}, not {value}", *path, key)
 

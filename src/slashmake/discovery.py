@@ -30,6 +30,16 @@ from .errors import DefinitionError, Source, Span
 COMMAND_DIRS = (("workflow/commands", "project"), (".factory/commands", ".factory"), (".claude/commands", ".claude"))
 DROID_DIRS = (("droids", "project", True), (".factory/droids", ".factory", False), (".claude/agents", ".claude", True))
 SKILL_DIRS = (".factory/skills", ".claude/skills")
+# install.MARKER: entry points `slashmake agents install` wrote run a flow; they are not definitions.
+ENTRY_POINT_MARKER = b"slashmake-entry-point"
+
+
+def _generated(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return ENTRY_POINT_MARKER in fh.read(2048)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,8 @@ def load(root: Path, plugins: Iterable[str] = ()) -> Definitions:
     names = set(defs.droids) | set(defs.broken_droids)
     resources = {d.name: set(d.resources) for d in defs.droids.values()}
     for found in commands:
+        if _generated(found.path):
+            continue
         if _clash(defs, found.name, found.path, claims, "command /" + found.name.replace("/", ":")):
             continue
         try:
