@@ -50,16 +50,18 @@ class Binder:
                 droid, name, args = self.defs.droids[name], first, args[1:]  # `droid command`
         name, args, retry = desugar.strip_retry(name, args, commands.__contains__)
         if name not in commands:
+            self.defs.command(name)  # a command whose file is bad: that file's error, with its position
             known = [c.replace("/", ":") for c in commands]
             raise ResolveError(f"unknown command /{name.replace('/', ':')}{closest(name.replace('/', ':'), known)}",
                                call.span)
         cmd = commands[name]
-        if droid is None and cmd.droid and cmd.droid in self.defs.droids:
-            droid = self.defs.droids[cmd.droid]
+        if droid is None and cmd.droid:
+            droid = self.defs.droid(cmd.droid)
         return cmd, droid, args, retry
 
     def droid(self, name: str, span: Span | None) -> Droid:
         if name not in self.defs.droids:
+            self.defs.droid(name)  # a droid whose file is bad: that file's error
             raise ResolveError(f"unknown droid '{name}'{closest(name, list(self.defs.droids))}", span)
         return self.defs.droids[name]
 

@@ -107,6 +107,7 @@ class Resolver(Binder):
             if need in env.seen:
                 continue
             if need not in self.defs.commands:
+                self.defs.command(need)
                 raise ResolveError(f"{cmd.display} needs /{need}, which is not defined", span)
             env = self.call(Call(need.split("/")[0], tuple(Arg(p) for p in need.split("/")[1:]), span=span), env,
                             origin=f"pulled in: {cmd.display} needs it")
