@@ -59,7 +59,13 @@ def test_list_and_explain_the_ml_pipeline(tmp_path: Path) -> None:
             lines = explained.splitlines()
             assert any(line.startswith("will run") and "/ml-train" in line for line in lines), explained
             assert any("/ml-deploy" in line for line in lines), explained  # behind the gate: waits or will run
-            assert not (await client.call_tool("lint", {})).is_error
+            lint = await client.call_tool("lint", {})
+            assert not lint.is_error and "commands it may run" in _text(lint), _text(lint)
+            # A broken definition: lint is a tool error naming the file, line and column, with the caret.
+            (root / "workflow/commands/broken.md").write_text("---\nslashmake:\n  threads: many\n---\n")
+            broken = await client.call_tool("lint", {})
+            assert broken.is_error and "workflow/commands/broken.md:" in _text(broken) and "^" in _text(broken)
+            assert _data(await client.call_tool("list", {}))["unreadable"]
 
     _run(go)
 
