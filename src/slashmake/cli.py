@@ -312,8 +312,10 @@ def _decision(folder: Path) -> str:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--agents/--no-agents", default=None,
+              help="Install the Droid and Claude Code entry points (asked when not given, on a terminal).")
 @user_errors
-def init(directory: Path) -> None:
+def init(directory: Path, agents: bool | None) -> None:
     """Lay slashmake's layout out in your own repository (existing files are kept)."""
     skeleton = Path(__file__).parent / "skeleton"
     written = []
@@ -333,6 +335,11 @@ def init(directory: Path) -> None:
         written.append("profiles -> config/profiles")
     for w in written:
         click.echo(f"created {w}")
+    if agents or (agents is None and sys.stdin.isatty() and click.confirm(
+            "Install entry points so /commands typed in Droid and Claude Code run the build?", default=True)):
+        from .cli_agents import install_into
+
+        install_into(directory)
     click.echo("next: add a command in workflow/commands/, then `slashmake run \"/your-command\"`")
 
 
@@ -364,6 +371,10 @@ def _cell(v: Any) -> str:
         return "-"
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
+
+from .cli_agents import register  # noqa: E402  (it takes user_errors, defined above)
+
+register(main, user_errors)
 
 if __name__ == "__main__":
     main()
