@@ -8,11 +8,9 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import replace
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -21,26 +19,21 @@ from .errors import FlowError, RunError
 from .project import Project, target_name
 from .resolve import Resolved
 
-F = TypeVar("F", bound=Callable[..., Any])
 
+class _Main(click.Group):
+    """The command group, and the one place a FlowError becomes ``Error: ...`` and an exit status."""
 
-def user_errors(fn: F) -> F:
-    """Report FlowError as ``Error: ...`` with exit status 1; a traceback only with --debug."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except FlowError as e:
-            if click.get_current_context().find_root().params.get("debug"):
+            if ctx.params.get("debug"):
                 traceback.print_exc()
-            click.echo(f"Error: {e.render()}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
+            e.show()
+            ctx.exit(e.exit_code)
 
 
-@click.group()
+@click.group(cls=_Main)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("-C", "--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               help="The project folder (holding the Snakefile).")
@@ -51,8 +44,13 @@ def main(ctx: click.Context, debug: bool, directory: Path) -> None:
     ctx.obj = directory
 
 
-def _project() -> Project:
-    return Project.open(click.get_current_context().obj)
+def _project(warn: bool = False) -> Project:
+    """The project; with ``warn``, one warning line per definition file that could not be read."""
+    project = Project.open(click.get_current_context().obj)
+    if warn:
+        for e in project.defs.errors:
+            click.echo(f"warning: {e.one_line()} (skipped; `slashmake lint` shows why)", err=True)
+    return project
 
 
 def _chain_text(chain: str | None, file: Path | None) -> tuple[str, str]:
@@ -110,11 +108,10 @@ def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind or override a $variable.")
 @click.option("--force", multiple=True, metavar="STEP", help="Rerun a step (a command name or step key).")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
-@user_errors
 def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
         sets: tuple[str, ...], force: tuple[str, ...], report: str | None) -> None:
     """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin."""
-    project = _project()
+    project = _project(warn=True)
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
     if any(s.kind == "agent" for s in resolved.steps) and not project.agent_config().get("program"):
@@ -178,7 +175,6 @@ def _fmt_metrics(path: Path) -> str:
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-@user_errors
 def compile_cmd(chain: str | None, file: Path | None, sets: tuple[str, ...]) -> None:
     """Compile every macro into rules/compiled/ (and a chain, when given, printing its rules)."""
     project = _project()
@@ -192,48 +188,27 @@ def compile_cmd(chain: str | None, file: Path | None, sets: tuple[str, ...]) -> 
 
 
 @main.command()
-@user_errors
-def lint() -> None:
-    """Check every command, droid and macro; print the droid table."""
-    project = _project()
-    defs = project.defs
-    for name in project.macros():
-        project.resolve_chain(f"/{name.replace('/', ':')}", name)
-    from .tools import describe, missing_tools
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (for CI).")
+def lint(strict: bool) -> None:
+    """Check every command, droid and macro: every bad file at once; print the droid table."""
+    from .lint import lint_project
 
-    for w in defs.warnings:
-        click.echo(f"warning: {w}", err=True)
-    rows = []
-    for droid in sorted(defs.droids.values(), key=lambda d: d.name):
-        runnable = [c.display for c in sorted(defs.commands.values(), key=lambda c: c.name)
-                    if c.kind != "flow" and (c.allowed_tools is None or droid.tools is None
-                                             or not missing_tools(droid.tools, c.allowed_tools))]
-        rows.append((droid.name, describe(droid.tools), f"{len(runnable)}: " + " ".join(runnable)))
-    if rows:
-        w0 = max(len(r[0]) for r in rows + [("droid", "", "")])
-        w1 = max(len(r[1]) for r in rows + [("", "tools", "")])
-        click.echo(f"{'droid'.ljust(w0)}  {'tools'.ljust(w1)}  commands it may run")
-        for a, b, c in rows:
-            click.echo(f"{a.ljust(w0)}  {b.ljust(w1)}  {c}")
-    click.echo(f"ok: {len(defs.commands)} commands ({len(project.macros())} macros), {len(defs.droids)} droids, "
-               f"{len(defs.warnings)} warnings")
+    project = _project()
+    problems = lint_project(project, click.echo)
+    warnings = len(project.defs.warnings)
+    if problems or (strict and warnings):
+        what = f"{problems} error{'s' * (problems != 1)}" + (f", {warnings} warnings (--strict)" if strict else "")
+        click.echo(f"lint failed: {what}", err=True)
+        sys.exit(1)
 
 
 @main.command("list")
-@user_errors
 def list_cmd() -> None:
-    """List commands, macros and droids."""
-    defs = _project().defs
-    for kind in ("flow", "shell", "agent"):
-        cmds = [c for c in sorted(defs.commands.values(), key=lambda c: c.name) if c.kind == kind]
-        if cmds:
-            click.echo({"flow": "macros:", "shell": "commands:", "agent": "agent commands:"}[kind])
-            for c in cmds:
-                click.echo(f"  {c.display:32} {c.description}")
-    if defs.droids:
-        click.echo("droids:")
-        for d in sorted(defs.droids.values(), key=lambda d: d.name):
-            click.echo(f"  {d.name:32} {d.description[:90]}")
+    """List commands, macros and droids: origin, name, argument hint, description."""
+    from .lint import list_lines
+
+    for line in list_lines(_project(warn=True).defs):
+        click.echo(line)
 
 
 @main.command()
@@ -242,7 +217,6 @@ def list_cmd() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("dag.svg"),
               show_default=True, help="Picture file: .svg, .png or .pdf.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-@user_errors
 def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...]) -> None:
     """Draw the flow's job graph with Graphviz."""
     project = _project()
@@ -258,10 +232,9 @@ def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, .
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
 @click.option("--force", multiple=True, metavar="STEP")
-@user_errors
 def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...]) -> None:
     """For each step: will it run or is it up to date, and why."""
-    project = _project()
+    project = _project(warn=True)
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
     stale = outcomes.stale(project.root, resolved)
@@ -314,7 +287,6 @@ def _decision(folder: Path) -> str:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option("--agents/--no-agents", default=None,
               help="Install the Droid and Claude Code entry points (asked when not given, on a terminal).")
-@user_errors
 def init(directory: Path, agents: bool | None) -> None:
     """Lay slashmake's layout out in your own repository (existing files are kept)."""
     skeleton = Path(__file__).parent / "skeleton"
@@ -346,7 +318,6 @@ def init(directory: Path, agents: bool | None) -> None:
 @main.command()
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/ledger.jsonl"),
               show_default=True)
-@user_errors
 def results(ledger: Path) -> None:
     """Print the experiment ledger (every evaluation of every run) as a table."""
     path = click.get_current_context().obj / ledger
@@ -372,9 +343,9 @@ def _cell(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-from .cli_agents import register  # noqa: E402  (it takes user_errors, defined above)
+from .cli_agents import register  # noqa: E402  (it adds commands to main, defined above)
 
-register(main, user_errors)
+register(main)
 
 if __name__ == "__main__":
     main()

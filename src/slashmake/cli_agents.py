@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -22,8 +20,8 @@ def install_into(directory: Path) -> None:
     _agents_report(install.install(directory, Project.open(directory).defs), "wrote")
 
 
-def register(main: click.Group, user_errors: Callable[[Any], Any]) -> None:
-    """Add `agents` and `mcp` to the `slashmake` command (``user_errors`` is cli.py's error reporting)."""
+def register(main: click.Group) -> None:
+    """Add `agents` and `mcp` to the `slashmake` command (its errors are reported by ``main``, once)."""
 
     @click.group()
     def agents() -> None:
@@ -31,7 +29,6 @@ def register(main: click.Group, user_errors: Callable[[Any], Any]) -> None:
 
     @agents.command("install")
     @click.option("--check", is_flag=True, help="Change nothing; list what is stale and exit 1 if anything is.")
-    @user_errors
     def agents_install(check: bool) -> None:
         """Write .factory/commands/<name>, .claude/skills/<name>/SKILL.md, .mcp.json and .factory/mcp.json."""
         project = Project.open(click.get_current_context().obj)
@@ -49,7 +46,6 @@ def register(main: click.Group, user_errors: Callable[[Any], Any]) -> None:
         _agents_report(report, "wrote")
 
     @agents.command("uninstall")
-    @user_errors
     def agents_uninstall() -> None:
         """Remove the entry points and MCP entries `agents install` wrote (and nothing else)."""
         _agents_report(install.uninstall(_root()), "removed")

@@ -271,16 +271,18 @@ class Resolver:
                     rest.append(a)
             args = tuple(rest)
         if name not in self.defs.commands:
+            self.defs.command(name)  # a command whose file is bad: that file's error, with its position
             known = [c.replace("/", ":") for c in self.defs.commands]
             raise ResolveError(f"unknown command /{name.replace('/', ':')}{closest(name.replace('/', ':'), known)}",
                                call.span)
         cmd = self.defs.commands[name]
-        if droid is None and cmd.droid and cmd.droid in self.defs.droids:
-            droid = self.defs.droids[cmd.droid]
+        if droid is None and cmd.droid:
+            droid = self.defs.droid(cmd.droid)
         return cmd, droid, args, retries, backoff
 
     def droid(self, name: str, span: Span | None) -> Droid:
         if name not in self.defs.droids:
+            self.defs.droid(name)  # a droid whose file is bad: that file's error
             raise ResolveError(f"unknown droid '{name}'{closest(name, list(self.defs.droids))}", span)
         return self.defs.droids[name]
 
@@ -412,6 +414,7 @@ class Resolver:
             if need in env.seen:
                 continue
             if need not in self.defs.commands:
+                self.defs.command(need)
                 raise ResolveError(f"{cmd.display} needs /{need}, which is not defined", span)
             env = self.call(Call(need.split("/")[0], tuple(Arg(p) for p in need.split("/")[1:]), span=span), env,
                             origin=f"pulled in: {cmd.display} needs it")
