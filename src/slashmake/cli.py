@@ -18,6 +18,7 @@ from . import outcomes, runner
 from .errors import FlowError, RunError
 from .project import Project, target_name
 from .resolve import Resolved
+from .steps import AgentStep, CommandStep, GateStep, variants_of
 
 
 class _Main(click.Group):
@@ -89,10 +90,10 @@ def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
     for want in steps:
         name = want.lstrip("/").replace(":", "/")
         hits = [s.rule for s in resolved.steps
-                if s.key == want or (s.command is not None and s.command.name == name)
-                or (s.command is not None and s.droid is not None and name == f"{s.droid.name}/{s.command.name}")]
+                if s.key == want or (isinstance(s, CommandStep) and s.cmd.name == name)
+                or (isinstance(s, CommandStep) and s.droid is not None and name == f"{s.droid.name}/{s.cmd.name}")]
         if not hits:
-            labels = sorted({s.label for s in resolved.steps if s.command is not None})
+            labels = sorted({s.label for s in resolved.steps if isinstance(s, CommandStep)})
             raise RunError(f"--force {want}: no such step in this flow (steps: {', '.join(labels)})")
         rules += hits
     return tuple(rules)
@@ -114,7 +115,7 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     project = _project(warn=True)
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    if any(s.kind == "agent" for s in resolved.steps) and not project.agent_config().get("program"):
+    if any(isinstance(s, AgentStep) for s in resolved.steps) and not project.agent_config().get("program"):
         raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
                        "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
     forced = _force_rules(resolved, force) + outcomes.force_files(project.root, resolved)
@@ -141,12 +142,13 @@ def results_table(root: Path, resolved: Resolved) -> str:
         if decision:
             rows.append((step.label, f"branch {decision}"))
         metrics = folder / "metrics.json"
-        if step.variants is not None:
-            for v in step.variants:
+        variants = variants_of(step)
+        if variants is not None:
+            for v in variants:
                 m = folder / v / "metrics.json"
                 if m.exists():
                     rows.append((f"{step.label} [{v}]", _fmt_metrics(m)))
-        elif step.kind in ("call", "agent") and metrics.exists():
+        elif isinstance(step, CommandStep) and metrics.exists():
             rows.append((step.label, _fmt_metrics(metrics)))
         elif step.kind == "call" and step.command is not None and step.command.metrics and folder.is_dir() \
                 and not step.is_try:
@@ -262,9 +264,9 @@ def explain_lines(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob])
         if step.rule in planned:
             n = len(planned[step.rule])
             why = planned[step.rule][0].reason or "requested"
-            count = f" ({n} variants)" if step.variants is not None else ""
+            count = f" ({n} variants)" if variants_of(step) is not None else ""
             lines.append(f"will run    {label}{count}: {why}")
-        elif (root / step.folder).exists() and (step.kind not in ("gate", "join") or decision or step.kind == "join"):
+        elif (root / step.folder).exists() and (not isinstance(step, GateStep) or decision):
             extra = f"; took the {decision} branch" if decision else ""
             lines.append(f"up to date  {label}{extra}")
         else:
