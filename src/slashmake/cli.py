@@ -150,9 +150,8 @@ def results_table(root: Path, resolved: Resolved) -> str:
                     rows.append((f"{step.label} [{v}]", _fmt_metrics(m)))
         elif isinstance(step, CommandStep) and metrics.exists():
             rows.append((step.label, _fmt_metrics(metrics)))
-        elif step.kind == "call" and step.command is not None and step.command.metrics and folder.is_dir() \
-                and not step.is_try:
-            rows.append((step.label, f"(metrics missing: {step.folder}/{step.command.metrics.file})"))
+        elif isinstance(step, CommandStep) and step.cmd.metrics and folder.is_dir() and not step.is_try:
+            rows.append((step.label, f"(metrics missing: {step.folder}/{step.cmd.metrics.file})"))
     if not rows:
         return ""
     width = max(len(r[0]) for r in rows)

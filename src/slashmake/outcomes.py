@@ -20,8 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resolve import Resolved, Step
+from .resolve import Resolved
 from .runtime import FAILURE
+from .steps import Step, is_try, variants_of
 
 _STEP_PATH = re.compile(r"results/steps/([^/\s]+)/")
 
@@ -37,10 +38,11 @@ class Stale:
 
 def outputs(step: Step) -> dict[str, list[str]]:
     """The files a step's rule writes, by variant ('' for a step without variants), relative to the root."""
-    names = ["status.json"] if step.is_try else list(step.outputs.values())
-    if step.variants is None:
+    names = ["status.json"] if is_try(step) else list(step.outputs.values())
+    variants = variants_of(step)
+    if variants is None:
         return {"": [f"{step.folder}/{n}" for n in names]}
-    return {v: [f"{step.folder}/{v}/{n}" for n in names] for v in step.variants}
+    return {v: [f"{step.folder}/{v}/{n}" for n in names] for v in variants}
 
 
 def log_path(step: Step, variant: str) -> str:
@@ -58,7 +60,7 @@ def stale(root: Path, resolved: Resolved) -> list[Stale]:
             missing = [f for f in files if not (root / f).exists()]
             if ran and missing:
                 found.append(Stale(step, missing[0], f"its output {missing[0]} is missing"))
-            elif step.is_try and not missing and _failed_try(root / files[0]):
+            elif is_try(step) and not missing and _failed_try(root / files[0]):
                 found.append(Stale(step, files[0], "it failed last time (a /try: is retried on the next run)"))
     return found
 
