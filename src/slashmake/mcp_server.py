@@ -18,6 +18,7 @@ import asyncio
 import fcntl
 import json
 import re
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -197,16 +198,21 @@ class SlashmakeServer:
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         assert proc.stdout is not None
         lines: list[str] = []
-        await ctx.report_progress(0, None, "starting")
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            lines.append(line)
-            m = _PROGRESS.search(line)
-            if m:
-                await ctx.report_progress(float(m.group(1)), float(m.group(2)), line.strip())
-            elif line.startswith(("rule ", "checkpoint ", "localrule ", "localcheckpoint ")):
-                await ctx.report_progress(len(lines), None, line.strip().rstrip(":"))
-        return await proc.wait(), "\n".join(lines)
+        try:
+            await ctx.report_progress(0, None, "starting")
+            async for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                lines.append(line)
+                m = _PROGRESS.search(line)
+                if m:
+                    await ctx.report_progress(float(m.group(1)), float(m.group(2)), line.strip())
+                elif line.startswith(("rule ", "checkpoint ", "localrule ", "localcheckpoint ")):
+                    await ctx.report_progress(len(lines), None, line.strip().rstrip(":"))
+            return await proc.wait(), "\n".join(lines)
+        finally:
+            if proc.returncode is None:  # the call was cancelled: stop the run as Ctrl-C would
+                proc.send_signal(signal.SIGINT)
+                await proc.wait()
 
     def summary(self, resolved: Any, output: str, dry_run: bool) -> dict[str, Any]:
         from .cli import _decision, results_table
