@@ -393,7 +393,8 @@ def test_list_lint_compile(toy) -> None:  # type: ignore[no-untyped-def]
     toy.command("b")
     toy.command("pipe", flow="/a → /if:acc>0.5 → /b")
     listed = toy.slashmake("list").stdout
-    assert re.search(r"macros:\n  /pipe\s+toy pipe\ncommands:\n  /a\s+toy a\n  /b\s+toy b", listed), listed
+    assert re.search(r"macros:\n  project\s+/pipe\s+toy pipe\ncommands:\n  project\s+/a\s+toy a\n  project\s+/b\s+toy b",
+                     listed), listed
     assert "ok: 3 commands (1 macros), 0 droids, 0 warnings" in toy.slashmake("lint").stdout
     proc = toy.slashmake("compile", "/a → /b")
     assert "wrote rules/compiled/pipe.smk" in proc.stderr
