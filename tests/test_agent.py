@@ -366,12 +366,12 @@ def test_droid_lacking_a_tool_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_tool_warns(tmp_path: Path) -> None:
-    droid = write(tmp_path / "droids" / "d.md", "---\nname: d\ntools: [Read, Task]\n---\nD.\n")
+    droid = write(tmp_path / "droids" / "d.md", "---\nname: d\ntools: [Read, Teleport]\n---\nD.\n")
     cmd = write(tmp_path / "workflow" / "commands" / "c.md", "C.\n")
     r = run_agent(tmp_path, cmd, droid=droid, tools_format="droid")
     assert r.returncode == 0, r.stderr
-    assert "warning" in r.stderr and "Task" in r.stderr
-    assert argv_seen(tmp_path)[0][-2:] == ["--enabled-tools", "Read,Task"]
+    assert "warning" in r.stderr and "Teleport" in r.stderr
+    assert argv_seen(tmp_path)[0][-2:] == ["--enabled-tools", "Read,Teleport"]
 
 
 def test_prompt_as_text_argument(tmp_path: Path, defs: dict[str, Path]) -> None:

@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: b750c5f84a9644c8
+# sources-hash: caa812144abe4fb6
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

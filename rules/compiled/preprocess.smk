@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: d7d0f2b44afbe650
+# sources-hash: 8d1261624461950b
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -28,12 +28,12 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from .definitions import COMMAND_DIRS, DROID_DIRS
+from .definitions import COMMAND_DIRS, DROID_DIRS, SKILL_DIRS
 
 STAMPS = Path(".slashmake/noop")
 # What decides how a chain compiles and how Snakemake reads the workflow.
 PROJECT_FILES = ("Snakefile", "rules", "config", "profiles", "environment.yml", "workflow/envs",
-                 *COMMAND_DIRS, *DROID_DIRS)
+                 *(d[0] for d in COMMAND_DIRS), *(d[0] for d in DROID_DIRS), *SKILL_DIRS)
 State = list[int] | None
 
 

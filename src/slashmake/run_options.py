@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import RunError
+from .steps import CommandStep
 
 if TYPE_CHECKING:
     from .resolve import Resolved
@@ -19,13 +20,12 @@ def rules_for(resolved: Resolved, want: str, option: str) -> list[str]:
     name = want.strip().lstrip("/").replace(":", "/")
     hits: list[str] = []
     for s in resolved.steps:
-        cmd = s.command
-        if (want in (s.key, s.rule) or (cmd is not None and cmd.name == name)
-                or (cmd is not None and s.droid is not None and name == f"{s.droid.name}/{cmd.name}")):
-            if s.rule not in hits:
-                hits.append(s.rule)
+        command = isinstance(s, CommandStep) and (
+            s.cmd.name == name or (s.droid is not None and name == f"{s.droid.name}/{s.cmd.name}"))
+        if (want in (s.key, s.rule) or command) and s.rule not in hits:
+            hits.append(s.rule)
     if not hits:
-        labels = sorted({s.label for s in resolved.steps if s.command is not None})
+        labels = sorted({s.label for s in resolved.steps if isinstance(s, CommandStep)})
         raise RunError(f"{option} {want}: no such step in this flow (steps: {', '.join(labels)})")
     return hits
 
