@@ -115,9 +115,10 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     project = _project()
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    if any(s.kind == "agent" for s in resolved.steps) and not project.agent_config().get("program"):
-        raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
-                       "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
+    agent = project.agent_config()
+    if any(s.kind == "agent" for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
+        raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
+                       "(droid or claude) or agent.program in config/config.yaml")
     inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file,
                             quiet=dry_run)
     runner.run(inv, project.root)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from . import __version__
+from .agent_program import AGENT_CONFIG_KEYS
 from .definitions import Definitions, load, slug
 from .errors import CompileError, ResolveError, Source, Span
 
@@ -55,7 +56,7 @@ class Project:
 
     def agent_config(self) -> dict[str, Any]:
         agent = self.config.get("agent") or {}
-        return {k: agent.get(k) for k in ("program", "tools_format", "timeout") if agent.get(k) is not None}
+        return {k: agent.get(k) for k in AGENT_CONFIG_KEYS if agent.get(k) is not None}
 
     # -- hashing ---------------------------------------------------------------------------------
     def sources_hash(self, sources: list[str], overrides: dict[str, str] | None = None) -> str:
