@@ -208,7 +208,7 @@ def test_gate_on_a_verdict_line_goes_both_ways(agents: ToyProject) -> None:
     (agents.root / "workflow/commands/review.md").write_text(
         "---\ndescription: Review the change and give a verdict\nallowed-tools: [Read, Grep]\n"
         "slashmake:\n  droid: code-reviewer\n  metrics: {keys: [approved], primary: approved}\n---\n"
-        "Review the change.\n\nVERDICT: $1\n")
+        "Review the change.\n\nVERDICT: $0\n")
     agents.slashmake("run", "/review:lgtm → /if:approved → /ship → /else → /fix")
     assert set(trace(agents)) == {"code-reviewer:review"}
     assert agents.ran() == ["ship"]

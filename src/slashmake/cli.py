@@ -336,7 +336,8 @@ def results(ledger: Path) -> None:
             row = json.loads(line)
             nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
             rows.append({**(nested if isinstance(nested, dict) else {}), **row})
-    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed"]
+    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed",
+            "turns", "duration_s", "cost_usd", "model"]  # the last four: what an agent step cost
     keys = [k for k in keys if any(k in r for r in rows)]
     widths = {k: max(len(k), *(len(_cell(r.get(k))) for r in rows)) for k in keys}
     click.echo("  ".join(k.ljust(widths[k]) for k in keys))
