@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 733260620d479c31
+# sources-hash: 7d8065ebbb4b5155
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

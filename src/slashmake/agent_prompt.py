@@ -12,7 +12,7 @@ rules are followed):
   argument is always data, never shell text.
 - ``@path`` inlines the file under a header naming it; the compiler makes it an input of the step.
 
-Stdlib only besides frontmatter: this runs once per agent step.
+Imports stay light (the definition reader and yaml): this runs once per agent step.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import frontmatter
-
 from .agent_errors import EXIT_USAGE, AgentError
+from .deffile import DefFile
+from .errors import FlowError
 
 BANG_TIMEOUT_S = 30.0
 BANG_TAIL = 2000
@@ -65,13 +65,13 @@ def load_definition(path: str | os.PathLike[str], what: str) -> Definition:
     """Read a definition file; a missing or unreadable one is a usage error."""
     p = Path(path)
     try:
-        post = frontmatter.load(str(p))
+        # the compiler's own reader: agent keys as leniently as the agents read them
+        df = DefFile(p, str(p))
     except FileNotFoundError:
         raise AgentError(f"{what} file not found: {p}", EXIT_USAGE) from None
-    except Exception as exc:  # yaml errors, bad encoding
+    except (OSError, FlowError) as exc:
         raise AgentError(f"cannot read {what} file {p}: {exc}", EXIT_USAGE) from None
-    meta = dict(post.metadata) if isinstance(post.metadata, dict) else {}
-    return Definition(p, meta, post.content.strip())
+    return Definition(p, dict(df.data), df.body.strip())
 
 
 def command_name(cmd: Definition) -> str:

@@ -16,37 +16,27 @@ from . import __version__
 from .compile_agent import agent_shell
 from .definitions import Definitions
 from .errors import CompileError
-from .resolve import Choice, Const, Many, MetricSource, MetricVar, Producer, Ref, Resolved, Step
+from .resolve import Resolved
+from .smk import param_value, py, quote_template, rule_text
+from .steps import (
+    AgentStep,
+    Choice,
+    CommandStep,
+    Const,
+    GateStep,
+    JoinStep,
+    Many,
+    MetricSource,
+    MetricVar,
+    Producer,
+    Ref,
+    Step,
+    is_try,
+    variants_of,
+)
 
-_PLACEHOLDER = re.compile(r"(?<!\{)\{(input|output|params|wildcards|resources|log|threads)((?:\.[A-Za-z_]\w*)?)(:[^}]*)?\}(?!\})")
 REPORT_SUFFIXES = {"png", "svg", "html", "pdf"}
 _ATTR_PLACEHOLDER = re.compile(r"\{(input|output|params)\.([A-Za-z_]\w*)")
-
-
-def quote_template(template: str) -> str:
-    """Quote every placeholder: ``:q`` for files, and parameters are pre-quoted (see :func:`param_value`)."""
-    text = " ".join(template.split())  # folded YAML may leave newlines; a shell command is one line
-    # Parameters arrive already quoted by q() (Snakemake's :q drops an empty string), so :u.
-    return _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + m.group(2) + (":u}" if m.group(1) == "params" else ":q}"),
-                            text)
-
-
-def py(value: Any) -> str:
-    """A Python literal for a value (strings with ``repr`` so newlines and quotes survive)."""
-    if isinstance(value, bool):
-        return '"true"' if value else '"false"'  # what a program's command line expects
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
-
-
-def param_value(value: Any) -> str:
-    """A params entry, shell-quoted by ``q()`` when the job runs.
-
-    Text with braces goes behind a lambda, since Snakemake formats params strings.
-    """
-    text = f"q({py(value)})"
-    return f"lambda w: {text}" if ("{" in text or "}" in text) else text
 
 
 class Compiler:
@@ -63,13 +53,13 @@ class Compiler:
     # -- paths -----------------------------------------------------------------------------------
     def path(self, step: Step, name: str) -> str:
         file = step.outputs[name] if name in step.outputs else f"{name}.json"
-        if step.is_try and name == "status":
+        if is_try(step) and name == "status":
             file = "status.json"
-        if step.variants is not None:
+        if variants_of(step) is not None:
             return f"{step.folder}/{{variant}}/{file}"
         return f"{step.folder}/{file}"
 
-    def register_variants(self, step: Step) -> None:
+    def register_variants(self, step: CommandStep) -> None:
         """Declare this flow's variants of a sweep (merged with other flows' at parse time)."""
         assert step.variants is not None
         self.consts[f"VARIANTS_{step.rule}"] = (f"register_variants({py(step.rule)}, "
@@ -78,7 +68,7 @@ class Compiler:
             self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
                                                  f"{len(step.variants)})")
 
-    def variant_param(self, step: Step, key: str) -> str:
+    def variant_param(self, step: CommandStep, key: str) -> str:
         self.register_variants(step)
         return f"lambda w: q(variant({py(step.rule)}, w.variant, {py(key)}))"
 
@@ -86,9 +76,11 @@ class Compiler:
         """A Python expression giving the file(s) of ``prod``; ``w`` is the wildcards."""
         if isinstance(prod, Ref):
             path = self.path(prod.step, prod.name)
-            if prod.step.variants is not None:
+            variants = variants_of(prod.step)
+            if variants is not None:
+                assert isinstance(prod.step, CommandStep)
                 self.register_variants(prod.step)
-                names = prod.variants if prod.variants is not None else tuple(prod.step.variants)
+                names = prod.variants if prod.variants is not None else tuple(variants)
                 return f"expand({py(path)}, variant={json.dumps(list(names))})"
             return py(path)
         if isinstance(prod, Many):
@@ -121,50 +113,32 @@ class Compiler:
         return head + "\n\n" + (consts + "\n\n" if consts else "") + "\n".join(blocks)
 
     def rule(self, step: Step) -> str:
-        if step.kind == "gate":
+        if isinstance(step, GateStep):
             return self.gate(step)
-        if step.kind == "join":
+        if isinstance(step, JoinStep):
             return self.join(step)
+        assert isinstance(step, CommandStep)
         return self.call(step)
-
-    def emit(self, kind: str, name: str, comment: str, sections: list[tuple[str, Any]]) -> str:
-        lines = [f"# {comment}"] if comment else []
-        lines.append(f"{kind} {name}:")
-        for key, value in sections:
-            if value is None or value == [] or value == {}:
-                continue
-            if isinstance(value, dict):
-                lines.append(f"    {key}:")
-                lines += [f"        {k}={v}," for k, v in value.items()]
-            elif isinstance(value, list):
-                lines.append(f"    {key}:")
-                lines += [f"        {v}," for v in value]
-            elif key == "shell":
-                lines.append(f"    {key}:")
-                lines.append(f"        {value}")
-            else:
-                lines.append(f"    {key}: {value}")
-        return "\n".join(lines) + "\n"
 
     def comment(self, step: Step) -> str:
         where = ""
         if step.span is not None:
             line, col = step.span.position()
             where = f" at {step.span.source.name}:{line}:{col}"
-        src = f" ({step.command.path.relative_to(self.defs.root).as_posix()})" if step.command and \
-            step.command.path.is_relative_to(self.defs.root) else ""
+        src = f" ({step.cmd.path.relative_to(self.defs.root).as_posix()})" if isinstance(step, CommandStep) and \
+            step.cmd.path.is_relative_to(self.defs.root) else ""
         origin = f"; {step.origin}" if step.origin else ""
         return f"{step.label}{src}{where}{origin}"
 
     def log(self, step: Step) -> str:
-        return py(f"logs/steps/{step.key}/{{variant}}.log" if step.variants is not None else f"logs/steps/{step.key}.log")
+        return py(f"logs/steps/{step.key}/{{variant}}.log" if variants_of(step) is not None else f"logs/steps/{step.key}.log")
 
     def after(self, step: Step, inputs: dict[str, str]) -> dict[str, str]:
         """Ordering inputs: the previous stage's marker, unless already an input."""
         after = [p for p in step.after if self.input_value(p) not in inputs.values()]
         return {"after": self.input_value(after)} if after else {}
 
-    def call(self, step: Step) -> str:
+    def call(self, step: CommandStep) -> str:
         cmd = step.command
         assert cmd is not None
         inputs = {k: self.input_value(p) for k, p in step.inputs.items()}
@@ -174,7 +148,7 @@ class Compiler:
             {k: self.report_output(step, k) for k in step.outputs}
         params = self.params(step)
         resources = self.resources(step)
-        if step.kind == "agent":
+        if isinstance(step, AgentStep):
             shell = agent_shell(self.defs.root, self.agent, step, params, inputs)
         else:
             shell = self.shell_text(step, params)
@@ -186,9 +160,9 @@ class Compiler:
                                            ("group", f'"sweep_{step.rule}" if config.get("slashmake_group_sweeps") else None'
                                             if step.variants is not None else None),
                                            ("shell", py(shell))]
-        return self.emit(kind, step.rule, self.comment(step), sections)
+        return rule_text(kind, step.rule, self.comment(step), sections)
 
-    def report_output(self, step: Step, name: str) -> str:
+    def report_output(self, step: CommandStep, name: str) -> str:
         """An output path, wrapped in report() when it belongs in Snakemake's HTML report."""
         path = self.path(step, name)
         if path.rsplit(".", 1)[-1] in REPORT_SUFFIXES or name == "metrics":
@@ -197,7 +171,7 @@ class Compiler:
             return f"report({py(path)}, category={py(category)}, labels={labels})"
         return py(path)
 
-    def params(self, step: Step) -> dict[str, str]:
+    def params(self, step: CommandStep) -> dict[str, str]:
         params: dict[str, str] = {}
         for k, v in step.params.items():
             key = re.sub(r"\W", "_", k)
@@ -212,7 +186,7 @@ class Compiler:
             params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
         cmd = step.command
         assert cmd is not None
-        if step.kind == "agent" or "{params.arguments" in self.template(step):
+        if isinstance(step, AgentStep) or "{params.arguments" in self.template(step):
             params["arguments"] = param_value(step.args) if step.args else '""'
         elif step.args:
             raise CompileError(f"{cmd.display} takes no positional arguments (got {' '.join(step.args)}); "
@@ -223,7 +197,7 @@ class Compiler:
                 params[f"out_{name}"] = py(f"{step.folder}/.staging/{file}")
         return params
 
-    def resources(self, step: Step) -> dict[str, str]:
+    def resources(self, step: CommandStep) -> dict[str, str]:
         assert step.command is not None
         res: dict[str, Any] = {}
         if step.droid is not None:
@@ -235,7 +209,7 @@ class Compiler:
             if key == "gpu" and not v:
                 continue
             out[re.sub(r"\W", "_", key)] = py(v)
-        if step.kind == "agent":
+        if isinstance(step, AgentStep):
             out["agents"] = "1"
         if step.parallel:
             out[f"sweep_{step.rule}"] = "1"
@@ -244,12 +218,12 @@ class Compiler:
         return out
 
     @staticmethod
-    def template(step: Step) -> str:
+    def template(step: CommandStep) -> str:
         """The command's shell template (a ``script:`` runs with the positional arguments)."""
         assert step.command is not None
         return step.command.shell or f"python {step.command.script} {{params.arguments}}"
 
-    def shell_text(self, step: Step, params: dict[str, str]) -> str:
+    def shell_text(self, step: CommandStep, params: dict[str, str]) -> str:
         cmd = step.command
         assert cmd is not None
         template = self.template(step)
@@ -275,7 +249,7 @@ class Compiler:
             return self.attempt(step, body)
         return f"( {body} ) > {{log:q}} 2>&1"
 
-    def attempt(self, step: Step, body: str) -> str:
+    def attempt(self, step: CommandStep, body: str) -> str:
         parts = ["{PYTHON:q} -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
                  "--log {log:q}"]
         if step.is_try:
@@ -286,7 +260,7 @@ class Compiler:
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
 
-    def gate(self, step: Step) -> str:
+    def gate(self, step: GateStep) -> str:
         inputs: dict[str, str] = {}
         params: dict[str, str] = {"op": py(step.op or "truthy")}
         args = "--op {params.op:q}"
@@ -317,19 +291,19 @@ class Compiler:
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
                                            ("log", [self.log(step)]), ("params", params),
                                            ("localrule", "True"), ("shell", py(shell))]
-        return self.emit("checkpoint", step.rule, self.comment(step), sections)
+        return rule_text("checkpoint", step.rule, self.comment(step), sections)
 
-    def join(self, step: Step) -> str:
+    def join(self, step: JoinStep) -> str:
         assert step.decider is not None
         decider = step.decider
-        decision = self.path(decider, "status" if decider.is_try else "decision")
+        decision = self.path(decider, "status" if is_try(decider) else "decision")
         opts = ", ".join(f"{py(b)}: {self.lazy_list(ps)}" for b, ps in step.branches.items())
         inputs = {"decision": py(decision), "chosen": f"lambda w: choose(checkpoints.{decider.rule}, {{{opts}}})"}
         shell = "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
                 " > {log:q} 2>&1"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "join"))]),
                                            ("log", [self.log(step)]), ("localrule", "True"), ("shell", py(shell))]
-        return self.emit("rule", step.rule, f"joins the branches of {decider.label}", sections)
+        return rule_text("rule", step.rule, f"joins the branches of {decider.label}", sections)
 
     def lazy_list(self, prods: list[Producer]) -> str:
         return self.exprs(prods, "lambda:") if prods else "[]"
@@ -337,7 +311,7 @@ class Compiler:
     def target(self, name: str, index_path: str) -> str:
         index = {"flow": self.r.name, "chain": self.r.chain,
                  "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
-                            "origin": s.origin, "outputs": sorted(s.outputs) if s.kind != "join" else []}
+                            "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
                            for s in self.r.steps]}
         inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
         shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
@@ -346,7 +320,7 @@ class Compiler:
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
                                            ("params", {"index": f"lambda w: {py(json.dumps(index, sort_keys=True))}"}),
                                            ("localrule", "True"), ("shell", py(shell))]
-        return self.emit("rule", name, f"target: snakemake -c2 {name}", sections)
+        return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
 
 
 def _has_choice(prod: Producer) -> bool:

@@ -17,12 +17,12 @@ from typing import Any
 
 from .agent_prompt import body_offset, file_references, has_bang
 from .errors import CompileError, Source, Span
-from .resolve import Step
+from .smk import param_value, py
+from .steps import CommandStep
 
 
-def agent_shell(root: Path, config: dict[str, Any], step: Step, params: dict[str, str], inputs: dict[str, str]) -> str:
+def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: dict[str, str], inputs: dict[str, str]) -> str:
     """The shell line of an agent step; fills its ``params`` and ``inputs`` (``@`` files) in place."""
-    from .compile import param_value, py  # compile imports this module
 
     cmd = step.command
     assert cmd is not None

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from . import __version__
 from .agent_program import AGENT_CONFIG_KEYS
+from .configfile import ConfigDoc, check_param_overrides, read_config
+from .configfile import load_config as load_config  # re-exported: callers import them from here
+from .configfile import validate_config as validate_config
 from .definitions import Definitions, load, slug
-from .errors import CompileError, ResolveError, Source, Span
+from .errors import DefinitionError
 
 if TYPE_CHECKING:
     from .resolve import Resolved
@@ -39,19 +40,25 @@ class Project:
     root: Path
     config: dict[str, Any] = field(default_factory=dict)
     _defs: Definitions | None = None
+    config_doc: ConfigDoc = field(default_factory=ConfigDoc)
+    macro_errors: dict[str, DefinitionError] = field(default_factory=dict)
 
     @classmethod
     def open(cls, root: Path | str = ".", config_file: str | None = None) -> Project:
         """Read the project's config (validated against its schema)."""
         root = Path(root).resolve()
         project = cls(root)
-        project.config = load_config(root, config_file)
+        project.config_doc = read_config(root, config_file)
+        project.config = dict(project.config_doc.data)
         return project
 
     @property
     def defs(self) -> Definitions:
+        """Every definition (plugins listed in config too); config's parameter overrides checked."""
         if self._defs is None:
-            self._defs = load(self.root)
+            plugins = self.config.get("plugins") or []
+            self._defs = load(self.root, [str(p) for p in plugins])
+            check_param_overrides(self.config_doc, self._defs)
         return self._defs
 
     def agent_config(self) -> dict[str, Any]:
@@ -99,7 +106,11 @@ class Project:
         defined: dict[str, str] = {}
         wanted: set[str] = set()
         for name in self.macros():
-            text, _ = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
+            try:
+                text, _ = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
+            except DefinitionError as e:  # it uses a bad file: only running this macro fails
+                self.macro_errors[name] = e
+                continue
             path = folder / f"{slug(name)}.smk"
             wanted.add(path.name)
             defined.update({r: path.name for r in _RULE_LINE.findall(text) if r not in defined})
@@ -182,48 +193,3 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def load_config(root: Path, config_file: str | None = None) -> dict[str, Any]:
-    """Read ``config/config.yaml`` and check it against ``config/schema.yaml``."""
-    path = root / (config_file or "config/config.yaml")
-    if not path.exists():
-        return {}
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        pos = mark.index if mark else 0
-        raise ResolveError(f"invalid YAML: {getattr(e, 'problem', e)}", Span(Source(str(path), text), pos, pos + 1)) \
-            from None
-    try:
-        validate_config(root, data)
-    except CompileError as e:
-        raise CompileError(f"{path.relative_to(root)}: {e.message}") from None
-    return dict(data)
-
-
-def validate_config(root: Path, data: Any) -> None:
-    """Check a config against ``config/schema.yaml``, once per change (jsonschema costs ~0.1 s a start)."""
-    schema_path = root / "config/schema.yaml"
-    if not schema_path.exists():
-        return
-    schema_text = schema_path.read_text()
-    # Keys slashmake itself passes with --config (slashmake_chain...) change per run: leave them out.
-    user = {k: v for k, v in data.items() if not str(k).startswith("slashmake_")} if isinstance(data, dict) else data
-    digest = hashlib.sha256((json.dumps(user, sort_keys=True, default=str) + "\0" + schema_text).encode()).hexdigest()
-    marker = root / ".slashmake" / "config-valid"
-    if marker.exists() and marker.read_text() == digest:
-        return
-    import jsonschema
-
-    try:
-        jsonschema.validate(data, yaml.safe_load(schema_text))
-    except jsonschema.ValidationError as e:
-        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise CompileError(f"config '{where}': {e.message}") from None
-    try:
-        _write(marker, digest)
-    except OSError:
-        pass  # a read-only project still runs; it validates every time

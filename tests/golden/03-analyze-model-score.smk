@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: cc22a7f59d4f3e0d
+# sources-hash: d37096e3b3541229
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze_4470f3bf:

@@ -3,7 +3,7 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: d4390e2a60c6bf1d
+# sources-hash: 6682cc46886ce8ac
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
 rule data_quality_check_acca7923:
@@ -20,10 +20,11 @@ rule data_quality_check_acca7923:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("data-quality-check-acca7923"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
 rule model_optimization_2105613a:
@@ -42,10 +43,11 @@ rule model_optimization_2105613a:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("model-optimization-2105613a"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
 rule monitoring_setup_ad21f087:
@@ -64,10 +66,11 @@ rule monitoring_setup_ad21f087:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("monitoring-setup-ad21f087"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_09
 rule seed_09:
