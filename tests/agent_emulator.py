@@ -22,7 +22,7 @@ Knobs (environment):
     EMU_COST=USD        claude's total_cost_usd (default 0.0125)
     EMU_TURNS=N         turns reported (default 3)
     EMU_DELAY=S         seconds between stream events (to watch progress stream)
-    EMU_ARGV=FILE       append {"cli", "argv", "cwd", "stdin": bool} as one JSON line
+    EMU_ARGV=FILE       append {"cli", "argv", "cwd", "stdin": bool, "task"} as one JSON line
 """
 
 from __future__ import annotations
@@ -123,13 +123,13 @@ def main(cli: str) -> int:
     else:
         prompt = sys.stdin.read()
         from_stdin = True
+    task = re.search(r"^# Task: (/.*)$", prompt, re.M)
     if os.environ.get("EMU_ARGV"):
         _append(os.environ["EMU_ARGV"], json.dumps({"cli": cli, "argv": sys.argv[1:], "cwd": os.getcwd(),
-                                                     "stdin": from_stdin}))
+                                                     "stdin": from_stdin, "task": task.group(1) if task else None}))
     if not prompt.strip():
         fail(cli, "no prompt given")
 
-    task = re.search(r"^# Task: (/.*)$", prompt, re.M)
     match = os.environ.get("EMU_MATCH")
     shape = os.environ.get("EMU_SHAPE", "ok")
     if match and not (task and re.search(match, task.group(1))):

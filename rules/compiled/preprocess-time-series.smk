@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 1b9e93762672bf9f
+# sources-hash: 59f89798f27ddc7b
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

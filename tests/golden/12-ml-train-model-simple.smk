@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: e8159c288c2d5cc3
+# sources-hash: 76ccc70f1766cf21
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_c5cf8496:
