@@ -307,7 +307,7 @@ def test_lint_prints_the_repos_droid_table(toy: ToyProject) -> None:
     assert "/parallel-analysis" not in may["ml-production-engineer"]  # macros are not listed
     n_macros = sum(c.kind == "flow" for c in defs.commands.values())
     assert lines[-1] == (f"ok: {len(defs.commands)} commands ({n_macros} macros), {len(defs.droids)} droids, "
-                         f"{len(defs.warnings)} warnings")
+                         f"{len(defs.warnings)} warnings, 0 bad files")
 
 
 @pytest.mark.parametrize("style", [
@@ -331,6 +331,6 @@ def test_lint_fails_where_a_chain_gives_a_droid_a_command_it_lacks_tools_for(toy
     assert r.returncode == 1 and "Traceback" not in r.stderr
     col = len('  flow: ') + (1 if style == "quoted" else 0) + flow.index("/reader") + 1
     first = r.stderr.splitlines()[0]
-    assert first.startswith(f"Error: workflow/commands/ship-flow.md:4:{col}: "), first
+    assert first.startswith(f"error: workflow/commands/ship-flow.md:4:{col}: "), first
     assert "reader.md" in first and "shipit.md" in first and "Execute" in first
     assert "/reader:shipit" in r.stderr and "^" in r.stderr

@@ -174,7 +174,7 @@ def invocation(args: argparse.Namespace, cmd: Definition, droid: Definition | No
     fmt = args.tools_format if args.tools_format != "auto" else guess_tools_format(program)
     argv = build_argv(program, prompt_file, prompt, to_program_form(tools, fmt, raw=raw_allowed),
                       {"model": model, "effort": effort})
-    return Invocation(argv, None, args.output or "text")
+    return Invocation(argv, None, args.output or "text", program[0])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     progress = progress_printer(f"{PROG}: {label}") if inv.output == "stream-json" else None
     outcome = run_program(inv.argv, args.timeout, env, stdin=inv.stdin, on_stdout=progress, on_stderr=echo)
 
-    who = f"agent program {inv.argv[0]!r} ({label})"
+    who = f"agent program {inv.name or inv.argv[0]!r} ({label})"
     if outcome.returncode is None:
         raise AgentError(f"{who} timed out after {args.timeout:g}s and was stopped; "
                          f"end of its stderr:\n{tail(outcome.stderr)}")

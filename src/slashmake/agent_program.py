@@ -56,6 +56,7 @@ class Invocation:
     argv: list[str]
     stdin: str | None
     output: str  # text | json | stream-json
+    name: str = ""  # the program as config names it ("python", not the interpreter it became)
 
 
 def _set(value: str) -> bool:
