@@ -59,7 +59,13 @@ def test_list_and_explain_the_ml_pipeline(tmp_path: Path) -> None:
             lines = explained.splitlines()
             assert any(line.startswith("will run") and "/ml-train" in line for line in lines), explained
             assert any("/ml-deploy" in line for line in lines), explained  # behind the gate: waits or will run
-            assert not (await client.call_tool("lint", {})).is_error
+            lint = await client.call_tool("lint", {})
+            assert not lint.is_error and "commands it may run" in _text(lint), _text(lint)
+            # A broken definition: lint is a tool error naming the file, line and column, with the caret.
+            (root / "workflow/commands/broken.md").write_text("---\nslashmake:\n  threads: many\n---\n")
+            broken = await client.call_tool("lint", {})
+            assert broken.is_error and "workflow/commands/broken.md:" in _text(broken) and "^" in _text(broken)
+            assert _data(await client.call_tool("list", {}))["unreadable"]
 
     _run(go)
 
@@ -96,9 +102,18 @@ def test_run_a_toy_flow_with_progress_results_errors_and_the_lock(toy: ToyProjec
             assert any(m and "steps" in m for _, _, m in progress), progress
             again = _data(await client.call_tool("run", {"chain": "/pipe"}))
             assert toy.ran() == [] and again["nothing_to_do"] is True
+            # Dry run, force, variables.
+            dry = _data(await client.call_tool("run", {"chain": "/pipe", "dry_run": True, "force": ["/a"]}))
+            assert toy.ran() == [] and dry["dry_run"] is True and "a" in dry["output_tail"]
+            forced = _data(await client.call_tool("run", {"chain": "$t=0.9 → /a → /if:score>$t → /b → /end",
+                                                          "variables": {"t": "0.2"}, "force": ["/a"]}))
+            assert toy.ran() == ["a", "b"]  # a forced step reruns what reads it
+            assert [d["decision"].split()[0] for d in forced["decisions"]] == ["then"]
             # Results: the ledger, filtered.
             rows = _data(await client.call_tool("results", {"step": "b"}))["rows"]
-            assert [r["accuracy"] for r in rows] == [0.91]
+            assert [r["accuracy"] for r in rows] == [0.91, 0.91]  # /b ran twice: once forced
+            last = _data(await client.call_tool("results", {"metric": "accuracy", "limit": 1}))
+            assert last["total"] == 2 and len(last["rows"]) == 1
             assert _data(await client.call_tool("results", {"step": "nope"}))["rows"] == []
             # A step's output and log as resources.
             [b_step] = [s for s in ran["steps"] if s["label"] == "/b"]

@@ -6,13 +6,15 @@ import json
 import os
 import shutil
 import sys
+import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import runner
+from . import outcomes, runner
 from .errors import FlowError, RunError
 from .project import Project, target_name
 from .resolve import Resolved
@@ -117,9 +119,14 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
         raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
                        "(droid or claude) or agent.program in config/config.yaml")
-    inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file,
-                            quiet=dry_run)
-    runner.run(inv, project.root)
+    forced = _force_rules(resolved, force) + outcomes.force_files(project.root, resolved)
+    inv = runner.Invocation(target, cores, dry_run, executor, profile, forced, chain_file, quiet=dry_run)
+    started = time.time()
+    try:
+        runner.run(inv, project.root)
+    except RunError as e:
+        why = outcomes.failure_lines(project.root, resolved, started - 1)
+        raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if report and not dry_run:
         runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report), project.root)
         click.echo(f"report: {report}")
@@ -144,6 +151,8 @@ def results_table(root: Path, resolved: Resolved) -> str:
                     rows.append((f"{step.label} [{v}]", _fmt_metrics(m)))
         elif isinstance(step, CommandStep) and metrics.exists():
             rows.append((step.label, _fmt_metrics(metrics)))
+        elif isinstance(step, CommandStep) and step.cmd.metrics and folder.is_dir() and not step.is_try:
+            rows.append((step.label, f"(metrics missing: {step.folder}/{step.cmd.metrics.file})"))
     if not rows:
         return ""
     width = max(len(r[0]) for r in rows)
@@ -230,9 +239,15 @@ def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: 
     project = _project(warn=True)
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    inv = runner.Invocation(target, dry_run=True, forcerun=_force_rules(resolved, force), chain_file=chain_file)
+    stale = outcomes.stale(project.root, resolved)
+    asked = _force_rules(resolved, force)
+    forced = asked + tuple(dict.fromkeys(s.path for s in stale))
+    inv = runner.Invocation(target, dry_run=True, forcerun=forced, chain_file=chain_file)
     proc = runner.run(inv, project.root, capture=True)
-    for line in explain_lines(project.root, resolved, runner.parse_dry_run(proc.stdout + proc.stderr)):
+    jobs = runner.parse_dry_run(proc.stdout + proc.stderr)
+    whys = {s.step.rule: s.why for s in stale if s.step.rule not in asked}  # why slashmake forces it
+    jobs = [replace(j, reason=whys[j.rule]) if j.rule in whys else j for j in jobs]
+    for line in explain_lines(project.root, resolved, jobs):
         click.echo(line)
 
 

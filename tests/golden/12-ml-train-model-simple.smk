@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 76ccc70f1766cf21
+# sources-hash: 0e4d65e262f05f71
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_c5cf8496:
