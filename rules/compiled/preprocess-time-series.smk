@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: d3136376c37f1307
+# sources-hash: 4d5158c32022877a
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: f86ba6e31a580f5d
+# sources-hash: a6a358c34620d9df
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
