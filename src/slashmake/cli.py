@@ -127,9 +127,10 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
         return
     project = _project(warn=True)
     target, chain_file, resolved = _prepare(project, text, source, overrides)
-    if any(isinstance(s, AgentStep) for s in resolved.steps) and not project.agent_config().get("program"):
-        raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
-                       "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
+    agent = project.agent_config()
+    if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
+        raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
+                       "(droid or claude) or agent.program in config/config.yaml")
     forced = _force_rules(resolved, force) + outcomes.force_files(project.root, resolved)
     inv = runner.Invocation(target, cores, dry_run, executor, profile, forced, chain_file,
                             quiet=dry_run, until=run_options.rule_list(resolved, until, "--until"),
@@ -355,7 +356,8 @@ def results(ledger: Path) -> None:
             row = json.loads(line)
             nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
             rows.append({**(nested if isinstance(nested, dict) else {}), **row})
-    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed"]
+    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed",
+            "turns", "duration_s", "cost_usd", "model"]  # the last four: what an agent step cost
     keys = [k for k in keys if any(k in r for r in rows)]
     widths = {k: max(len(k), *(len(_cell(r.get(k))) for r in rows)) for k in keys}
     click.echo("  ".join(k.ljust(widths[k]) for k in keys))

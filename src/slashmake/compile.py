@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from . import __version__
+from .compile_agent import agent_shell
 from .definitions import Definitions
 from .errors import CompileError
 from .resolve import Resolved
@@ -145,7 +146,7 @@ class Compiler:
         params = self.params(step)
         resources = self.resources(step)
         if isinstance(step, AgentStep):
-            shell = self.agent_shell(step, params)
+            shell = agent_shell(self.defs.root, self.agent, step, params, inputs)
         else:
             shell = self.shell_text(step, params)
         kind = "checkpoint" if step.is_try else "rule"
@@ -255,26 +256,6 @@ class Compiler:
         # (Snakemake's shell is bash), not as words that the outer shell would split at `&&`.
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
-
-    def agent_shell(self, step: CommandStep, params: dict[str, str]) -> str:
-        cmd = step.command
-        assert cmd is not None
-        params["command_file"] = param_value(cmd.path.relative_to(self.defs.root).as_posix())
-        params["droid_file"] = param_value(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
-        params["arguments"] = param_value(json.dumps(step.args))
-        params["program"] = param_value(json.dumps(self.agent.get("program") or []))
-        params["tools_format"] = param_value(str(self.agent.get("tools_format", "auto")))
-        params["timeout"] = param_value(float(cmd.timeout or self.agent.get("timeout", 600)))
-        inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
-        for k in step.params:
-            name = re.sub(r"\W", "_", k)
-            inputs += f" --param {name}={{params.{name}:u}}"
-        droid = " --droid {params.droid_file:u}" if step.droid else ""
-        return ("python -m slashmake.agent --command {params.command_file:u}" + droid +
-                " --arguments {params.arguments:u} " + inputs +
-                " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
-                " --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u}"
-                " > {log:q} 2>&1").replace("  ", " ")
 
     def gate(self, step: GateStep) -> str:
         inputs: dict[str, str] = {}

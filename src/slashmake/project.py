@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .agent_program import AGENT_CONFIG_KEYS
 from .configfile import ConfigDoc, check_param_overrides, read_config
 from .configfile import load_config as load_config  # re-exported: callers import them from here
 from .configfile import validate_config as validate_config
@@ -62,7 +63,7 @@ class Project:
 
     def agent_config(self) -> dict[str, Any]:
         agent = self.config.get("agent") or {}
-        return {k: agent.get(k) for k in ("program", "tools_format", "timeout") if agent.get(k) is not None}
+        return {k: agent.get(k) for k in AGENT_CONFIG_KEYS if agent.get(k) is not None}
 
     # -- hashing ---------------------------------------------------------------------------------
     def sources_hash(self, sources: list[str], overrides: dict[str, str] | None = None) -> str:

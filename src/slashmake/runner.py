@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.Comple
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunError("another `slashmake run` is running in this project") from None
+        # a fresh id per run: agent steps sum their cost under it (agent.max_cost_usd)
+        os.environ["SLASHMAKE_RUN_ID"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
         if not inv.dry_run and any((root / ".snakemake" / "locks").glob("*.lock")):
             # Nobody holds run.lock, so Snakemake's locks are left over from a killed run.
             subprocess.run([*SNAKEMAKE, "--unlock", "--cores", "1"], cwd=root,  # noqa: S603
