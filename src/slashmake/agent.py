@@ -45,6 +45,7 @@ from slashmake.agent_results import (
     remove,
     write_atomic,
 )
+from slashmake.runtime import FAILURE
 from slashmake.tools import ToolsError, normalize_tools, to_program_form
 
 PROG = "slashmake.agent"
@@ -149,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autonomy", default="low", help="droid exec --auto level")
     p.add_argument("--permission-mode", default="acceptEdits", help="claude --permission-mode")
     p.add_argument("--max-turns", type=int, default=None, help="claude --max-turns")
-    p.add_argument("--max-cost-usd", type=float, default=None, help="the run's agent budget")
+    budget = os.environ.get("SLASHMAKE_AGENT_MAX_COST_USD") or None
+    p.add_argument("--max-cost-usd", type=float, default=float(budget) if budget else None,
+                   help="the run's agent budget (default: $SLASHMAKE_AGENT_MAX_COST_USD, set from config)")
     p.add_argument("--ledger", default="results/ledger.jsonl", metavar="PATH")
     p.add_argument("--step", default="", help="the step's name in the ledger (default: the command's)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS")
@@ -257,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except AgentError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        # the runtime's shared error prefix: `slashmake run` prints these lines, naming the step
+        print(f"{FAILURE}{exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

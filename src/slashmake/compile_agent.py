@@ -2,7 +2,7 @@
 
 What the compiler resolved reaches the runtime as params: the command and droid files, the
 arguments, the agent settings from config.yaml (the preset or program, autonomy, permission mode,
-maximum turns, output format, budget). The command's ``@path`` files become inputs of the step (an
+maximum turns, output format; the budget comes through the environment). The command's ``@path`` files become inputs of the step (an
 edit reruns it; a missing one is an error at the line that names it), and a command with ``!``
 commands gets a ``bang`` param that Snakemake evaluates when it builds the DAG, so a change in
 what they print reruns the step, under ``slashmake run`` and plain ``snakemake`` alike.
@@ -29,7 +29,9 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
     params["command_file"] = param_value(cmd.path.relative_to(root).as_posix())
     params["droid_file"] = param_value(step.droid.path.relative_to(root).as_posix() if step.droid else "")
     params["arguments"] = param_value(json.dumps(step.args))
-    agent = {k: v for k, v in config.items() if k not in ("timeout", "program", "tools_format")}
+    # max_cost_usd reaches the step through the environment (rules/common.smk): a params value
+    # would rerun every agent step when the budget changes
+    agent = {k: v for k, v in config.items() if k not in ("timeout", "program", "tools_format", "max_cost_usd")}
     if agent.get("preset"):
         params["preset"] = param_value(str(agent.pop("preset")))
         flags = " --preset {params.preset:u}"
@@ -37,7 +39,7 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
         params["program"] = param_value(json.dumps(config.get("program") or []))
         params["tools_format"] = param_value(str(config.get("tools_format", "auto")))
         flags = " --program {params.program:u} --tools-format {params.tools_format:u}"
-    for key, value in sorted(agent.items()):  # autonomy, permission_mode, max_turns, output, max_cost_usd
+    for key, value in sorted(agent.items()):  # autonomy, permission_mode, max_turns, output
         params[key] = param_value(value if isinstance(value, str) else json.dumps(value))
         flags += f" --{key.replace('_', '-')} {{params.{key}:u}}"
     params["timeout"] = param_value(float(cmd.timeout or config.get("timeout", 600)))
