@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 4d5158c32022877a
+# sources-hash: 60ea0729c59ee741
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

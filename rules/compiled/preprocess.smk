@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: a6a358c34620d9df
+# sources-hash: 3bf25ee1d036c8ee
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -155,14 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the run's agent budget (default: $SLASHMAKE_AGENT_MAX_COST_USD, set from config)")
     p.add_argument("--ledger", default="results/ledger.jsonl", metavar="PATH")
     p.add_argument("--step", default="", help="the step's name in the ledger (default: the command's)")
+    p.add_argument("--tools", default=None, metavar="IDS",
+                   help="the tools the compiler resolved (comma-separated Factory IDs, or 'all'); "
+                        "with --model and --effort, instead of reading them from the files")
+    p.add_argument("--model", default=None, help="the model the compiler resolved ('' for the program's own)")
+    p.add_argument("--effort", default=None, help="the reasoning effort the compiler resolved")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS")
     return p
 
 
 def invocation(args: argparse.Namespace, cmd: Definition, droid: Definition | None, prompt: str) -> Invocation:
     """The program's argv, stdin and output format for this step."""
-    tools = step_tools(cmd, droid)
-    model, effort = model_and_effort(cmd, droid)
+    if args.tools is not None:  # compiled rules: the compiler's resolution, not a second one here
+        tools = None if args.tools == "all" else frozenset(t for t in args.tools.split(",") if t)
+        model, effort = args.model or "", args.effort or ""
+    else:
+        tools = step_tools(cmd, droid)
+        model, effort = model_and_effort(cmd, droid)
     prompt_file = os.path.abspath(args.prompt_out)
     raw_allowed = cmd.meta.get("allowed-tools")
     if args.preset:

@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: e962b2e672ca9ee0
+# sources-hash: c9017a27fd96414e
 
 sweep_group(workflow, config, "sweep_runpod_experiment_c2c38dce", 3)
 register_variants("runpod_experiment_c2c38dce", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})

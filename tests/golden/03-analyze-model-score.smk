@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: b894ad6a11e27ce5
+# sources-hash: 5618c68a1616bf58
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze_4470f3bf:

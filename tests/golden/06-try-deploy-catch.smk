@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: cd2ff1530c07fa12
+# sources-hash: 2ed5839aa837005c
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy_6625b2d3:

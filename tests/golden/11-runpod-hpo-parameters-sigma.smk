@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: 685b31dc4d8dcfd0
+# sources-hash: 4b04cc4a7eb5ad55
 
 workflow.register_resource("sweep_runpod_hpo_6bc3c6c5", 4)  # --parallel 4
 sweep_group(workflow, config, "sweep_runpod_hpo_6bc3c6c5", 3)

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 0e4d65e262f05f71
+# sources-hash: 30b825d7dc7003e4
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_c5cf8496:
