@@ -125,3 +125,20 @@ def test_a_command_can_opt_out_of_the_hand_off_or_name_its_inputs(chain: ToyProj
     assert "None: this step starts the flow." in p2 and latest(chain, "s1", "response.md").rstrip() not in p2
     assert latest(chain, "s2", "response.md").rstrip() in p3
     assert "- `metrics`:" not in p3  # only the input it names
+
+
+def test_the_compiled_step_passes_the_resolved_tools_model_and_effort(chain: ToyProject) -> None:
+    (chain.root / "droids").mkdir()
+    (chain.root / "droids" / "rev.md").write_text(
+        "---\nname: rev\ndescription: reviews\nmodel: opus\nreasoningEffort: high\ntools: [Read, Grep, Glob]\n---\nRev.\n")
+    (chain.root / "workflow" / "commands" / "look.md").write_text(
+        "---\ndescription: look\nmodel: sonnet\nallowed-tools: [Read, Grep]\n---\nLook.\n")
+    chain.slashmake("run", "/rev:look")
+    (call,) = [json.loads(line) for line in (chain.root / "calls.jsonl").read_text().splitlines()]
+    argv = call["argv"]
+    assert argv[argv.index("--model") + 1] == "sonnet"  # the command's own model wins
+    assert argv[argv.index("--effort") + 1] == "high"  # the droid's effort
+    assert argv[argv.index("--allowedTools") + 1] == "Grep,Read"
+    (compiled,) = (chain.root / ".slashmake" / "chains").glob("*.smk")
+    text = compiled.read_text()  # resolved once, by the compiler
+    assert 'agent_tools=q("Grep,Read")' in text and 'agent_model=q("sonnet")' in text
