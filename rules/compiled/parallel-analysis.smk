@@ -3,7 +3,7 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 62c8e437b508c6e0
+# sources-hash: 639572143e7b903f
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
 rule analyze_model_architecture_d9d52bc7:
@@ -28,7 +28,7 @@ rule analyze_model_architecture_d9d52bc7:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:71
 rule validate_data_pipeline_53c8ffba:
@@ -53,7 +53,7 @@ rule validate_data_pipeline_53c8ffba:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:125
 rule setup_monitoring_90410b73:
@@ -78,7 +78,7 @@ rule setup_monitoring_90410b73:
         mem_mb=1000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:182
 rule aggregate_0425496e:
@@ -106,7 +106,7 @@ rule aggregate_0425496e:
         mem_mb=500,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:212
 rule plan_ea9be0c5:
@@ -134,18 +134,17 @@ rule plan_ea9be0c5:
         mem_mb=500,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 parallel_analysis
 rule parallel_analysis:
     input:
         final="results/steps/plan-ea9be0c5/metrics.json",
+        index="rules/compiled/parallel-analysis.json",
     output:
         "results/parallel-analysis/index.json",
     log:
         "logs/parallel-analysis/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/parallel-analysis\", \"flow\": \"parallel-analysis\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-d9d52bc7\", \"key\": \"analyze-model-architecture-d9d52bc7\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-53c8ffba\", \"key\": \"validate-data-pipeline-53c8ffba\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-90410b73\", \"key\": \"setup-monitoring-90410b73\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-0425496e\", \"key\": \"aggregate-0425496e\", \"kind\": \"agent\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/plan-ea9be0c5\", \"key\": \"plan-ea9be0c5\", \"kind\": \"agent\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

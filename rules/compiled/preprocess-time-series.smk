@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 60ea0729c59ee741
+# sources-hash: 9a492c250457cda0
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -13,12 +13,11 @@
 rule preprocess_time_series:
     input:
         final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        index="rules/compiled/preprocess-time-series.json",
     output:
         "results/preprocess-time-series/index.json",
     log:
         "logs/preprocess-time-series/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/preprocess-time-series\", \"flow\": \"preprocess-time-series\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 3bf25ee1d036c8ee
+# sources-hash: 6bcfb2b1cb474c56
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -26,12 +26,11 @@ rule feature_engineer_d0eb3696:
 rule preprocess:
     input:
         final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        index="rules/compiled/preprocess.json",
     output:
         "results/preprocess/index.json",
     log:
         "logs/preprocess/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/preprocess\", \"flow\": \"preprocess\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

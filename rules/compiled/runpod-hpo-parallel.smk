@@ -3,9 +3,8 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: fede03e8ab855ae5
+# sources-hash: 7d4dd27f22e8caa7
 
-sweep_group(workflow, config, "sweep_train_d6955236", 4)
 register_variants("train_d6955236", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
@@ -130,7 +129,7 @@ checkpoint gate_best_acc_403c1848:
         threshold="0.90",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
 rule deploy_907ce2ec:
@@ -176,18 +175,17 @@ rule join_best_acc_629c86c2:
         "logs/steps/join-best-acc-629c86c2.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
         final="results/steps/join-best-acc-629c86c2/join.json",
+        index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-a209440e\", \"key\": \"runpod-setup-a209440e\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-6b892c1d\", \"key\": \"init-6b892c1d\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d846b60c\", \"key\": \"feature-engineer-d846b60c\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-d6955236\", \"key\": \"train-d6955236\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-50f9d519\", \"key\": \"results-aggregate-50f9d519\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-3b4dfb9f\", \"key\": \"best-model-select-3b4dfb9f\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/gate-best-acc-403c1848\", \"key\": \"gate-best-acc-403c1848\", \"kind\": \"gate\", \"label\": \"gate-best-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-907ce2ec\", \"key\": \"deploy-907ce2ec\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-1d228148\", \"key\": \"analyze-failures-1d228148\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-best-acc-629c86c2\", \"key\": \"join-best-acc-629c86c2\", \"kind\": \"join\", \"label\": \"join-best-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

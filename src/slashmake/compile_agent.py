@@ -88,7 +88,7 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
         name = re.sub(r"\W", "_", k)
         args += f" --param {name}={{params.{name}:u}}"
     droid = " --droid {params.droid_file:u}" if step.droid else ""
-    return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:u}" + droid +
+    return ("python -m slashmake.agent --command {params.command_file:u}" + droid +
             " --arguments {params.arguments:u} " + args +
             " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
             + flags + " --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1").replace("  ", " ")

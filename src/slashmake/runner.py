@@ -37,6 +37,13 @@ class Invocation:
     report: str | None = None
     extra: tuple[str, ...] = ()
     quiet: bool = False
+    until: tuple[str, ...] = ()
+    set_threads: tuple[str, ...] = ()  # RULE=N
+    set_resources: tuple[str, ...] = ()  # RULE:NAME=VALUE
+    # The compiled flows (rules/compiled/<name>.smk) the Snakefile includes; None: every one.
+    flows: tuple[str, ...] | None = None
+    # Where the executor ships a job group as one unit (runpod): GROUP=N merges a sweep's N variants.
+    group_components: tuple[str, ...] = ()
 
 
 def snakemake_argv(inv: Invocation) -> list[str]:
@@ -46,8 +53,10 @@ def snakemake_argv(inv: Invocation) -> list[str]:
     swallow a target that followed them.
     """
     argv = [*SNAKEMAKE, inv.target]
-    if inv.forcerun:
-        argv += ["--forcerun", *inv.forcerun]
+    for option, values in (("--forcerun", inv.forcerun), ("--until", inv.until),
+                           ("--set-threads", inv.set_threads), ("--set-resources", inv.set_resources)):
+        if values:
+            argv += [option, *values]
     argv += ["--cores", str(inv.cores)]
     if inv.profile:
         argv += ["--profile", inv.profile]
@@ -64,7 +73,13 @@ def snakemake_argv(inv: Invocation) -> list[str]:
     argv += list(inv.extra)
     config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
     if inv.executor == "runpod":
-        config.append("slashmake_group_sweeps=1")  # a sweep's variants travel to the pod as one job
+        # A sweep's rule is in group sweep_<rule> under this switch (the runpod profile sets it too;
+        # --config here replaces the profile's), and its variants travel to the pod as one job.
+        config.append("slashmake_group_sweeps=1")
+        if inv.group_components:
+            argv += ["--group-components", *inv.group_components]
+    if inv.flows is not None:
+        config.append(f"slashmake_flows=[{','.join(inv.flows)}]")  # a YAML list: Snakemake reads it so
     if config:
         argv += ["--config", *config]
     return argv

@@ -3,7 +3,7 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: 8bb42e893afc9562
+# sources-hash: ce8452080225c28a
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
 rule data_quality_check_acca7923:
@@ -27,7 +27,7 @@ rule data_quality_check_acca7923:
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
 rule model_optimization_68e6486a:
@@ -54,7 +54,7 @@ rule model_optimization_68e6486a:
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
 rule monitoring_setup_44ea7b39:
@@ -81,18 +81,17 @@ rule monitoring_setup_44ea7b39:
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_09
 rule seed_09:
     input:
         final="results/steps/monitoring-setup-44ea7b39/metrics.json",
+        index=".slashmake/chains/seed-09.json",
     output:
         "results/seed-09/index.json",
     log:
         "logs/seed-09/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/data-infrastructure-engineer:data-quality-check \\u2192 /ml-production-engineer:model-optimization \\u2192 /ml-observability-monitoring-engineer:monitoring-setup\", \"flow\": \"seed-09\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-acca7923\", \"key\": \"data-quality-check-acca7923\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-68e6486a\", \"key\": \"model-optimization-68e6486a\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-44ea7b39\", \"key\": \"monitoring-setup-44ea7b39\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
