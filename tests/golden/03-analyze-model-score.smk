@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: 1daaabe150e58f91
+# sources-hash: 461e8817e485b159
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze_4470f3bf:

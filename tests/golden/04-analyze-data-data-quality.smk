@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 47762b3798276c01
+# sources-hash: b29edd3ba8cee3d2
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
 rule analyze_data_4478080a:

@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 92e02fe5ce34b996
+# sources-hash: ae1f93097aef78a9
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_1ae7369a:

@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: be7d2352b1277f0f
+# sources-hash: d313c8917388275e
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy_6625b2d3:

@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: f1832550e1b6295c
+# sources-hash: 6cd8aa366bce6dfa
 
 # /train (workflow/commands/train.md) at <chain>:1:1
 checkpoint train_39913d84:

@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: 65676988a8473a20
+# sources-hash: e4a9692a0bb73754
 
 workflow.register_resource("sweep_runpod_hpo_6bc3c6c5", 4)  # --parallel 4
 register_variants("runpod_hpo_6bc3c6c5", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: b07a7561e7ca5ca7
+# sources-hash: dcd154498774002b
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_c5cf8496:
