@@ -3,22 +3,22 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 2e5b131680ad2970
+# sources-hash: 5bc8ac0158a15b8a
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
+# feature_engineer_b0f0644a: the same step as in rules/compiled/preprocess.smk, computed once
 
 # target: snakemake -c2 preprocess_time_series
 rule preprocess_time_series:
     input:
-        final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        final="results/steps/feature-engineer-b0f0644a/metrics.json",
     output:
         "results/preprocess-time-series/index.json",
     log:
         "logs/preprocess-time-series/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/preprocess-time-series\", \"flow\": \"preprocess-time-series\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
+        index=lambda w: "{\"chain\": \"/preprocess-time-series\", \"flow\": \"preprocess-time-series\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b0f0644a\", \"key\": \"feature-engineer-b0f0644a\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 5f7fac07c705b073
+# sources-hash: cb71eb16e3b484b2
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
 rule analyze_model_architecture_7306ec7b:
@@ -66,27 +66,27 @@ rule setup_monitoring_d8056ae2:
         "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173
-rule aggregate_502874bc:
+rule aggregate_b0ba7597:
     input:
         response=flat("results/steps/analyze-model-architecture-7306ec7b/response.md", "results/steps/validate-data-pipeline-b03e2085/response.md", "results/steps/setup-monitoring-d8056ae2/response.md"),
         after=flat("results/steps/analyze-model-architecture-7306ec7b/metrics.json", "results/steps/validate-data-pipeline-b03e2085/metrics.json", "results/steps/setup-monitoring-d8056ae2/metrics.json"),
     output:
-        report="results/steps/aggregate-502874bc/report.json",
+        report="results/steps/aggregate-b0ba7597/report.json",
     log:
-        "logs/steps/aggregate-502874bc.log",
+        "logs/steps/aggregate-b0ba7597.log",
     params:
         arguments=q(['analysis-results']),
     shell:
         "( python scripts/aggregate.py --inputs {input.response:q} --out {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /plan (workflow/commands/plan.md) at <chain>:1:203
-rule plan_05c8ff2d:
+rule plan_751d6767:
     input:
-        after="results/steps/aggregate-502874bc/report.json",
+        after="results/steps/aggregate-b0ba7597/report.json",
     output:
-        report="results/steps/plan-05c8ff2d/report.json",
+        report="results/steps/plan-751d6767/report.json",
     log:
-        "logs/steps/plan-05c8ff2d.log",
+        "logs/steps/plan-751d6767.log",
     params:
         arguments=q(['next-steps']),
     shell:
@@ -95,13 +95,13 @@ rule plan_05c8ff2d:
 # target: snakemake -c2 seed_08
 rule seed_08:
     input:
-        final="results/steps/plan-05c8ff2d/report.json",
+        final="results/steps/plan-751d6767/report.json",
     output:
         "results/seed-08/index.json",
     log:
         "logs/seed-08/index.log",
     params:
-        index=lambda w: "{\"chain\": \"parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] \\u2192 /aggregate:analysis-results \\u2192 /plan:next-steps\", \"flow\": \"seed-08\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-7306ec7b\", \"key\": \"analyze-model-architecture-7306ec7b\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-b03e2085\", \"key\": \"validate-data-pipeline-b03e2085\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-d8056ae2\", \"key\": \"setup-monitoring-d8056ae2\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-502874bc\", \"key\": \"aggregate-502874bc\", \"kind\": \"call\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/plan-05c8ff2d\", \"key\": \"plan-05c8ff2d\", \"kind\": \"call\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"report\"]}]}",
+        index=lambda w: "{\"chain\": \"parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] \\u2192 /aggregate:analysis-results \\u2192 /plan:next-steps\", \"flow\": \"seed-08\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-7306ec7b\", \"key\": \"analyze-model-architecture-7306ec7b\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-b03e2085\", \"key\": \"validate-data-pipeline-b03e2085\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-d8056ae2\", \"key\": \"setup-monitoring-d8056ae2\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-b0ba7597\", \"key\": \"aggregate-b0ba7597\", \"kind\": \"call\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/plan-751d6767\", \"key\": \"plan-751d6767\", \"kind\": \"call\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"report\"]}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
