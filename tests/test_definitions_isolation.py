@@ -18,7 +18,7 @@ CORRUPT: list[tuple[str, bytes, str, str]] = [
      "workflow/commands/bad-bytes.md:2:14: workflow/commands/bad-bytes.md is not UTF-8 text (byte 0xff cannot be "
      "read)", "                 ^"),
     ("bad-yaml.md", b"---\ndescription: d\nslashmake:\n  output: {r: r.txt\n  shell: echo\n---\n",
-     "workflow/commands/bad-yaml.md:5:8: invalid YAML: expected ',' or '}', but got ':'", "           ^"),
+     "workflow/commands/bad-yaml.md:5:8: invalid YAML: did not find expected ',' or '}'", "           ^"),
 ]
 
 

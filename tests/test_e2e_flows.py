@@ -446,3 +446,15 @@ def test_an_optional_input_is_an_empty_argument_when_nothing_makes_it(toy) -> No
     toy.slashmake("run", "/tune → /fit")
     fit = [r for r in toy.records() if r["step"] == "fit"][0]
     assert re.fullmatch(r"results/steps/tune-\w+/best\.json", fit["inputs"][0]), fit
+
+
+# -- scale --------------------------------------------------------------------------------------
+def test_a_2000_stage_chain_compiles_and_dry_runs_through_the_cli_and_plain_snakemake(toy) -> None:  # type: ignore[no-untyped-def]
+    # Snakemake builds its DAG recursively: far past Python's default 1,000 frames here.
+    toy.command("s")
+    toy.command("long", flow=" → ".join(["/s"] * 2000))
+    dry = toy.slashmake("run", "--dry-run", "/long", timeout=600)
+    assert re.search(r"^long\s+1$", dry.stdout, re.M), dry.stdout[-2000:]
+    assert len(set(re.findall(r"^(s(?:_\w+)?)\s+1$", dry.stdout, re.M))) == 2000  # the job table: one row a stage
+    plain = toy.snakemake("-n", "-c1", "long", "--quiet", "rules", timeout=600)
+    assert "RecursionError" not in plain.stdout + plain.stderr

@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 081074372cdfdede
+# sources-hash: e3abb650c07c15d7
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
 rule init_4d1c7c21:
@@ -59,7 +59,7 @@ checkpoint gate_drift_detected_031abf25:
         key="drift_detected",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
 rule data_refresh_2d9ede20:
@@ -142,7 +142,7 @@ checkpoint gate_better_performance_fa1b3b93:
         key="better_performance",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
 rule deploy_b46ca67a:
@@ -204,7 +204,7 @@ rule join_better_performance_1fc72358:
         "logs/steps/join-better-performance-1fc72358.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
 rule join_drift_detected_027033a3:
@@ -217,18 +217,17 @@ rule join_drift_detected_027033a3:
         "logs/steps/join-drift-detected-027033a3.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
         final="results/steps/join-drift-detected-027033a3/join.json",
+        index="rules/compiled/continuous-training.json",
     output:
         "results/continuous-training/index.json",
     log:
         "logs/continuous-training/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-e07fdbd4\", \"key\": \"monitor-performance-e07fdbd4\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-031abf25\", \"key\": \"gate-drift-detected-031abf25\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-2d9ede20\", \"key\": \"data-refresh-2d9ede20\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-5b50d6bb\", \"key\": \"retrain-5b50d6bb\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-e47bd64e\", \"key\": \"evaluate-e47bd64e\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-fa1b3b93\", \"key\": \"gate-better-performance-fa1b3b93\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-b46ca67a\", \"key\": \"deploy-b46ca67a\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-7add66b1\", \"key\": \"monitor-7add66b1\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-08bc58a5\", \"key\": \"continue-monitoring-08bc58a5\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-1fc72358\", \"key\": \"join-better-performance-1fc72358\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-027033a3\", \"key\": \"join-drift-detected-027033a3\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 8bfd6ae2f35f79c1
+# sources-hash: acaa70c3f12edb88
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
 rule code_review_c52c4a74:
@@ -141,7 +141,7 @@ checkpoint gate_tests_pass_5cacf723:
         key="tests_pass",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
 rule runpod_production_1701bf6a:
@@ -203,18 +203,17 @@ rule join_tests_pass_c2c4d40b:
         "logs/steps/join-tests-pass-c2c4d40b.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
         final="results/steps/join-tests-pass-c2c4d40b/join.json",
+        index="rules/compiled/deploy-production.json",
     output:
         "results/deploy-production/index.json",
     log:
         "logs/deploy-production/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c52c4a74\", \"key\": \"code-review-c52c4a74\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-506631ab\", \"key\": \"security-scan-506631ab\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-4786fa74\", \"key\": \"init-4786fa74\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-1b542cd6\", \"key\": \"feature-engineer-1b542cd6\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-c0c089c4\", \"key\": \"ml-train-c0c089c4\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-0b690b15\", \"key\": \"performance-test-0b690b15\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-193a7794\", \"key\": \"runpod-staging-193a7794\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-5cacf723\", \"key\": \"gate-tests-pass-5cacf723\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-1701bf6a\", \"key\": \"runpod-production-1701bf6a\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-374c9a86\", \"key\": \"monitor-setup-374c9a86\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-9ab2fcc7\", \"key\": \"rollback-9ab2fcc7\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-c2c4d40b\", \"key\": \"join-tests-pass-c2c4d40b\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 87b847a33cd298d8
+# sources-hash: d11efb3582c25296
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -121,7 +121,7 @@ checkpoint gate_acc_e7faf419:
         threshold="0.87",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
 rule deploy_72eed08b:
@@ -168,18 +168,17 @@ rule join_acc_7c779f7b:
         "logs/steps/join-acc-7c779f7b.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
         final="results/steps/join-acc-7c779f7b/join.json",
+        index="rules/compiled/lstm-pretraining-full.json",
     output:
         "results/lstm-pretraining-full/index.json",
     log:
         "logs/lstm-pretraining-full/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-5eca4c78\", \"key\": \"data-validate-5eca4c78\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-082877cf\", \"key\": \"feature-engineer-082877cf\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-d96a0fbc\", \"key\": \"pretrain-bilstm-d96a0fbc\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-b62c8986\", \"key\": \"fine-tune-simplelstm-b62c8986\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-4711de25\", \"key\": \"evaluate-4711de25\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-e7faf419\", \"key\": \"gate-acc-e7faf419\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-72eed08b\", \"key\": \"deploy-72eed08b\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/benchmark-26be150c\", \"key\": \"benchmark-26be150c\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-7c779f7b\", \"key\": \"join-acc-7c779f7b\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

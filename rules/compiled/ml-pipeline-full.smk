@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 425b11ceb5fdfeb9
+# sources-hash: d20aac1da73deb7e
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -68,7 +68,7 @@ checkpoint gate_accuracy_6dd8e4ab:
         threshold="0.87",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
 rule ml_deploy_3bb942a5:
@@ -148,18 +148,17 @@ rule join_accuracy_331586be:
         "logs/steps/join-accuracy-331586be.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
         final="results/steps/join-accuracy-331586be/join.json",
+        index="rules/compiled/ml-pipeline-full.json",
     output:
         "results/ml-pipeline-full/index.json",
     log:
         "logs/ml-pipeline-full/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-5eca4c78\", \"key\": \"data-validate-5eca4c78\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-082877cf\", \"key\": \"feature-engineer-082877cf\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-18f5467e\", \"key\": \"ml-train-18f5467e\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-5619ba84\", \"key\": \"ml-evaluate-5619ba84\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-6dd8e4ab\", \"key\": \"gate-accuracy-6dd8e4ab\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-3bb942a5\", \"key\": \"ml-deploy-3bb942a5\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-69a51fd5\", \"key\": \"hyperparameter-tune-69a51fd5\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-9f276d0f\", \"key\": \"retrain-9f276d0f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-331586be\", \"key\": \"join-accuracy-331586be\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 5bc8ac0158a15b8a
+# sources-hash: be8285868de3c1d8
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -13,12 +13,11 @@
 rule preprocess_time_series:
     input:
         final="results/steps/feature-engineer-b0f0644a/metrics.json",
+        index="rules/compiled/preprocess-time-series.json",
     output:
         "results/preprocess-time-series/index.json",
     log:
         "logs/preprocess-time-series/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/preprocess-time-series\", \"flow\": \"preprocess-time-series\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b0f0644a\", \"key\": \"feature-engineer-b0f0644a\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

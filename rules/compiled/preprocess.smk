@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 17265b2e19de57f8
+# sources-hash: 8cd74e42f85e78d4
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -26,12 +26,11 @@ rule feature_engineer_b0f0644a:
 rule preprocess:
     input:
         final="results/steps/feature-engineer-b0f0644a/metrics.json",
+        index="rules/compiled/preprocess.json",
     output:
         "results/preprocess/index.json",
     log:
         "logs/preprocess/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/preprocess\", \"flow\": \"preprocess\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b0f0644a\", \"key\": \"feature-engineer-b0f0644a\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

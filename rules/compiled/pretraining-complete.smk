@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: e4baf7ddd3b41d02
+# sources-hash: 25b0f1916674ca92
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -98,12 +98,11 @@ rule deploy_d5ee8d3a:
 rule pretraining_complete:
     input:
         final="results/steps/deploy-d5ee8d3a/metrics.json",
+        index="rules/compiled/pretraining-complete.json",
     output:
         "results/pretraining-complete/index.json",
     log:
         "logs/pretraining-complete/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-4d1c7c21\", \"key\": \"init-4d1c7c21\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b0f0644a\", \"key\": \"feature-engineer-b0f0644a\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-9ca9c729\", \"key\": \"pretrain-9ca9c729\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-df92a698\", \"key\": \"fine-tune-df92a698\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-d0392351\", \"key\": \"evaluate-d0392351\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-d5ee8d3a\", \"key\": \"deploy-d5ee8d3a\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,9 +3,8 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 6328ff0265609f91
+# sources-hash: 8fa8b440a7b328a0
 
-sweep_group(workflow, config, "sweep_train_e840de3d", 4)
 register_variants("train_e840de3d", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
@@ -130,7 +129,7 @@ checkpoint gate_best_acc_4d8a2072:
         threshold="0.90",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
 rule deploy_2f85b6c7:
@@ -176,18 +175,17 @@ rule join_best_acc_7ebb4275:
         "logs/steps/join-best-acc-7ebb4275.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
         final="results/steps/join-best-acc-7ebb4275/join.json",
+        index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-95434907\", \"key\": \"runpod-setup-95434907\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-de7b08cb\", \"key\": \"init-de7b08cb\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-1a0d7b6f\", \"key\": \"feature-engineer-1a0d7b6f\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-e840de3d\", \"key\": \"train-e840de3d\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-db6d0ed5\", \"key\": \"results-aggregate-db6d0ed5\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-1ccb529b\", \"key\": \"best-model-select-1ccb529b\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/gate-best-acc-4d8a2072\", \"key\": \"gate-best-acc-4d8a2072\", \"kind\": \"gate\", \"label\": \"gate-best-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-2f85b6c7\", \"key\": \"deploy-2f85b6c7\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-c9ecc49d\", \"key\": \"analyze-failures-c9ecc49d\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-best-acc-7ebb4275\", \"key\": \"join-best-acc-7ebb4275\", \"kind\": \"join\", \"label\": \"join-best-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

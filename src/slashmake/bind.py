@@ -17,7 +17,7 @@ from .graph import Scope, norm
 from .nodes import Arg, Call, Option, Value, Var
 from .parser import is_number
 from .runtime import as_param, param_type_error
-from .steps import AgentStep, CallStep, CommandStep, Const, MetricVar, Producer
+from .steps import AgentStep, CallStep, CommandStep, Const, Many, MetricVar, Producer, Ref
 from .tools import missing_tools
 
 # Options every call takes; any other --option sets a parameter of the command.
@@ -128,6 +128,8 @@ class Binder:
                                    f"{', '.join(cmd.params) or 'none'}){closest(key, list(cmd.params))}", o.span)
             self.set_param(step, key, True if o.value is None else o.value, env, o.span)
         step.inputs = self.inputs_for(cmd, env, call.span)
+        if isinstance(step, AgentStep) and not cmd.inputs:
+            step.inputs = handoff(env.last)  # a command that names its inputs gets those instead
         step.after = list(env.last)
         self.sources.add(cmd.path.as_posix())
         if droid is not None:
@@ -225,6 +227,19 @@ class Binder:
 def takes_arguments(cmd: Command) -> bool:
     """Whether the command has a place for free arguments: an agent's ``$ARGUMENTS``, ``{params.arguments}``."""
     return cmd.kind == "agent" or cmd.script is not None or "{params.arguments" in (cmd.shell or "")
+
+
+def handoff(last: list[Producer]) -> dict[str, Producer]:
+    """The default inputs of an agent step: the answers and metrics of the agent steps directly before it."""
+    refs = [p for p in last if isinstance(p, Ref) and isinstance(p.step, AgentStep)]
+    if not refs:
+        return {}
+
+    def each(name: str) -> Producer:
+        parts = tuple(Ref(r.step, name, r.variants) for r in refs)
+        return parts[0] if len(parts) == 1 else Many(parts)
+
+    return {"response": each("response"), "metrics": each("metrics")}
 
 
 def _fmt(v: Any) -> str:

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from . import __version__
+from .compile_agent import agent_shell
 from .definitions import Definitions
 from .errors import CompileError
 from .resolve import Resolved
@@ -63,9 +64,6 @@ class Compiler:
         assert step.variants is not None
         self.consts[f"VARIANTS_{step.rule}"] = (f"register_variants({py(step.rule)}, "
                                                 f"{json.dumps(step.variants, sort_keys=False)})")
-        if step.rule not in self.skip:
-            self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
-                                                 f"{len(step.variants)})")
 
     def variant_param(self, step: CommandStep, key: str) -> str:
         self.register_variants(step)
@@ -99,14 +97,14 @@ class Compiler:
         return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
 
     # -- rules -----------------------------------------------------------------------------------
-    def compile(self, target: str, index_path: str, header: list[str]) -> str:
+    def compile(self, target: str, index_path: str, header: list[str], index_file: str) -> str:
         blocks: list[str] = []
         for step in self.r.steps:
             if step.rule in self.skip:
                 blocks.append(f"# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
                 continue
             blocks.append(self.rule(step))
-        blocks.append(self.target(target, index_path))
+        blocks.append(self.target(target, index_path, index_file))
         consts = "\n".join(self.consts[k] for k in sorted(self.consts))
         head = "\n".join(f"# {line}" for line in header)
         return head + "\n\n" + (consts + "\n\n" if consts else "") + "\n".join(blocks)
@@ -148,7 +146,7 @@ class Compiler:
         params = self.params(step)
         resources = self.resources(step)
         if isinstance(step, AgentStep):
-            shell = self.agent_shell(step, params)
+            shell = agent_shell(self.defs.root, self.agent, step, params, inputs)
         else:
             shell = self.shell_text(step, params)
         kind = "checkpoint" if step.is_try else "rule"
@@ -255,7 +253,7 @@ class Compiler:
         return f"( {body} ) > {{log:q}} 2>&1"
 
     def attempt(self, step: CommandStep, body: str) -> str:
-        parts = ["{PYTHON:q} -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
+        parts = ["python -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
                  "--log {log:q}"]
         if step.is_try:
             parts += ["--status {output.status:q}", f"--stage {step.folder}/.staging", f"--publish {step.folder}",
@@ -264,26 +262,6 @@ class Compiler:
         # (Snakemake's shell is bash), not as words that the outer shell would split at `&&`.
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
-
-    def agent_shell(self, step: CommandStep, params: dict[str, str]) -> str:
-        cmd = step.command
-        assert cmd is not None
-        params["command_file"] = param_value(cmd.path.relative_to(self.defs.root).as_posix())
-        params["droid_file"] = param_value(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
-        params["arguments"] = param_value(json.dumps(step.args))
-        params["program"] = param_value(json.dumps(self.agent.get("program") or []))
-        params["tools_format"] = param_value(str(self.agent.get("tools_format", "auto")))
-        params["timeout"] = param_value(float(cmd.timeout or self.agent.get("timeout", 600)))
-        inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
-        for k in step.params:
-            name = re.sub(r"\W", "_", k)
-            inputs += f" --param {name}={{params.{name}:u}}"
-        droid = " --droid {params.droid_file:u}" if step.droid else ""
-        return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:u}" + droid +
-                " --arguments {params.arguments:u} " + inputs +
-                " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
-                " --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u}"
-                " > {log:q} 2>&1").replace("  ", " ")
 
     def gate(self, step: GateStep) -> str:
         inputs: dict[str, str] = {}
@@ -310,7 +288,7 @@ class Compiler:
             params["threshold_key"] = py(t.key)
             args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
         inputs.update(self.after(step, inputs))
-        shell = "{PYTHON:q} -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
+        shell = "python -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
         labels = py({"gate": step.key}).replace("'", '"')
         decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={labels})"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
@@ -324,7 +302,7 @@ class Compiler:
         decision = self.path(decider, "status" if is_try(decider) else "decision")
         opts = ", ".join(f"{py(b)}: {self.lazy_list(ps)}" for b, ps in step.branches.items())
         inputs = {"decision": py(decision), "chosen": f"lambda w: choose(checkpoints.{decider.rule}, {{{opts}}})"}
-        shell = "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
+        shell = "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
                 " > {log:q} 2>&1"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "join"))]),
                                            ("log", [self.log(step)]), ("localrule", "True"), ("shell", py(shell))]
@@ -333,19 +311,23 @@ class Compiler:
     def lazy_list(self, prods: list[Producer]) -> str:
         return self.exprs(prods, "lambda:") if prods else "[]"
 
-    def target(self, name: str, index_path: str) -> str:
-        index = {"flow": self.r.name, "chain": self.r.chain,
-                 "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
-                            "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
-                           for s in self.r.steps]}
+    def target(self, name: str, index_path: str, index_file: str) -> str:
+        """The flow's target rule: writes the readable index from the flow's data file."""
         inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
-        shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        inputs["index"] = py(index_file)
+        shell = "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
         log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
-        # behind a lambda: Snakemake would format {...} inside a params string (a chain may hold braces)
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
-                                           ("params", {"index": f"lambda w: {py(json.dumps(index, sort_keys=True))}"}),
                                            ("localrule", "True"), ("shell", py(shell))]
         return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
+
+
+def index_data(resolved: Resolved) -> dict[str, Any]:
+    """A flow's index: its chain and, per step, its key, label, kind, folder and outputs."""
+    return {"flow": resolved.name, "chain": resolved.chain,
+            "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
+                       "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
+                      for s in resolved.steps]}
 
 
 def _has_choice(prod: Producer) -> bool:
@@ -367,6 +349,7 @@ def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list
 
 
 def compile_text(resolved: Resolved, defs: Definitions, target: str, index_path: str, header: list[str],
-                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None) -> str:
-    """The Snakemake text of one resolved flow."""
-    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header)
+                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None,
+                 index_file: str = "") -> str:
+    """The Snakemake text of one resolved flow; ``index_file`` holds its ``index_data`` (JSON)."""
+    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header, index_file)

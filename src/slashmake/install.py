@@ -9,10 +9,9 @@ when a user types ``/name``:
   ``slashmake run`` with ``!`…` `` and asks the model only to summarise it; ``allowed-tools`` allows
   that one program and nothing else.
 
-Neither location is one slashmake reads definitions from (it reads ``*.md`` files under
-``.factory/commands/`` and ``.claude/commands/``; the Droid scripts have no suffix and skills live
-elsewhere), so a generated entry point can never shadow the definition it runs.
-Every generated file carries ``MARKER``: only such files are rewritten or removed; any other file
+slashmake's own loader never reads them back as definitions (it skips files carrying ``MARKER``,
+and reads only ``*.md`` in ``.factory/commands/``), so an entry point cannot shadow the command
+it runs. Every generated file carries ``MARKER``: only such files are rewritten or removed; any other file
 at the same place is the user's and is left alone with a warning. The MCP configuration each agent
 reads (``.mcp.json``, ``.factory/mcp.json``) gets one ``slashmake`` server entry, merged in place.
 """

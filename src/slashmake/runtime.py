@@ -128,7 +128,7 @@ def cmd_join(args: argparse.Namespace) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> None:
-    index = json.loads(args.index)
+    index = json.loads(Path(args.index).read_text())  # the flow's data file (index_data)
     out = Path(args.out)
     for i, step in enumerate(index["steps"], 1):
         folder = Path(step["folder"])
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--out", required=True)
     j.add_argument("files", nargs="*")
     i = sub.add_parser("index", help="write a flow's readable index")
-    i.add_argument("--index", required=True)
+    i.add_argument("--index", required=True, help="the flow's index data file (JSON)")
     i.add_argument("--out", required=True)
     i.add_argument("files", nargs="*")
     a = sub.add_parser("attempt", help="run a command with retries and backoff")

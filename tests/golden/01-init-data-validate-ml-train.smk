@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: fd812b0aecda4f54
+# sources-hash: 24f0e13841626d82
 
 # /init (workflow/commands/init.md) at <chain>:1:1
 rule init_a7be7931:
@@ -78,7 +78,7 @@ checkpoint gate_acc_435509b0:
         threshold="0.87",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at <chain>:1:68
 rule ml_deploy_b11756ef:
@@ -105,18 +105,17 @@ rule join_acc_5f248445:
         "logs/steps/join-acc-5f248445.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_01
 rule seed_01:
     input:
         final="results/steps/join-acc-5f248445/join.json",
+        index=".slashmake/chains/seed-01.json",
     output:
         "results/seed-01/index.json",
     log:
         "logs/seed-01/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/init \\u2192 /data-validate \\u2192 /ml-train \\u2192 /ml-evaluate \\u2192 /if:acc>0.87 \\u2192 /ml-deploy\", \"flow\": \"seed-01\", \"steps\": [{\"folder\": \"results/steps/init-a7be7931\", \"key\": \"init-a7be7931\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"workspace\"]}, {\"folder\": \"results/steps/data-validate-70dca28e\", \"key\": \"data-validate-70dca28e\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/ml-train-0485946c\", \"key\": \"ml-train-0485946c\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-700bf588\", \"key\": \"ml-evaluate-700bf588\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-435509b0\", \"key\": \"gate-acc-435509b0\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-b11756ef\", \"key\": \"ml-deploy-b11756ef\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-acc-5f248445\", \"key\": \"join-acc-5f248445\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

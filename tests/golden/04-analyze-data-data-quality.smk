@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 6bbe2e584af758e0
+# sources-hash: c395ad80c4002c5d
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
 rule analyze_data_1959fdbc:
@@ -31,7 +31,7 @@ checkpoint gate_data_quality_66e71d4f:
         threshold="0.8",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:66
 rule ml_train_08426f28:
@@ -76,18 +76,17 @@ rule join_data_quality_83153f37:
         "logs/steps/join-data_quality-83153f37.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_04
 rule seed_04:
     input:
         final="results/steps/join-data_quality-83153f37/join.json",
+        index=".slashmake/chains/seed-04.json",
     output:
         "results/seed-04/index.json",
     log:
         "logs/seed-04/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/analyze-data \\u2192 $data_quality=<result> \\u2192 /if:$data_quality>0.8 \\u2192 /ml-train \\u2192 /else \\u2192 /data-cleanup\", \"flow\": \"seed-04\", \"steps\": [{\"folder\": \"results/steps/analyze-data-1959fdbc\", \"key\": \"analyze-data-1959fdbc\", \"kind\": \"call\", \"label\": \"/analyze-data\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-data_quality-66e71d4f\", \"key\": \"gate-data_quality-66e71d4f\", \"kind\": \"gate\", \"label\": \"gate-data_quality\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-train-08426f28\", \"key\": \"ml-train-08426f28\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/data-cleanup-7a4f4d6b\", \"key\": \"data-cleanup-7a4f4d6b\", \"kind\": \"call\", \"label\": \"/data-cleanup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-data_quality-83153f37\", \"key\": \"join-data_quality-83153f37\", \"kind\": \"join\", \"label\": \"join-data_quality\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

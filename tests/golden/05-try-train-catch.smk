@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 6437959ae5ee4cfe
+# sources-hash: fd2db450cbc65290
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_5f66377e:
@@ -17,7 +17,7 @@ checkpoint train_5f66377e:
         out_model="results/steps/train-5f66377e/.staging/model.pt",
         out_metrics="results/steps/train-5f66377e/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-5f66377e/.staging --publish results/steps/train-5f66377e --label training-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-5f66377e/.staging --publish results/steps/train-5f66377e --label training-failed -- bash -c _slashmake_body"
 
 # /use-backup (workflow/commands/use-backup.md) at <chain>:1:40
 rule use_backup_928de916:
@@ -56,18 +56,17 @@ rule join_train_4b2fc30a:
         "logs/steps/join-train-4b2fc30a.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_05
 rule seed_05:
     input:
         final="results/steps/join-train-4b2fc30a/join.json",
+        index=".slashmake/chains/seed-05.json",
     output:
         "results/seed-05/index.json",
     log:
         "logs/seed-05/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/try:/train \\u2192 /catch:training-failed \\u2192 /fallback:use-backup \\u2192 /else \\u2192 /continue\", \"flow\": \"seed-05\", \"steps\": [{\"folder\": \"results/steps/train-5f66377e\", \"key\": \"train-5f66377e\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/use-backup-928de916\", \"key\": \"use-backup-928de916\", \"kind\": \"call\", \"label\": \"/use-backup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-84f87466\", \"key\": \"continue-84f87466\", \"kind\": \"call\", \"label\": \"/continue\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-4b2fc30a\", \"key\": \"join-train-4b2fc30a\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 15a8f313e0301a43
+# sources-hash: 3d5f0f1b53918654
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy_09c8bb2f:
@@ -15,7 +15,7 @@ checkpoint deploy_09c8bb2f:
         arguments="",
         out_report="results/steps/deploy-09c8bb2f/.staging/report.json",
     shell:
-        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-09c8bb2f/.staging --publish results/steps/deploy-09c8bb2f --label deployment-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-09c8bb2f/.staging --publish results/steps/deploy-09c8bb2f --label deployment-failed -- bash -c _slashmake_body"
 
 # /rollback (workflow/commands/rollback.md) at <chain>:1:43
 rule rollback_39a2aa8a:
@@ -67,18 +67,17 @@ rule join_deploy_fd2405b1:
         "logs/steps/join-deploy-fd2405b1.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_06
 rule seed_06:
     input:
         final="results/steps/join-deploy-fd2405b1/join.json",
+        index=".slashmake/chains/seed-06.json",
     output:
         "results/seed-06/index.json",
     log:
         "logs/seed-06/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/try:/deploy \\u2192 /catch:deployment-failed \\u2192 /rollback \\u2192 /notify-team \\u2192 /retry-deployment\", \"flow\": \"seed-06\", \"steps\": [{\"folder\": \"results/steps/deploy-09c8bb2f\", \"key\": \"deploy-09c8bb2f\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/rollback-39a2aa8a\", \"key\": \"rollback-39a2aa8a\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/notify-team-53f05110\", \"key\": \"notify-team-53f05110\", \"kind\": \"call\", \"label\": \"/notify-team\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retry-deployment-d3a9be35\", \"key\": \"retry-deployment-d3a9be35\", \"kind\": \"call\", \"label\": \"/retry-deployment\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-deploy-fd2405b1\", \"key\": \"join-deploy-fd2405b1\", \"kind\": \"join\", \"label\": \"join-deploy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

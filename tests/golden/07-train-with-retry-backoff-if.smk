@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: d811332d3d3ff7cc
+# sources-hash: 5e631820b9c15d48
 
 # /train (workflow/commands/train.md) at <chain>:1:1
 checkpoint train_8ec9ce49:
@@ -17,7 +17,7 @@ checkpoint train_8ec9ce49:
         out_model="results/steps/train-8ec9ce49/.staging/model.pt",
         out_metrics="results/steps/train-8ec9ce49/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-8ec9ce49/.staging --publish results/steps/train-8ec9ce49 --label failure -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-8ec9ce49/.staging --publish results/steps/train-8ec9ce49 --label failure -- bash -c _slashmake_body"
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
 rule escalate_30f4eb24:
@@ -56,18 +56,17 @@ rule join_train_cb353f71:
         "logs/steps/join-train-cb353f71.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_07
 rule seed_07:
     input:
         final="results/steps/join-train-cb353f71/join.json",
+        index=".slashmake/chains/seed-07.json",
     output:
         "results/seed-07/index.json",
     log:
         "logs/seed-07/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/train-with-retry:3:backoff=300 \\u2192 /if:success \\u2192 /deploy \\u2192 /else \\u2192 /escalate\", \"flow\": \"seed-07\", \"steps\": [{\"folder\": \"results/steps/train-8ec9ce49\", \"key\": \"train-8ec9ce49\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/escalate-30f4eb24\", \"key\": \"escalate-30f4eb24\", \"kind\": \"call\", \"label\": \"/escalate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/deploy-e70edb45\", \"key\": \"deploy-e70edb45\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-cb353f71\", \"key\": \"join-train-cb353f71\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

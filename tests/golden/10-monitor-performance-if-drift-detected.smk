@@ -3,7 +3,7 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 5231618d1901eeb0
+# sources-hash: 3a0bf0d551ea6770
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
 rule monitor_performance_f43c9a42:
@@ -30,7 +30,7 @@ checkpoint gate_drift_detected_c6a0d041:
         key="drift-detected",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at <chain>:1:45
 rule data_refresh_02230d83:
@@ -85,7 +85,7 @@ checkpoint gate_better_performance_d67b0bcd:
         key="better-performance",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:109
 rule deploy_0d37e6fb:
@@ -137,7 +137,7 @@ rule join_better_performance_812b066c:
         "logs/steps/join-better-performance-812b066c.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
 rule join_drift_detected_78d8b8cf:
@@ -150,18 +150,17 @@ rule join_drift_detected_78d8b8cf:
         "logs/steps/join-drift-detected-78d8b8cf.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_10
 rule seed_10:
     input:
         final="results/steps/join-drift-detected-78d8b8cf/join.json",
+        index=".slashmake/chains/seed-10.json",
     output:
         "results/seed-10/index.json",
     log:
         "logs/seed-10/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/monitor-performance \\u2192 /if:drift-detected \\u2192 /data-refresh \\u2192 /retrain \\u2192 /evaluate \\u2192 /if:better-performance \\u2192 /deploy \\u2192 /monitor \\u2192 /else \\u2192 /continue-monitoring\", \"flow\": \"seed-10\", \"steps\": [{\"folder\": \"results/steps/monitor-performance-f43c9a42\", \"key\": \"monitor-performance-f43c9a42\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-c6a0d041\", \"key\": \"gate-drift-detected-c6a0d041\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-02230d83\", \"key\": \"data-refresh-02230d83\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retrain-0fcef4e6\", \"key\": \"retrain-0fcef4e6\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"model\"]}, {\"folder\": \"results/steps/evaluate-a737eb18\", \"key\": \"evaluate-a737eb18\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-d67b0bcd\", \"key\": \"gate-better-performance-d67b0bcd\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-0d37e6fb\", \"key\": \"deploy-0d37e6fb\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/monitor-f60d3945\", \"key\": \"monitor-f60d3945\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-monitoring-563c213a\", \"key\": \"continue-monitoring-563c213a\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-better-performance-812b066c\", \"key\": \"join-better-performance-812b066c\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-78d8b8cf\", \"key\": \"join-drift-detected-78d8b8cf\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,10 +3,9 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: bee672804fe9746b
+# sources-hash: c4f479c88e1273b5
 
 workflow.register_resource("sweep_runpod_hpo_d6ab4233", 4)  # --parallel 4
-sweep_group(workflow, config, "sweep_runpod_hpo_d6ab4233", 3)
 register_variants("runpod_hpo_d6ab4233", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
 
 # /runpod-hpo (workflow/commands/runpod-hpo.md) at <chain>:1:1
@@ -30,12 +29,11 @@ rule runpod_hpo_d6ab4233:
 rule seed_11:
     input:
         final=expand("results/steps/runpod-hpo-d6ab4233/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"]),
+        index=".slashmake/chains/seed-11.json",
     output:
         "results/seed-11/index.json",
     log:
         "logs/seed-11/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4\", \"flow\": \"seed-11\", \"steps\": [{\"folder\": \"results/steps/runpod-hpo-d6ab4233\", \"key\": \"runpod-hpo-d6ab4233\", \"kind\": \"call\", \"label\": \"/runpod-hpo\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
