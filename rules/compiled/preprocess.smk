@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 8cd74e42f85e78d4
+# sources-hash: bf24656dec4c3191
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 

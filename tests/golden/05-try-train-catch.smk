@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: fd2db450cbc65290
+# sources-hash: 85ec11830f46adcc
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_5f66377e:
