@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 093864ede90ba418
+# sources-hash: 3b837dae04df3bb4
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

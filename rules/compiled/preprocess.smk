@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 7a7f30d79caaa87a
+# sources-hash: 3b39bcf38a92aa40
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
