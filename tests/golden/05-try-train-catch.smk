@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 85ec11830f46adcc
+# sources-hash: 3cf1365c9138f9fe
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_5f66377e:
