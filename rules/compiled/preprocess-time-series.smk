@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: dffb6ddb0c28ce8b
+# sources-hash: 84a1de7653854b62
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 

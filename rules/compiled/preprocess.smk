@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 15a7199f277f10a2
+# sources-hash: ee37a625be231448
 
 # init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
 
