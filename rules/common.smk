@@ -21,6 +21,10 @@ prepare(workflow.basedir, config)
 os.environ.setdefault(
     "SLASHMAKE_RUN_ID", f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
 )
+# agent.max_cost_usd, for the agent steps of this run (not a param: changing it reruns nothing)
+os.environ["SLASHMAKE_AGENT_MAX_COST_USD"] = str(
+    (config.get("agent") or {}).get("max_cost_usd") or ""
+)
 
 
 def bang_fingerprint(command_file, arguments):

@@ -3,18 +3,18 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 892bca1aaedee7e0
+# sources-hash: a970de17d5e28707
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
-rule init_061c2475:
+rule init_4d1c7c21:
     output:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        env="results/steps/init-061c2475/env.json",
-        metrics=report("results/steps/init-061c2475/metrics.json", category="metrics", labels={"step": "init-061c2475", "file": "metrics"}),
+        data="results/steps/init-4d1c7c21/data.parquet",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
+        env="results/steps/init-4d1c7c21/env.json",
+        metrics=report("results/steps/init-4d1c7c21/metrics.json", category="metrics", labels={"step": "init-4d1c7c21", "file": "metrics"}),
     log:
-        "logs/steps/init-061c2475.log",
+        "logs/steps/init-4d1c7c21.log",
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -27,16 +27,16 @@ rule init_061c2475:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
-rule monitor_performance_2b0edd80:
+rule monitor_performance_e07fdbd4:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        after="results/steps/init-061c2475/metrics.json",
+        data="results/steps/init-4d1c7c21/data.parquet",
+        after="results/steps/init-4d1c7c21/metrics.json",
     output:
-        report="results/steps/monitor-performance-2b0edd80/drift.json",
-        current_data="results/steps/monitor-performance-2b0edd80/current.parquet",
-        metrics=report("results/steps/monitor-performance-2b0edd80/metrics.json", category="metrics", labels={"step": "monitor-performance-2b0edd80", "file": "metrics"}),
+        report="results/steps/monitor-performance-e07fdbd4/drift.json",
+        current_data="results/steps/monitor-performance-e07fdbd4/current.parquet",
+        metrics=report("results/steps/monitor-performance-e07fdbd4/metrics.json", category="metrics", labels={"step": "monitor-performance-e07fdbd4", "file": "metrics"}),
     log:
-        "logs/steps/monitor-performance-2b0edd80.log",
+        "logs/steps/monitor-performance-e07fdbd4.log",
     params:
         current=q(""),
         n_current=q(300),
@@ -47,13 +47,13 @@ rule monitor_performance_2b0edd80:
         "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # gate-drift-detected at workflow/commands/continuous-training.md:4:33
-checkpoint gate_drift_detected_dae9e113:
+checkpoint gate_drift_detected_031abf25:
     input:
-        metrics="results/steps/monitor-performance-2b0edd80/metrics.json",
+        metrics="results/steps/monitor-performance-e07fdbd4/metrics.json",
     output:
-        report("results/steps/gate-drift-detected-dae9e113/decision.json", category="gates", labels={"gate": "gate-drift-detected-dae9e113"}),
+        report("results/steps/gate-drift-detected-031abf25/decision.json", category="gates", labels={"gate": "gate-drift-detected-031abf25"}),
     log:
-        "logs/steps/gate-drift-detected-dae9e113.log",
+        "logs/steps/gate-drift-detected-031abf25.log",
     params:
         op="truthy",
         key="drift_detected",
@@ -62,17 +62,17 @@ checkpoint gate_drift_detected_dae9e113:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
-rule data_refresh_c3307e13:
+rule data_refresh_2d9ede20:
     input:
-        after="results/steps/gate-drift-detected-dae9e113/decision.json",
+        after="results/steps/gate-drift-detected-031abf25/decision.json",
     output:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        test="results/steps/data-refresh-c3307e13/test.parquet",
-        unlabelled="results/steps/data-refresh-c3307e13/unlabelled.parquet",
-        env="results/steps/data-refresh-c3307e13/env.json",
-        metrics=report("results/steps/data-refresh-c3307e13/metrics.json", category="metrics", labels={"step": "data-refresh-c3307e13", "file": "metrics"}),
+        data="results/steps/data-refresh-2d9ede20/data.parquet",
+        test="results/steps/data-refresh-2d9ede20/test.parquet",
+        unlabelled="results/steps/data-refresh-2d9ede20/unlabelled.parquet",
+        env="results/steps/data-refresh-2d9ede20/env.json",
+        metrics=report("results/steps/data-refresh-2d9ede20/metrics.json", category="metrics", labels={"step": "data-refresh-2d9ede20", "file": "metrics"}),
     log:
-        "logs/steps/data-refresh-c3307e13.log",
+        "logs/steps/data-refresh-2d9ede20.log",
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -85,16 +85,16 @@ rule data_refresh_c3307e13:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
-rule retrain_c6edf03f:
+rule retrain_5b50d6bb:
     input:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/data-refresh-c3307e13/metrics.json",
+        data="results/steps/data-refresh-2d9ede20/data.parquet",
+        after="results/steps/data-refresh-2d9ede20/metrics.json",
     output:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        curve=report("results/steps/retrain-c6edf03f/curve.png", category="retrain", labels={"step": "retrain-c6edf03f", "file": "curve"}),
-        metrics=report("results/steps/retrain-c6edf03f/metrics.json", category="metrics", labels={"step": "retrain-c6edf03f", "file": "metrics"}),
+        model="results/steps/retrain-5b50d6bb/model.pt",
+        curve=report("results/steps/retrain-5b50d6bb/curve.png", category="retrain", labels={"step": "retrain-5b50d6bb", "file": "curve"}),
+        metrics=report("results/steps/retrain-5b50d6bb/metrics.json", category="metrics", labels={"step": "retrain-5b50d6bb", "file": "metrics"}),
     log:
-        "logs/steps/retrain-c6edf03f.log",
+        "logs/steps/retrain-5b50d6bb.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -111,17 +111,17 @@ rule retrain_c6edf03f:
         "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json='' ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
-rule evaluate_9790ea5f:
+rule evaluate_e47bd64e:
     input:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        test="results/steps/data-refresh-c3307e13/test.parquet",
-        after="results/steps/retrain-c6edf03f/metrics.json",
+        model="results/steps/retrain-5b50d6bb/model.pt",
+        test="results/steps/data-refresh-2d9ede20/test.parquet",
+        after="results/steps/retrain-5b50d6bb/metrics.json",
     output:
-        report="results/steps/evaluate-9790ea5f/report.json",
-        reliability=report("results/steps/evaluate-9790ea5f/reliability.png", category="evaluate", labels={"step": "evaluate-9790ea5f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-9790ea5f/metrics.json", category="metrics", labels={"step": "evaluate-9790ea5f", "file": "metrics"}),
+        report="results/steps/evaluate-e47bd64e/report.json",
+        reliability=report("results/steps/evaluate-e47bd64e/reliability.png", category="evaluate", labels={"step": "evaluate-e47bd64e", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-e47bd64e/metrics.json", category="metrics", labels={"step": "evaluate-e47bd64e", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-9790ea5f.log",
+        "logs/steps/evaluate-e47bd64e.log",
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -130,13 +130,13 @@ rule evaluate_9790ea5f:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
 # gate-better-performance at workflow/commands/continuous-training.md:4:93
-checkpoint gate_better_performance_84715e16:
+checkpoint gate_better_performance_fa1b3b93:
     input:
-        metrics="results/steps/evaluate-9790ea5f/metrics.json",
+        metrics="results/steps/evaluate-e47bd64e/metrics.json",
     output:
-        report("results/steps/gate-better-performance-84715e16/decision.json", category="gates", labels={"gate": "gate-better-performance-84715e16"}),
+        report("results/steps/gate-better-performance-fa1b3b93/decision.json", category="gates", labels={"gate": "gate-better-performance-fa1b3b93"}),
     log:
-        "logs/steps/gate-better-performance-84715e16.log",
+        "logs/steps/gate-better-performance-fa1b3b93.log",
     params:
         op="truthy",
         key="better_performance",
@@ -145,16 +145,16 @@ checkpoint gate_better_performance_84715e16:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
-rule deploy_c0a9a314:
+rule deploy_b46ca67a:
     input:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        metrics="results/steps/evaluate-9790ea5f/metrics.json",
-        after="results/steps/gate-better-performance-84715e16/decision.json",
+        model="results/steps/retrain-5b50d6bb/model.pt",
+        metrics="results/steps/evaluate-e47bd64e/metrics.json",
+        after="results/steps/gate-better-performance-fa1b3b93/decision.json",
     output:
-        record="results/steps/deploy-c0a9a314/deploy.json",
-        metrics=report("results/steps/deploy-c0a9a314/metrics.json", category="metrics", labels={"step": "deploy-c0a9a314", "file": "metrics"}),
+        record="results/steps/deploy-b46ca67a/deploy.json",
+        metrics=report("results/steps/deploy-b46ca67a/metrics.json", category="metrics", labels={"step": "deploy-b46ca67a", "file": "metrics"}),
     log:
-        "logs/steps/deploy-c0a9a314.log",
+        "logs/steps/deploy-b46ca67a.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -163,15 +163,15 @@ rule deploy_c0a9a314:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
-rule monitor_d004fce4:
+rule monitor_7add66b1:
     input:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/deploy-c0a9a314/metrics.json",
+        data="results/steps/data-refresh-2d9ede20/data.parquet",
+        after="results/steps/deploy-b46ca67a/metrics.json",
     output:
-        config="results/steps/monitor-d004fce4/monitor.json",
-        metrics=report("results/steps/monitor-d004fce4/metrics.json", category="metrics", labels={"step": "monitor-d004fce4", "file": "metrics"}),
+        config="results/steps/monitor-7add66b1/monitor.json",
+        metrics=report("results/steps/monitor-7add66b1/metrics.json", category="metrics", labels={"step": "monitor-7add66b1", "file": "metrics"}),
     log:
-        "logs/steps/monitor-d004fce4.log",
+        "logs/steps/monitor-7add66b1.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -180,41 +180,41 @@ rule monitor_d004fce4:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
-rule continue_monitoring_c8f09491:
+rule continue_monitoring_08bc58a5:
     input:
-        after="results/steps/gate-better-performance-84715e16/decision.json",
+        after="results/steps/gate-better-performance-fa1b3b93/decision.json",
     output:
-        note="results/steps/continue-monitoring-c8f09491/note.json",
-        metrics=report("results/steps/continue-monitoring-c8f09491/metrics.json", category="metrics", labels={"step": "continue-monitoring-c8f09491", "file": "metrics"}),
+        note="results/steps/continue-monitoring-08bc58a5/note.json",
+        metrics=report("results/steps/continue-monitoring-08bc58a5/metrics.json", category="metrics", labels={"step": "continue-monitoring-08bc58a5", "file": "metrics"}),
     log:
-        "logs/steps/continue-monitoring-c8f09491.log",
+        "logs/steps/continue-monitoring-08bc58a5.log",
     params:
         message=q("no deploy: keep monitoring the live model"),
     shell:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
-rule join_better_performance_af53bbde:
+rule join_better_performance_1fc72358:
     input:
-        decision="results/steps/gate-better-performance-84715e16/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_84715e16, {"then": "results/steps/monitor-d004fce4/metrics.json", "else": "results/steps/continue-monitoring-c8f09491/metrics.json"}),
+        decision="results/steps/gate-better-performance-fa1b3b93/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_better_performance_fa1b3b93, {"then": "results/steps/monitor-7add66b1/metrics.json", "else": "results/steps/continue-monitoring-08bc58a5/metrics.json"}),
     output:
-        "results/steps/join-better-performance-af53bbde/join.json",
+        "results/steps/join-better-performance-1fc72358/join.json",
     log:
-        "logs/steps/join-better-performance-af53bbde.log",
+        "logs/steps/join-better-performance-1fc72358.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_1d63002a:
+rule join_drift_detected_027033a3:
     input:
-        decision="results/steps/gate-drift-detected-dae9e113/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_dae9e113, {"then": "results/steps/join-better-performance-af53bbde/join.json", "else": "results/steps/gate-drift-detected-dae9e113/decision.json"}),
+        decision="results/steps/gate-drift-detected-031abf25/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_drift_detected_031abf25, {"then": "results/steps/join-better-performance-1fc72358/join.json", "else": "results/steps/gate-drift-detected-031abf25/decision.json"}),
     output:
-        "results/steps/join-drift-detected-1d63002a/join.json",
+        "results/steps/join-drift-detected-027033a3/join.json",
     log:
-        "logs/steps/join-drift-detected-1d63002a.log",
+        "logs/steps/join-drift-detected-027033a3.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -222,7 +222,7 @@ rule join_drift_detected_1d63002a:
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-1d63002a/join.json",
+        final="results/steps/join-drift-detected-027033a3/join.json",
         index="rules/compiled/continuous-training.json",
     output:
         "results/continuous-training/index.json",

@@ -3,46 +3,46 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 349540e228b75446
+# sources-hash: 3cf39a4ce0b40469
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
-rule code_review_c727286c:
+rule code_review_c52c4a74:
     output:
-        report="results/steps/code-review-c727286c/ruff.json",
-        metrics=report("results/steps/code-review-c727286c/metrics.json", category="metrics", labels={"step": "code-review-c727286c", "file": "metrics"}),
+        report="results/steps/code-review-c52c4a74/ruff.json",
+        metrics=report("results/steps/code-review-c52c4a74/metrics.json", category="metrics", labels={"step": "code-review-c52c4a74", "file": "metrics"}),
     log:
-        "logs/steps/code-review-c727286c.log",
+        "logs/steps/code-review-c52c4a74.log",
     params:
         max_issues=q(0),
     shell:
         "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:25
-rule security_scan_a81f3abc:
+rule security_scan_506631ab:
     input:
-        after="results/steps/code-review-c727286c/metrics.json",
+        after="results/steps/code-review-c52c4a74/metrics.json",
     output:
-        report="results/steps/security-scan-a81f3abc/bandit.json",
-        metrics=report("results/steps/security-scan-a81f3abc/metrics.json", category="metrics", labels={"step": "security-scan-a81f3abc", "file": "metrics"}),
+        report="results/steps/security-scan-506631ab/bandit.json",
+        metrics=report("results/steps/security-scan-506631ab/metrics.json", category="metrics", labels={"step": "security-scan-506631ab", "file": "metrics"}),
     log:
-        "logs/steps/security-scan-a81f3abc.log",
+        "logs/steps/security-scan-506631ab.log",
     params:
         fail_on=q("HIGH"),
     shell:
         "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
-rule init_30b2fe2a:
+rule init_4786fa74:
     input:
-        after="results/steps/security-scan-a81f3abc/metrics.json",
+        after="results/steps/security-scan-506631ab/metrics.json",
     output:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        test="results/steps/init-30b2fe2a/test.parquet",
-        unlabelled="results/steps/init-30b2fe2a/unlabelled.parquet",
-        env="results/steps/init-30b2fe2a/env.json",
-        metrics=report("results/steps/init-30b2fe2a/metrics.json", category="metrics", labels={"step": "init-30b2fe2a", "file": "metrics"}),
+        data="results/steps/init-4786fa74/data.parquet",
+        test="results/steps/init-4786fa74/test.parquet",
+        unlabelled="results/steps/init-4786fa74/unlabelled.parquet",
+        env="results/steps/init-4786fa74/env.json",
+        metrics=report("results/steps/init-4786fa74/metrics.json", category="metrics", labels={"step": "init-4786fa74", "file": "metrics"}),
     log:
-        "logs/steps/init-30b2fe2a.log",
+        "logs/steps/init-4786fa74.log",
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -55,31 +55,31 @@ rule init_30b2fe2a:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
-rule feature_engineer_b5d22bd1:
+rule feature_engineer_1b542cd6:
     input:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        test="results/steps/init-30b2fe2a/test.parquet",
-        after="results/steps/init-30b2fe2a/metrics.json",
+        data="results/steps/init-4786fa74/data.parquet",
+        test="results/steps/init-4786fa74/test.parquet",
+        after="results/steps/init-4786fa74/metrics.json",
     output:
-        features="results/steps/feature-engineer-b5d22bd1/features.npz",
-        test_features="results/steps/feature-engineer-b5d22bd1/test_features.npz",
-        metrics=report("results/steps/feature-engineer-b5d22bd1/metrics.json", category="metrics", labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"}),
+        features="results/steps/feature-engineer-1b542cd6/features.npz",
+        test_features="results/steps/feature-engineer-1b542cd6/test_features.npz",
+        metrics=report("results/steps/feature-engineer-1b542cd6/metrics.json", category="metrics", labels={"step": "feature-engineer-1b542cd6", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-b5d22bd1.log",
+        "logs/steps/feature-engineer-1b542cd6.log",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
-rule ml_train_552d8a00:
+rule ml_train_c0c089c4:
     input:
-        features="results/steps/feature-engineer-b5d22bd1/features.npz",
-        after="results/steps/feature-engineer-b5d22bd1/metrics.json",
+        features="results/steps/feature-engineer-1b542cd6/features.npz",
+        after="results/steps/feature-engineer-1b542cd6/metrics.json",
     output:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        curve=report("results/steps/ml-train-552d8a00/curve.png", category="ml-train", labels={"step": "ml-train-552d8a00", "file": "curve"}),
-        metrics=report("results/steps/ml-train-552d8a00/metrics.json", category="metrics", labels={"step": "ml-train-552d8a00", "file": "metrics"}),
+        model="results/steps/ml-train-c0c089c4/model.pt",
+        curve=report("results/steps/ml-train-c0c089c4/curve.png", category="ml-train", labels={"step": "ml-train-c0c089c4", "file": "curve"}),
+        metrics=report("results/steps/ml-train-c0c089c4/metrics.json", category="metrics", labels={"step": "ml-train-c0c089c4", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-552d8a00.log",
+        "logs/steps/ml-train-c0c089c4.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -96,14 +96,14 @@ rule ml_train_552d8a00:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
-rule performance_test_52330a34:
+rule performance_test_0b690b15:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/ml-train-552d8a00/metrics.json",
+        model="results/steps/ml-train-c0c089c4/model.pt",
+        after="results/steps/ml-train-c0c089c4/metrics.json",
     output:
-        metrics=report("results/steps/performance-test-52330a34/metrics.json", category="metrics", labels={"step": "performance-test-52330a34", "file": "metrics"}),
+        metrics=report("results/steps/performance-test-0b690b15/metrics.json", category="metrics", labels={"step": "performance-test-0b690b15", "file": "metrics"}),
     log:
-        "logs/steps/performance-test-52330a34.log",
+        "logs/steps/performance-test-0b690b15.log",
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -112,15 +112,15 @@ rule performance_test_52330a34:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
-rule runpod_staging_e739d72e:
+rule runpod_staging_193a7794:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/performance-test-52330a34/metrics.json",
+        model="results/steps/ml-train-c0c089c4/model.pt",
+        after="results/steps/performance-test-0b690b15/metrics.json",
     output:
-        record="results/steps/runpod-staging-e739d72e/deploy.json",
-        metrics=report("results/steps/runpod-staging-e739d72e/metrics.json", category="metrics", labels={"step": "runpod-staging-e739d72e", "file": "metrics"}),
+        record="results/steps/runpod-staging-193a7794/deploy.json",
+        metrics=report("results/steps/runpod-staging-193a7794/metrics.json", category="metrics", labels={"step": "runpod-staging-193a7794", "file": "metrics"}),
     log:
-        "logs/steps/runpod-staging-e739d72e.log",
+        "logs/steps/runpod-staging-193a7794.log",
     params:
         registry=q("registry"),
         dvc_remote=q(""),
@@ -129,13 +129,13 @@ rule runpod_staging_e739d72e:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # gate-tests-pass at workflow/commands/deploy-production.md:4:80
-checkpoint gate_tests_pass_aeee7630:
+checkpoint gate_tests_pass_5cacf723:
     input:
-        metrics="results/steps/runpod-staging-e739d72e/metrics.json",
+        metrics="results/steps/runpod-staging-193a7794/metrics.json",
     output:
-        report("results/steps/gate-tests-pass-aeee7630/decision.json", category="gates", labels={"gate": "gate-tests-pass-aeee7630"}),
+        report("results/steps/gate-tests-pass-5cacf723/decision.json", category="gates", labels={"gate": "gate-tests-pass-5cacf723"}),
     log:
-        "logs/steps/gate-tests-pass-aeee7630.log",
+        "logs/steps/gate-tests-pass-5cacf723.log",
     params:
         op="truthy",
         key="tests_pass",
@@ -144,15 +144,15 @@ checkpoint gate_tests_pass_aeee7630:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
-rule runpod_production_a5715b24:
+rule runpod_production_1701bf6a:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/gate-tests-pass-aeee7630/decision.json",
+        model="results/steps/ml-train-c0c089c4/model.pt",
+        after="results/steps/gate-tests-pass-5cacf723/decision.json",
     output:
-        record="results/steps/runpod-production-a5715b24/deploy.json",
-        metrics=report("results/steps/runpod-production-a5715b24/metrics.json", category="metrics", labels={"step": "runpod-production-a5715b24", "file": "metrics"}),
+        record="results/steps/runpod-production-1701bf6a/deploy.json",
+        metrics=report("results/steps/runpod-production-1701bf6a/metrics.json", category="metrics", labels={"step": "runpod-production-1701bf6a", "file": "metrics"}),
     log:
-        "logs/steps/runpod-production-a5715b24.log",
+        "logs/steps/runpod-production-1701bf6a.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -161,15 +161,15 @@ rule runpod_production_a5715b24:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
-rule monitor_setup_60919a6a:
+rule monitor_setup_374c9a86:
     input:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        after="results/steps/runpod-production-a5715b24/metrics.json",
+        data="results/steps/init-4786fa74/data.parquet",
+        after="results/steps/runpod-production-1701bf6a/metrics.json",
     output:
-        config="results/steps/monitor-setup-60919a6a/monitor.json",
-        metrics=report("results/steps/monitor-setup-60919a6a/metrics.json", category="metrics", labels={"step": "monitor-setup-60919a6a", "file": "metrics"}),
+        config="results/steps/monitor-setup-374c9a86/monitor.json",
+        metrics=report("results/steps/monitor-setup-374c9a86/metrics.json", category="metrics", labels={"step": "monitor-setup-374c9a86", "file": "metrics"}),
     log:
-        "logs/steps/monitor-setup-60919a6a.log",
+        "logs/steps/monitor-setup-374c9a86.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -178,14 +178,14 @@ rule monitor_setup_60919a6a:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
-rule rollback_8e398cbe:
+rule rollback_9ab2fcc7:
     input:
-        after="results/steps/gate-tests-pass-aeee7630/decision.json",
+        after="results/steps/gate-tests-pass-5cacf723/decision.json",
     output:
-        record="results/steps/rollback-8e398cbe/rollback.json",
-        metrics=report("results/steps/rollback-8e398cbe/metrics.json", category="metrics", labels={"step": "rollback-8e398cbe", "file": "metrics"}),
+        record="results/steps/rollback-9ab2fcc7/rollback.json",
+        metrics=report("results/steps/rollback-9ab2fcc7/metrics.json", category="metrics", labels={"step": "rollback-9ab2fcc7", "file": "metrics"}),
     log:
-        "logs/steps/rollback-8e398cbe.log",
+        "logs/steps/rollback-9ab2fcc7.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -193,14 +193,14 @@ rule rollback_8e398cbe:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-tests-pass
-rule join_tests_pass_1544ae74:
+rule join_tests_pass_c2c4d40b:
     input:
-        decision="results/steps/gate-tests-pass-aeee7630/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_aeee7630, {"then": "results/steps/monitor-setup-60919a6a/metrics.json", "else": "results/steps/rollback-8e398cbe/metrics.json"}),
+        decision="results/steps/gate-tests-pass-5cacf723/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_tests_pass_5cacf723, {"then": "results/steps/monitor-setup-374c9a86/metrics.json", "else": "results/steps/rollback-9ab2fcc7/metrics.json"}),
     output:
-        "results/steps/join-tests-pass-1544ae74/join.json",
+        "results/steps/join-tests-pass-c2c4d40b/join.json",
     log:
-        "logs/steps/join-tests-pass-1544ae74.log",
+        "logs/steps/join-tests-pass-c2c4d40b.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -208,7 +208,7 @@ rule join_tests_pass_1544ae74:
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-1544ae74/join.json",
+        final="results/steps/join-tests-pass-c2c4d40b/join.json",
         index="rules/compiled/deploy-production.json",
     output:
         "results/deploy-production/index.json",

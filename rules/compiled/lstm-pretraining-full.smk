@@ -3,53 +3,53 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: a5a07ad197c64591
+# sources-hash: ef7115d9b9a3f3d9
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
 # /data-validate (workflow/commands/data-validate.md) at workflow/commands/lstm-pretraining-full.md:4:10
-rule data_validate_6dca9246:
+rule data_validate_5eca4c78:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/init-061c2475/metrics.json",
+        data="results/steps/init-4d1c7c21/data.parquet",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
+        after="results/steps/init-4d1c7c21/metrics.json",
     output:
-        report="results/steps/data-validate-6dca9246/validation.json",
-        metrics=report("results/steps/data-validate-6dca9246/metrics.json", category="metrics", labels={"step": "data-validate-6dca9246", "file": "metrics"}),
+        report="results/steps/data-validate-5eca4c78/validation.json",
+        metrics=report("results/steps/data-validate-5eca4c78/metrics.json", category="metrics", labels={"step": "data-validate-5eca4c78", "file": "metrics"}),
     log:
-        "logs/steps/data-validate-6dca9246.log",
+        "logs/steps/data-validate-5eca4c78.log",
     params:
         max_bad_fraction=q(0.0),
     shell:
         "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_6b5d0908:
+rule feature_engineer_082877cf:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/data-validate-6dca9246/metrics.json",
+        data="results/steps/init-4d1c7c21/data.parquet",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        after="results/steps/data-validate-5eca4c78/metrics.json",
     output:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        test_features="results/steps/feature-engineer-6b5d0908/test_features.npz",
-        metrics=report("results/steps/feature-engineer-6b5d0908/metrics.json", category="metrics", labels={"step": "feature-engineer-6b5d0908", "file": "metrics"}),
+        features="results/steps/feature-engineer-082877cf/features.npz",
+        test_features="results/steps/feature-engineer-082877cf/test_features.npz",
+        metrics=report("results/steps/feature-engineer-082877cf/metrics.json", category="metrics", labels={"step": "feature-engineer-082877cf", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-6b5d0908.log",
+        "logs/steps/feature-engineer-082877cf.log",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:53
-rule pretrain_bilstm_25a48fc0:
+rule pretrain_bilstm_d96a0fbc:
     input:
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/feature-engineer-6b5d0908/metrics.json",
+        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
+        after="results/steps/feature-engineer-082877cf/metrics.json",
     output:
-        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-25a48fc0/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-25a48fc0", "file": "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-25a48fc0/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-25a48fc0", "file": "metrics"}),
+        encoder="results/steps/pretrain-bilstm-d96a0fbc/encoder.pt",
+        curve=report("results/steps/pretrain-bilstm-d96a0fbc/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-d96a0fbc", "file": "curve"}),
+        metrics=report("results/steps/pretrain-bilstm-d96a0fbc/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-d96a0fbc", "file": "metrics"}),
     log:
-        "logs/steps/pretrain-bilstm-25a48fc0.log",
+        "logs/steps/pretrain-bilstm-d96a0fbc.log",
     params:
         sigma=q(0.12),
         epochs=q(4),
@@ -62,17 +62,17 @@ rule pretrain_bilstm_25a48fc0:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
-rule fine_tune_simplelstm_3fba7053:
+rule fine_tune_simplelstm_b62c8986:
     input:
-        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/pretrain-bilstm-25a48fc0/metrics.json",
+        encoder="results/steps/pretrain-bilstm-d96a0fbc/encoder.pt",
+        features="results/steps/feature-engineer-082877cf/features.npz",
+        after="results/steps/pretrain-bilstm-d96a0fbc/metrics.json",
     output:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-3fba7053/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-3fba7053", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-3fba7053/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-3fba7053", "file": "metrics"}),
+        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
+        curve=report("results/steps/fine-tune-simplelstm-b62c8986/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-b62c8986", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-simplelstm-b62c8986/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-b62c8986", "file": "metrics"}),
     log:
-        "logs/steps/fine-tune-simplelstm-3fba7053.log",
+        "logs/steps/fine-tune-simplelstm-b62c8986.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -89,17 +89,17 @@ rule fine_tune_simplelstm_3fba7053:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/lstm-pretraining-full.md:4:96
-rule evaluate_475e920c:
+rule evaluate_4711de25:
     input:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/fine-tune-simplelstm-3fba7053/metrics.json",
+        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        after="results/steps/fine-tune-simplelstm-b62c8986/metrics.json",
     output:
-        report="results/steps/evaluate-475e920c/report.json",
-        reliability=report("results/steps/evaluate-475e920c/reliability.png", category="evaluate", labels={"step": "evaluate-475e920c", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-475e920c/metrics.json", category="metrics", labels={"step": "evaluate-475e920c", "file": "metrics"}),
+        report="results/steps/evaluate-4711de25/report.json",
+        reliability=report("results/steps/evaluate-4711de25/reliability.png", category="evaluate", labels={"step": "evaluate-4711de25", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-4711de25/metrics.json", category="metrics", labels={"step": "evaluate-4711de25", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-475e920c.log",
+        "logs/steps/evaluate-4711de25.log",
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -108,13 +108,13 @@ rule evaluate_475e920c:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
-checkpoint gate_acc_4e38b82e:
+checkpoint gate_acc_e7faf419:
     input:
-        metrics="results/steps/evaluate-475e920c/metrics.json",
+        metrics="results/steps/evaluate-4711de25/metrics.json",
     output:
-        report("results/steps/gate-acc-4e38b82e/decision.json", category="gates", labels={"gate": "gate-acc-4e38b82e"}),
+        report("results/steps/gate-acc-e7faf419/decision.json", category="gates", labels={"gate": "gate-acc-e7faf419"}),
     log:
-        "logs/steps/gate-acc-4e38b82e.log",
+        "logs/steps/gate-acc-e7faf419.log",
     params:
         op=">",
         key="accuracy",
@@ -124,16 +124,16 @@ checkpoint gate_acc_4e38b82e:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
-rule deploy_ceb84ea5:
+rule deploy_72eed08b:
     input:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        metrics="results/steps/evaluate-475e920c/metrics.json",
-        after="results/steps/gate-acc-4e38b82e/decision.json",
+        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
+        metrics="results/steps/evaluate-4711de25/metrics.json",
+        after="results/steps/gate-acc-e7faf419/decision.json",
     output:
-        record="results/steps/deploy-ceb84ea5/deploy.json",
-        metrics=report("results/steps/deploy-ceb84ea5/metrics.json", category="metrics", labels={"step": "deploy-ceb84ea5", "file": "metrics"}),
+        record="results/steps/deploy-72eed08b/deploy.json",
+        metrics=report("results/steps/deploy-72eed08b/metrics.json", category="metrics", labels={"step": "deploy-72eed08b", "file": "metrics"}),
     log:
-        "logs/steps/deploy-ceb84ea5.log",
+        "logs/steps/deploy-72eed08b.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -142,14 +142,14 @@ rule deploy_ceb84ea5:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
-rule benchmark_2b57ba4e:
+rule benchmark_26be150c:
     input:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        after="results/steps/deploy-ceb84ea5/metrics.json",
+        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
+        after="results/steps/deploy-72eed08b/metrics.json",
     output:
-        metrics=report("results/steps/benchmark-2b57ba4e/metrics.json", category="metrics", labels={"step": "benchmark-2b57ba4e", "file": "metrics"}),
+        metrics=report("results/steps/benchmark-26be150c/metrics.json", category="metrics", labels={"step": "benchmark-26be150c", "file": "metrics"}),
     log:
-        "logs/steps/benchmark-2b57ba4e.log",
+        "logs/steps/benchmark-26be150c.log",
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -158,14 +158,14 @@ rule benchmark_2b57ba4e:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
-rule join_acc_8fba5708:
+rule join_acc_7c779f7b:
     input:
-        decision="results/steps/gate-acc-4e38b82e/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_4e38b82e, {"then": "results/steps/benchmark-2b57ba4e/metrics.json", "else": "results/steps/gate-acc-4e38b82e/decision.json"}),
+        decision="results/steps/gate-acc-e7faf419/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_acc_e7faf419, {"then": "results/steps/benchmark-26be150c/metrics.json", "else": "results/steps/gate-acc-e7faf419/decision.json"}),
     output:
-        "results/steps/join-acc-8fba5708/join.json",
+        "results/steps/join-acc-7c779f7b/join.json",
     log:
-        "logs/steps/join-acc-8fba5708.log",
+        "logs/steps/join-acc-7c779f7b.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -173,7 +173,7 @@ rule join_acc_8fba5708:
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
-        final="results/steps/join-acc-8fba5708/join.json",
+        final="results/steps/join-acc-7c779f7b/join.json",
         index="rules/compiled/lstm-pretraining-full.json",
     output:
         "results/lstm-pretraining-full/index.json",

@@ -3,25 +3,25 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 8c300a252e9a5c13
+# sources-hash: 0ad8455a59a94e40
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_6dca9246: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# data_validate_5eca4c78: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_6b5d0908: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer_082877cf: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
-rule ml_train_1235532a:
+rule ml_train_18f5467e:
     input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/feature-engineer-6b5d0908/metrics.json",
+        features="results/steps/feature-engineer-082877cf/features.npz",
+        after="results/steps/feature-engineer-082877cf/metrics.json",
     output:
-        model="results/steps/ml-train-1235532a/model.pt",
-        curve=report("results/steps/ml-train-1235532a/curve.png", category="ml-train", labels={"step": "ml-train-1235532a", "file": "curve"}),
-        metrics=report("results/steps/ml-train-1235532a/metrics.json", category="metrics", labels={"step": "ml-train-1235532a", "file": "metrics"}),
+        model="results/steps/ml-train-18f5467e/model.pt",
+        curve=report("results/steps/ml-train-18f5467e/curve.png", category="ml-train", labels={"step": "ml-train-18f5467e", "file": "curve"}),
+        metrics=report("results/steps/ml-train-18f5467e/metrics.json", category="metrics", labels={"step": "ml-train-18f5467e", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-1235532a.log",
+        "logs/steps/ml-train-18f5467e.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -38,30 +38,30 @@ rule ml_train_1235532a:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
-rule ml_evaluate_5f8daeae:
+rule ml_evaluate_5619ba84:
     input:
-        model="results/steps/ml-train-1235532a/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/ml-train-1235532a/metrics.json",
+        model="results/steps/ml-train-18f5467e/model.pt",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        after="results/steps/ml-train-18f5467e/metrics.json",
     output:
-        report="results/steps/ml-evaluate-5f8daeae/report.json",
-        reliability=report("results/steps/ml-evaluate-5f8daeae/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-5f8daeae", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-5f8daeae/metrics.json", category="metrics", labels={"step": "ml-evaluate-5f8daeae", "file": "metrics"}),
+        report="results/steps/ml-evaluate-5619ba84/report.json",
+        reliability=report("results/steps/ml-evaluate-5619ba84/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-5619ba84", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-5619ba84/metrics.json", category="metrics", labels={"step": "ml-evaluate-5619ba84", "file": "metrics"}),
     log:
-        "logs/steps/ml-evaluate-5f8daeae.log",
+        "logs/steps/ml-evaluate-5619ba84.log",
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:82
-checkpoint gate_accuracy_70fc35c1:
+checkpoint gate_accuracy_6dd8e4ab:
     input:
-        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
+        metrics="results/steps/ml-evaluate-5619ba84/metrics.json",
     output:
-        report("results/steps/gate-accuracy-70fc35c1/decision.json", category="gates", labels={"gate": "gate-accuracy-70fc35c1"}),
+        report("results/steps/gate-accuracy-6dd8e4ab/decision.json", category="gates", labels={"gate": "gate-accuracy-6dd8e4ab"}),
     log:
-        "logs/steps/gate-accuracy-70fc35c1.log",
+        "logs/steps/gate-accuracy-6dd8e4ab.log",
     params:
         op=">",
         key="accuracy",
@@ -71,16 +71,16 @@ checkpoint gate_accuracy_70fc35c1:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
-rule ml_deploy_513927df:
+rule ml_deploy_3bb942a5:
     input:
-        model="results/steps/ml-train-1235532a/model.pt",
-        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
-        after="results/steps/gate-accuracy-70fc35c1/decision.json",
+        model="results/steps/ml-train-18f5467e/model.pt",
+        metrics="results/steps/ml-evaluate-5619ba84/metrics.json",
+        after="results/steps/gate-accuracy-6dd8e4ab/decision.json",
     output:
-        record="results/steps/ml-deploy-513927df/deploy.json",
-        metrics=report("results/steps/ml-deploy-513927df/metrics.json", category="metrics", labels={"step": "ml-deploy-513927df", "file": "metrics"}),
+        record="results/steps/ml-deploy-3bb942a5/deploy.json",
+        metrics=report("results/steps/ml-deploy-3bb942a5/metrics.json", category="metrics", labels={"step": "ml-deploy-3bb942a5", "file": "metrics"}),
     log:
-        "logs/steps/ml-deploy-513927df.log",
+        "logs/steps/ml-deploy-3bb942a5.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -89,16 +89,16 @@ rule ml_deploy_513927df:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
-rule hyperparameter_tune_08763021:
+rule hyperparameter_tune_69a51fd5:
     input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/gate-accuracy-70fc35c1/decision.json",
+        features="results/steps/feature-engineer-082877cf/features.npz",
+        after="results/steps/gate-accuracy-6dd8e4ab/decision.json",
     output:
-        model="results/steps/hyperparameter-tune-08763021/model.pt",
-        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-08763021/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-08763021", "file": "metrics"}),
+        model="results/steps/hyperparameter-tune-69a51fd5/model.pt",
+        best_params="results/steps/hyperparameter-tune-69a51fd5/best_params.json",
+        metrics=report("results/steps/hyperparameter-tune-69a51fd5/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-69a51fd5", "file": "metrics"}),
     log:
-        "logs/steps/hyperparameter-tune-08763021.log",
+        "logs/steps/hyperparameter-tune-69a51fd5.log",
     params:
         n_trials=q(3),
         epochs=q(10),
@@ -111,17 +111,17 @@ rule hyperparameter_tune_08763021:
         "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
-rule retrain_50a6b352:
+rule retrain_9f276d0f:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
-        after="results/steps/hyperparameter-tune-08763021/metrics.json",
+        data="results/steps/init-4d1c7c21/data.parquet",
+        best_params="results/steps/hyperparameter-tune-69a51fd5/best_params.json",
+        after="results/steps/hyperparameter-tune-69a51fd5/metrics.json",
     output:
-        model="results/steps/retrain-50a6b352/model.pt",
-        curve=report("results/steps/retrain-50a6b352/curve.png", category="retrain", labels={"step": "retrain-50a6b352", "file": "curve"}),
-        metrics=report("results/steps/retrain-50a6b352/metrics.json", category="metrics", labels={"step": "retrain-50a6b352", "file": "metrics"}),
+        model="results/steps/retrain-9f276d0f/model.pt",
+        curve=report("results/steps/retrain-9f276d0f/curve.png", category="retrain", labels={"step": "retrain-9f276d0f", "file": "curve"}),
+        metrics=report("results/steps/retrain-9f276d0f/metrics.json", category="metrics", labels={"step": "retrain-9f276d0f", "file": "metrics"}),
     log:
-        "logs/steps/retrain-50a6b352.log",
+        "logs/steps/retrain-9f276d0f.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -138,14 +138,14 @@ rule retrain_50a6b352:
         "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json={input.best_params:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-accuracy
-rule join_accuracy_d8ed3661:
+rule join_accuracy_331586be:
     input:
-        decision="results/steps/gate-accuracy-70fc35c1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_70fc35c1, {"then": "results/steps/ml-deploy-513927df/metrics.json", "else": "results/steps/retrain-50a6b352/metrics.json"}),
+        decision="results/steps/gate-accuracy-6dd8e4ab/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_accuracy_6dd8e4ab, {"then": "results/steps/ml-deploy-3bb942a5/metrics.json", "else": "results/steps/retrain-9f276d0f/metrics.json"}),
     output:
-        "results/steps/join-accuracy-d8ed3661/join.json",
+        "results/steps/join-accuracy-331586be/join.json",
     log:
-        "logs/steps/join-accuracy-d8ed3661.log",
+        "logs/steps/join-accuracy-331586be.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -153,7 +153,7 @@ rule join_accuracy_d8ed3661:
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-d8ed3661/join.json",
+        final="results/steps/join-accuracy-331586be/join.json",
         index="rules/compiled/ml-pipeline-full.json",
     output:
         "results/ml-pipeline-full/index.json",

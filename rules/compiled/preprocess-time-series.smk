@@ -3,16 +3,16 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 84a1de7653854b62
+# sources-hash: 321bfc03c92c9e0d
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
+# feature_engineer_b0f0644a: the same step as in rules/compiled/preprocess.smk, computed once
 
 # target: snakemake -c2 preprocess_time_series
 rule preprocess_time_series:
     input:
-        final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        final="results/steps/feature-engineer-b0f0644a/metrics.json",
         index="rules/compiled/preprocess-time-series.json",
     output:
         "results/preprocess-time-series/index.json",

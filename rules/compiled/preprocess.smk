@@ -3,29 +3,29 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: ee37a625be231448
+# sources-hash: 88044f87c05fa25c
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
-rule feature_engineer_d0eb3696:
+rule feature_engineer_b0f0644a:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/init-061c2475/metrics.json",
+        data="results/steps/init-4d1c7c21/data.parquet",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        after="results/steps/init-4d1c7c21/metrics.json",
     output:
-        features="results/steps/feature-engineer-d0eb3696/features.npz",
-        test_features="results/steps/feature-engineer-d0eb3696/test_features.npz",
-        metrics=report("results/steps/feature-engineer-d0eb3696/metrics.json", category="metrics", labels={"step": "feature-engineer-d0eb3696", "file": "metrics"}),
+        features="results/steps/feature-engineer-b0f0644a/features.npz",
+        test_features="results/steps/feature-engineer-b0f0644a/test_features.npz",
+        metrics=report("results/steps/feature-engineer-b0f0644a/metrics.json", category="metrics", labels={"step": "feature-engineer-b0f0644a", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-d0eb3696.log",
+        "logs/steps/feature-engineer-b0f0644a.log",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # target: snakemake -c2 preprocess
 rule preprocess:
     input:
-        final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        final="results/steps/feature-engineer-b0f0644a/metrics.json",
         index="rules/compiled/preprocess.json",
     output:
         "results/preprocess/index.json",

@@ -3,23 +3,23 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 77cb9edad9fc5556
+# sources-hash: d13386456eba6556
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
+# feature_engineer_b0f0644a: the same step as in rules/compiled/preprocess.smk, computed once
 
 # /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
-rule pretrain_caf83ab8:
+rule pretrain_9ca9c729:
     input:
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/feature-engineer-d0eb3696/metrics.json",
+        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
+        after="results/steps/feature-engineer-b0f0644a/metrics.json",
     output:
-        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
-        curve=report("results/steps/pretrain-caf83ab8/curve.png", category="pretrain", labels={"step": "pretrain-caf83ab8", "file": "curve"}),
-        metrics=report("results/steps/pretrain-caf83ab8/metrics.json", category="metrics", labels={"step": "pretrain-caf83ab8", "file": "metrics"}),
+        encoder="results/steps/pretrain-9ca9c729/encoder.pt",
+        curve=report("results/steps/pretrain-9ca9c729/curve.png", category="pretrain", labels={"step": "pretrain-9ca9c729", "file": "curve"}),
+        metrics=report("results/steps/pretrain-9ca9c729/metrics.json", category="metrics", labels={"step": "pretrain-9ca9c729", "file": "metrics"}),
     log:
-        "logs/steps/pretrain-caf83ab8.log",
+        "logs/steps/pretrain-9ca9c729.log",
     params:
         sigma=q(0.12),
         epochs=q(4),
@@ -32,17 +32,17 @@ rule pretrain_caf83ab8:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:36
-rule fine_tune_4ee39d12:
+rule fine_tune_df92a698:
     input:
-        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
-        features="results/steps/feature-engineer-d0eb3696/features.npz",
-        after="results/steps/pretrain-caf83ab8/metrics.json",
+        encoder="results/steps/pretrain-9ca9c729/encoder.pt",
+        features="results/steps/feature-engineer-b0f0644a/features.npz",
+        after="results/steps/pretrain-9ca9c729/metrics.json",
     output:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        curve=report("results/steps/fine-tune-4ee39d12/curve.png", category="fine-tune", labels={"step": "fine-tune-4ee39d12", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-4ee39d12/metrics.json", category="metrics", labels={"step": "fine-tune-4ee39d12", "file": "metrics"}),
+        model="results/steps/fine-tune-df92a698/model.pt",
+        curve=report("results/steps/fine-tune-df92a698/curve.png", category="fine-tune", labels={"step": "fine-tune-df92a698", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-df92a698/metrics.json", category="metrics", labels={"step": "fine-tune-df92a698", "file": "metrics"}),
     log:
-        "logs/steps/fine-tune-4ee39d12.log",
+        "logs/steps/fine-tune-df92a698.log",
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -59,17 +59,17 @@ rule fine_tune_4ee39d12:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:49
-rule evaluate_9d679c3f:
+rule evaluate_d0392351:
     input:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/fine-tune-4ee39d12/metrics.json",
+        model="results/steps/fine-tune-df92a698/model.pt",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        after="results/steps/fine-tune-df92a698/metrics.json",
     output:
-        report="results/steps/evaluate-9d679c3f/report.json",
-        reliability=report("results/steps/evaluate-9d679c3f/reliability.png", category="evaluate", labels={"step": "evaluate-9d679c3f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-9d679c3f/metrics.json", category="metrics", labels={"step": "evaluate-9d679c3f", "file": "metrics"}),
+        report="results/steps/evaluate-d0392351/report.json",
+        reliability=report("results/steps/evaluate-d0392351/reliability.png", category="evaluate", labels={"step": "evaluate-d0392351", "file": "reliability"}),
+        metrics=report("results/steps/evaluate-d0392351/metrics.json", category="metrics", labels={"step": "evaluate-d0392351", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-9d679c3f.log",
+        "logs/steps/evaluate-d0392351.log",
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -78,15 +78,15 @@ rule evaluate_9d679c3f:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
-rule deploy_1b274c7d:
+rule deploy_d5ee8d3a:
     input:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        metrics="results/steps/evaluate-9d679c3f/metrics.json",
+        model="results/steps/fine-tune-df92a698/model.pt",
+        metrics="results/steps/evaluate-d0392351/metrics.json",
     output:
-        record="results/steps/deploy-1b274c7d/deploy.json",
-        metrics=report("results/steps/deploy-1b274c7d/metrics.json", category="metrics", labels={"step": "deploy-1b274c7d", "file": "metrics"}),
+        record="results/steps/deploy-d5ee8d3a/deploy.json",
+        metrics=report("results/steps/deploy-d5ee8d3a/metrics.json", category="metrics", labels={"step": "deploy-d5ee8d3a", "file": "metrics"}),
     log:
-        "logs/steps/deploy-1b274c7d.log",
+        "logs/steps/deploy-d5ee8d3a.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -97,7 +97,7 @@ rule deploy_1b274c7d:
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/deploy-1b274c7d/metrics.json",
+        final="results/steps/deploy-d5ee8d3a/metrics.json",
         index="rules/compiled/pretraining-complete.json",
     output:
         "results/pretraining-complete/index.json",

@@ -3,42 +3,42 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: b3b10fa9a7c4779e
+# sources-hash: 22578bd0ea1b3d61
 
 # /init (workflow/commands/init.md) at <chain>:1:1
-rule init_7ee99973:
+rule init_a7be7931:
     output:
-        workspace="results/steps/init-7ee99973/workspace.json",
+        workspace="results/steps/init-a7be7931/workspace.json",
     log:
-        "logs/steps/init-7ee99973.log",
+        "logs/steps/init-a7be7931.log",
     params:
         arguments="",
     shell:
         "( python scripts/init.py --workspace {output.workspace:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /data-validate (workflow/commands/data-validate.md) at <chain>:1:9
-rule data_validate_63bbfcb7:
+rule data_validate_70dca28e:
     input:
-        after="results/steps/init-7ee99973/workspace.json",
+        after="results/steps/init-a7be7931/workspace.json",
     output:
-        report="results/steps/data-validate-63bbfcb7/report.json",
-        metrics=report("results/steps/data-validate-63bbfcb7/metrics.json", category="metrics", labels={"step": "data-validate-63bbfcb7", "file": "metrics"}),
+        report="results/steps/data-validate-70dca28e/report.json",
+        metrics=report("results/steps/data-validate-70dca28e/metrics.json", category="metrics", labels={"step": "data-validate-70dca28e", "file": "metrics"}),
     log:
-        "logs/steps/data-validate-63bbfcb7.log",
+        "logs/steps/data-validate-70dca28e.log",
     params:
         arguments="",
     shell:
         "( python scripts/data-validate.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:26
-rule ml_train_ba075d42:
+rule ml_train_0485946c:
     input:
-        after="results/steps/data-validate-63bbfcb7/metrics.json",
+        after="results/steps/data-validate-70dca28e/metrics.json",
     output:
-        model="results/steps/ml-train-ba075d42/model.pt",
-        metrics=report("results/steps/ml-train-ba075d42/metrics.json", category="metrics", labels={"step": "ml-train-ba075d42", "file": "metrics"}),
+        model="results/steps/ml-train-0485946c/model.pt",
+        metrics=report("results/steps/ml-train-0485946c/metrics.json", category="metrics", labels={"step": "ml-train-0485946c", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-ba075d42.log",
+        "logs/steps/ml-train-0485946c.log",
     params:
         model=q("simple_lstm"),
         device=q("auto"),
@@ -50,28 +50,28 @@ rule ml_train_ba075d42:
         "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at <chain>:1:38
-rule ml_evaluate_67e78db0:
+rule ml_evaluate_700bf588:
     input:
-        model="results/steps/ml-train-ba075d42/model.pt",
-        after="results/steps/ml-train-ba075d42/metrics.json",
+        model="results/steps/ml-train-0485946c/model.pt",
+        after="results/steps/ml-train-0485946c/metrics.json",
     output:
-        report="results/steps/ml-evaluate-67e78db0/report.json",
-        metrics=report("results/steps/ml-evaluate-67e78db0/metrics.json", category="metrics", labels={"step": "ml-evaluate-67e78db0", "file": "metrics"}),
+        report="results/steps/ml-evaluate-700bf588/report.json",
+        metrics=report("results/steps/ml-evaluate-700bf588/metrics.json", category="metrics", labels={"step": "ml-evaluate-700bf588", "file": "metrics"}),
     log:
-        "logs/steps/ml-evaluate-67e78db0.log",
+        "logs/steps/ml-evaluate-700bf588.log",
     params:
         arguments="",
     shell:
         "( python scripts/ml-evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-acc at <chain>:1:53
-checkpoint gate_acc_c82bcb8a:
+checkpoint gate_acc_435509b0:
     input:
-        metrics="results/steps/ml-evaluate-67e78db0/metrics.json",
+        metrics="results/steps/ml-evaluate-700bf588/metrics.json",
     output:
-        report("results/steps/gate-acc-c82bcb8a/decision.json", category="gates", labels={"gate": "gate-acc-c82bcb8a"}),
+        report("results/steps/gate-acc-435509b0/decision.json", category="gates", labels={"gate": "gate-acc-435509b0"}),
     log:
-        "logs/steps/gate-acc-c82bcb8a.log",
+        "logs/steps/gate-acc-435509b0.log",
     params:
         op=">",
         key="accuracy",
@@ -81,28 +81,28 @@ checkpoint gate_acc_c82bcb8a:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at <chain>:1:68
-rule ml_deploy_ab6668f7:
+rule ml_deploy_b11756ef:
     input:
-        model="results/steps/ml-train-ba075d42/model.pt",
-        after="results/steps/gate-acc-c82bcb8a/decision.json",
+        model="results/steps/ml-train-0485946c/model.pt",
+        after="results/steps/gate-acc-435509b0/decision.json",
     output:
-        report="results/steps/ml-deploy-ab6668f7/report.json",
+        report="results/steps/ml-deploy-b11756ef/report.json",
     log:
-        "logs/steps/ml-deploy-ab6668f7.log",
+        "logs/steps/ml-deploy-b11756ef.log",
     params:
         arguments="",
     shell:
         "( python scripts/ml-deploy.py --report {output.report:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
-rule join_acc_d9d1c093:
+rule join_acc_5f248445:
     input:
-        decision="results/steps/gate-acc-c82bcb8a/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_c82bcb8a, {"then": "results/steps/ml-deploy-ab6668f7/report.json", "else": "results/steps/gate-acc-c82bcb8a/decision.json"}),
+        decision="results/steps/gate-acc-435509b0/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_acc_435509b0, {"then": "results/steps/ml-deploy-b11756ef/report.json", "else": "results/steps/gate-acc-435509b0/decision.json"}),
     output:
-        "results/steps/join-acc-d9d1c093/join.json",
+        "results/steps/join-acc-5f248445/join.json",
     log:
-        "logs/steps/join-acc-d9d1c093.log",
+        "logs/steps/join-acc-5f248445.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -110,7 +110,7 @@ rule join_acc_d9d1c093:
 # target: snakemake -c2 seed_01
 rule seed_01:
     input:
-        final="results/steps/join-acc-d9d1c093/join.json",
+        final="results/steps/join-acc-5f248445/join.json",
         index=".slashmake/chains/seed-01.json",
     output:
         "results/seed-01/index.json",

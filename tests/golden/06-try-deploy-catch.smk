@@ -3,68 +3,68 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: be7d2352b1277f0f
+# sources-hash: 8a17dccaf3c719fd
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
-checkpoint deploy_6625b2d3:
+checkpoint deploy_09c8bb2f:
     output:
-        status="results/steps/deploy-6625b2d3/status.json",
+        status="results/steps/deploy-09c8bb2f/status.json",
     log:
-        "logs/steps/deploy-6625b2d3.log",
+        "logs/steps/deploy-09c8bb2f.log",
     params:
         arguments="",
-        out_report="results/steps/deploy-6625b2d3/.staging/report.json",
+        out_report="results/steps/deploy-09c8bb2f/.staging/report.json",
     shell:
-        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-6625b2d3/.staging --publish results/steps/deploy-6625b2d3 --label deployment-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-09c8bb2f/.staging --publish results/steps/deploy-09c8bb2f --label deployment-failed -- bash -c _slashmake_body"
 
 # /rollback (workflow/commands/rollback.md) at <chain>:1:43
-rule rollback_f7c5b79d:
+rule rollback_39a2aa8a:
     input:
-        after="results/steps/deploy-6625b2d3/status.json",
+        after="results/steps/deploy-09c8bb2f/status.json",
     output:
-        report="results/steps/rollback-f7c5b79d/report.json",
+        report="results/steps/rollback-39a2aa8a/report.json",
     log:
-        "logs/steps/rollback-f7c5b79d.log",
+        "logs/steps/rollback-39a2aa8a.log",
     params:
         arguments="",
     shell:
         "( python scripts/rollback.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /notify-team (workflow/commands/notify-team.md) at <chain>:1:55
-rule notify_team_21bccc08:
+rule notify_team_53f05110:
     input:
-        after="results/steps/rollback-f7c5b79d/report.json",
+        after="results/steps/rollback-39a2aa8a/report.json",
     output:
-        report="results/steps/notify-team-21bccc08/report.json",
+        report="results/steps/notify-team-53f05110/report.json",
     log:
-        "logs/steps/notify-team-21bccc08.log",
+        "logs/steps/notify-team-53f05110.log",
     params:
         arguments="",
     shell:
         "( python scripts/notify-team.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /retry-deployment (workflow/commands/retry-deployment.md) at <chain>:1:70
-rule retry_deployment_94568109:
+rule retry_deployment_d3a9be35:
     input:
-        after="results/steps/notify-team-21bccc08/report.json",
+        after="results/steps/notify-team-53f05110/report.json",
     output:
-        report="results/steps/retry-deployment-94568109/report.json",
+        report="results/steps/retry-deployment-d3a9be35/report.json",
     log:
-        "logs/steps/retry-deployment-94568109.log",
+        "logs/steps/retry-deployment-d3a9be35.log",
     params:
         arguments="",
     shell:
         "( python scripts/retry-deployment.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of /deploy
-rule join_deploy_7126e12f:
+rule join_deploy_fd2405b1:
     input:
-        decision="results/steps/deploy-6625b2d3/status.json",
-        chosen=lambda w: choose(checkpoints.deploy_6625b2d3, {"catch": "results/steps/retry-deployment-94568109/report.json", "else": "results/steps/deploy-6625b2d3/status.json"}),
+        decision="results/steps/deploy-09c8bb2f/status.json",
+        chosen=lambda w: choose(checkpoints.deploy_09c8bb2f, {"catch": "results/steps/retry-deployment-d3a9be35/report.json", "else": "results/steps/deploy-09c8bb2f/status.json"}),
     output:
-        "results/steps/join-deploy-7126e12f/join.json",
+        "results/steps/join-deploy-fd2405b1/join.json",
     log:
-        "logs/steps/join-deploy-7126e12f.log",
+        "logs/steps/join-deploy-fd2405b1.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -72,7 +72,7 @@ rule join_deploy_7126e12f:
 # target: snakemake -c2 seed_06
 rule seed_06:
     input:
-        final="results/steps/join-deploy-7126e12f/join.json",
+        final="results/steps/join-deploy-fd2405b1/join.json",
         index=".slashmake/chains/seed-06.json",
     output:
         "results/seed-06/index.json",

@@ -3,57 +3,57 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: f1832550e1b6295c
+# sources-hash: b3a0a05c9afcc28c
 
 # /train (workflow/commands/train.md) at <chain>:1:1
-checkpoint train_39913d84:
+checkpoint train_8ec9ce49:
     output:
-        status="results/steps/train-39913d84/status.json",
+        status="results/steps/train-8ec9ce49/status.json",
     log:
-        "logs/steps/train-39913d84.log",
+        "logs/steps/train-8ec9ce49.log",
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-39913d84/.staging/model.pt",
-        out_metrics="results/steps/train-39913d84/.staging/metrics.json",
+        out_model="results/steps/train-8ec9ce49/.staging/model.pt",
+        out_metrics="results/steps/train-8ec9ce49/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-39913d84/.staging --publish results/steps/train-39913d84 --label failure -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-8ec9ce49/.staging --publish results/steps/train-8ec9ce49 --label failure -- bash -c _slashmake_body"
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
-rule escalate_2ba87a30:
+rule escalate_30f4eb24:
     input:
-        after="results/steps/train-39913d84/status.json",
+        after="results/steps/train-8ec9ce49/status.json",
     output:
-        report="results/steps/escalate-2ba87a30/report.json",
+        report="results/steps/escalate-30f4eb24/report.json",
     log:
-        "logs/steps/escalate-2ba87a30.log",
+        "logs/steps/escalate-30f4eb24.log",
     params:
         arguments="",
     shell:
         "( python scripts/escalate.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:49
-rule deploy_6c599a01:
+rule deploy_e70edb45:
     input:
-        after="results/steps/train-39913d84/status.json",
+        after="results/steps/train-8ec9ce49/status.json",
     output:
-        report="results/steps/deploy-6c599a01/report.json",
+        report="results/steps/deploy-e70edb45/report.json",
     log:
-        "logs/steps/deploy-6c599a01.log",
+        "logs/steps/deploy-e70edb45.log",
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of /train
-rule join_train_9c983b6b:
+rule join_train_cb353f71:
     input:
-        decision="results/steps/train-39913d84/status.json",
-        chosen=lambda w: choose(checkpoints.train_39913d84, {"catch": "results/steps/escalate-2ba87a30/report.json", "else": "results/steps/deploy-6c599a01/report.json"}),
+        decision="results/steps/train-8ec9ce49/status.json",
+        chosen=lambda w: choose(checkpoints.train_8ec9ce49, {"catch": "results/steps/escalate-30f4eb24/report.json", "else": "results/steps/deploy-e70edb45/report.json"}),
     output:
-        "results/steps/join-train-9c983b6b/join.json",
+        "results/steps/join-train-cb353f71/join.json",
     log:
-        "logs/steps/join-train-9c983b6b.log",
+        "logs/steps/join-train-cb353f71.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -61,7 +61,7 @@ rule join_train_9c983b6b:
 # target: snakemake -c2 seed_07
 rule seed_07:
     input:
-        final="results/steps/join-train-9c983b6b/join.json",
+        final="results/steps/join-train-cb353f71/join.json",
         index=".slashmake/chains/seed-07.json",
     output:
         "results/seed-07/index.json",

@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: f4e99d2e77514787
+# sources-hash: b5d79965fd23ce1e
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
 rule analyze_model_architecture_7306ec7b:
@@ -19,12 +19,15 @@ rule analyze_model_architecture_7306ec7b:
         droid_file=q("droids/ml-production-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Grep,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("analyze-model-architecture-7306ec7b"),
+        agent_step=q("analyze-model-architecture-7306ec7b"),
     resources:
         agents=1,
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at <chain>:1:62
 rule validate_data_pipeline_b03e2085:
@@ -40,12 +43,15 @@ rule validate_data_pipeline_b03e2085:
         droid_file=q("droids/data-infrastructure-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Execute,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("validate-data-pipeline-b03e2085"),
+        agent_step=q("validate-data-pipeline-b03e2085"),
     resources:
         agents=1,
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at <chain>:1:116
 rule setup_monitoring_d8056ae2:
@@ -61,35 +67,38 @@ rule setup_monitoring_d8056ae2:
         droid_file=q("droids/ml-observability-monitoring-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Create,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("setup-monitoring-d8056ae2"),
+        agent_step=q("setup-monitoring-d8056ae2"),
     resources:
         agents=1,
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173
-rule aggregate_502874bc:
+rule aggregate_b0ba7597:
     input:
         response=flat("results/steps/analyze-model-architecture-7306ec7b/response.md", "results/steps/validate-data-pipeline-b03e2085/response.md", "results/steps/setup-monitoring-d8056ae2/response.md"),
         after=flat("results/steps/analyze-model-architecture-7306ec7b/metrics.json", "results/steps/validate-data-pipeline-b03e2085/metrics.json", "results/steps/setup-monitoring-d8056ae2/metrics.json"),
     output:
-        report="results/steps/aggregate-502874bc/report.json",
+        report="results/steps/aggregate-b0ba7597/report.json",
     log:
-        "logs/steps/aggregate-502874bc.log",
+        "logs/steps/aggregate-b0ba7597.log",
     params:
         arguments=q(['analysis-results']),
     shell:
         "( python scripts/aggregate.py --inputs {input.response:q} --out {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /plan (workflow/commands/plan.md) at <chain>:1:203
-rule plan_05c8ff2d:
+rule plan_751d6767:
     input:
-        after="results/steps/aggregate-502874bc/report.json",
+        after="results/steps/aggregate-b0ba7597/report.json",
     output:
-        report="results/steps/plan-05c8ff2d/report.json",
+        report="results/steps/plan-751d6767/report.json",
     log:
-        "logs/steps/plan-05c8ff2d.log",
+        "logs/steps/plan-751d6767.log",
     params:
         arguments=q(['next-steps']),
     shell:
@@ -98,7 +107,7 @@ rule plan_05c8ff2d:
 # target: snakemake -c2 seed_08
 rule seed_08:
     input:
-        final="results/steps/plan-05c8ff2d/report.json",
+        final="results/steps/plan-751d6767/report.json",
         index=".slashmake/chains/seed-08.json",
     output:
         "results/seed-08/index.json",

@@ -3,28 +3,28 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 02c640d3e1c20241
+# sources-hash: 1b7a69293a8acefc
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
-rule monitor_performance_6f84199e:
+rule monitor_performance_f43c9a42:
     output:
-        report="results/steps/monitor-performance-6f84199e/report.json",
-        metrics=report("results/steps/monitor-performance-6f84199e/metrics.json", category="metrics", labels={"step": "monitor-performance-6f84199e", "file": "metrics"}),
+        report="results/steps/monitor-performance-f43c9a42/report.json",
+        metrics=report("results/steps/monitor-performance-f43c9a42/metrics.json", category="metrics", labels={"step": "monitor-performance-f43c9a42", "file": "metrics"}),
     log:
-        "logs/steps/monitor-performance-6f84199e.log",
+        "logs/steps/monitor-performance-f43c9a42.log",
     params:
         arguments="",
     shell:
         "( python scripts/monitor-performance.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-drift-detected at <chain>:1:24
-checkpoint gate_drift_detected_3e2c5d2d:
+checkpoint gate_drift_detected_c6a0d041:
     input:
-        metrics="results/steps/monitor-performance-6f84199e/metrics.json",
+        metrics="results/steps/monitor-performance-f43c9a42/metrics.json",
     output:
-        report("results/steps/gate-drift-detected-3e2c5d2d/decision.json", category="gates", labels={"gate": "gate-drift-detected-3e2c5d2d"}),
+        report("results/steps/gate-drift-detected-c6a0d041/decision.json", category="gates", labels={"gate": "gate-drift-detected-c6a0d041"}),
     log:
-        "logs/steps/gate-drift-detected-3e2c5d2d.log",
+        "logs/steps/gate-drift-detected-c6a0d041.log",
     params:
         op="truthy",
         key="drift-detected",
@@ -33,53 +33,53 @@ checkpoint gate_drift_detected_3e2c5d2d:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at <chain>:1:45
-rule data_refresh_48081529:
+rule data_refresh_02230d83:
     input:
-        after="results/steps/gate-drift-detected-3e2c5d2d/decision.json",
+        after="results/steps/gate-drift-detected-c6a0d041/decision.json",
     output:
-        report="results/steps/data-refresh-48081529/report.json",
+        report="results/steps/data-refresh-02230d83/report.json",
     log:
-        "logs/steps/data-refresh-48081529.log",
+        "logs/steps/data-refresh-02230d83.log",
     params:
         arguments="",
     shell:
         "( python scripts/data-refresh.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at <chain>:1:61
-rule retrain_cbdad6e4:
+rule retrain_0fcef4e6:
     input:
-        after="results/steps/data-refresh-48081529/report.json",
+        after="results/steps/data-refresh-02230d83/report.json",
     output:
-        model="results/steps/retrain-cbdad6e4/model.pt",
+        model="results/steps/retrain-0fcef4e6/model.pt",
     log:
-        "logs/steps/retrain-cbdad6e4.log",
+        "logs/steps/retrain-0fcef4e6.log",
     params:
         arguments="",
     shell:
         "( python scripts/retrain.py --model {output.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /evaluate (workflow/commands/evaluate.md) at <chain>:1:72
-rule evaluate_dd6e11ed:
+rule evaluate_a737eb18:
     input:
-        model="results/steps/retrain-cbdad6e4/model.pt",
+        model="results/steps/retrain-0fcef4e6/model.pt",
     output:
-        report="results/steps/evaluate-dd6e11ed/report.json",
-        metrics=report("results/steps/evaluate-dd6e11ed/metrics.json", category="metrics", labels={"step": "evaluate-dd6e11ed", "file": "metrics"}),
+        report="results/steps/evaluate-a737eb18/report.json",
+        metrics=report("results/steps/evaluate-a737eb18/metrics.json", category="metrics", labels={"step": "evaluate-a737eb18", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-dd6e11ed.log",
+        "logs/steps/evaluate-a737eb18.log",
     params:
         arguments="",
     shell:
         "( python scripts/evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # gate-better-performance at <chain>:1:84
-checkpoint gate_better_performance_49ffedc1:
+checkpoint gate_better_performance_d67b0bcd:
     input:
-        metrics="results/steps/evaluate-dd6e11ed/metrics.json",
+        metrics="results/steps/evaluate-a737eb18/metrics.json",
     output:
-        report("results/steps/gate-better-performance-49ffedc1/decision.json", category="gates", labels={"gate": "gate-better-performance-49ffedc1"}),
+        report("results/steps/gate-better-performance-d67b0bcd/decision.json", category="gates", labels={"gate": "gate-better-performance-d67b0bcd"}),
     log:
-        "logs/steps/gate-better-performance-49ffedc1.log",
+        "logs/steps/gate-better-performance-d67b0bcd.log",
     params:
         op="truthy",
         key="better-performance",
@@ -88,66 +88,66 @@ checkpoint gate_better_performance_49ffedc1:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:109
-rule deploy_1c84fcf0:
+rule deploy_0d37e6fb:
     input:
-        after="results/steps/gate-better-performance-49ffedc1/decision.json",
+        after="results/steps/gate-better-performance-d67b0bcd/decision.json",
     output:
-        report="results/steps/deploy-1c84fcf0/report.json",
+        report="results/steps/deploy-0d37e6fb/report.json",
     log:
-        "logs/steps/deploy-1c84fcf0.log",
+        "logs/steps/deploy-0d37e6fb.log",
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /monitor (workflow/commands/monitor.md) at <chain>:1:119
-rule monitor_e2cbeda3:
+rule monitor_f60d3945:
     input:
-        after="results/steps/deploy-1c84fcf0/report.json",
+        after="results/steps/deploy-0d37e6fb/report.json",
     output:
-        report="results/steps/monitor-e2cbeda3/report.json",
+        report="results/steps/monitor-f60d3945/report.json",
     log:
-        "logs/steps/monitor-e2cbeda3.log",
+        "logs/steps/monitor-f60d3945.log",
     params:
         arguments="",
     shell:
         "( python scripts/monitor.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at <chain>:1:138
-rule continue_monitoring_9451e3f7:
+rule continue_monitoring_563c213a:
     input:
-        after="results/steps/gate-better-performance-49ffedc1/decision.json",
+        after="results/steps/gate-better-performance-d67b0bcd/decision.json",
     output:
-        report="results/steps/continue-monitoring-9451e3f7/report.json",
+        report="results/steps/continue-monitoring-563c213a/report.json",
     log:
-        "logs/steps/continue-monitoring-9451e3f7.log",
+        "logs/steps/continue-monitoring-563c213a.log",
     params:
         arguments="",
     shell:
         "( python scripts/continue-monitoring.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
-rule join_better_performance_df3daf76:
+rule join_better_performance_812b066c:
     input:
-        decision="results/steps/gate-better-performance-49ffedc1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_49ffedc1, {"then": "results/steps/monitor-e2cbeda3/report.json", "else": "results/steps/continue-monitoring-9451e3f7/report.json"}),
+        decision="results/steps/gate-better-performance-d67b0bcd/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_better_performance_d67b0bcd, {"then": "results/steps/monitor-f60d3945/report.json", "else": "results/steps/continue-monitoring-563c213a/report.json"}),
     output:
-        "results/steps/join-better-performance-df3daf76/join.json",
+        "results/steps/join-better-performance-812b066c/join.json",
     log:
-        "logs/steps/join-better-performance-df3daf76.log",
+        "logs/steps/join-better-performance-812b066c.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_4db5f0d6:
+rule join_drift_detected_78d8b8cf:
     input:
-        decision="results/steps/gate-drift-detected-3e2c5d2d/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_3e2c5d2d, {"then": "results/steps/join-better-performance-df3daf76/join.json", "else": "results/steps/gate-drift-detected-3e2c5d2d/decision.json"}),
+        decision="results/steps/gate-drift-detected-c6a0d041/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_drift_detected_c6a0d041, {"then": "results/steps/join-better-performance-812b066c/join.json", "else": "results/steps/gate-drift-detected-c6a0d041/decision.json"}),
     output:
-        "results/steps/join-drift-detected-4db5f0d6/join.json",
+        "results/steps/join-drift-detected-78d8b8cf/join.json",
     log:
-        "logs/steps/join-drift-detected-4db5f0d6.log",
+        "logs/steps/join-drift-detected-78d8b8cf.log",
     localrule: True
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -155,7 +155,7 @@ rule join_drift_detected_4db5f0d6:
 # target: snakemake -c2 seed_10
 rule seed_10:
     input:
-        final="results/steps/join-drift-detected-4db5f0d6/join.json",
+        final="results/steps/join-drift-detected-78d8b8cf/join.json",
         index=".slashmake/chains/seed-10.json",
     output:
         "results/seed-10/index.json",

@@ -3,15 +3,15 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: b07a7561e7ca5ca7
+# sources-hash: ea2023ef09e3bc22
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
-rule ml_train_c5cf8496:
+rule ml_train_56b9ed60:
     output:
-        model="results/steps/ml-train-c5cf8496/model.pt",
-        metrics=report("results/steps/ml-train-c5cf8496/metrics.json", category="metrics", labels={"step": "ml-train-c5cf8496", "file": "metrics"}),
+        model="results/steps/ml-train-56b9ed60/model.pt",
+        metrics=report("results/steps/ml-train-56b9ed60/metrics.json", category="metrics", labels={"step": "ml-train-56b9ed60", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-c5cf8496.log",
+        "logs/steps/ml-train-56b9ed60.log",
     params:
         model=q("simple_lstm"),
         device=q("cuda"),
@@ -25,7 +25,7 @@ rule ml_train_c5cf8496:
 # target: snakemake -c2 seed_12
 rule seed_12:
     input:
-        final="results/steps/ml-train-c5cf8496/metrics.json",
+        final="results/steps/ml-train-56b9ed60/metrics.json",
         index=".slashmake/chains/seed-12.json",
     output:
         "results/seed-12/index.json",
