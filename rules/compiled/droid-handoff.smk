@@ -3,7 +3,7 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: d4c681e32660850f
+# sources-hash: 065e6ab00f9a8edf
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
 rule data_quality_check_9c853fe3:

@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 532a7717b038fa65
+# sources-hash: 321bfc03c92c9e0d
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 

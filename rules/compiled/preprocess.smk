@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: be95240276e58a5a
+# sources-hash: 88044f87c05fa25c
 
 # init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: d7e00d532db25cc2
+# sources-hash: 0c6f40a2bef83c8c
 
 register_variants("train_e840de3d", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
 

@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: c1ccbb0f372bde49
+# sources-hash: 22578bd0ea1b3d61
 
 # /init (workflow/commands/init.md) at <chain>:1:1
 rule init_a7be7931:

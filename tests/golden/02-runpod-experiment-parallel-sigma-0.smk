@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: fcc7f68aa29cbd82
+# sources-hash: 6ea9ca34778d6f4f
 
 register_variants("runpod_experiment_f0e7a168", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
 

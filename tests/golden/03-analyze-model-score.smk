@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: a9efafbc4224fec8
+# sources-hash: 3fdea5c60c33814f
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze_e747ed31:

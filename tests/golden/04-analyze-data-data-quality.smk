@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: fd52f8d8d6194dd7
+# sources-hash: 73795eadfed4cfa0
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
 rule analyze_data_1959fdbc:

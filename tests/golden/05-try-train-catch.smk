@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 3cf1365c9138f9fe
+# sources-hash: da2a8fee229fb30d
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_5f66377e:

@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 1c6b7b9eaeebf24f
+# sources-hash: 8a17dccaf3c719fd
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy_09c8bb2f:

@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: b6db9e699a02c5bb
+# sources-hash: b3a0a05c9afcc28c
 
 # /train (workflow/commands/train.md) at <chain>:1:1
 checkpoint train_8ec9ce49:

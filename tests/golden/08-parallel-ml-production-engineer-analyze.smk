@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: f08e9b820b1dd1a3
+# sources-hash: b5d79965fd23ce1e
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
 rule analyze_model_architecture_7306ec7b:

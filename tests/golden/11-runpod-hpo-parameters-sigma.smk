@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: e786e58ca4410d5d
+# sources-hash: 47863277ddbc480e
 
 workflow.register_resource("sweep_runpod_hpo_d6ab4233", 4)  # --parallel 4
 register_variants("runpod_hpo_d6ab4233", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 62778520bbd8a98d
+# sources-hash: ea2023ef09e3bc22
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_56b9ed60:
