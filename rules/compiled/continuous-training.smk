@@ -3,18 +3,25 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 8d235560571dc67d
+# sources-hash: dd0880b4c9b54234
+
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
-rule init_061c2475:
+rule init:
     output:
         data="results/steps/init-061c2475/data.parquet",
         test="results/steps/init-061c2475/test.parquet",
         unlabelled="results/steps/init-061c2475/unlabelled.parquet",
         env="results/steps/init-061c2475/env.json",
-        metrics=report("results/steps/init-061c2475/metrics.json", category="metrics", labels={"step": "init-061c2475", "file": "metrics"}),
+        metrics=report(
+            "results/steps/init-061c2475/metrics.json",
+            category="metrics",
+            labels={"step": "init-061c2475", "file": "metrics"},
+        ),
     log:
         "logs/steps/init-061c2475.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -26,17 +33,23 @@ rule init_061c2475:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
-rule monitor_performance_2b0edd80:
+rule monitor_performance:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        after="results/steps/init-061c2475/metrics.json",
+        data=rules.init.output.data,
     output:
         report="results/steps/monitor-performance-2b0edd80/drift.json",
         current_data="results/steps/monitor-performance-2b0edd80/current.parquet",
-        metrics=report("results/steps/monitor-performance-2b0edd80/metrics.json", category="metrics", labels={"step": "monitor-performance-2b0edd80", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-performance-2b0edd80/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-performance-2b0edd80", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-performance-2b0edd80.log",
+    conda:
+        "../../environment.yml"
     params:
         current=q(""),
         n_current=q(300),
@@ -46,33 +59,48 @@ rule monitor_performance_2b0edd80:
     shell:
         "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-drift-detected at workflow/commands/continuous-training.md:4:33
-checkpoint gate_drift_detected_dae9e113:
+checkpoint gate_drift_detected:
     input:
-        metrics="results/steps/monitor-performance-2b0edd80/metrics.json",
+        metrics=rules.monitor_performance.output.metrics,
     output:
-        report("results/steps/gate-drift-detected-dae9e113/decision.json", category="gates", labels={"gate": "gate-drift-detected-dae9e113"}),
+        decision=report(
+            "results/steps/gate-drift-detected-dae9e113/decision.json",
+            category="gates",
+            labels={"gate": "gate-drift-detected-dae9e113"},
+        ),
     log:
         "logs/steps/gate-drift-detected-dae9e113.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="drift_detected",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
-rule data_refresh_c3307e13:
+rule data_refresh:
     input:
-        after="results/steps/gate-drift-detected-dae9e113/decision.json",
+        # ordering only: runs after gate-drift-detected, reads none of its files
+        after=rules.gate_drift_detected.output.decision,
     output:
         data="results/steps/data-refresh-c3307e13/data.parquet",
         test="results/steps/data-refresh-c3307e13/test.parquet",
         unlabelled="results/steps/data-refresh-c3307e13/unlabelled.parquet",
         env="results/steps/data-refresh-c3307e13/env.json",
-        metrics=report("results/steps/data-refresh-c3307e13/metrics.json", category="metrics", labels={"step": "data-refresh-c3307e13", "file": "metrics"}),
+        metrics=report(
+            "results/steps/data-refresh-c3307e13/metrics.json",
+            category="metrics",
+            labels={"step": "data-refresh-c3307e13", "file": "metrics"},
+        ),
     log:
         "logs/steps/data-refresh-c3307e13.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -84,17 +112,29 @@ rule data_refresh_c3307e13:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
-rule retrain_c6edf03f:
+rule retrain:
     input:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/data-refresh-c3307e13/metrics.json",
+        data=rules.data_refresh.output.data,
     output:
         model="results/steps/retrain-c6edf03f/model.pt",
-        curve=report("results/steps/retrain-c6edf03f/curve.png", category="retrain", labels={"step": "retrain-c6edf03f", "file": "curve"}),
-        metrics=report("results/steps/retrain-c6edf03f/metrics.json", category="metrics", labels={"step": "retrain-c6edf03f", "file": "metrics"}),
+        curve=report(
+            "results/steps/retrain-c6edf03f/curve.png",
+            category="retrain",
+            labels={"step": "retrain-c6edf03f", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/retrain-c6edf03f/metrics.json",
+            category="metrics",
+            labels={"step": "retrain-c6edf03f", "file": "metrics"},
+        ),
     log:
         "logs/steps/retrain-c6edf03f.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -105,23 +145,31 @@ rule retrain_c6edf03f:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json='' ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
-rule evaluate_9790ea5f:
+rule evaluate:
     input:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        test="results/steps/data-refresh-c3307e13/test.parquet",
-        after="results/steps/retrain-c6edf03f/metrics.json",
+        model=rules.retrain.output.model,
+        test=rules.data_refresh.output.test,
     output:
         report="results/steps/evaluate-9790ea5f/report.json",
-        reliability=report("results/steps/evaluate-9790ea5f/reliability.png", category="evaluate", labels={"step": "evaluate-9790ea5f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-9790ea5f/metrics.json", category="metrics", labels={"step": "evaluate-9790ea5f", "file": "metrics"}),
+        reliability=report(
+            "results/steps/evaluate-9790ea5f/reliability.png",
+            category="evaluate",
+            labels={"step": "evaluate-9790ea5f", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/evaluate-9790ea5f/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-9790ea5f", "file": "metrics"},
+        ),
     log:
         "logs/steps/evaluate-9790ea5f.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -129,32 +177,47 @@ rule evaluate_9790ea5f:
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
+
 # gate-better-performance at workflow/commands/continuous-training.md:4:93
-checkpoint gate_better_performance_84715e16:
+checkpoint gate_better_performance:
     input:
-        metrics="results/steps/evaluate-9790ea5f/metrics.json",
+        metrics=rules.evaluate.output.metrics,
     output:
-        report("results/steps/gate-better-performance-84715e16/decision.json", category="gates", labels={"gate": "gate-better-performance-84715e16"}),
+        decision=report(
+            "results/steps/gate-better-performance-84715e16/decision.json",
+            category="gates",
+            labels={"gate": "gate-better-performance-84715e16"},
+        ),
     log:
         "logs/steps/gate-better-performance-84715e16.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="better_performance",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
-rule deploy_c0a9a314:
+rule deploy:
     input:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        metrics="results/steps/evaluate-9790ea5f/metrics.json",
-        after="results/steps/gate-better-performance-84715e16/decision.json",
+        model=rules.retrain.output.model,
+        metrics=rules.evaluate.output.metrics,
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
         record="results/steps/deploy-c0a9a314/deploy.json",
-        metrics=report("results/steps/deploy-c0a9a314/metrics.json", category="metrics", labels={"step": "deploy-c0a9a314", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-c0a9a314/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-c0a9a314", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-c0a9a314.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -162,16 +225,24 @@ rule deploy_c0a9a314:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
-rule monitor_d004fce4:
+rule monitor:
     input:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/deploy-c0a9a314/metrics.json",
+        data=rules.data_refresh.output.data,
+        # ordering only: runs after /deploy, reads none of its files
+        after=rules.deploy.output.metrics,
     output:
         config="results/steps/monitor-d004fce4/monitor.json",
-        metrics=report("results/steps/monitor-d004fce4/metrics.json", category="metrics", labels={"step": "monitor-d004fce4", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-d004fce4/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-d004fce4", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-d004fce4.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -179,56 +250,85 @@ rule monitor_d004fce4:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
-rule continue_monitoring_c8f09491:
+rule continue_monitoring:
     input:
-        after="results/steps/gate-better-performance-84715e16/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
         note="results/steps/continue-monitoring-c8f09491/note.json",
-        metrics=report("results/steps/continue-monitoring-c8f09491/metrics.json", category="metrics", labels={"step": "continue-monitoring-c8f09491", "file": "metrics"}),
+        metrics=report(
+            "results/steps/continue-monitoring-c8f09491/metrics.json",
+            category="metrics",
+            labels={"step": "continue-monitoring-c8f09491", "file": "metrics"},
+        ),
     log:
         "logs/steps/continue-monitoring-c8f09491.log",
+    conda:
+        "../../environment.yml"
     params:
         message=q("no deploy: keep monitoring the live model"),
     shell:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-better-performance
-rule join_better_performance_af53bbde:
+rule join_better_performance:
     input:
-        decision="results/steps/gate-better-performance-84715e16/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_84715e16, {"then": "results/steps/monitor-d004fce4/metrics.json", "else": "results/steps/continue-monitoring-c8f09491/metrics.json"}),
+        decision=rules.gate_better_performance.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_better_performance,
+            {
+                "then": rules.monitor.output.metrics,
+                "else": rules.continue_monitoring.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-better-performance-af53bbde/join.json",
+        join="results/steps/join-better-performance-af53bbde/join.json",
     log:
         "logs/steps/join-better-performance-af53bbde.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_1d63002a:
+rule join_drift_detected:
     input:
-        decision="results/steps/gate-drift-detected-dae9e113/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_dae9e113, {"then": "results/steps/join-better-performance-af53bbde/join.json", "else": "results/steps/gate-drift-detected-dae9e113/decision.json"}),
+        decision=rules.gate_drift_detected.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_drift_detected,
+            {
+                "then": rules.join_better_performance.output.join,
+                "else": rules.gate_drift_detected.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-drift-detected-1d63002a/join.json",
+        join="results/steps/join-drift-detected-1d63002a/join.json",
     log:
         "logs/steps/join-drift-detected-1d63002a.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-1d63002a/join.json",
+        final=rules.join_drift_detected.output.join,
     output:
         "results/continuous-training/index.json",
     log:
         "logs/continuous-training/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-2b0edd80\", \"key\": \"monitor-performance-2b0edd80\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-dae9e113\", \"key\": \"gate-drift-detected-dae9e113\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-c3307e13\", \"key\": \"data-refresh-c3307e13\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-c6edf03f\", \"key\": \"retrain-c6edf03f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9790ea5f\", \"key\": \"evaluate-9790ea5f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-84715e16\", \"key\": \"gate-better-performance-84715e16\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-c0a9a314\", \"key\": \"deploy-c0a9a314\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-d004fce4\", \"key\": \"monitor-d004fce4\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-c8f09491\", \"key\": \"continue-monitoring-c8f09491\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-af53bbde\", \"key\": \"join-better-performance-af53bbde\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-1d63002a\", \"key\": \"join-drift-detected-1d63002a\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/continuous-training", "flow": "continuous-training", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /monitor-performance needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/monitor-performance-2b0edd80", "key": "monitor-performance-2b0edd80", "kind": "call", "label": "/monitor-performance", "origin": "", "outputs": ["current_data", "metrics", "report"]}, {"folder": "results/steps/gate-drift-detected-dae9e113", "key": "gate-drift-detected-dae9e113", "kind": "gate", "label": "gate-drift-detected", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/data-refresh-c3307e13", "key": "data-refresh-c3307e13", "kind": "call", "label": "/data-refresh", "origin": "", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/retrain-c6edf03f", "key": "retrain-c6edf03f", "kind": "call", "label": "/retrain", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/evaluate-9790ea5f", "key": "evaluate-9790ea5f", "kind": "call", "label": "/evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/gate-better-performance-84715e16", "key": "gate-better-performance-84715e16", "kind": "gate", "label": "gate-better-performance", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-c0a9a314", "key": "deploy-c0a9a314", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/monitor-d004fce4", "key": "monitor-d004fce4", "kind": "call", "label": "/monitor", "origin": "", "outputs": ["config", "metrics"]}, {"folder": "results/steps/continue-monitoring-c8f09491", "key": "continue-monitoring-c8f09491", "kind": "call", "label": "/continue-monitoring", "origin": "", "outputs": ["metrics", "note"]}, {"folder": "results/steps/join-better-performance-af53bbde", "key": "join-better-performance-af53bbde", "kind": "join", "label": "join-better-performance", "origin": "", "outputs": []}, {"folder": "results/steps/join-drift-detected-1d63002a", "key": "join-drift-detected-1d63002a", "kind": "join", "label": "join-drift-detected", "origin": "", "outputs": []}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

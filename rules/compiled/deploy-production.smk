@@ -3,46 +3,69 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 6895ab3d0fa9a670
+# sources-hash: 1f188a850bfc04d2
+
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
-rule code_review_c727286c:
+rule code_review:
     output:
         report="results/steps/code-review-c727286c/ruff.json",
-        metrics=report("results/steps/code-review-c727286c/metrics.json", category="metrics", labels={"step": "code-review-c727286c", "file": "metrics"}),
+        metrics=report(
+            "results/steps/code-review-c727286c/metrics.json",
+            category="metrics",
+            labels={"step": "code-review-c727286c", "file": "metrics"},
+        ),
     log:
         "logs/steps/code-review-c727286c.log",
+    conda:
+        "../../environment.yml"
     params:
         max_issues=q(0),
     shell:
         "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:25
-rule security_scan_a81f3abc:
+rule security_scan:
     input:
-        after="results/steps/code-review-c727286c/metrics.json",
+        # ordering only: runs after /code-review, reads none of its files
+        after=rules.code_review.output.metrics,
     output:
         report="results/steps/security-scan-a81f3abc/bandit.json",
-        metrics=report("results/steps/security-scan-a81f3abc/metrics.json", category="metrics", labels={"step": "security-scan-a81f3abc", "file": "metrics"}),
+        metrics=report(
+            "results/steps/security-scan-a81f3abc/metrics.json",
+            category="metrics",
+            labels={"step": "security-scan-a81f3abc", "file": "metrics"},
+        ),
     log:
         "logs/steps/security-scan-a81f3abc.log",
+    conda:
+        "../../environment.yml"
     params:
         fail_on=q("HIGH"),
     shell:
         "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
-rule init_30b2fe2a:
+rule init_2:
     input:
-        after="results/steps/security-scan-a81f3abc/metrics.json",
+        # ordering only: runs after /security-scan, reads none of its files
+        after=rules.security_scan.output.metrics,
     output:
         data="results/steps/init-30b2fe2a/data.parquet",
         test="results/steps/init-30b2fe2a/test.parquet",
         unlabelled="results/steps/init-30b2fe2a/unlabelled.parquet",
         env="results/steps/init-30b2fe2a/env.json",
-        metrics=report("results/steps/init-30b2fe2a/metrics.json", category="metrics", labels={"step": "init-30b2fe2a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/init-30b2fe2a/metrics.json",
+            category="metrics",
+            labels={"step": "init-30b2fe2a", "file": "metrics"},
+        ),
     log:
         "logs/steps/init-30b2fe2a.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -54,32 +77,50 @@ rule init_30b2fe2a:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
-rule feature_engineer_b5d22bd1:
+rule feature_engineer:
     input:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        test="results/steps/init-30b2fe2a/test.parquet",
-        after="results/steps/init-30b2fe2a/metrics.json",
+        data=rules.init_2.output.data,
+        test=rules.init_2.output.test,
     output:
         features="results/steps/feature-engineer-b5d22bd1/features.npz",
         test_features="results/steps/feature-engineer-b5d22bd1/test_features.npz",
-        metrics=report("results/steps/feature-engineer-b5d22bd1/metrics.json", category="metrics", labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"}),
+        metrics=report(
+            "results/steps/feature-engineer-b5d22bd1/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"},
+        ),
     log:
         "logs/steps/feature-engineer-b5d22bd1.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
-rule ml_train_552d8a00:
+rule ml_train:
     input:
-        features="results/steps/feature-engineer-b5d22bd1/features.npz",
-        after="results/steps/feature-engineer-b5d22bd1/metrics.json",
+        features=rules.feature_engineer.output.features,
     output:
         model="results/steps/ml-train-552d8a00/model.pt",
-        curve=report("results/steps/ml-train-552d8a00/curve.png", category="ml-train", labels={"step": "ml-train-552d8a00", "file": "curve"}),
-        metrics=report("results/steps/ml-train-552d8a00/metrics.json", category="metrics", labels={"step": "ml-train-552d8a00", "file": "metrics"}),
+        curve=report(
+            "results/steps/ml-train-552d8a00/curve.png",
+            category="ml-train",
+            labels={"step": "ml-train-552d8a00", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/ml-train-552d8a00/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-552d8a00", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-train-552d8a00.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -90,20 +131,24 @@ rule ml_train_552d8a00:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
-rule performance_test_52330a34:
+rule performance_test:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/ml-train-552d8a00/metrics.json",
+        model=rules.ml_train.output.model,
     output:
-        metrics=report("results/steps/performance-test-52330a34/metrics.json", category="metrics", labels={"step": "performance-test-52330a34", "file": "metrics"}),
+        metrics=report(
+            "results/steps/performance-test-52330a34/metrics.json",
+            category="metrics",
+            labels={"step": "performance-test-52330a34", "file": "metrics"},
+        ),
     log:
         "logs/steps/performance-test-52330a34.log",
+    conda:
+        "../../environment.yml"
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -111,16 +156,24 @@ rule performance_test_52330a34:
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
-rule runpod_staging_e739d72e:
+rule runpod_staging:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/performance-test-52330a34/metrics.json",
+        model=rules.ml_train.output.model,
+        # ordering only: runs after /performance-test, reads none of its files
+        after=rules.performance_test.output.metrics,
     output:
         record="results/steps/runpod-staging-e739d72e/deploy.json",
-        metrics=report("results/steps/runpod-staging-e739d72e/metrics.json", category="metrics", labels={"step": "runpod-staging-e739d72e", "file": "metrics"}),
+        metrics=report(
+            "results/steps/runpod-staging-e739d72e/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-staging-e739d72e", "file": "metrics"},
+        ),
     log:
         "logs/steps/runpod-staging-e739d72e.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q(""),
@@ -128,31 +181,46 @@ rule runpod_staging_e739d72e:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-tests-pass at workflow/commands/deploy-production.md:4:80
-checkpoint gate_tests_pass_aeee7630:
+checkpoint gate_tests_pass:
     input:
-        metrics="results/steps/runpod-staging-e739d72e/metrics.json",
+        metrics=rules.runpod_staging.output.metrics,
     output:
-        report("results/steps/gate-tests-pass-aeee7630/decision.json", category="gates", labels={"gate": "gate-tests-pass-aeee7630"}),
+        decision=report(
+            "results/steps/gate-tests-pass-aeee7630/decision.json",
+            category="gates",
+            labels={"gate": "gate-tests-pass-aeee7630"},
+        ),
     log:
         "logs/steps/gate-tests-pass-aeee7630.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="tests_pass",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
-rule runpod_production_a5715b24:
+rule runpod_production:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/gate-tests-pass-aeee7630/decision.json",
+        model=rules.ml_train.output.model,
+        # ordering only: runs after gate-tests-pass, reads none of its files
+        after=rules.gate_tests_pass.output.decision,
     output:
         record="results/steps/runpod-production-a5715b24/deploy.json",
-        metrics=report("results/steps/runpod-production-a5715b24/metrics.json", category="metrics", labels={"step": "runpod-production-a5715b24", "file": "metrics"}),
+        metrics=report(
+            "results/steps/runpod-production-a5715b24/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-production-a5715b24", "file": "metrics"},
+        ),
     log:
         "logs/steps/runpod-production-a5715b24.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -160,16 +228,24 @@ rule runpod_production_a5715b24:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
-rule monitor_setup_60919a6a:
+rule monitor_setup:
     input:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        after="results/steps/runpod-production-a5715b24/metrics.json",
+        data=rules.init_2.output.data,
+        # ordering only: runs after /runpod-production, reads none of its files
+        after=rules.runpod_production.output.metrics,
     output:
         config="results/steps/monitor-setup-60919a6a/monitor.json",
-        metrics=report("results/steps/monitor-setup-60919a6a/metrics.json", category="metrics", labels={"step": "monitor-setup-60919a6a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-setup-60919a6a/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-setup-60919a6a", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-setup-60919a6a.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -177,44 +253,64 @@ rule monitor_setup_60919a6a:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
-rule rollback_8e398cbe:
+rule rollback:
     input:
-        after="results/steps/gate-tests-pass-aeee7630/decision.json",
+        # ordering only: runs after gate-tests-pass, reads none of its files
+        after=rules.gate_tests_pass.output.decision,
     output:
         record="results/steps/rollback-8e398cbe/rollback.json",
-        metrics=report("results/steps/rollback-8e398cbe/metrics.json", category="metrics", labels={"step": "rollback-8e398cbe", "file": "metrics"}),
+        metrics=report(
+            "results/steps/rollback-8e398cbe/metrics.json",
+            category="metrics",
+            labels={"step": "rollback-8e398cbe", "file": "metrics"},
+        ),
     log:
         "logs/steps/rollback-8e398cbe.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
     shell:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-tests-pass
-rule join_tests_pass_1544ae74:
+rule join_tests_pass:
     input:
-        decision="results/steps/gate-tests-pass-aeee7630/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_aeee7630, {"then": "results/steps/monitor-setup-60919a6a/metrics.json", "else": "results/steps/rollback-8e398cbe/metrics.json"}),
+        decision=rules.gate_tests_pass.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_tests_pass,
+            {
+                "then": rules.monitor_setup.output.metrics,
+                "else": rules.rollback.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-tests-pass-1544ae74/join.json",
+        join="results/steps/join-tests-pass-1544ae74/join.json",
     log:
         "logs/steps/join-tests-pass-1544ae74.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-1544ae74/join.json",
+        final=rules.join_tests_pass.output.join,
     output:
         "results/deploy-production/index.json",
     log:
         "logs/deploy-production/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c727286c\", \"key\": \"code-review-c727286c\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-a81f3abc\", \"key\": \"security-scan-a81f3abc\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-30b2fe2a\", \"key\": \"init-30b2fe2a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b5d22bd1\", \"key\": \"feature-engineer-b5d22bd1\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-552d8a00\", \"key\": \"ml-train-552d8a00\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-52330a34\", \"key\": \"performance-test-52330a34\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-e739d72e\", \"key\": \"runpod-staging-e739d72e\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-aeee7630\", \"key\": \"gate-tests-pass-aeee7630\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-a5715b24\", \"key\": \"runpod-production-a5715b24\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-60919a6a\", \"key\": \"monitor-setup-60919a6a\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-8e398cbe\", \"key\": \"rollback-8e398cbe\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-1544ae74\", \"key\": \"join-tests-pass-1544ae74\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/deploy-production", "flow": "deploy-production", "steps": [{"folder": "results/steps/code-review-c727286c", "key": "code-review-c727286c", "kind": "call", "label": "/code-review", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/security-scan-a81f3abc", "key": "security-scan-a81f3abc", "kind": "call", "label": "/security-scan", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/init-30b2fe2a", "key": "init-30b2fe2a", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-b5d22bd1", "key": "feature-engineer-b5d22bd1", "kind": "call", "label": "/feature-engineer", "origin": "pulled in: /ml-train needs it", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/ml-train-552d8a00", "key": "ml-train-552d8a00", "kind": "call", "label": "/ml-train", "origin": "pulled in: /performance-test needs it", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/performance-test-52330a34", "key": "performance-test-52330a34", "kind": "call", "label": "/performance-test", "origin": "", "outputs": ["metrics"]}, {"folder": "results/steps/runpod-staging-e739d72e", "key": "runpod-staging-e739d72e", "kind": "call", "label": "/runpod-staging", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/gate-tests-pass-aeee7630", "key": "gate-tests-pass-aeee7630", "kind": "gate", "label": "gate-tests-pass", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/runpod-production-a5715b24", "key": "runpod-production-a5715b24", "kind": "call", "label": "/runpod-production", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/monitor-setup-60919a6a", "key": "monitor-setup-60919a6a", "kind": "call", "label": "/monitor-setup", "origin": "", "outputs": ["config", "metrics"]}, {"folder": "results/steps/rollback-8e398cbe", "key": "rollback-8e398cbe", "kind": "call", "label": "/rollback", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/join-tests-pass-1544ae74", "key": "join-tests-pass-1544ae74", "kind": "join", "label": "join-tests-pass", "origin": "", "outputs": []}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,16 +3,26 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: 7db7a74fa988c5bd
+# sources-hash: 6e172f367bbcc0db
+
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
-rule data_quality_check_9c853fe3:
+rule data_quality_check:
     output:
         prompt="results/steps/data-quality-check-9c853fe3/prompt.md",
         response="results/steps/data-quality-check-9c853fe3/response.md",
-        metrics=report("results/steps/data-quality-check-9c853fe3/metrics.json", category="metrics", labels={"step": "data-quality-check-9c853fe3", "file": "metrics"}),
+        metrics=report(
+            "results/steps/data-quality-check-9c853fe3/metrics.json",
+            category="metrics",
+            labels={"step": "data-quality-check-9c853fe3", "file": "metrics"},
+        ),
     log:
         "logs/steps/data-quality-check-9c853fe3.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/data-quality-check.md"),
@@ -20,23 +30,29 @@ rule data_quality_check_9c853fe3:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
-    resources:
-        mem_mb=2000,
-        agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /model-optimization (workflow/commands/model-optimization.md) at workflow/commands/droid-handoff.md:4:61
-rule model_optimization_fd1845f6:
+rule model_optimization:
     input:
-        response="results/steps/data-quality-check-9c853fe3/response.md",
-        after="results/steps/data-quality-check-9c853fe3/metrics.json",
+        response=rules.data_quality_check.output.response,
     output:
         prompt="results/steps/model-optimization-fd1845f6/prompt.md",
         response="results/steps/model-optimization-fd1845f6/response.md",
-        metrics=report("results/steps/model-optimization-fd1845f6/metrics.json", category="metrics", labels={"step": "model-optimization-fd1845f6", "file": "metrics"}),
+        metrics=report(
+            "results/steps/model-optimization-fd1845f6/metrics.json",
+            category="metrics",
+            labels={"step": "model-optimization-fd1845f6", "file": "metrics"},
+        ),
     log:
         "logs/steps/model-optimization-fd1845f6.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/model-optimization.md"),
@@ -44,23 +60,29 @@ rule model_optimization_fd1845f6:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
-    resources:
-        mem_mb=2000,
-        agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at workflow/commands/droid-handoff.md:4:106
-rule monitoring_setup_c54a08c7:
+rule monitoring_setup:
     input:
-        response="results/steps/model-optimization-fd1845f6/response.md",
-        after="results/steps/model-optimization-fd1845f6/metrics.json",
+        response=rules.model_optimization.output.response,
     output:
         prompt="results/steps/monitoring-setup-c54a08c7/prompt.md",
         response="results/steps/monitoring-setup-c54a08c7/response.md",
-        metrics=report("results/steps/monitoring-setup-c54a08c7/metrics.json", category="metrics", labels={"step": "monitoring-setup-c54a08c7", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitoring-setup-c54a08c7/metrics.json",
+            category="metrics",
+            labels={"step": "monitoring-setup-c54a08c7", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitoring-setup-c54a08c7.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=1000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/monitoring-setup.md"),
@@ -68,22 +90,22 @@ rule monitoring_setup_c54a08c7:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
-    resources:
-        mem_mb=1000,
-        agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 droid_handoff
 rule droid_handoff:
     input:
-        final="results/steps/monitoring-setup-c54a08c7/metrics.json",
+        final=rules.monitoring_setup.output.metrics,
     output:
         "results/droid-handoff/index.json",
     log:
         "logs/droid-handoff/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/droid-handoff\", \"flow\": \"droid-handoff\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-9c853fe3\", \"key\": \"data-quality-check-9c853fe3\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-fd1845f6\", \"key\": \"model-optimization-fd1845f6\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-c54a08c7\", \"key\": \"monitoring-setup-c54a08c7\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/droid-handoff", "flow": "droid-handoff", "steps": [{"folder": "results/steps/data-quality-check-9c853fe3", "key": "data-quality-check-9c853fe3", "kind": "agent", "label": "/data-quality-check", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/model-optimization-fd1845f6", "key": "model-optimization-fd1845f6", "kind": "agent", "label": "/model-optimization", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/monitoring-setup-c54a08c7", "key": "monitoring-setup-c54a08c7", "kind": "agent", "label": "/monitoring-setup", "origin": "", "outputs": ["metrics", "prompt", "response"]}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,25 +3,37 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: e479e9bd4cfab0b1
+# sources-hash: 5a6bdadb9de96dc1
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_6dca9246: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# data_validate: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_6b5d0908: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer_2: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
-rule ml_train_1235532a:
+rule ml_train_2:
     input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/feature-engineer-6b5d0908/metrics.json",
+        features=rules.feature_engineer_2.output.features,
     output:
         model="results/steps/ml-train-1235532a/model.pt",
-        curve=report("results/steps/ml-train-1235532a/curve.png", category="ml-train", labels={"step": "ml-train-1235532a", "file": "curve"}),
-        metrics=report("results/steps/ml-train-1235532a/metrics.json", category="metrics", labels={"step": "ml-train-1235532a", "file": "metrics"}),
+        curve=report(
+            "results/steps/ml-train-1235532a/curve.png",
+            category="ml-train",
+            labels={"step": "ml-train-1235532a", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/ml-train-1235532a/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-1235532a", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-train-1235532a.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -32,55 +44,78 @@ rule ml_train_1235532a:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
-rule ml_evaluate_5f8daeae:
+rule ml_evaluate:
     input:
-        model="results/steps/ml-train-1235532a/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/ml-train-1235532a/metrics.json",
+        model=rules.ml_train_2.output.model,
+        test=rules.init.output.test,
     output:
         report="results/steps/ml-evaluate-5f8daeae/report.json",
-        reliability=report("results/steps/ml-evaluate-5f8daeae/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-5f8daeae", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-5f8daeae/metrics.json", category="metrics", labels={"step": "ml-evaluate-5f8daeae", "file": "metrics"}),
+        reliability=report(
+            "results/steps/ml-evaluate-5f8daeae/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-5f8daeae", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-5f8daeae/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-5f8daeae", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-evaluate-5f8daeae.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:82
-checkpoint gate_accuracy_70fc35c1:
+checkpoint gate_accuracy:
     input:
-        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
+        metrics=rules.ml_evaluate.output.metrics,
     output:
-        report("results/steps/gate-accuracy-70fc35c1/decision.json", category="gates", labels={"gate": "gate-accuracy-70fc35c1"}),
+        decision=report(
+            "results/steps/gate-accuracy-70fc35c1/decision.json",
+            category="gates",
+            labels={"gate": "gate-accuracy-70fc35c1"},
+        ),
     log:
         "logs/steps/gate-accuracy-70fc35c1.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
-rule ml_deploy_513927df:
+rule ml_deploy:
     input:
-        model="results/steps/ml-train-1235532a/model.pt",
-        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
-        after="results/steps/gate-accuracy-70fc35c1/decision.json",
+        model=rules.ml_train_2.output.model,
+        metrics=rules.ml_evaluate.output.metrics,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy.output.decision,
     output:
         record="results/steps/ml-deploy-513927df/deploy.json",
-        metrics=report("results/steps/ml-deploy-513927df/metrics.json", category="metrics", labels={"step": "ml-deploy-513927df", "file": "metrics"}),
+        metrics=report(
+            "results/steps/ml-deploy-513927df/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-513927df", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-deploy-513927df.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -88,40 +123,60 @@ rule ml_deploy_513927df:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
-rule hyperparameter_tune_08763021:
+rule hyperparameter_tune:
     input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/gate-accuracy-70fc35c1/decision.json",
+        features=rules.feature_engineer_2.output.features,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy.output.decision,
     output:
         model="results/steps/hyperparameter-tune-08763021/model.pt",
         best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-08763021/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-08763021", "file": "metrics"}),
+        metrics=report(
+            "results/steps/hyperparameter-tune-08763021/metrics.json",
+            category="metrics",
+            labels={"step": "hyperparameter-tune-08763021", "file": "metrics"},
+        ),
     log:
         "logs/steps/hyperparameter-tune-08763021.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         n_trials=q(3),
         epochs=q(10),
         patience=q(4),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
-rule retrain_50a6b352:
+rule retrain_2:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
-        after="results/steps/hyperparameter-tune-08763021/metrics.json",
+        data=rules.init.output.data,
+        best_params=rules.hyperparameter_tune.output.best_params,
     output:
         model="results/steps/retrain-50a6b352/model.pt",
-        curve=report("results/steps/retrain-50a6b352/curve.png", category="retrain", labels={"step": "retrain-50a6b352", "file": "curve"}),
-        metrics=report("results/steps/retrain-50a6b352/metrics.json", category="metrics", labels={"step": "retrain-50a6b352", "file": "metrics"}),
+        curve=report(
+            "results/steps/retrain-50a6b352/curve.png",
+            category="retrain",
+            labels={"step": "retrain-50a6b352", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/retrain-50a6b352/metrics.json",
+            category="metrics",
+            labels={"step": "retrain-50a6b352", "file": "metrics"},
+        ),
     log:
         "logs/steps/retrain-50a6b352.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -132,34 +187,44 @@ rule retrain_50a6b352:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json={input.best_params:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-accuracy
-rule join_accuracy_d8ed3661:
+rule join_accuracy:
     input:
-        decision="results/steps/gate-accuracy-70fc35c1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_70fc35c1, {"then": "results/steps/ml-deploy-513927df/metrics.json", "else": "results/steps/retrain-50a6b352/metrics.json"}),
+        decision=rules.gate_accuracy.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_accuracy,
+            {
+                "then": rules.ml_deploy.output.metrics,
+                "else": rules.retrain_2.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-accuracy-d8ed3661/join.json",
+        join="results/steps/join-accuracy-d8ed3661/join.json",
     log:
         "logs/steps/join-accuracy-d8ed3661.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-d8ed3661/join.json",
+        final=rules.join_accuracy.output.join,
     output:
         "results/ml-pipeline-full/index.json",
     log:
         "logs/ml-pipeline-full/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-1235532a\", \"key\": \"ml-train-1235532a\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-5f8daeae\", \"key\": \"ml-evaluate-5f8daeae\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-70fc35c1\", \"key\": \"gate-accuracy-70fc35c1\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-513927df\", \"key\": \"ml-deploy-513927df\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-08763021\", \"key\": \"hyperparameter-tune-08763021\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-50a6b352\", \"key\": \"retrain-50a6b352\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-d8ed3661\", \"key\": \"join-accuracy-d8ed3661\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/ml-pipeline-full", "flow": "ml-pipeline-full", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/data-validate-6dca9246", "key": "data-validate-6dca9246", "kind": "call", "label": "/data-validate", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/feature-engineer-6b5d0908", "key": "feature-engineer-6b5d0908", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/ml-train-1235532a", "key": "ml-train-1235532a", "kind": "call", "label": "/ml-train", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/ml-evaluate-5f8daeae", "key": "ml-evaluate-5f8daeae", "kind": "call", "label": "/ml-evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/gate-accuracy-70fc35c1", "key": "gate-accuracy-70fc35c1", "kind": "gate", "label": "gate-accuracy", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/ml-deploy-513927df", "key": "ml-deploy-513927df", "kind": "call", "label": "/ml-deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/hyperparameter-tune-08763021", "key": "hyperparameter-tune-08763021", "kind": "call", "label": "/hyperparameter-tune", "origin": "", "outputs": ["best_params", "metrics", "model"]}, {"folder": "results/steps/retrain-50a6b352", "key": "retrain-50a6b352", "kind": "call", "label": "/retrain", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/join-accuracy-d8ed3661", "key": "join-accuracy-d8ed3661", "kind": "join", "label": "join-accuracy", "origin": "", "outputs": []}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

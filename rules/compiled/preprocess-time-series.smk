@@ -3,22 +3,44 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 2e5b131680ad2970
+# sources-hash: 600d179d4a6d0b85
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
+
+# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
+rule feature_engineer_3:
+    input:
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+    output:
+        features="results/steps/feature-engineer-d0eb3696/features.npz",
+        test_features="results/steps/feature-engineer-d0eb3696/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-d0eb3696/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-d0eb3696", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/feature-engineer-d0eb3696.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+
 
 # target: snakemake -c2 preprocess_time_series
 rule preprocess_time_series:
     input:
-        final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        final=rules.feature_engineer_3.output.metrics,
     output:
         "results/preprocess-time-series/index.json",
     log:
         "logs/preprocess-time-series/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/preprocess-time-series\", \"flow\": \"preprocess-time-series\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/preprocess-time-series", "flow": "preprocess-time-series", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d0eb3696", "key": "feature-engineer-d0eb3696", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

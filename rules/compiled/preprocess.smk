@@ -3,35 +3,25 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 35f3c260adb57af2
+# sources-hash: 0aea315f17307072
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
-rule feature_engineer_d0eb3696:
-    input:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/init-061c2475/metrics.json",
-    output:
-        features="results/steps/feature-engineer-d0eb3696/features.npz",
-        test_features="results/steps/feature-engineer-d0eb3696/test_features.npz",
-        metrics=report("results/steps/feature-engineer-d0eb3696/metrics.json", category="metrics", labels={"step": "feature-engineer-d0eb3696", "file": "metrics"}),
-    log:
-        "logs/steps/feature-engineer-d0eb3696.log",
-    shell:
-        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+# feature_engineer_3: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+
 
 # target: snakemake -c2 preprocess
 rule preprocess:
     input:
-        final="results/steps/feature-engineer-d0eb3696/metrics.json",
+        final=rules.feature_engineer_3.output.metrics,
     output:
         "results/preprocess/index.json",
     log:
         "logs/preprocess/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/preprocess\", \"flow\": \"preprocess\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/preprocess", "flow": "preprocess", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d0eb3696", "key": "feature-engineer-d0eb3696", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,46 +3,70 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 85f7f0b9af92f5e8
+# sources-hash: bf286a5312e55999
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
+# feature_engineer_3: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+
 
 # /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
-rule pretrain_caf83ab8:
+rule pretrain:
     input:
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/feature-engineer-d0eb3696/metrics.json",
+        unlabelled=rules.init.output.unlabelled,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer_3.output.metrics,
     output:
         encoder="results/steps/pretrain-caf83ab8/encoder.pt",
-        curve=report("results/steps/pretrain-caf83ab8/curve.png", category="pretrain", labels={"step": "pretrain-caf83ab8", "file": "curve"}),
-        metrics=report("results/steps/pretrain-caf83ab8/metrics.json", category="metrics", labels={"step": "pretrain-caf83ab8", "file": "metrics"}),
+        curve=report(
+            "results/steps/pretrain-caf83ab8/curve.png",
+            category="pretrain",
+            labels={"step": "pretrain-caf83ab8", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/pretrain-caf83ab8/metrics.json",
+            category="metrics",
+            labels={"step": "pretrain-caf83ab8", "file": "metrics"},
+        ),
     log:
         "logs/steps/pretrain-caf83ab8.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         sigma=q(0.12),
         epochs=q(4),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:36
-rule fine_tune_4ee39d12:
+rule fine_tune:
     input:
-        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
-        features="results/steps/feature-engineer-d0eb3696/features.npz",
-        after="results/steps/pretrain-caf83ab8/metrics.json",
+        encoder=rules.pretrain.output.encoder,
+        features=rules.feature_engineer_3.output.features,
     output:
         model="results/steps/fine-tune-4ee39d12/model.pt",
-        curve=report("results/steps/fine-tune-4ee39d12/curve.png", category="fine-tune", labels={"step": "fine-tune-4ee39d12", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-4ee39d12/metrics.json", category="metrics", labels={"step": "fine-tune-4ee39d12", "file": "metrics"}),
+        curve=report(
+            "results/steps/fine-tune-4ee39d12/curve.png",
+            category="fine-tune",
+            labels={"step": "fine-tune-4ee39d12", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/fine-tune-4ee39d12/metrics.json",
+            category="metrics",
+            labels={"step": "fine-tune-4ee39d12", "file": "metrics"},
+        ),
     log:
         "logs/steps/fine-tune-4ee39d12.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -53,23 +77,31 @@ rule fine_tune_4ee39d12:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:49
-rule evaluate_9d679c3f:
+rule evaluate_3:
     input:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/fine-tune-4ee39d12/metrics.json",
+        model=rules.fine_tune.output.model,
+        test=rules.init.output.test,
     output:
         report="results/steps/evaluate-9d679c3f/report.json",
-        reliability=report("results/steps/evaluate-9d679c3f/reliability.png", category="evaluate", labels={"step": "evaluate-9d679c3f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-9d679c3f/metrics.json", category="metrics", labels={"step": "evaluate-9d679c3f", "file": "metrics"}),
+        reliability=report(
+            "results/steps/evaluate-9d679c3f/reliability.png",
+            category="evaluate",
+            labels={"step": "evaluate-9d679c3f", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/evaluate-9d679c3f/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-9d679c3f", "file": "metrics"},
+        ),
     log:
         "logs/steps/evaluate-9d679c3f.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -77,16 +109,23 @@ rule evaluate_9d679c3f:
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
-rule deploy_1b274c7d:
+rule deploy_3:
     input:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        metrics="results/steps/evaluate-9d679c3f/metrics.json",
+        model=rules.fine_tune.output.model,
+        metrics=rules.evaluate_3.output.metrics,
     output:
         record="results/steps/deploy-1b274c7d/deploy.json",
-        metrics=report("results/steps/deploy-1b274c7d/metrics.json", category="metrics", labels={"step": "deploy-1b274c7d", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-1b274c7d/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-1b274c7d", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-1b274c7d.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -94,16 +133,19 @@ rule deploy_1b274c7d:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/deploy-1b274c7d/metrics.json",
+        final=rules.deploy_3.output.metrics,
     output:
         "results/pretraining-complete/index.json",
     log:
         "logs/pretraining-complete/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-caf83ab8\", \"key\": \"pretrain-caf83ab8\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-4ee39d12\", \"key\": \"fine-tune-4ee39d12\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9d679c3f\", \"key\": \"evaluate-9d679c3f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-1b274c7d\", \"key\": \"deploy-1b274c7d\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/pretraining-complete", "flow": "pretraining-complete", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d0eb3696", "key": "feature-engineer-d0eb3696", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/pretrain-caf83ab8", "key": "pretrain-caf83ab8", "kind": "call", "label": "/pretrain", "origin": "", "outputs": ["curve", "encoder", "metrics"]}, {"folder": "results/steps/fine-tune-4ee39d12", "key": "fine-tune-4ee39d12", "kind": "call", "label": "/fine-tune", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/evaluate-9d679c3f", "key": "evaluate-9d679c3f", "kind": "call", "label": "/evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/deploy-1b274c7d", "key": "deploy-1b274c7d", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,33 +3,56 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 35dde7980b8f5c14
+# sources-hash: b3456918fc690d7d
 
-sweep_group(workflow, config, "sweep_train_d6955236", 4)
-register_variants("train_d6955236", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
+sweep_group(workflow, config, "sweep_train", 4)
+register_variants(
+    "train",
+    {
+        "sigma-0.10": {"sigma": "0.10"},
+        "sigma-0.12": {"sigma": "0.12"},
+        "sigma-0.15": {"sigma": "0.15"},
+        "sigma-0.20": {"sigma": "0.20"},
+    },
+)
+
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
-rule runpod_setup_a209440e:
+rule runpod_setup:
     output:
         env="results/steps/runpod-setup-a209440e/env.json",
-        metrics=report("results/steps/runpod-setup-a209440e/metrics.json", category="metrics", labels={"step": "runpod-setup-a209440e", "file": "metrics"}),
+        metrics=report(
+            "results/steps/runpod-setup-a209440e/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-setup-a209440e", "file": "metrics"},
+        ),
     log:
         "logs/steps/runpod-setup-a209440e.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /feature-engineer needs it
-rule init_6b892c1d:
+rule init_3:
     input:
-        after="results/steps/runpod-setup-a209440e/metrics.json",
+        # ordering only: runs after /runpod-setup, reads none of its files
+        after=rules.runpod_setup.output.metrics,
     output:
         data="results/steps/init-6b892c1d/data.parquet",
         test="results/steps/init-6b892c1d/test.parquet",
         unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
         env="results/steps/init-6b892c1d/env.json",
-        metrics=report("results/steps/init-6b892c1d/metrics.json", category="metrics", labels={"step": "init-6b892c1d", "file": "metrics"}),
+        metrics=report(
+            "results/steps/init-6b892c1d/metrics.json",
+            category="metrics",
+            labels={"step": "init-6b892c1d", "file": "metrics"},
+        ),
     log:
         "logs/steps/init-6b892c1d.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -41,37 +64,57 @@ rule init_6b892c1d:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
-rule feature_engineer_d846b60c:
+rule feature_engineer_4:
     input:
-        data="results/steps/init-6b892c1d/data.parquet",
-        test="results/steps/init-6b892c1d/test.parquet",
-        after="results/steps/init-6b892c1d/metrics.json",
+        data=rules.init_3.output.data,
+        test=rules.init_3.output.test,
     output:
         features="results/steps/feature-engineer-d846b60c/features.npz",
         test_features="results/steps/feature-engineer-d846b60c/test_features.npz",
-        metrics=report("results/steps/feature-engineer-d846b60c/metrics.json", category="metrics", labels={"step": "feature-engineer-d846b60c", "file": "metrics"}),
+        metrics=report(
+            "results/steps/feature-engineer-d846b60c/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-d846b60c", "file": "metrics"},
+        ),
     log:
         "logs/steps/feature-engineer-d846b60c.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:35
-rule train_d6955236:
+rule train:
     input:
-        unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
-        features="results/steps/feature-engineer-d846b60c/features.npz",
-        test="results/steps/init-6b892c1d/test.parquet",
-        after="results/steps/feature-engineer-d846b60c/metrics.json",
+        unlabelled=rules.init_3.output.unlabelled,
+        features=rules.feature_engineer_4.output.features,
+        test=rules.init_3.output.test,
     output:
         encoder="results/steps/train-d6955236/{variant}/encoder.pt",
         model="results/steps/train-d6955236/{variant}/model.pt",
-        curve=report("results/steps/train-d6955236/{variant}/curve.png", category="train", labels={"step": "train-d6955236", "file": "curve"}),
-        metrics=report("results/steps/train-d6955236/{variant}/metrics.json", category="metrics", labels={"step": "train-d6955236", "file": "metrics"}),
+        curve=report(
+            "results/steps/train-d6955236/{variant}/curve.png",
+            category="train",
+            labels={"step": "train-d6955236", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/train-d6955236/{variant}/metrics.json",
+            category="metrics",
+            labels={"step": "train-d6955236", "file": "metrics"},
+        ),
     log:
         "logs/steps/train-d6955236/{variant}.log",
+    group:
+        "sweep_train" if config.get("slashmake_group_sweeps") else None
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
-        sigma=lambda w: q(variant("train_d6955236", w.variant, "sigma")),
+        sigma=lambda w: q(variant("train", w.variant, "sigma")),
         pretrain_epochs=q(3),
         model=q("simple_lstm"),
         epochs=q(20),
@@ -83,66 +126,101 @@ rule train_d6955236:
         seed=q(17),
         device=q("auto"),
         ledger=q("results/ledger.jsonl"),
-    resources:
-        mem_mb=2000,
-    group: "sweep_train_d6955236" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.pretrain_epochs:u} --ledger={params.ledger:u} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:116
-rule results_aggregate_50f9d519:
+rule results_aggregate:
     input:
-        metrics=expand("results/steps/train-d6955236/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
+        metrics=expand(
+            rules.train.output.metrics,
+            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
+        ),
     output:
         summary="results/steps/results-aggregate-50f9d519/summary.json",
-        plot=report("results/steps/results-aggregate-50f9d519/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-50f9d519", "file": "plot"}),
-        metrics=report("results/steps/results-aggregate-50f9d519/metrics.json", category="metrics", labels={"step": "results-aggregate-50f9d519", "file": "metrics"}),
+        plot=report(
+            "results/steps/results-aggregate-50f9d519/metric_vs_sigma.png",
+            category="results:aggregate",
+            labels={"step": "results-aggregate-50f9d519", "file": "plot"},
+        ),
+        metrics=report(
+            "results/steps/results-aggregate-50f9d519/metrics.json",
+            category="metrics",
+            labels={"step": "results-aggregate-50f9d519", "file": "metrics"},
+        ),
     log:
         "logs/steps/results-aggregate-50f9d519.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/aggregate.py --metrics {input.metrics:q} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
+
 # /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:137
-rule best_model_select_3b4dfb9f:
+rule best_model_select:
     input:
-        summary="results/steps/results-aggregate-50f9d519/summary.json",
-        model=expand("results/steps/train-d6955236/{variant}/model.pt", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
-        after="results/steps/results-aggregate-50f9d519/metrics.json",
+        summary=rules.results_aggregate.output.summary,
+        model=expand(
+            rules.train.output.model,
+            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
+        ),
     output:
         model="results/steps/best-model-select-3b4dfb9f/model.pt",
-        metrics=report("results/steps/best-model-select-3b4dfb9f/metrics.json", category="metrics", labels={"step": "best-model-select-3b4dfb9f", "file": "metrics"}),
+        metrics=report(
+            "results/steps/best-model-select-3b4dfb9f/metrics.json",
+            category="metrics",
+            labels={"step": "best-model-select-3b4dfb9f", "file": "metrics"},
+        ),
     log:
         "logs/steps/best-model-select-3b4dfb9f.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-best-acc at workflow/commands/runpod-hpo-parallel.md:4:158
-checkpoint gate_best_acc_403c1848:
+checkpoint gate_best_acc:
     input:
-        metrics="results/steps/best-model-select-3b4dfb9f/metrics.json",
+        metrics=rules.best_model_select.output.metrics,
     output:
-        report("results/steps/gate-best-acc-403c1848/decision.json", category="gates", labels={"gate": "gate-best-acc-403c1848"}),
+        decision=report(
+            "results/steps/gate-best-acc-403c1848/decision.json",
+            category="gates",
+            labels={"gate": "gate-best-acc-403c1848"},
+        ),
     log:
         "logs/steps/gate-best-acc-403c1848.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="best_acc",
         threshold="0.90",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
-rule deploy_907ce2ec:
+rule deploy_4:
     input:
-        model="results/steps/best-model-select-3b4dfb9f/model.pt",
-        metrics="results/steps/best-model-select-3b4dfb9f/metrics.json",
-        after="results/steps/gate-best-acc-403c1848/decision.json",
+        model=rules.best_model_select.output.model,
+        metrics=rules.best_model_select.output.metrics,
+        # ordering only: runs after gate-best-acc, reads none of its files
+        after=rules.gate_best_acc.output.decision,
     output:
         record="results/steps/deploy-907ce2ec/deploy.json",
-        metrics=report("results/steps/deploy-907ce2ec/metrics.json", category="metrics", labels={"step": "deploy-907ce2ec", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-907ce2ec/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-907ce2ec", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-907ce2ec.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -150,44 +228,64 @@ rule deploy_907ce2ec:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:196
-rule analyze_failures_1d228148:
+rule analyze_failures:
     input:
-        summary="results/steps/results-aggregate-50f9d519/summary.json",
-        after="results/steps/gate-best-acc-403c1848/decision.json",
+        summary=rules.results_aggregate.output.summary,
+        # ordering only: runs after gate-best-acc, reads none of its files
+        after=rules.gate_best_acc.output.decision,
     output:
         report="results/steps/analyze-failures-1d228148/failures.json",
-        metrics=report("results/steps/analyze-failures-1d228148/metrics.json", category="metrics", labels={"step": "analyze-failures-1d228148", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-failures-1d228148/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-failures-1d228148", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-failures-1d228148.log",
+    conda:
+        "../../environment.yml"
     params:
         threshold=q(0.9),
     shell:
         "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-best-acc
-rule join_best_acc_629c86c2:
+rule join_best_acc:
     input:
-        decision="results/steps/gate-best-acc-403c1848/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_best_acc_403c1848, {"then": "results/steps/deploy-907ce2ec/metrics.json", "else": "results/steps/analyze-failures-1d228148/metrics.json"}),
+        decision=rules.gate_best_acc.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_best_acc,
+            {
+                "then": rules.deploy_4.output.metrics,
+                "else": rules.analyze_failures.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-best-acc-629c86c2/join.json",
+        join="results/steps/join-best-acc-629c86c2/join.json",
     log:
         "logs/steps/join-best-acc-629c86c2.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
-        final="results/steps/join-best-acc-629c86c2/join.json",
+        final=rules.join_best_acc.output.join,
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-a209440e\", \"key\": \"runpod-setup-a209440e\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-6b892c1d\", \"key\": \"init-6b892c1d\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d846b60c\", \"key\": \"feature-engineer-d846b60c\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-d6955236\", \"key\": \"train-d6955236\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-50f9d519\", \"key\": \"results-aggregate-50f9d519\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-3b4dfb9f\", \"key\": \"best-model-select-3b4dfb9f\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/gate-best-acc-403c1848\", \"key\": \"gate-best-acc-403c1848\", \"kind\": \"gate\", \"label\": \"gate-best-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-907ce2ec\", \"key\": \"deploy-907ce2ec\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-1d228148\", \"key\": \"analyze-failures-1d228148\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-best-acc-629c86c2\", \"key\": \"join-best-acc-629c86c2\", \"kind\": \"join\", \"label\": \"join-best-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/runpod-hpo-parallel", "flow": "runpod-hpo-parallel", "steps": [{"folder": "results/steps/runpod-setup-a209440e", "key": "runpod-setup-a209440e", "kind": "call", "label": "/runpod-setup", "origin": "", "outputs": ["env", "metrics"]}, {"folder": "results/steps/init-6b892c1d", "key": "init-6b892c1d", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d846b60c", "key": "feature-engineer-d846b60c", "kind": "call", "label": "/feature-engineer", "origin": "pulled in: /train needs it", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/train-d6955236", "key": "train-d6955236", "kind": "call", "label": "/train", "origin": "", "outputs": ["curve", "encoder", "metrics", "model"]}, {"folder": "results/steps/results-aggregate-50f9d519", "key": "results-aggregate-50f9d519", "kind": "call", "label": "/results:aggregate", "origin": "", "outputs": ["metrics", "plot", "summary"]}, {"folder": "results/steps/best-model-select-3b4dfb9f", "key": "best-model-select-3b4dfb9f", "kind": "call", "label": "/best-model:select", "origin": "", "outputs": ["metrics", "model"]}, {"folder": "results/steps/gate-best-acc-403c1848", "key": "gate-best-acc-403c1848", "kind": "gate", "label": "gate-best-acc", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-907ce2ec", "key": "deploy-907ce2ec", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/analyze-failures-1d228148", "key": "analyze-failures-1d228148", "kind": "call", "label": "/analyze-failures", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/join-best-acc-629c86c2", "key": "join-best-acc-629c86c2", "kind": "join", "label": "join-best-acc", "origin": "", "outputs": []}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

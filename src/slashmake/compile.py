@@ -16,7 +16,22 @@ from . import __version__
 from .definitions import Definitions
 from .errors import CompileError
 from .resolve import Resolved
-from .smk import param_value, py, quote_template, rule_text
+from .smk import (
+    CONDA_ENV,
+    ENV_FILE,
+    Bracketed,
+    Commented,
+    Expr,
+    Prefixed,
+    call,
+    flat,
+    layout,
+    literal,
+    param_value,
+    py,
+    quote_template,
+    rule_text,
+)
 from .steps import (
     AgentStep,
     Choice,
@@ -47,7 +62,9 @@ class Compiler:
         self.defs = defs
         self.skip = skip or {}
         self.agent = agent or {}
-        self.consts: dict[str, str] = {}
+        # each rule's software environment: the project's environment file, when it has one
+        self.conda = py(CONDA_ENV) if (defs.root / ENV_FILE).exists() else None
+        self.consts: dict[str, Expr] = {}  # statements before the rules (sweep tables, caps)
 
     # -- paths -----------------------------------------------------------------------------------
     def path(self, step: Step, name: str) -> str:
@@ -61,8 +78,7 @@ class Compiler:
     def register_variants(self, step: CommandStep) -> None:
         """Declare this flow's variants of a sweep (merged with other flows' at parse time)."""
         assert step.variants is not None
-        self.consts[f"VARIANTS_{step.rule}"] = (f"register_variants({py(step.rule)}, "
-                                                f"{json.dumps(step.variants, sort_keys=False)})")
+        self.consts[f"VARIANTS_{step.rule}"] = call("register_variants", py(step.rule), literal(step.variants))
         if step.rule not in self.skip:
             self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
                                                  f"{len(step.variants)})")
@@ -71,31 +87,39 @@ class Compiler:
         self.register_variants(step)
         return f"lambda w: q(variant({py(step.rule)}, w.variant, {py(key)}))"
 
-    def expr(self, prod: Producer) -> str:
+    def expr(self, prod: Producer) -> Expr:
         """A Python expression giving the file(s) of ``prod``; ``w`` is the wildcards."""
         if isinstance(prod, Ref):
-            path = self.path(prod.step, prod.name)
-            variants = variants_of(prod.step)
-            if variants is not None:
-                assert isinstance(prod.step, CommandStep)
-                self.register_variants(prod.step)
-                names = prod.variants if prod.variants is not None else tuple(variants)
-                return f"expand({py(path)}, variant={json.dumps(list(names))})"
-            return py(path)
+            return self.ref(prod)
         if isinstance(prod, Many):
-            return "flat(" + ", ".join(self.expr(p) for p in prod.parts) + ")"
-        opts = ", ".join(f"{py(b)}: {self.lazy(p)}" for b, p in prod.options)
-        return f"choose(checkpoints.{prod.decider.rule}, {{{opts}}})"
+            return call("flat", *(self.expr(p) for p in prod.parts))
+        opts = tuple(Prefixed(f"{py(b)}: ", self.lazy(p)) for b, p in prod.options)
+        return call("choose", f"checkpoints.{prod.decider.rule}", Bracketed("{", opts, "}"))
 
-    def lazy(self, prod: Producer) -> str:
-        return f"lambda: {self.expr(prod)}" if isinstance(prod, Choice) else self.expr(prod)
+    def ref(self, prod: Ref) -> Expr:
+        """``rules.<name>.output.<key>``; for a sweep, the variants this consumer gathers."""
+        step = prod.step
+        if (is_try(step) and prod.name != "status") or not prod.name.isidentifier():
+            path: Expr = py(self.path(step, prod.name))  # a /try publishes its files itself, not as outputs
+        else:
+            path = f"rules.{step.rule}.output.{prod.name}"
+        variants = variants_of(step)
+        if variants is not None:
+            assert isinstance(step, CommandStep)
+            self.register_variants(step)
+            names = prod.variants if prod.variants is not None else tuple(variants)
+            return call("expand", path, Prefixed("variant=", literal(list(names))))
+        return path
 
-    def exprs(self, prods: list[Producer], wrap: str) -> str:
+    def lazy(self, prod: Producer) -> Expr:
+        return Prefixed("lambda: ", self.expr(prod)) if isinstance(prod, Choice) else self.expr(prod)
+
+    def exprs(self, prods: list[Producer], wrap: str) -> Expr:
         """The files of several producers as one expression, behind ``wrap`` when a branch decides them."""
-        text = self.expr(prods[0]) if len(prods) == 1 else "flat(" + ", ".join(self.expr(p) for p in prods) + ")"
-        return f"{wrap} {text}" if any(_has_choice(p) for p in prods) else text
+        text = self.expr(prods[0]) if len(prods) == 1 else call("flat", *(self.expr(p) for p in prods))
+        return Prefixed(f"{wrap} ", text) if any(_has_choice(p) for p in prods) else text
 
-    def input_value(self, prod: Producer | list[Producer]) -> str:
+    def input_value(self, prod: Producer | list[Producer]) -> Expr:
         return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
 
     # -- rules -----------------------------------------------------------------------------------
@@ -103,13 +127,13 @@ class Compiler:
         blocks: list[str] = []
         for step in self.r.steps:
             if step.rule in self.skip:
-                blocks.append(f"# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
+                blocks.append(f"\n# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
                 continue
             blocks.append(self.rule(step))
         blocks.append(self.target(target, index_path))
-        consts = "\n".join(self.consts[k] for k in sorted(self.consts))
+        consts = "\n".join("\n".join(layout(self.consts[k], 0)) for k in sorted(self.consts))
         head = "\n".join(f"# {line}" for line in header)
-        return head + "\n\n" + (consts + "\n\n" if consts else "") + "\n".join(blocks)
+        return head + "\n" + ("\n" + consts + "\n" if consts else "") + "".join(blocks)
 
     def rule(self, step: Step) -> str:
         if isinstance(step, GateStep):
@@ -132,18 +156,26 @@ class Compiler:
     def log(self, step: Step) -> str:
         return py(f"logs/steps/{step.key}/{{variant}}.log" if variants_of(step) is not None else f"logs/steps/{step.key}.log")
 
-    def after(self, step: Step, inputs: dict[str, str]) -> dict[str, str]:
-        """Ordering inputs: the previous stage's marker, unless already an input."""
-        after = [p for p in step.after if self.input_value(p) not in inputs.values()]
-        return {"after": self.input_value(after)} if after else {}
+    def after(self, step: Step, inputs: dict[str, Expr], read: list[Producer]) -> dict[str, Expr | Commented]:
+        """An ordering-only input: the stage before, unless the step reads a file of it."""
+        reads = {r.step.key for r in _refs(read)}
+        have = {flat(v) for v in inputs.values()}
+        after = [p for p in step.after if not (isinstance(p, Ref) and p.step.key in reads)
+                 and flat(self.input_value(p)) not in have]
+        if not after:
+            return {}
+        labels = ", ".join(dict.fromkeys(r.step.label for r in _refs(after))) or "the stage before"
+        return {"after": Commented(f"ordering only: runs after {labels}, reads none of its files",
+                                   self.input_value(after))}
 
     def call(self, step: CommandStep) -> str:
         cmd = step.command
         assert cmd is not None
-        inputs = {k: self.input_value(p) for k, p in step.inputs.items()}
+        inputs: dict[str, Expr | Commented] = {k: self.input_value(p) for k, p in step.inputs.items()}
         inputs.update({f"var_{k}": self.input_value(v.source) for k, v in step.var_params.items()})
-        inputs.update(self.after(step, inputs))
-        outs = {"status": py(f"{step.folder}/status.json")} if step.is_try else \
+        read = [*step.inputs.values(), *(v.source for v in step.var_params.values())]
+        inputs.update(self.after(step, inputs, read))  # type: ignore[arg-type]
+        outs: dict[str, Expr] = {"status": py(f"{step.folder}/status.json")} if step.is_try else \
             {k: self.report_output(step, k) for k in step.outputs}
         params = self.params(step)
         resources = self.resources(step)
@@ -158,16 +190,16 @@ class Compiler:
                                            # a sweep's variants travel together on remote executors
                                            ("group", f'"sweep_{step.rule}" if config.get("slashmake_group_sweeps") else None'
                                             if step.variants is not None else None),
-                                           ("shell", py(shell))]
+                                           ("conda", self.conda), ("shell", py(shell))]
         return rule_text(kind, step.rule, self.comment(step), sections)
 
-    def report_output(self, step: CommandStep, name: str) -> str:
+    def report_output(self, step: CommandStep, name: str) -> Expr:
         """An output path, wrapped in report() when it belongs in Snakemake's HTML report."""
         path = self.path(step, name)
         if path.rsplit(".", 1)[-1] in REPORT_SUFFIXES or name == "metrics":
             category = "metrics" if name == "metrics" else step.label.lstrip("/")
-            labels = py({"step": step.key, "file": name}).replace("'", '"')
-            return f"report({py(path)}, category={py(category)}, labels={labels})"
+            return call("report", py(path), Prefixed("category=", py(category)),
+                        Prefixed("labels=", literal({"step": step.key, "file": name})))
         return py(path)
 
     def params(self, step: CommandStep) -> dict[str, str]:
@@ -249,7 +281,7 @@ class Compiler:
         return f"( {body} ) > {{log:q}} 2>&1"
 
     def attempt(self, step: CommandStep, body: str) -> str:
-        parts = ["{PYTHON:q} -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
+        parts = ["python -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
                  "--log {log:q}"]
         if step.is_try:
             parts += ["--status {output.status:q}", f"--stage {step.folder}/.staging", f"--publish {step.folder}",
@@ -273,23 +305,26 @@ class Compiler:
             name = re.sub(r"\W", "_", k)
             inputs += f" --param {name}={{params.{name}:u}}"
         droid = " --droid {params.droid_file:u}" if step.droid else ""
-        return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:u}" + droid +
+        return ("python -m slashmake.agent --command {params.command_file:u}" + droid +
                 " --arguments {params.arguments:u} " + inputs +
                 " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
                 " --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u}"
                 " > {log:q} 2>&1").replace("  ", " ")
 
     def gate(self, step: GateStep) -> str:
-        inputs: dict[str, str] = {}
+        inputs: dict[str, Expr] = {}
+        read: list[Producer] = []
         params: dict[str, str] = {"op": py(step.op or "truthy")}
         args = "--op {params.op:q}"
         m = step.metric
         if isinstance(m, MetricSource):
             inputs["metrics"] = self.input_value(m.producer)
+            read.append(m.producer)
             params["key"] = py(m.key)
             args += " --metrics {input.metrics:q} --key {params.key:q}"
         elif isinstance(m, MetricVar):
             inputs["metrics"] = self.input_value(m.source)
+            read.append(m.source)
             params["key"] = py(m.key)
             args += " --metrics {input.metrics:q} --key {params.key:q}"
         elif isinstance(m, Const):
@@ -301,30 +336,33 @@ class Compiler:
             args += " --threshold {params.threshold:q}"
         elif isinstance(t, MetricVar):
             inputs["threshold"] = self.input_value(t.source)
+            read.append(t.source)
             params["threshold_key"] = py(t.key)
             args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
-        inputs.update(self.after(step, inputs))
-        shell = "{PYTHON:q} -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
-        labels = py({"gate": step.key}).replace("'", '"')
-        decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={labels})"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
+        all_inputs: dict[str, Expr | Commented] = {**inputs, **self.after(step, inputs, read)}
+        shell = "python -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
+        decision = call("report", py(self.path(step, "decision")), Prefixed("category=", py("gates")),
+                        Prefixed("labels=", literal({"gate": step.key})))
+        sections: list[tuple[str, Any]] = [("input", all_inputs), ("output", {"decision": decision}),
                                            ("log", [self.log(step)]), ("params", params),
-                                           ("localrule", "True"), ("shell", py(shell))]
+                                           ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
         return rule_text("checkpoint", step.rule, self.comment(step), sections)
 
     def join(self, step: JoinStep) -> str:
         assert step.decider is not None
         decider = step.decider
-        decision = self.path(decider, "status" if is_try(decider) else "decision")
-        opts = ", ".join(f"{py(b)}: {self.lazy_list(ps)}" for b, ps in step.branches.items())
-        inputs = {"decision": py(decision), "chosen": f"lambda w: choose(checkpoints.{decider.rule}, {{{opts}}})"}
-        shell = "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
+        opts = tuple(Prefixed(f"{py(b)}: ", self.lazy_list(ps)) for b, ps in step.branches.items())
+        decision_ref = f"rules.{decider.rule}.output.{'status' if is_try(decider) else 'decision'}"
+        inputs = {"decision": decision_ref,
+                  "chosen": Prefixed("lambda w: ", call("choose", f"checkpoints.{decider.rule}", Bracketed("{", opts, "}")))}
+        shell = "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
                 " > {log:q} 2>&1"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "join"))]),
-                                           ("log", [self.log(step)]), ("localrule", "True"), ("shell", py(shell))]
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", {"join": py(self.path(step, "join"))}),
+                                           ("log", [self.log(step)]), ("localrule", "True"), ("conda", self.conda),
+                                           ("shell", py(shell))]
         return rule_text("rule", step.rule, f"joins the branches of {decider.label}", sections)
 
-    def lazy_list(self, prods: list[Producer]) -> str:
+    def lazy_list(self, prods: list[Producer]) -> Expr:
         return self.exprs(prods, "lambda:") if prods else "[]"
 
     def target(self, name: str, index_path: str) -> str:
@@ -333,13 +371,24 @@ class Compiler:
                             "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
                            for s in self.r.steps]}
         inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
-        shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        shell = "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
         log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
         # behind a lambda: Snakemake would format {...} inside a params string (a chain may hold braces)
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
                                            ("params", {"index": f"lambda w: {py(json.dumps(index, sort_keys=True))}"}),
-                                           ("localrule", "True"), ("shell", py(shell))]
+                                           ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
         return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
+
+
+def _refs(prods: list[Producer]) -> list[Ref]:
+    """The steps' files among ``prods`` that are read whatever branch is taken."""
+    out: list[Ref] = []
+    for p in prods:
+        if isinstance(p, Ref):
+            out.append(p)
+        elif isinstance(p, Many):
+            out += _refs(list(p.parts))
+    return out
 
 
 def _has_choice(prod: Producer) -> bool:

@@ -23,6 +23,7 @@ from .definitions import Definitions, load, slug
 from .errors import DefinitionError
 
 if TYPE_CHECKING:
+    from .names import RuleNames
     from .resolve import Resolved
 
 COMPILED = Path("rules/compiled")
@@ -72,6 +73,7 @@ class Project:
             path = self.root / rel
             h.update(rel.encode() + b"\0" + (path.read_bytes() if path.exists() else b"<missing>") + b"\0")
         names = sorted(p.relative_to(self.root).as_posix() for p in self.defs.files())
+        names.append(f"environment.yml:{(self.root / 'environment.yml').exists()}")  # rules get conda: with it
         h.update(json.dumps([names, self.config.get("params") or {}, self.agent_config(), overrides or {}],
                             sort_keys=True).encode())
         return h.hexdigest()[:16]
@@ -104,10 +106,20 @@ class Project:
         changed: list[Path] = []
         defined: dict[str, str] = {}
         wanted: set[str] = set()
-        for name in self.macros():
+        # In file order, as the Snakefile includes them: a step two flows share is defined in the first.
+        flows: list[tuple[str, Resolved]] = []
+        for name in sorted(self.macros(), key=lambda n: f"{slug(n)}.smk"):
             try:
-                text, _ = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
+                flows.append((name, self._resolve(f"/{name.replace('/', ':')}", name)))
             except DefinitionError as e:  # it uses a bad file: only running this macro fails
+                self.macro_errors[name] = e
+        names = self.rule_names()
+        names.keep_only({s.key for _, r in flows for s in r.steps})
+        for name, resolved in flows:
+            names.name(resolved.steps)
+            try:
+                text = self.compile_resolved(resolved, name, defined)
+            except DefinitionError as e:
                 self.macro_errors[name] = e
                 continue
             path = folder / f"{slug(name)}.smk"
@@ -120,7 +132,14 @@ class Project:
             if old.name not in wanted:
                 old.unlink()
                 changed.append(old)
+        names.save(self.root)
         return changed
+
+    def rule_names(self) -> RuleNames:
+        """The project's table of rule names (see :mod:`.names`); flow targets are reserved."""
+        from .names import RuleNames
+
+        return RuleNames.load(self.root, reserved={target_name(m) for m in self.macros()})
 
     def macro_rules(self) -> dict[str, str]:
         """Rule names defined by the compiled macros, with the file defining each."""
@@ -129,7 +148,13 @@ class Project:
 
     def resolve_chain(self, chain: str, name: str, source_name: str = "<chain>",
                       overrides: dict[str, str] | None = None) -> Resolved:
-        """parse → resolve, with the config's parameter overrides."""
+        """parse → resolve, with the config's parameter overrides; steps named from the project's table."""
+        resolved = self._resolve(chain, name, source_name, overrides)
+        self.rule_names().name(resolved.steps)
+        return resolved
+
+    def _resolve(self, chain: str, name: str, source_name: str = "<chain>",
+                 overrides: dict[str, str] | None = None) -> Resolved:
         from .parser import parse  # imported here: a Snakefile start with a fresh cache needs neither
         from .resolve import resolve
 
@@ -140,14 +165,20 @@ class Project:
     def compile_flow(self, chain: str, name: str, skip: dict[str, str], overrides: dict[str, str] | None = None,
                      source_name: str = "<chain>", target: str | None = None) -> tuple[str, Resolved]:
         """The compiled text of one flow (a macro's name or an ad-hoc chain), and its resolved steps."""
+        resolved = self.resolve_chain(chain, name, source_name, overrides)
+        return self.compile_resolved(resolved, name, skip, overrides, target), resolved
+
+    def compile_resolved(self, resolved: Resolved, name: str, skip: dict[str, str],
+                         overrides: dict[str, str] | None = None, target: str | None = None) -> str:
+        """The compiled text of a resolved flow whose steps have their rule names."""
         from .compile import compile_text, header_lines
 
-        resolved = self.resolve_chain(chain, name, source_name, overrides)
+        chain = resolved.chain
         sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
         header = header_lines(name, chain, sources, self.sources_hash(sources, overrides))
         text = compile_text(resolved, self.defs, target or target_name(name), f"results/{slug(name)}/index.json",
                             header, skip, self.agent_config())
-        return text, resolved
+        return text
 
     def compile_chain(self, chain: str, overrides: dict[str, str] | None = None,
                       source_name: str = "<chain>") -> tuple[str, Path, Resolved]:

@@ -9,7 +9,6 @@ and what determines its result (:meth:`Step.identity`, hashed into its key).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -110,15 +109,12 @@ class Step:
     span: Span | None = None
     origin: str = ""
     after: list[Producer] = field(default_factory=list)  # what runs before it with no file passed on
-    key: str = ""
+    key: str = ""  # what determines its result, hashed: its folder's name
+    rule: str = ""  # its rule's name, given by names.RuleNames once the flow is resolved
 
     @property
     def folder(self) -> str:
         return f"results/steps/{self.key}"
-
-    @property
-    def rule(self) -> str:
-        return re.sub(r"\W", "_", self.key)
 
     @property
     def outputs(self) -> dict[str, str]:

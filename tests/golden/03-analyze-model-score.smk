@@ -3,85 +3,117 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: cc22a7f59d4f3e0d
+# sources-hash: 98500f89a256988a
+
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
-rule analyze_4470f3bf:
+rule analyze:
     output:
         report="results/steps/analyze-4470f3bf/report.json",
-        metrics=report("results/steps/analyze-4470f3bf/metrics.json", category="metrics", labels={"step": "analyze-4470f3bf", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-4470f3bf/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-4470f3bf", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-4470f3bf.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/analyze.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-model_score at <chain>:1:32
-checkpoint gate_model_score_5778fb24:
+checkpoint gate_model_score:
     input:
-        after="results/steps/analyze-4470f3bf/metrics.json",
+        # ordering only: runs after /analyze, reads none of its files
+        after=rules.analyze.output.metrics,
     output:
-        report("results/steps/gate-model_score-5778fb24/decision.json", category="gates", labels={"gate": "gate-model_score-5778fb24"}),
+        decision=report(
+            "results/steps/gate-model_score-5778fb24/decision.json",
+            category="gates",
+            labels={"gate": "gate-model_score-5778fb24"},
+        ),
     log:
         "logs/steps/gate-model_score-5778fb24.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         value="0.87",
         threshold="0.85",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --value {params.value:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --value {params.value:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:56
-rule deploy_cfe432ad:
+rule deploy:
     input:
-        after="results/steps/gate-model_score-5778fb24/decision.json",
+        # ordering only: runs after gate-model_score, reads none of its files
+        after=rules.gate_model_score.output.decision,
     output:
         report="results/steps/deploy-cfe432ad/report.json",
     log:
         "logs/steps/deploy-cfe432ad.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /optimize (workflow/commands/optimize.md) at <chain>:1:74
-rule optimize_66e2d733:
+rule optimize:
     input:
-        after="results/steps/gate-model_score-5778fb24/decision.json",
+        # ordering only: runs after gate-model_score, reads none of its files
+        after=rules.gate_model_score.output.decision,
     output:
         report="results/steps/optimize-66e2d733/report.json",
     log:
         "logs/steps/optimize-66e2d733.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/optimize.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-model_score
-rule join_model_score_0763729d:
+rule join_model_score:
     input:
-        decision="results/steps/gate-model_score-5778fb24/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_model_score_5778fb24, {"then": "results/steps/deploy-cfe432ad/report.json", "else": "results/steps/optimize-66e2d733/report.json"}),
+        decision=rules.gate_model_score.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_model_score,
+            {"then": rules.deploy.output.report, "else": rules.optimize.output.report},
+        ),
     output:
-        "results/steps/join-model_score-0763729d/join.json",
+        join="results/steps/join-model_score-0763729d/join.json",
     log:
         "logs/steps/join-model_score-0763729d.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_03
 rule seed_03:
     input:
-        final="results/steps/join-model_score-0763729d/join.json",
+        final=rules.join_model_score.output.join,
     output:
         "results/seed-03/index.json",
     log:
         "logs/seed-03/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/analyze \\u2192 $model_score=0.87 \\u2192 /if:$model_score>0.85 \\u2192 /deploy \\u2192 /else \\u2192 /optimize\", \"flow\": \"seed-03\", \"steps\": [{\"folder\": \"results/steps/analyze-4470f3bf\", \"key\": \"analyze-4470f3bf\", \"kind\": \"call\", \"label\": \"/analyze\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-model_score-5778fb24\", \"key\": \"gate-model_score-5778fb24\", \"kind\": \"gate\", \"label\": \"gate-model_score\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-cfe432ad\", \"key\": \"deploy-cfe432ad\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/optimize-66e2d733\", \"key\": \"optimize-66e2d733\", \"kind\": \"call\", \"label\": \"/optimize\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-model_score-0763729d\", \"key\": \"join-model_score-0763729d\", \"kind\": \"join\", \"label\": \"join-model_score\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/analyze \\u2192 $model_score=0.87 \\u2192 /if:$model_score>0.85 \\u2192 /deploy \\u2192 /else \\u2192 /optimize", "flow": "seed-03", "steps": [{"folder": "results/steps/analyze-4470f3bf", "key": "analyze-4470f3bf", "kind": "call", "label": "/analyze", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/gate-model_score-5778fb24", "key": "gate-model_score-5778fb24", "kind": "gate", "label": "gate-model_score", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-cfe432ad", "key": "deploy-cfe432ad", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/optimize-66e2d733", "key": "optimize-66e2d733", "kind": "call", "label": "/optimize", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-model_score-0763729d", "key": "join-model_score-0763729d", "kind": "join", "label": "join-model_score", "origin": "", "outputs": []}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

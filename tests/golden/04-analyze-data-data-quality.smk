@@ -3,45 +3,67 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: e4aaf2a3f3bb16b2
+# sources-hash: f5d257f62de7cf60
+
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
-rule analyze_data_4478080a:
+rule analyze_data:
     output:
         report="results/steps/analyze-data-4478080a/report.json",
-        metrics=report("results/steps/analyze-data-4478080a/metrics.json", category="metrics", labels={"step": "analyze-data-4478080a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-data-4478080a/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-data-4478080a", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-data-4478080a.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/analyze-data.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-data_quality at <chain>:1:42
-checkpoint gate_data_quality_652cfec5:
+checkpoint gate_data_quality:
     input:
-        metrics="results/steps/analyze-data-4478080a/metrics.json",
+        metrics=rules.analyze_data.output.metrics,
     output:
-        report("results/steps/gate-data_quality-652cfec5/decision.json", category="gates", labels={"gate": "gate-data_quality-652cfec5"}),
+        decision=report(
+            "results/steps/gate-data_quality-652cfec5/decision.json",
+            category="gates",
+            labels={"gate": "gate-data_quality-652cfec5"},
+        ),
     log:
         "logs/steps/gate-data_quality-652cfec5.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="data_quality",
         threshold="0.8",
-    localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:66
-rule ml_train_0800a6e3:
+rule ml_train:
     input:
-        after="results/steps/gate-data_quality-652cfec5/decision.json",
+        # ordering only: runs after gate-data_quality, reads none of its files
+        after=rules.gate_data_quality.output.decision,
     output:
         model="results/steps/ml-train-0800a6e3/model.pt",
-        metrics=report("results/steps/ml-train-0800a6e3/metrics.json", category="metrics", labels={"step": "ml-train-0800a6e3", "file": "metrics"}),
+        metrics=report(
+            "results/steps/ml-train-0800a6e3/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-0800a6e3", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-train-0800a6e3.log",
+    conda:
+        "../../environment.yml"
     params:
         model=q("simple_lstm"),
         device=q("auto"),
@@ -52,42 +74,58 @@ rule ml_train_0800a6e3:
     shell:
         "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /data-cleanup (workflow/commands/data-cleanup.md) at <chain>:1:86
-rule data_cleanup_77a5a6aa:
+rule data_cleanup:
     input:
-        after="results/steps/gate-data_quality-652cfec5/decision.json",
+        # ordering only: runs after gate-data_quality, reads none of its files
+        after=rules.gate_data_quality.output.decision,
     output:
         report="results/steps/data-cleanup-77a5a6aa/report.json",
     log:
         "logs/steps/data-cleanup-77a5a6aa.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/data-cleanup.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-data_quality
-rule join_data_quality_63668a8a:
+rule join_data_quality:
     input:
-        decision="results/steps/gate-data_quality-652cfec5/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_data_quality_652cfec5, {"then": "results/steps/ml-train-0800a6e3/metrics.json", "else": "results/steps/data-cleanup-77a5a6aa/report.json"}),
+        decision=rules.gate_data_quality.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_data_quality,
+            {
+                "then": rules.ml_train.output.metrics,
+                "else": rules.data_cleanup.output.report,
+            },
+        ),
     output:
-        "results/steps/join-data_quality-63668a8a/join.json",
+        join="results/steps/join-data_quality-63668a8a/join.json",
     log:
         "logs/steps/join-data_quality-63668a8a.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_04
 rule seed_04:
     input:
-        final="results/steps/join-data_quality-63668a8a/join.json",
+        final=rules.join_data_quality.output.join,
     output:
         "results/seed-04/index.json",
     log:
         "logs/seed-04/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/analyze-data \\u2192 $data_quality=<result> \\u2192 /if:$data_quality>0.8 \\u2192 /ml-train \\u2192 /else \\u2192 /data-cleanup\", \"flow\": \"seed-04\", \"steps\": [{\"folder\": \"results/steps/analyze-data-4478080a\", \"key\": \"analyze-data-4478080a\", \"kind\": \"call\", \"label\": \"/analyze-data\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-data_quality-652cfec5\", \"key\": \"gate-data_quality-652cfec5\", \"kind\": \"gate\", \"label\": \"gate-data_quality\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-train-0800a6e3\", \"key\": \"ml-train-0800a6e3\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/data-cleanup-77a5a6aa\", \"key\": \"data-cleanup-77a5a6aa\", \"kind\": \"call\", \"label\": \"/data-cleanup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-data_quality-63668a8a\", \"key\": \"join-data_quality-63668a8a\", \"kind\": \"join\", \"label\": \"join-data_quality\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        index=lambda w: '{"chain": "/analyze-data \\u2192 $data_quality=<result> \\u2192 /if:$data_quality>0.8 \\u2192 /ml-train \\u2192 /else \\u2192 /data-cleanup", "flow": "seed-04", "steps": [{"folder": "results/steps/analyze-data-4478080a", "key": "analyze-data-4478080a", "kind": "call", "label": "/analyze-data", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/gate-data_quality-652cfec5", "key": "gate-data_quality-652cfec5", "kind": "gate", "label": "gate-data_quality", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/ml-train-0800a6e3", "key": "ml-train-0800a6e3", "kind": "call", "label": "/ml-train", "origin": "", "outputs": ["metrics", "model"]}, {"folder": "results/steps/data-cleanup-77a5a6aa", "key": "data-cleanup-77a5a6aa", "kind": "call", "label": "/data-cleanup", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-data_quality-63668a8a", "key": "join-data_quality-63668a8a", "kind": "join", "label": "join-data_quality", "origin": "", "outputs": []}]}',
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
