@@ -139,13 +139,17 @@ def test_install_is_idempotent_checkable_and_leaves_other_files_alone(toy: ToyPr
     assert not (toy.root / ".factory/mcp.json").exists()
 
 
-def test_a_definition_in_droids_folder_is_named_in_a_warning(toy: ToyProject) -> None:
+def test_name_clashes_are_named_in_warnings(toy: ToyProject) -> None:
     _project(toy)
     defn = toy.root / ".factory/commands/ship.md"
     defn.parent.mkdir(parents=True)
     defn.write_text("---\ndescription: ship it\nslashmake:\n  shell: echo ship\n---\n")
+    toy.command("x/y")
+    toy.command("x-y")
     r = toy.slashmake("agents", "install")
     assert ".factory/commands/ship.md is also /ship in Droid" in r.stderr
+    assert "/x:y and /x-y are both /x-y in the agents: only /x-y gets an entry point" in r.stderr
+    assert "run -- \"/x-y" in (toy.root / ".factory/commands/x-y").read_text()
     assert (toy.root / ".factory/commands/ship").exists() and defn.exists()
 
 

@@ -59,7 +59,13 @@ def test_list_and_explain_the_ml_pipeline(tmp_path: Path) -> None:
             lines = explained.splitlines()
             assert any(line.startswith("will run") and "/ml-train" in line for line in lines), explained
             assert any("/ml-deploy" in line for line in lines), explained  # behind the gate: waits or will run
-            assert not (await client.call_tool("lint", {})).is_error
+            lint = await client.call_tool("lint", {})
+            assert not lint.is_error and "commands it may run" in _text(lint), _text(lint)
+            # A broken definition: lint is a tool error naming the file, line and column, with the caret.
+            (root / "workflow/commands/broken.md").write_text("---\nslashmake:\n  threads: many\n---\n")
+            broken = await client.call_tool("lint", {})
+            assert broken.is_error and "workflow/commands/broken.md:" in _text(broken) and "^" in _text(broken)
+            assert _data(await client.call_tool("list", {}))["unreadable"]
 
     _run(go)
 
@@ -96,9 +102,18 @@ def test_run_a_toy_flow_with_progress_results_errors_and_the_lock(toy: ToyProjec
             assert any(m and "steps" in m for _, _, m in progress), progress
             again = _data(await client.call_tool("run", {"chain": "/pipe"}))
             assert toy.ran() == [] and again["nothing_to_do"] is True
+            # Dry run, force, variables.
+            dry = _data(await client.call_tool("run", {"chain": "/pipe", "dry_run": True, "force": ["/a"]}))
+            assert toy.ran() == [] and dry["dry_run"] is True and "a" in dry["output_tail"]
+            forced = _data(await client.call_tool("run", {"chain": "$t=0.9 → /a → /if:score>$t → /b → /end",
+                                                          "variables": {"t": "0.2"}, "force": ["/a"]}))
+            assert toy.ran() == ["a", "b"]  # a forced step reruns what reads it
+            assert [d["decision"].split()[0] for d in forced["decisions"]] == ["then"]
             # Results: the ledger, filtered.
             rows = _data(await client.call_tool("results", {"step": "b"}))["rows"]
-            assert [r["accuracy"] for r in rows] == [0.91]
+            assert [r["accuracy"] for r in rows] == [0.91, 0.91]  # /b ran twice: once forced
+            last = _data(await client.call_tool("results", {"metric": "accuracy", "limit": 1}))
+            assert last["total"] == 2 and len(last["rows"]) == 1
             assert _data(await client.call_tool("results", {"step": "nope"}))["rows"] == []
             # A step's output and log as resources.
             [b_step] = [s for s in ran["steps"] if s["label"] == "/b"]
@@ -146,5 +161,20 @@ def test_a_run_started_elsewhere_holds_the_lock(toy: ToyProject) -> None:
             assert toy.ran() == []
             assert not (await client.call_tool("run", {"chain": "/a"})).is_error
             assert toy.ran() == ["a"]
+            # A call the client gives up on stops its run: the lock is free again, nothing half-written.
+            with anyio.move_on_after(2.0):
+                await client.call_tool("run", {"chain": "/slow"})
+            with anyio.fail_after(60):
+                while True:
+                    with open(toy.root / ".slashmake/run.lock", "a") as lock:
+                        try:
+                            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                            break
+                        except BlockingIOError:
+                            await anyio.sleep(0.2)
+            assert toy.ran() == [] and not list((toy.root / "results/steps").glob("slow-*/report.json"))
+            # Resources stay inside the project.
+            with pytest.raises(Exception, match="Unknown resource|not a step key|no file"):
+                await client.read_resource("slashmake://logs/..")
 
     _run(go)

@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: dd0880b4c9b54234
+# sources-hash: 6eb216539d5117a1
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
@@ -321,6 +321,7 @@ rule join_drift_detected:
 rule continuous_training:
     input:
         final=rules.join_drift_detected.output.join,
+        index="rules/compiled/continuous-training.json",
     output:
         "results/continuous-training/index.json",
     log:
@@ -328,7 +329,5 @@ rule continuous_training:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/continuous-training", "flow": "continuous-training", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /monitor-performance needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/monitor-performance-2b0edd80", "key": "monitor-performance-2b0edd80", "kind": "call", "label": "/monitor-performance", "origin": "", "outputs": ["current_data", "metrics", "report"]}, {"folder": "results/steps/gate-drift-detected-dae9e113", "key": "gate-drift-detected-dae9e113", "kind": "gate", "label": "gate-drift-detected", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/data-refresh-c3307e13", "key": "data-refresh-c3307e13", "kind": "call", "label": "/data-refresh", "origin": "", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/retrain-c6edf03f", "key": "retrain-c6edf03f", "kind": "call", "label": "/retrain", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/evaluate-9790ea5f", "key": "evaluate-9790ea5f", "kind": "call", "label": "/evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/gate-better-performance-84715e16", "key": "gate-better-performance-84715e16", "kind": "gate", "label": "gate-better-performance", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-c0a9a314", "key": "deploy-c0a9a314", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/monitor-d004fce4", "key": "monitor-d004fce4", "kind": "call", "label": "/monitor", "origin": "", "outputs": ["config", "metrics"]}, {"folder": "results/steps/continue-monitoring-c8f09491", "key": "continue-monitoring-c8f09491", "kind": "call", "label": "/continue-monitoring", "origin": "", "outputs": ["metrics", "note"]}, {"folder": "results/steps/join-better-performance-af53bbde", "key": "join-better-performance-af53bbde", "kind": "join", "label": "join-better-performance", "origin": "", "outputs": []}, {"folder": "results/steps/join-drift-detected-1d63002a", "key": "join-drift-detected-1d63002a", "kind": "join", "label": "join-drift-detected", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 1f188a850bfc04d2
+# sources-hash: 18643e6b3de843ff
 
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
@@ -303,6 +303,7 @@ rule join_tests_pass:
 rule deploy_production:
     input:
         final=rules.join_tests_pass.output.join,
+        index="rules/compiled/deploy-production.json",
     output:
         "results/deploy-production/index.json",
     log:
@@ -310,7 +311,5 @@ rule deploy_production:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/deploy-production", "flow": "deploy-production", "steps": [{"folder": "results/steps/code-review-c727286c", "key": "code-review-c727286c", "kind": "call", "label": "/code-review", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/security-scan-a81f3abc", "key": "security-scan-a81f3abc", "kind": "call", "label": "/security-scan", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/init-30b2fe2a", "key": "init-30b2fe2a", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-b5d22bd1", "key": "feature-engineer-b5d22bd1", "kind": "call", "label": "/feature-engineer", "origin": "pulled in: /ml-train needs it", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/ml-train-552d8a00", "key": "ml-train-552d8a00", "kind": "call", "label": "/ml-train", "origin": "pulled in: /performance-test needs it", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/performance-test-52330a34", "key": "performance-test-52330a34", "kind": "call", "label": "/performance-test", "origin": "", "outputs": ["metrics"]}, {"folder": "results/steps/runpod-staging-e739d72e", "key": "runpod-staging-e739d72e", "kind": "call", "label": "/runpod-staging", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/gate-tests-pass-aeee7630", "key": "gate-tests-pass-aeee7630", "kind": "gate", "label": "gate-tests-pass", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/runpod-production-a5715b24", "key": "runpod-production-a5715b24", "kind": "call", "label": "/runpod-production", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/monitor-setup-60919a6a", "key": "monitor-setup-60919a6a", "kind": "call", "label": "/monitor-setup", "origin": "", "outputs": ["config", "metrics"]}, {"folder": "results/steps/rollback-8e398cbe", "key": "rollback-8e398cbe", "kind": "call", "label": "/rollback", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/join-tests-pass-1544ae74", "key": "join-tests-pass-1544ae74", "kind": "join", "label": "join-tests-pass", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 983318b3514301e0
+# sources-hash: 93e8133b78d6d88c
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -253,6 +253,7 @@ rule join_acc:
 rule lstm_pretraining_full:
     input:
         final=rules.join_acc.output.join,
+        index="rules/compiled/lstm-pretraining-full.json",
     output:
         "results/lstm-pretraining-full/index.json",
     log:
@@ -260,7 +261,5 @@ rule lstm_pretraining_full:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/lstm-pretraining-full", "flow": "lstm-pretraining-full", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /data-validate needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/data-validate-6dca9246", "key": "data-validate-6dca9246", "kind": "call", "label": "/data-validate", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/feature-engineer-6b5d0908", "key": "feature-engineer-6b5d0908", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/pretrain-bilstm-25a48fc0", "key": "pretrain-bilstm-25a48fc0", "kind": "call", "label": "/pretrain-bilstm", "origin": "", "outputs": ["curve", "encoder", "metrics"]}, {"folder": "results/steps/fine-tune-simplelstm-3fba7053", "key": "fine-tune-simplelstm-3fba7053", "kind": "call", "label": "/fine-tune-simplelstm", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/evaluate-475e920c", "key": "evaluate-475e920c", "kind": "call", "label": "/evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/gate-acc-4e38b82e", "key": "gate-acc-4e38b82e", "kind": "gate", "label": "gate-acc", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-ceb84ea5", "key": "deploy-ceb84ea5", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/benchmark-2b57ba4e", "key": "benchmark-2b57ba4e", "kind": "call", "label": "/benchmark", "origin": "", "outputs": ["metrics"]}, {"folder": "results/steps/join-acc-8fba5708", "key": "join-acc-8fba5708", "kind": "join", "label": "join-acc", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

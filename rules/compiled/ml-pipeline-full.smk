@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 5a6bdadb9de96dc1
+# sources-hash: 74f4fdd99402e059
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -217,6 +217,7 @@ rule join_accuracy:
 rule ml_pipeline_full:
     input:
         final=rules.join_accuracy.output.join,
+        index="rules/compiled/ml-pipeline-full.json",
     output:
         "results/ml-pipeline-full/index.json",
     log:
@@ -224,7 +225,5 @@ rule ml_pipeline_full:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/ml-pipeline-full", "flow": "ml-pipeline-full", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/data-validate-6dca9246", "key": "data-validate-6dca9246", "kind": "call", "label": "/data-validate", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/feature-engineer-6b5d0908", "key": "feature-engineer-6b5d0908", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/ml-train-1235532a", "key": "ml-train-1235532a", "kind": "call", "label": "/ml-train", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/ml-evaluate-5f8daeae", "key": "ml-evaluate-5f8daeae", "kind": "call", "label": "/ml-evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/gate-accuracy-70fc35c1", "key": "gate-accuracy-70fc35c1", "kind": "gate", "label": "gate-accuracy", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/ml-deploy-513927df", "key": "ml-deploy-513927df", "kind": "call", "label": "/ml-deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/hyperparameter-tune-08763021", "key": "hyperparameter-tune-08763021", "kind": "call", "label": "/hyperparameter-tune", "origin": "", "outputs": ["best_params", "metrics", "model"]}, {"folder": "results/steps/retrain-50a6b352", "key": "retrain-50a6b352", "kind": "call", "label": "/retrain", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/join-accuracy-d8ed3661", "key": "join-accuracy-d8ed3661", "kind": "join", "label": "join-accuracy", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: f0e9aa9d44baa4f9
+# sources-hash: 120219a622a98026
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
@@ -30,8 +30,9 @@ rule analyze_model_architecture:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("analyze-model-architecture-d9d52bc7"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:71
@@ -58,8 +59,9 @@ rule validate_data_pipeline:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("validate-data-pipeline-53c8ffba"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:125
@@ -86,8 +88,9 @@ rule setup_monitoring:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("setup-monitoring-90410b73"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:182
@@ -120,8 +123,9 @@ rule aggregate:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("aggregate-0425496e"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:212
@@ -150,14 +154,16 @@ rule plan:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("plan-ea9be0c5"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # target: snakemake -c2 parallel_analysis
 rule parallel_analysis:
     input:
         final=rules.plan.output.metrics,
+        index="rules/compiled/parallel-analysis.json",
     output:
         "results/parallel-analysis/index.json",
     log:
@@ -165,7 +171,5 @@ rule parallel_analysis:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/parallel-analysis", "flow": "parallel-analysis", "steps": [{"folder": "results/steps/analyze-model-architecture-d9d52bc7", "key": "analyze-model-architecture-d9d52bc7", "kind": "agent", "label": "/analyze-model-architecture", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/validate-data-pipeline-53c8ffba", "key": "validate-data-pipeline-53c8ffba", "kind": "agent", "label": "/validate-data-pipeline", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/setup-monitoring-90410b73", "key": "setup-monitoring-90410b73", "kind": "agent", "label": "/setup-monitoring", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/aggregate-0425496e", "key": "aggregate-0425496e", "kind": "agent", "label": "/aggregate", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/plan-ea9be0c5", "key": "plan-ea9be0c5", "kind": "agent", "label": "/plan", "origin": "", "outputs": ["metrics", "prompt", "response"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

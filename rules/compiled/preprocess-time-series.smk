@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 600d179d4a6d0b85
+# sources-hash: ce9ae4fb98d78ebb
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -33,6 +33,7 @@ rule feature_engineer_3:
 rule preprocess_time_series:
     input:
         final=rules.feature_engineer_3.output.metrics,
+        index="rules/compiled/preprocess-time-series.json",
     output:
         "results/preprocess-time-series/index.json",
     log:
@@ -40,7 +41,5 @@ rule preprocess_time_series:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/preprocess-time-series", "flow": "preprocess-time-series", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d0eb3696", "key": "feature-engineer-d0eb3696", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

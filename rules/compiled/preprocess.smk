@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 0aea315f17307072
+# sources-hash: e39daf97ca402df9
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -14,6 +14,7 @@
 rule preprocess:
     input:
         final=rules.feature_engineer_3.output.metrics,
+        index="rules/compiled/preprocess.json",
     output:
         "results/preprocess/index.json",
     log:
@@ -21,7 +22,5 @@ rule preprocess:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/preprocess", "flow": "preprocess", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d0eb3696", "key": "feature-engineer-d0eb3696", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

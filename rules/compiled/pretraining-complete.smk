@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: bf286a5312e55999
+# sources-hash: 24cbf14667380dc6
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -138,6 +138,7 @@ rule deploy_3:
 rule pretraining_complete:
     input:
         final=rules.deploy_3.output.metrics,
+        index="rules/compiled/pretraining-complete.json",
     output:
         "results/pretraining-complete/index.json",
     log:
@@ -145,7 +146,5 @@ rule pretraining_complete:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/pretraining-complete", "flow": "pretraining-complete", "steps": [{"folder": "results/steps/init-061c2475", "key": "init-061c2475", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d0eb3696", "key": "feature-engineer-d0eb3696", "kind": "call", "label": "/feature-engineer", "origin": "", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/pretrain-caf83ab8", "key": "pretrain-caf83ab8", "kind": "call", "label": "/pretrain", "origin": "", "outputs": ["curve", "encoder", "metrics"]}, {"folder": "results/steps/fine-tune-4ee39d12", "key": "fine-tune-4ee39d12", "kind": "call", "label": "/fine-tune", "origin": "", "outputs": ["curve", "metrics", "model"]}, {"folder": "results/steps/evaluate-9d679c3f", "key": "evaluate-9d679c3f", "kind": "call", "label": "/evaluate", "origin": "", "outputs": ["metrics", "reliability", "report"]}, {"folder": "results/steps/deploy-1b274c7d", "key": "deploy-1b274c7d", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,9 +3,8 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: b3456918fc690d7d
+# sources-hash: 1cc64cf8f6c2e85f
 
-sweep_group(workflow, config, "sweep_train", 4)
 register_variants(
     "train",
     {
@@ -278,6 +277,7 @@ rule join_best_acc:
 rule runpod_hpo_parallel:
     input:
         final=rules.join_best_acc.output.join,
+        index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
@@ -285,7 +285,5 @@ rule runpod_hpo_parallel:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/runpod-hpo-parallel", "flow": "runpod-hpo-parallel", "steps": [{"folder": "results/steps/runpod-setup-a209440e", "key": "runpod-setup-a209440e", "kind": "call", "label": "/runpod-setup", "origin": "", "outputs": ["env", "metrics"]}, {"folder": "results/steps/init-6b892c1d", "key": "init-6b892c1d", "kind": "call", "label": "/init", "origin": "pulled in: /feature-engineer needs it", "outputs": ["data", "env", "metrics", "test", "unlabelled"]}, {"folder": "results/steps/feature-engineer-d846b60c", "key": "feature-engineer-d846b60c", "kind": "call", "label": "/feature-engineer", "origin": "pulled in: /train needs it", "outputs": ["features", "metrics", "test_features"]}, {"folder": "results/steps/train-d6955236", "key": "train-d6955236", "kind": "call", "label": "/train", "origin": "", "outputs": ["curve", "encoder", "metrics", "model"]}, {"folder": "results/steps/results-aggregate-50f9d519", "key": "results-aggregate-50f9d519", "kind": "call", "label": "/results:aggregate", "origin": "", "outputs": ["metrics", "plot", "summary"]}, {"folder": "results/steps/best-model-select-3b4dfb9f", "key": "best-model-select-3b4dfb9f", "kind": "call", "label": "/best-model:select", "origin": "", "outputs": ["metrics", "model"]}, {"folder": "results/steps/gate-best-acc-403c1848", "key": "gate-best-acc-403c1848", "kind": "gate", "label": "gate-best-acc", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-907ce2ec", "key": "deploy-907ce2ec", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["metrics", "record"]}, {"folder": "results/steps/analyze-failures-1d228148", "key": "analyze-failures-1d228148", "kind": "call", "label": "/analyze-failures", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/join-best-acc-629c86c2", "key": "join-best-acc-629c86c2", "kind": "join", "label": "join-best-acc", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -16,7 +16,7 @@ from .errors import CompileError, ResolveError, Span, closest
 from .graph import Scope, norm
 from .nodes import Arg, Call, Option, Value, Var
 from .parser import is_number
-from .steps import AgentStep, CallStep, CommandStep, Const, MetricVar, Producer
+from .steps import AgentStep, CallStep, CommandStep, Const, Many, MetricVar, Producer, Ref
 from .tools import missing_tools
 
 # Options every call takes; any other --option sets a parameter of the command.
@@ -120,6 +120,8 @@ class Binder:
                                    f"{', '.join(cmd.params) or 'none'}){closest(key, list(cmd.params))}", o.span)
             self.set_param(step, key, True if o.value is None else o.value, env, o.span)
         step.inputs = self.inputs_for(cmd, env, call.span)
+        if isinstance(step, AgentStep) and not cmd.inputs:
+            step.inputs = handoff(env.last)  # a command that names its inputs gets those instead
         step.after = list(env.last)
         self.sources.add(cmd.path.as_posix())
         if droid is not None:
@@ -207,6 +209,19 @@ class Binder:
                     positional.append(a.value)
         scope.vars["ARGUMENTS"] = Const(json.dumps(positional))
         return scope, extra
+
+
+def handoff(last: list[Producer]) -> dict[str, Producer]:
+    """The default inputs of an agent step: the answers and metrics of the agent steps directly before it."""
+    refs = [p for p in last if isinstance(p, Ref) and isinstance(p.step, AgentStep)]
+    if not refs:
+        return {}
+
+    def each(name: str) -> Producer:
+        parts = tuple(Ref(r.step, name, r.variants) for r in refs)
+        return parts[0] if len(parts) == 1 else Many(parts)
+
+    return {"response": each("response"), "metrics": each("metrics")}
 
 
 def _fmt(v: Any) -> str:

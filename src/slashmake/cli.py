@@ -6,13 +6,15 @@ import json
 import os
 import shutil
 import sys
+import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import runner
+from . import noop, outcomes, run_options, runner
 from .errors import FlowError, RunError
 from .project import Project, target_name
 from .resolve import Resolved
@@ -84,17 +86,7 @@ def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str
 
 
 def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
-    rules: list[str] = []
-    for want in steps:
-        name = want.lstrip("/").replace(":", "/")
-        hits = [s.rule for s in resolved.steps
-                if s.key == want or (isinstance(s, CommandStep) and s.cmd.name == name)
-                or (isinstance(s, CommandStep) and s.droid is not None and name == f"{s.droid.name}/{s.cmd.name}")]
-        if not hits:
-            labels = sorted({s.label for s in resolved.steps if isinstance(s, CommandStep)})
-            raise RunError(f"--force {want}: no such step in this flow (steps: {', '.join(labels)})")
-        rules += hits
-    return tuple(rules)
+    return run_options.rule_list(resolved, steps, "--forcerun")
 
 
 @main.command()
@@ -105,25 +97,66 @@ def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--executor", type=click.Choice(runner.EXECUTORS), default="local", show_default=True)
 @click.option("--profile", help="A Snakemake profile folder.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind or override a $variable.")
-@click.option("--force", multiple=True, metavar="STEP", help="Rerun a step (a command name or step key).")
+@click.option("--forcerun", "--force", "force", multiple=True, metavar="STEP",
+              help="Rerun a step (a command name such as /ml-train, a step key or a rule name).")
+@click.option("--until", multiple=True, metavar="STEP", help="Run only up to this step (a command name or rule).")
+@click.option("--set-threads", multiple=True, metavar="STEP=N", help="Threads for a step, e.g. ml-train=4.")
+@click.option("--set-resources", multiple=True, metavar="STEP:NAME=VALUE",
+              help="A resource for a step, e.g. /ml-train:mem_mb=1000.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
 def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
-        sets: tuple[str, ...], force: tuple[str, ...], report: str | None) -> None:
-    """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin."""
-    project = _project(warn=True)
+        sets: tuple[str, ...], force: tuple[str, ...], until: tuple[str, ...], set_threads: tuple[str, ...],
+        set_resources: tuple[str, ...], report: str | None) -> None:
+    """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin.
+
+    When nothing Snakemake's rerun decision reads changed since the last successful plain run of
+    the same chain, it says "nothing to do" without starting Snakemake (see slashmake.noop).
+    """
+    root = Path(click.get_current_context().obj).resolve()
     text, source = _chain_text(chain, file)
-    target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    if any(isinstance(s, AgentStep) for s in resolved.steps) and not project.agent_config().get("program"):
-        raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
-                       "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
-    inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file,
-                            quiet=dry_run)
-    runner.run(inv, project.root)
+    overrides = _overrides(sets)
+    key = {"chain": text, "set": overrides, "executor": executor, "profile": profile,
+           "env_profile": os.environ.get("SNAKEMAKE_PROFILE")}
+    plain = not (force or until or report)  # only a plain run vouches for, or is answered by, a stamp
+    stamp = noop.fresh(root, key) if plain and not os.environ.get("SLASHMAKE_NO_FASTPATH") else None
+    if stamp is not None:
+        click.echo(f"nothing to do: {stamp['target']} is up to date (nothing Snakemake reads changed since "
+                   "its last successful run; Snakemake was not started)")
+        if stamp.get("summary"):
+            click.echo(stamp["summary"])
+        return
+    project = _project(warn=True)
+    target, chain_file, resolved = _prepare(project, text, source, overrides)
+    agent = project.agent_config()
+    if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
+        raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
+                       "(droid or claude) or agent.program in config/config.yaml")
+    forced = _force_rules(resolved, force) + outcomes.force_files(project.root, resolved)
+    inv = runner.Invocation(target, cores, dry_run, executor, profile, forced, chain_file,
+                            quiet=dry_run, until=run_options.rule_list(resolved, until, "--until"),
+                            set_threads=run_options.per_rule(resolved, set_threads, "--set-threads", "="),
+                            set_resources=run_options.per_rule(resolved, set_resources, "--set-resources", ":"),
+                            flows=project.flows_needed(target, chain_file),
+                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
+                                                   if (v := variants_of(s)) is not None))
+    before = noop.project_state(project.root) if not dry_run else {}
+    if not dry_run:
+        noop.forget(project.root, key)
+    started = time.time()
+    try:
+        runner.run(inv, project.root)
+    except RunError as e:
+        why = outcomes.failure_lines(project.root, resolved, started - 1)
+        raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if report and not dry_run:
-        runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report), project.root)
+        runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report, flows=inv.flows),
+                   project.root)
         click.echo(f"report: {report}")
     if not dry_run:
-        click.echo(results_table(project.root, resolved))
+        summary = results_table(project.root, resolved)
+        click.echo(summary)
+        if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
+            noop.record(project.root, key, target, before, summary)
 
 
 def results_table(root: Path, resolved: Resolved) -> str:
@@ -143,6 +176,8 @@ def results_table(root: Path, resolved: Resolved) -> str:
                     rows.append((f"{step.label} [{v}]", _fmt_metrics(m)))
         elif isinstance(step, CommandStep) and metrics.exists():
             rows.append((step.label, _fmt_metrics(metrics)))
+        elif isinstance(step, CommandStep) and step.cmd.metrics and folder.is_dir() and not step.is_try:
+            rows.append((step.label, f"(metrics missing: {step.folder}/{step.cmd.metrics.file})"))
     if not rows:
         return ""
     width = max(len(r[0]) for r in rows)
@@ -240,9 +275,15 @@ def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: 
     project = _project(warn=True)
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    inv = runner.Invocation(target, dry_run=True, forcerun=_force_rules(resolved, force), chain_file=chain_file)
+    stale = outcomes.stale(project.root, resolved)
+    asked = _force_rules(resolved, force)
+    forced = asked + tuple(dict.fromkeys(s.path for s in stale))
+    inv = runner.Invocation(target, dry_run=True, forcerun=forced, chain_file=chain_file)
     proc = runner.run(inv, project.root, capture=True)
-    for line in explain_lines(project.root, resolved, runner.parse_dry_run(proc.stdout + proc.stderr)):
+    jobs = runner.parse_dry_run(proc.stdout + proc.stderr)
+    whys = {s.step.rule: s.why for s in stale if s.step.rule not in asked}  # why slashmake forces it
+    jobs = [replace(j, reason=whys[j.rule]) if j.rule in whys else j for j in jobs]
+    for line in explain_lines(project.root, resolved, jobs):
         click.echo(line)
 
 
@@ -326,7 +367,8 @@ def results(ledger: Path) -> None:
             row = json.loads(line)
             nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
             rows.append({**(nested if isinstance(nested, dict) else {}), **row})
-    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed"]
+    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed",
+            "turns", "duration_s", "cost_usd", "model"]  # the last four: what an agent step cost
     keys = [k for k in keys if any(k in r for r in rows)]
     widths = {k: max(len(k), *(len(_cell(r.get(k))) for r in rows)) for k in keys}
     click.echo("  ".join(k.ljust(widths[k]) for k in keys))

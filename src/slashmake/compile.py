@@ -8,11 +8,11 @@ chain reaches its program as one argv element and never as shell text.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from . import __version__
+from .compile_agent import agent_shell
 from .definitions import Definitions
 from .errors import CompileError
 from .resolve import Resolved
@@ -79,9 +79,6 @@ class Compiler:
         """Declare this flow's variants of a sweep (merged with other flows' at parse time)."""
         assert step.variants is not None
         self.consts[f"VARIANTS_{step.rule}"] = call("register_variants", py(step.rule), literal(step.variants))
-        if step.rule not in self.skip:
-            self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
-                                                 f"{len(step.variants)})")
 
     def variant_param(self, step: CommandStep, key: str) -> str:
         self.register_variants(step)
@@ -123,14 +120,14 @@ class Compiler:
         return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
 
     # -- rules -----------------------------------------------------------------------------------
-    def compile(self, target: str, index_path: str, header: list[str]) -> str:
+    def compile(self, target: str, index_path: str, header: list[str], index_file: str) -> str:
         blocks: list[str] = []
         for step in self.r.steps:
             if step.rule in self.skip:
                 blocks.append(f"\n# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
                 continue
             blocks.append(self.rule(step))
-        blocks.append(self.target(target, index_path))
+        blocks.append(self.target(target, index_path, index_file))
         consts = "\n".join("\n".join(layout(self.consts[k], 0)) for k in sorted(self.consts))
         head = "\n".join(f"# {line}" for line in header)
         return head + "\n" + ("\n" + consts + "\n" if consts else "") + "".join(blocks)
@@ -180,7 +177,9 @@ class Compiler:
         params = self.params(step)
         resources = self.resources(step)
         if isinstance(step, AgentStep):
-            shell = self.agent_shell(step, params)
+            refs: dict[str, str] = {}  # the files its prompt names with @
+            shell = agent_shell(self.defs.root, self.agent, step, params, refs)
+            inputs.update(refs)
         else:
             shell = self.shell_text(step, params)
         kind = "checkpoint" if step.is_try else "rule"
@@ -291,26 +290,6 @@ class Compiler:
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
 
-    def agent_shell(self, step: CommandStep, params: dict[str, str]) -> str:
-        cmd = step.command
-        assert cmd is not None
-        params["command_file"] = param_value(cmd.path.relative_to(self.defs.root).as_posix())
-        params["droid_file"] = param_value(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
-        params["arguments"] = param_value(json.dumps(step.args))
-        params["program"] = param_value(json.dumps(self.agent.get("program") or []))
-        params["tools_format"] = param_value(str(self.agent.get("tools_format", "auto")))
-        params["timeout"] = param_value(float(cmd.timeout or self.agent.get("timeout", 600)))
-        inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
-        for k in step.params:
-            name = re.sub(r"\W", "_", k)
-            inputs += f" --param {name}={{params.{name}:u}}"
-        droid = " --droid {params.droid_file:u}" if step.droid else ""
-        return ("python -m slashmake.agent --command {params.command_file:u}" + droid +
-                " --arguments {params.arguments:u} " + inputs +
-                " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
-                " --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u}"
-                " > {log:q} 2>&1").replace("  ", " ")
-
     def gate(self, step: GateStep) -> str:
         inputs: dict[str, Expr] = {}
         read: list[Producer] = []
@@ -365,19 +344,23 @@ class Compiler:
     def lazy_list(self, prods: list[Producer]) -> Expr:
         return self.exprs(prods, "lambda:") if prods else "[]"
 
-    def target(self, name: str, index_path: str) -> str:
-        index = {"flow": self.r.name, "chain": self.r.chain,
-                 "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
-                            "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
-                           for s in self.r.steps]}
+    def target(self, name: str, index_path: str, index_file: str) -> str:
+        """The flow's target rule: writes the readable index from the flow's data file."""
         inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
-        shell = "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        inputs["index"] = py(index_file)
+        shell = "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
         log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
-        # behind a lambda: Snakemake would format {...} inside a params string (a chain may hold braces)
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
-                                           ("params", {"index": f"lambda w: {py(json.dumps(index, sort_keys=True))}"}),
                                            ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
         return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
+
+
+def index_data(resolved: Resolved) -> dict[str, Any]:
+    """A flow's index: its chain and, per step, its key, label, kind, folder and outputs."""
+    return {"flow": resolved.name, "chain": resolved.chain,
+            "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
+                       "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
+                      for s in resolved.steps]}
 
 
 def _refs(prods: list[Producer]) -> list[Ref]:
@@ -410,6 +393,7 @@ def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list
 
 
 def compile_text(resolved: Resolved, defs: Definitions, target: str, index_path: str, header: list[str],
-                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None) -> str:
-    """The Snakemake text of one resolved flow."""
-    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header)
+                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None,
+                 index_file: str = "") -> str:
+    """The Snakemake text of one resolved flow; ``index_file`` holds its ``index_data`` (JSON)."""
+    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header, index_file)

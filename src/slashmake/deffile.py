@@ -24,6 +24,13 @@ import yaml
 from .errors import DefinitionError, Source, Span
 
 _BOM = b"\xef\xbb\xbf"
+# libyaml when it is there: a project's files are read on every start (~10x faster than pure Python).
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml when available."""
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
 # A top-level key at column 0 (``argument-hint:``, ``"description":``); anything else continues it.
 _KEY_LINE = re.compile(r"""(["']?)([A-Za-z0-9_$][\w.$-]*)\1[ \t]*:(?=[ \t]|$)""")
 
@@ -106,7 +113,7 @@ class DefFile:
     # -- reading ---------------------------------------------------------------------------------
     def _read_keys(self) -> None:
         try:
-            strict = yaml.safe_load(self.yaml_text)
+            strict = safe_load(self.yaml_text)
         except yaml.YAMLError:
             strict = None  # an agent key the agents accept but YAML does not: read key by key
         if strict is not None and not isinstance(strict, dict):
@@ -134,8 +141,8 @@ class DefFile:
         chunk = self.yaml_text[seg.start : seg.end]
         base = self.offset + seg.start
         try:
-            root = yaml.compose(chunk)
-            data = yaml.safe_load(chunk)
+            root = yaml.compose(chunk, Loader=_LOADER)
+            data = safe_load(chunk)
         except yaml.YAMLError as e:
             raise yaml_error(e, self.source, base) from None
         self.sm_base = base
@@ -221,7 +228,7 @@ def _plain(text: str) -> str:
 def _lenient(chunk: str, key: str, raw: str) -> Any:
     """One agent key's value: YAML's when YAML reads it, else the text as written."""
     try:
-        data = yaml.safe_load(chunk)
+        data = safe_load(chunk)
     except yaml.YAMLError:
         return _unquote(raw)
     if isinstance(data, dict) and key in data:

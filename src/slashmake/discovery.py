@@ -178,8 +178,7 @@ def _bad(defs: Definitions, found: Found, error: DefinitionError, table: dict[st
     defs.errors.append(error)
     defs.bad_files.append(found.path)
     key = found.name if kind == "command" else f"droid:{found.name}"
-    if key not in claims:
-        claims[key] = found.path
+    if claims.setdefault(key, found.path) == found.path:  # it holds the name: using the name fails
         table[found.name] = error
 
 

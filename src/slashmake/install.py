@@ -9,10 +9,9 @@ when a user types ``/name``:
   ``slashmake run`` with ``!`…` `` and asks the model only to summarise it; ``allowed-tools`` allows
   that one program and nothing else.
 
-Neither location is one slashmake reads definitions from (it reads ``*.md`` files under
-``.factory/commands/`` and ``.claude/commands/``; the Droid scripts have no suffix and skills live
-elsewhere), so a generated entry point can never shadow the definition it runs.
-Every generated file carries ``MARKER``: only such files are rewritten or removed; any other file
+slashmake's own loader never reads them back as definitions (it skips files carrying ``MARKER``,
+and reads only ``*.md`` in ``.factory/commands/``), so an entry point cannot shadow the command
+it runs. Every generated file carries ``MARKER``: only such files are rewritten or removed; any other file
 at the same place is the user's and is left alone with a warning. The MCP configuration each agent
 reads (``.mcp.json``, ``.factory/mcp.json``) gets one ``slashmake`` server entry, merged in place.
 """
@@ -112,12 +111,27 @@ def claude_skill(name: str, chain: str | None, description: str, hint: str) -> s
     ])
 
 
-def planned(defs: Definitions) -> list[Entry]:
-    """Every entry point the project's commands and macros call for, and the ad-hoc one."""
+def planned(defs: Definitions, warnings: list[str] | None = None) -> list[Entry]:
+    """Every entry point the project's commands and macros call for, and the ad-hoc one.
+
+    Two commands whose names an agent would spell the same (``a/b`` and ``a-b``) get one entry
+    point, the first's, and a warning; a command named ``slashmake`` keeps its name and the
+    ad-hoc entry point goes.
+    """
     entries: list[Entry] = []
-    commands: list[tuple[str, Command | None]] = [(entry_name(c.name), c) for c in defs.commands.values()]
-    commands.append((ADHOC, None))
-    for name, command in sorted(commands, key=lambda x: x[0]):
+    commands: list[tuple[str, Command | None]] = [
+        (entry_name(c.name), c) for c in sorted(defs.commands.values(), key=lambda c: (entry_name(c.name), c.name))]
+    seen: dict[str, Command | None] = {}
+    if ADHOC not in {n for n, _ in commands}:
+        commands.append((ADHOC, None))
+    for name, command in commands:
+        if name in seen:
+            first = seen[name]
+            if warnings is not None and first is not None and command is not None:
+                warnings.append(f"{command.display} and {first.display} are both /{name} in the agents: "
+                                f"only {first.display} gets an entry point")
+            continue
+        seen[name] = command
         chain = command.display if command is not None else None
         desc = command.description if command is not None else "Run a slashmake chain"
         hint = ""
@@ -138,7 +152,7 @@ def mcp_entry(path: str) -> dict[str, Any]:
 def install(root: Path, defs: Definitions, check: bool = False) -> Report:
     """Write (or, with ``check``, only compare) every entry point and MCP entry; remove stale ones."""
     report = Report()
-    wanted = planned(defs)
+    wanted = planned(defs, report.warnings)
     names = {e.path for e in wanted}
     for entry in wanted:
         path = root / entry.path

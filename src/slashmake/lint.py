@@ -80,6 +80,7 @@ def list_lines(defs: Definitions) -> list[str]:
         lines.append("droids:")
         width = max(len(d.name) for d in defs.droids.values())
         for d in sorted(defs.droids.values(), key=lambda d: d.name):
-            shown = f" ({d.display_name})" if d.display_name and d.display_name != d.name else ""
+            own = d.name.rpartition(":")[2]  # a plugin's droids carry its namespace
+            shown = f" ({d.display_name})" if d.display_name and d.display_name != own else ""
             lines.append(f"  {d.origin:9} {d.name.ljust(width)}  {_short(d.description)}{shown}")
     return lines

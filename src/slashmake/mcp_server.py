@@ -18,6 +18,7 @@ import asyncio
 import fcntl
 import json
 import re
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from . import runner
 from .errors import FlowError
 from .project import Project
+from .resolve import Resolved
+from .steps import CommandStep
 
 T = TypeVar("T")
 _PROGRESS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
@@ -73,7 +76,7 @@ class SlashmakeServer:
         except FlowError as e:
             raise ToolError(f"Error: {e.render()}") from None
 
-    def prepare(self, chain: str, variables: dict[str, str]) -> tuple[str, str | None, Any]:
+    def prepare(self, chain: str, variables: dict[str, str]) -> tuple[str, str | None, Resolved]:
         from .cli import _prepare
 
         return _prepare(self.project(), chain, "<chain>", {k.lstrip("$"): str(v) for k, v in variables.items()})
@@ -87,7 +90,7 @@ class SlashmakeServer:
             return await self.call(self.list_flows)
 
         @mcp.tool(name="lint", description="Check every command, droid and macro file; return warnings or the first error.")
-        async def lint() -> dict[str, Any]:
+        async def lint() -> str:
             return await self.call(self.lint)
 
         @mcp.tool(name="explain", description="For each step of a chain or macro (e.g. /ml-pipeline-full): "
@@ -124,18 +127,21 @@ class SlashmakeServer:
         out: dict[str, Any] = {v: [] for v in kinds.values()}
         for c in sorted(defs.commands.values(), key=lambda c: c.name):
             out[kinds[c.kind]].append({"name": c.display, "description": c.description,
-                                       "file": c.path.relative_to(self.root).as_posix()})
+                                       "argument_hint": c.argument_hint, "file": _rel(c.path, self.root)})
         out["droids"] = [{"name": d.name, "description": d.description} for d in
                          sorted(defs.droids.values(), key=lambda d: d.name)]
+        out["unreadable"] = [e.one_line() for e in defs.errors]  # `lint` shows each with its caret
         return out
 
-    def lint(self) -> dict[str, Any]:
-        project = self.project()
-        for name in project.macros():
-            project.resolve_chain(f"/{name.replace('/', ':')}", name)
-        defs = project.defs
-        return {"ok": True, "commands": len(defs.commands), "macros": len(project.macros()),
-                "droids": len(defs.droids), "warnings": list(defs.warnings)}
+    def lint(self) -> str:
+        """The CLI's lint, its lines returned; any error makes the whole answer a tool error."""
+        from .lint import lint_project
+
+        lines: list[str] = []
+        problems = lint_project(self.project(), lambda text="", err=False: lines.append(str(text)))
+        if problems:
+            raise ToolError("\n".join([*lines, f"lint failed: {problems} error{'s' * (problems != 1)}"]))
+        return "\n".join(lines)
 
     def explain(self, chain: str, variables: dict[str, str]) -> str:
         from .cli import explain_lines
@@ -197,18 +203,23 @@ class SlashmakeServer:
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         assert proc.stdout is not None
         lines: list[str] = []
-        await ctx.report_progress(0, None, "starting")
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            lines.append(line)
-            m = _PROGRESS.search(line)
-            if m:
-                await ctx.report_progress(float(m.group(1)), float(m.group(2)), line.strip())
-            elif line.startswith(("rule ", "checkpoint ", "localrule ", "localcheckpoint ")):
-                await ctx.report_progress(len(lines), None, line.strip().rstrip(":"))
-        return await proc.wait(), "\n".join(lines)
+        try:
+            await ctx.report_progress(0, None, "starting")
+            async for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                lines.append(line)
+                m = _PROGRESS.search(line)
+                if m:
+                    await ctx.report_progress(float(m.group(1)), float(m.group(2)), line.strip())
+                elif line.startswith(("rule ", "checkpoint ", "localrule ", "localcheckpoint ")):
+                    await ctx.report_progress(len(lines), None, line.strip().rstrip(":"))
+            return await proc.wait(), "\n".join(lines)
+        finally:
+            if proc.returncode is None:  # the call was cancelled: stop the run as Ctrl-C would
+                proc.send_signal(signal.SIGINT)
+                await proc.wait()
 
-    def summary(self, resolved: Any, output: str, dry_run: bool) -> dict[str, Any]:
+    def summary(self, resolved: Resolved, output: str, dry_run: bool) -> dict[str, Any]:
         from .cli import _decision, results_table
 
         decisions, outputs = [], {}
@@ -217,14 +228,14 @@ class SlashmakeServer:
             if decision:
                 decisions.append({"step": step.label, "key": step.key, "decision": decision})
             folder = self.root / step.folder
-            if step.kind in ("call", "agent") and folder.is_dir():
+            if isinstance(step, CommandStep) and folder.is_dir():
                 outputs[step.label] = sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*")
                                              if p.is_file() and not p.name.startswith("."))
         nothing = "Nothing to be done" in output
         return {"dry_run": dry_run, "nothing_to_do": nothing, "results": "" if dry_run else
                 results_table(self.root, resolved), "decisions": decisions, "outputs": outputs,
                 "steps": [{"label": s.label, "key": s.key, "log": f"slashmake://logs/{s.key}"} for s in resolved.steps
-                          if s.kind in ("call", "agent")], "output_tail": output[-3000:]}
+                          if isinstance(s, CommandStep)], "output_tail": output[-3000:]}
 
     # -- resources ------------------------------------------------------------------------------
     @staticmethod
@@ -238,6 +249,10 @@ class SlashmakeServer:
         if not path.is_file():
             raise ResourceError(f"no file {rel.as_posix()} in the project")
         return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def serve(root: Path) -> None:

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .agent_program import AGENT_CONFIG_KEYS
 from .configfile import ConfigDoc, check_param_overrides, read_config
 from .configfile import load_config as load_config  # re-exported: callers import them from here
 from .configfile import validate_config as validate_config
 from .definitions import Definitions, load, slug
 from .errors import DefinitionError
+from .names import REGISTRY, RuleNames
 
 if TYPE_CHECKING:
-    from .names import RuleNames
     from .resolve import Resolved
 
 COMPILED = Path("rules/compiled")
@@ -63,7 +64,7 @@ class Project:
 
     def agent_config(self) -> dict[str, Any]:
         agent = self.config.get("agent") or {}
-        return {k: agent.get(k) for k in ("program", "tools_format", "timeout") if agent.get(k) is not None}
+        return {k: agent.get(k) for k in AGENT_CONFIG_KEYS if agent.get(k) is not None}
 
     # -- hashing ---------------------------------------------------------------------------------
     def sources_hash(self, sources: list[str], overrides: dict[str, str] | None = None) -> str:
@@ -91,6 +92,8 @@ class Project:
         if names != present:
             return True
         for name in names:
+            if not (folder / f"{name}.json").exists():
+                return True
             text = (folder / f"{name}.smk").read_text()
             m, s = _HASH_LINE.search(text), _SOURCES_LINE.search(text)
             if not m or not s or self.sources_hash(s.group(1).split()) != m.group(1):
@@ -98,7 +101,12 @@ class Project:
         return False
 
     def compile_macros(self, force: bool = False) -> list[Path]:
-        """(Re)write ``rules/compiled/<flow>.smk`` for every macro; return the files that changed."""
+        """(Re)write ``rules/compiled/<flow>.smk`` and its data file for every macro; return what changed.
+
+        A flow's data file (``<flow>.json``) holds its index and ``needs``: the compiled flows that
+        define steps it shares (computed once, in the first flow that has them), so a run includes
+        only the files its target needs.
+        """
         if not force and not self.stale():
             return []
         folder = self.root / COMPILED
@@ -117,18 +125,22 @@ class Project:
         names.keep_only({s.key for _, r in flows for s in r.steps})
         for name, resolved in flows:
             names.name(resolved.steps)
+            path = folder / f"{slug(name)}.smk"
             try:
-                text = self.compile_resolved(resolved, name, defined)
+                text = self.compile_resolved(resolved, name, defined,
+                                             index_file=(COMPILED / f"{slug(name)}.json").as_posix())
             except DefinitionError as e:
                 self.macro_errors[name] = e
                 continue
-            path = folder / f"{slug(name)}.smk"
-            wanted.add(path.name)
+            data = self.flow_data(resolved, defined)
+            wanted.update((path.name, f"{path.stem}.json"))
             defined.update({r: path.name for r in _RULE_LINE.findall(text) if r not in defined})
-            if not path.exists() or path.read_text() != text:
-                _write(path, text)
-                changed.append(path)
-        for old in folder.glob("*.smk"):
+            for file, content in ((path, text), (path.with_suffix(".json"), data)):
+                if not file.exists() or file.read_text() != content:
+                    _write(file, content)
+                    changed.append(file)
+        wanted.add(REGISTRY.name)
+        for old in [*folder.glob("*.smk"), *folder.glob("*.json")]:
             if old.name not in wanted:
                 old.unlink()
                 changed.append(old)
@@ -140,6 +152,40 @@ class Project:
         from .names import RuleNames
 
         return RuleNames.load(self.root, reserved={target_name(m) for m in self.macros()})
+
+    def flow_data(self, resolved: Resolved, defined: dict[str, str]) -> str:
+        """The JSON data file of a flow: its index, and the compiled flows it needs (in include order)."""
+        from .compile import index_data
+
+        needs: set[str] = set()
+        for step in resolved.steps:
+            if step.rule in defined:
+                stem = Path(defined[step.rule]).stem
+                needs.update((stem, *self._needs(stem)))
+        # the include order (file names sorted): a flow's file comes after those whose rules it uses
+        order = sorted((slug(n) for n in self.macros()), key=lambda stem: f"{stem}.smk")
+        data = {**index_data(resolved), "needs": [n for n in order if n in needs]}
+        return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+    def _needs(self, stem: str) -> list[str]:
+        return self._needs_file(self.root / COMPILED / f"{stem}.json")
+
+    def flows_needed(self, target: str, chain_file: str | None) -> tuple[str, ...]:
+        """The compiled flows a run of ``target`` includes: its own (for a macro) and those it needs."""
+        if chain_file is not None:
+            stems = self._needs_file(self.root / Path(chain_file).with_suffix(".json"))
+        else:
+            own = next((slug(n) for n in self.macros() if target_name(n) == target), None)
+            stems = [*self._needs(own), own] if own else [p.stem for p in sorted((self.root / COMPILED).glob("*.smk"))]
+        return tuple(stems)
+
+    @staticmethod
+    def _needs_file(path: Path) -> list[str]:
+        try:
+            needs = json.loads(path.read_text()).get("needs")
+        except (OSError, ValueError):
+            return []
+        return [str(n) for n in needs] if isinstance(needs, list) else []
 
     def macro_rules(self) -> dict[str, str]:
         """Rule names defined by the compiled macros, with the file defining each."""
@@ -163,13 +209,15 @@ class Project:
                        param_overrides=self.config.get("params") or {}, agent_config=self.agent_config())
 
     def compile_flow(self, chain: str, name: str, skip: dict[str, str], overrides: dict[str, str] | None = None,
-                     source_name: str = "<chain>", target: str | None = None) -> tuple[str, Resolved]:
+                     source_name: str = "<chain>", target: str | None = None,
+                     index_file: str = "") -> tuple[str, Resolved]:
         """The compiled text of one flow (a macro's name or an ad-hoc chain), and its resolved steps."""
         resolved = self.resolve_chain(chain, name, source_name, overrides)
-        return self.compile_resolved(resolved, name, skip, overrides, target), resolved
+        return self.compile_resolved(resolved, name, skip, overrides, target, index_file), resolved
 
     def compile_resolved(self, resolved: Resolved, name: str, skip: dict[str, str],
-                         overrides: dict[str, str] | None = None, target: str | None = None) -> str:
+                         overrides: dict[str, str] | None = None, target: str | None = None,
+                         index_file: str = "") -> str:
         """The compiled text of a resolved flow whose steps have their rule names."""
         from .compile import compile_text, header_lines
 
@@ -177,7 +225,7 @@ class Project:
         sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
         header = header_lines(name, chain, sources, self.sources_hash(sources, overrides))
         text = compile_text(resolved, self.defs, target or target_name(name), f"results/{slug(name)}/index.json",
-                            header, skip, self.agent_config())
+                            header, skip, self.agent_config(), index_file or f"{CHAINS.as_posix()}/{name}.json")
         return text
 
     def compile_chain(self, chain: str, overrides: dict[str, str] | None = None,
@@ -187,10 +235,12 @@ class Project:
         digest = hashlib.sha256(json.dumps([chain, overrides or {}], sort_keys=True).encode()).hexdigest()[:10]
         name = f"chain-{digest}"
         target = f"chain_{digest}"
-        text, resolved = self.compile_flow(chain, name, self.macro_rules(), overrides, source_name, target)
+        defined = self.macro_rules()
+        text, resolved = self.compile_flow(chain, name, defined, overrides, source_name, target)
         path = self.root / CHAINS / f"{name}.smk"
-        if not path.exists() or path.read_text() != text:
-            _write(path, text)
+        for file, content in ((path, text), (path.with_suffix(".json"), self.flow_data(resolved, defined))):
+            if not file.exists() or file.read_text() != content:
+                _write(file, content)
         return target, path, resolved
 
 

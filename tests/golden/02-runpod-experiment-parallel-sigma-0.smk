@@ -3,9 +3,8 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: a97585cfe8e42339
+# sources-hash: 2593ff7c224e705d
 
-sweep_group(workflow, config, "sweep_runpod_experiment", 3)
 register_variants(
     "runpod_experiment",
     {
@@ -66,6 +65,7 @@ rule results_aggregate:
 rule seed_02:
     input:
         final=rules.results_aggregate.output.metrics,
+        index=".slashmake/chains/seed-02.json",
     output:
         "results/seed-02/index.json",
     log:
@@ -73,7 +73,5 @@ rule seed_02:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] \\u2192 /results:aggregate", "flow": "seed-02", "steps": [{"folder": "results/steps/runpod-experiment-c2c38dce", "key": "runpod-experiment-c2c38dce", "kind": "call", "label": "/runpod-experiment", "origin": "", "outputs": ["encoder", "metrics"]}, {"folder": "results/steps/results-aggregate-d22632b3", "key": "results-aggregate-d22632b3", "kind": "call", "label": "/results:aggregate", "origin": "", "outputs": ["metrics", "report"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

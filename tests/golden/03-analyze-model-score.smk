@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: 98500f89a256988a
+# sources-hash: 0ae30c1049768180
 
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
@@ -106,6 +106,7 @@ rule join_model_score:
 rule seed_03:
     input:
         final=rules.join_model_score.output.join,
+        index=".slashmake/chains/seed-03.json",
     output:
         "results/seed-03/index.json",
     log:
@@ -113,7 +114,5 @@ rule seed_03:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/analyze \\u2192 $model_score=0.87 \\u2192 /if:$model_score>0.85 \\u2192 /deploy \\u2192 /else \\u2192 /optimize", "flow": "seed-03", "steps": [{"folder": "results/steps/analyze-4470f3bf", "key": "analyze-4470f3bf", "kind": "call", "label": "/analyze", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/gate-model_score-5778fb24", "key": "gate-model_score-5778fb24", "kind": "gate", "label": "gate-model_score", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/deploy-cfe432ad", "key": "deploy-cfe432ad", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/optimize-66e2d733", "key": "optimize-66e2d733", "kind": "call", "label": "/optimize", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-model_score-0763729d", "key": "join-model_score-0763729d", "kind": "join", "label": "join-model_score", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: f5d257f62de7cf60
+# sources-hash: 4675e675ca06d378
 
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
@@ -118,6 +118,7 @@ rule join_data_quality:
 rule seed_04:
     input:
         final=rules.join_data_quality.output.join,
+        index=".slashmake/chains/seed-04.json",
     output:
         "results/seed-04/index.json",
     log:
@@ -125,7 +126,5 @@ rule seed_04:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/analyze-data \\u2192 $data_quality=<result> \\u2192 /if:$data_quality>0.8 \\u2192 /ml-train \\u2192 /else \\u2192 /data-cleanup", "flow": "seed-04", "steps": [{"folder": "results/steps/analyze-data-4478080a", "key": "analyze-data-4478080a", "kind": "call", "label": "/analyze-data", "origin": "", "outputs": ["metrics", "report"]}, {"folder": "results/steps/gate-data_quality-652cfec5", "key": "gate-data_quality-652cfec5", "kind": "gate", "label": "gate-data_quality", "origin": "", "outputs": ["decision"]}, {"folder": "results/steps/ml-train-0800a6e3", "key": "ml-train-0800a6e3", "kind": "call", "label": "/ml-train", "origin": "", "outputs": ["metrics", "model"]}, {"folder": "results/steps/data-cleanup-77a5a6aa", "key": "data-cleanup-77a5a6aa", "kind": "call", "label": "/data-cleanup", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-data_quality-63668a8a", "key": "join-data_quality-63668a8a", "kind": "join", "label": "join-data_quality", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 91f4156b38ea758f
+# sources-hash: cbb8d4dd4da30cef
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6
@@ -83,6 +83,7 @@ rule join_train:
 rule seed_05:
     input:
         final=rules.join_train.output.join,
+        index=".slashmake/chains/seed-05.json",
     output:
         "results/seed-05/index.json",
     log:
@@ -90,7 +91,5 @@ rule seed_05:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/try:/train \\u2192 /catch:training-failed \\u2192 /fallback:use-backup \\u2192 /else \\u2192 /continue", "flow": "seed-05", "steps": [{"folder": "results/steps/train-1ae7369a", "key": "train-1ae7369a", "kind": "call", "label": "/train", "origin": "", "outputs": ["metrics", "model"]}, {"folder": "results/steps/use-backup-64ac4165", "key": "use-backup-64ac4165", "kind": "call", "label": "/use-backup", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/continue-bc4d9399", "key": "continue-bc4d9399", "kind": "call", "label": "/continue", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-train-7b345918", "key": "join-train-7b345918", "kind": "join", "label": "join-train", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

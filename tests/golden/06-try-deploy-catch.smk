@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 2453b2f100b15ffd
+# sources-hash: e0c737f5893ee371
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
@@ -98,6 +98,7 @@ rule join_deploy:
 rule seed_06:
     input:
         final=rules.join_deploy.output.join,
+        index=".slashmake/chains/seed-06.json",
     output:
         "results/seed-06/index.json",
     log:
@@ -105,7 +106,5 @@ rule seed_06:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/try:/deploy \\u2192 /catch:deployment-failed \\u2192 /rollback \\u2192 /notify-team \\u2192 /retry-deployment", "flow": "seed-06", "steps": [{"folder": "results/steps/deploy-6625b2d3", "key": "deploy-6625b2d3", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/rollback-f7c5b79d", "key": "rollback-f7c5b79d", "kind": "call", "label": "/rollback", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/notify-team-21bccc08", "key": "notify-team-21bccc08", "kind": "call", "label": "/notify-team", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/retry-deployment-94568109", "key": "retry-deployment-94568109", "kind": "call", "label": "/retry-deployment", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-deploy-7126e12f", "key": "join-deploy-7126e12f", "kind": "join", "label": "join-deploy", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: b2367995f0944d7b
+# sources-hash: 4cb70a46ef8d986a
 
 
 # /train (workflow/commands/train.md) at <chain>:1:1
@@ -83,6 +83,7 @@ rule join_train:
 rule seed_07:
     input:
         final=rules.join_train.output.join,
+        index=".slashmake/chains/seed-07.json",
     output:
         "results/seed-07/index.json",
     log:
@@ -90,7 +91,5 @@ rule seed_07:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/train-with-retry:3:backoff=300 \\u2192 /if:success \\u2192 /deploy \\u2192 /else \\u2192 /escalate", "flow": "seed-07", "steps": [{"folder": "results/steps/train-39913d84", "key": "train-39913d84", "kind": "call", "label": "/train", "origin": "", "outputs": ["metrics", "model"]}, {"folder": "results/steps/escalate-2ba87a30", "key": "escalate-2ba87a30", "kind": "call", "label": "/escalate", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/deploy-6c599a01", "key": "deploy-6c599a01", "kind": "call", "label": "/deploy", "origin": "", "outputs": ["report"]}, {"folder": "results/steps/join-train-9c983b6b", "key": "join-train-9c983b6b", "kind": "join", "label": "join-train", "origin": "", "outputs": []}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

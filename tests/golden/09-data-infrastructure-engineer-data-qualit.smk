@@ -3,7 +3,7 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: 0617924c055eb480
+# sources-hash: bf7f9b81dc0bf1a0
 
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
@@ -29,25 +29,26 @@ rule data_quality_check:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("data-quality-check-acca7923"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
 rule model_optimization:
     input:
-        # ordering only: runs after /data-quality-check, reads none of its files
-        after=rules.data_quality_check.output.metrics,
+        response=rules.data_quality_check.output.response,
+        metrics=rules.data_quality_check.output.metrics,
     output:
-        prompt="results/steps/model-optimization-2105613a/prompt.md",
-        response="results/steps/model-optimization-2105613a/response.md",
+        prompt="results/steps/model-optimization-68e6486a/prompt.md",
+        response="results/steps/model-optimization-68e6486a/response.md",
         metrics=report(
-            "results/steps/model-optimization-2105613a/metrics.json",
+            "results/steps/model-optimization-68e6486a/metrics.json",
             category="metrics",
-            labels={"step": "model-optimization-2105613a", "file": "metrics"},
+            labels={"step": "model-optimization-68e6486a", "file": "metrics"},
         ),
     log:
-        "logs/steps/model-optimization-2105613a.log",
+        "logs/steps/model-optimization-68e6486a.log",
     conda:
         "../../environment.yml"
     resources:
@@ -59,25 +60,26 @@ rule model_optimization:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("model-optimization-68e6486a"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
 rule monitoring_setup:
     input:
-        # ordering only: runs after /model-optimization, reads none of its files
-        after=rules.model_optimization.output.metrics,
+        response=rules.model_optimization.output.response,
+        metrics=rules.model_optimization.output.metrics,
     output:
-        prompt="results/steps/monitoring-setup-ad21f087/prompt.md",
-        response="results/steps/monitoring-setup-ad21f087/response.md",
+        prompt="results/steps/monitoring-setup-44ea7b39/prompt.md",
+        response="results/steps/monitoring-setup-44ea7b39/response.md",
         metrics=report(
-            "results/steps/monitoring-setup-ad21f087/metrics.json",
+            "results/steps/monitoring-setup-44ea7b39/metrics.json",
             category="metrics",
-            labels={"step": "monitoring-setup-ad21f087", "file": "metrics"},
+            labels={"step": "monitoring-setup-44ea7b39", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitoring-setup-ad21f087.log",
+        "logs/steps/monitoring-setup-44ea7b39.log",
     conda:
         "../../environment.yml"
     resources:
@@ -89,14 +91,16 @@ rule monitoring_setup:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("monitoring-setup-44ea7b39"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # target: snakemake -c2 seed_09
 rule seed_09:
     input:
         final=rules.monitoring_setup.output.metrics,
+        index=".slashmake/chains/seed-09.json",
     output:
         "results/seed-09/index.json",
     log:
@@ -104,7 +108,5 @@ rule seed_09:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/data-infrastructure-engineer:data-quality-check \\u2192 /ml-production-engineer:model-optimization \\u2192 /ml-observability-monitoring-engineer:monitoring-setup", "flow": "seed-09", "steps": [{"folder": "results/steps/data-quality-check-acca7923", "key": "data-quality-check-acca7923", "kind": "agent", "label": "/data-quality-check", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/model-optimization-2105613a", "key": "model-optimization-2105613a", "kind": "agent", "label": "/model-optimization", "origin": "", "outputs": ["metrics", "prompt", "response"]}, {"folder": "results/steps/monitoring-setup-ad21f087", "key": "monitoring-setup-ad21f087", "kind": "agent", "label": "/monitoring-setup", "origin": "", "outputs": ["metrics", "prompt", "response"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,10 +3,9 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: d5e30aeddbd8241c
+# sources-hash: 3c3867ce1488b1b8
 
 workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
-sweep_group(workflow, config, "sweep_runpod_hpo", 3)
 register_variants(
     "runpod_hpo",
     {
@@ -49,6 +48,7 @@ rule seed_11:
             rules.runpod_hpo.output.metrics,
             variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"],
         ),
+        index=".slashmake/chains/seed-11.json",
     output:
         "results/seed-11/index.json",
     log:
@@ -56,7 +56,5 @@ rule seed_11:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4", "flow": "seed-11", "steps": [{"folder": "results/steps/runpod-hpo-6bc3c6c5", "key": "runpod-hpo-6bc3c6c5", "kind": "call", "label": "/runpod-hpo", "origin": "", "outputs": ["metrics", "report"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

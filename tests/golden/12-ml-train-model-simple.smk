@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: dd3e5da68145df33
+# sources-hash: e2057cd2b629d5d0
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
@@ -34,6 +34,7 @@ rule ml_train:
 rule seed_12:
     input:
         final=rules.ml_train.output.metrics,
+        index=".slashmake/chains/seed-12.json",
     output:
         "results/seed-12/index.json",
     log:
@@ -41,7 +42,5 @@ rule seed_12:
     localrule: True
     conda:
         "../../environment.yml"
-    params:
-        index=lambda w: '{"chain": "/ml-train --model simple_lstm --device cuda --epochs 60", "flow": "seed-12", "steps": [{"folder": "results/steps/ml-train-c5cf8496", "key": "ml-train-c5cf8496", "kind": "call", "label": "/ml-train", "origin": "", "outputs": ["metrics", "model"]}]}',
     shell:
-        "python -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
