@@ -1,4 +1,4 @@
-"""Golden files: each of DESIGN.md's seed chains compiled against a toy definitions folder.
+"""Golden files: each seed chain of the language reference (docs/language.md) compiled against a toy definitions folder.
 
 tests/golden/project/ defines every command and droid the chains use; tests/golden/NN-slug.smk is
 what each chain compiles to. `UPDATE_GOLDEN=1 pytest tests/test_golden.py` rewrites them (then

@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 18643e6b3de843ff
+# sources-hash: b9b130bcb83cbd7b
 
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
@@ -79,7 +79,7 @@ rule init_2:
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
-rule feature_engineer:
+rule feature_engineer_3:
     input:
         data=rules.init_2.output.data,
         test=rules.init_2.output.test,
@@ -100,9 +100,9 @@ rule feature_engineer:
 
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
-rule ml_train:
+rule ml_train_2:
     input:
-        features=rules.feature_engineer.output.features,
+        features=rules.feature_engineer_3.output.features,
     output:
         model="results/steps/ml-train-552d8a00/model.pt",
         curve=report(
@@ -138,7 +138,7 @@ rule ml_train:
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
 rule performance_test:
     input:
-        model=rules.ml_train.output.model,
+        model=rules.ml_train_2.output.model,
     output:
         metrics=report(
             "results/steps/performance-test-52330a34/metrics.json",
@@ -160,7 +160,7 @@ rule performance_test:
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
 rule runpod_staging:
     input:
-        model=rules.ml_train.output.model,
+        model=rules.ml_train_2.output.model,
         # ordering only: runs after /performance-test, reads none of its files
         after=rules.performance_test.output.metrics,
     output:
@@ -207,7 +207,7 @@ checkpoint gate_tests_pass:
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
 rule runpod_production:
     input:
-        model=rules.ml_train.output.model,
+        model=rules.ml_train_2.output.model,
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:

@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 93e8133b78d6d88c
+# sources-hash: fa307db5a585e424
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -32,7 +32,7 @@ rule data_validate:
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_2:
+rule feature_engineer:
     input:
         data=rules.init.output.data,
         test=rules.init.output.test,
@@ -59,7 +59,7 @@ rule pretrain_bilstm:
     input:
         unlabelled=rules.init.output.unlabelled,
         # ordering only: runs after /feature-engineer, reads none of its files
-        after=rules.feature_engineer_2.output.metrics,
+        after=rules.feature_engineer.output.metrics,
     output:
         encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
         curve=report(
@@ -92,7 +92,7 @@ rule pretrain_bilstm:
 rule fine_tune_simplelstm:
     input:
         encoder=rules.pretrain_bilstm.output.encoder,
-        features=rules.feature_engineer_2.output.features,
+        features=rules.feature_engineer.output.features,
     output:
         model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
         curve=report(

@@ -3,19 +3,19 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 74f4fdd99402e059
+# sources-hash: 682c61960f43c046
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
 # data_validate: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_2: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
-rule ml_train_2:
+rule ml_train:
     input:
-        features=rules.feature_engineer_2.output.features,
+        features=rules.feature_engineer.output.features,
     output:
         model="results/steps/ml-train-1235532a/model.pt",
         curve=report(
@@ -51,7 +51,7 @@ rule ml_train_2:
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
 rule ml_evaluate:
     input:
-        model=rules.ml_train_2.output.model,
+        model=rules.ml_train.output.model,
         test=rules.init.output.test,
     output:
         report="results/steps/ml-evaluate-5f8daeae/report.json",
@@ -101,7 +101,7 @@ checkpoint gate_accuracy:
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
 rule ml_deploy:
     input:
-        model=rules.ml_train_2.output.model,
+        model=rules.ml_train.output.model,
         metrics=rules.ml_evaluate.output.metrics,
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
@@ -127,7 +127,7 @@ rule ml_deploy:
 # /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
 rule hyperparameter_tune:
     input:
-        features=rules.feature_engineer_2.output.features,
+        features=rules.feature_engineer.output.features,
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:

@@ -3,13 +3,13 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: ce9ae4fb98d78ebb
+# sources-hash: 02ad4336c332679f
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_3:
+rule feature_engineer_2:
     input:
         data=rules.init.output.data,
         test=rules.init.output.test,
@@ -32,7 +32,7 @@ rule feature_engineer_3:
 # target: snakemake -c2 preprocess_time_series
 rule preprocess_time_series:
     input:
-        final=rules.feature_engineer_3.output.metrics,
+        final=rules.feature_engineer_2.output.metrics,
         index="rules/compiled/preprocess-time-series.json",
     output:
         "results/preprocess-time-series/index.json",

@@ -3,17 +3,17 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: e39daf97ca402df9
+# sources-hash: 1fd953fcd2ec4e1a
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_3: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+# feature_engineer_2: the same step as in rules/compiled/preprocess-time-series.smk, computed once
 
 
 # target: snakemake -c2 preprocess
 rule preprocess:
     input:
-        final=rules.feature_engineer_3.output.metrics,
+        final=rules.feature_engineer_2.output.metrics,
         index="rules/compiled/preprocess.json",
     output:
         "results/preprocess/index.json",

@@ -3,11 +3,11 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 24cbf14667380dc6
+# sources-hash: 1c17405013c3acc0
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_3: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+# feature_engineer_2: the same step as in rules/compiled/preprocess-time-series.smk, computed once
 
 
 # /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
@@ -15,7 +15,7 @@ rule pretrain:
     input:
         unlabelled=rules.init.output.unlabelled,
         # ordering only: runs after /feature-engineer, reads none of its files
-        after=rules.feature_engineer_3.output.metrics,
+        after=rules.feature_engineer_2.output.metrics,
     output:
         encoder="results/steps/pretrain-caf83ab8/encoder.pt",
         curve=report(
@@ -48,7 +48,7 @@ rule pretrain:
 rule fine_tune:
     input:
         encoder=rules.pretrain.output.encoder,
-        features=rules.feature_engineer_3.output.features,
+        features=rules.feature_engineer_2.output.features,
     output:
         model="results/steps/fine-tune-4ee39d12/model.pt",
         curve=report(

@@ -9,7 +9,8 @@ Stable means: adding a flow never renames a rule that exists. ``slashmake compil
 table of names it gave in ``rules/compiled/rule-names.json`` (name → step key, committed with the
 compiled flows). At each compile, a step whose key is in the table keeps its name; names of keys
 no flow reaches any more are freed first, so editing a command (a new key) keeps its rule's name;
-a new step takes its label's name if free, else the next free number. Ad-hoc chains read the table
+a new step takes its label's name if free, else the next free number (steps a chain writes
+choose before steps pulled in by a command's ``needs``). Ad-hoc chains read the table
 and never write it.
 """
 

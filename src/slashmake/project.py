@@ -123,8 +123,11 @@ class Project:
                 self.macro_errors[name] = e
         names = self.rule_names()
         names.keep_only({s.key for _, r in flows for s in r.steps})
+        # New names go first to steps a chain writes, then to those pulled in by a command's needs.
+        for written in (True, False):
+            for _, resolved in flows:
+                names.name([s for s in resolved.steps if (not s.origin) == written])
         for name, resolved in flows:
-            names.name(resolved.steps)
             path = folder / f"{slug(name)}.smk"
             try:
                 text = self.compile_resolved(resolved, name, defined,
