@@ -173,3 +173,14 @@ def test_an_unknown_tool_warns_once_per_name(tmp_path: Path) -> None:
     assert [w for w in defs.warnings if "Teleport" in w] == [
         "unknown tool 'Teleport' (in .claude/agents/a0.md, .claude/agents/a1.md, .claude/agents/a2.md): kept as "
         "written; neither Claude Code nor Droid documents it"]
+
+
+def test_every_definition_has_a_json_record_for_the_agent_runtime(defs: Definitions) -> None:
+    import json
+
+    for cmd in defs.commands.values():
+        rec = json.loads(json.dumps(cmd.record()))
+        assert (rec["body"], rec["description"], rec["argument_hint"]) == (cmd.body, cmd.description,
+                                                                          cmd.argument_hint)
+    rec = json.loads(json.dumps(defs.droids["planner"].record()))
+    assert rec["meta"]["permissionMode"] == "plan" and "ExitPlanMode" in rec["tools"]

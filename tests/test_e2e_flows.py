@@ -352,18 +352,20 @@ def test_missing_slash_is_explained(toy) -> None:  # type: ignore[no-untyped-def
 
 
 @pytest.mark.parametrize(("text", "line", "col", "src", "words"), [
-    ("---\ndescription: x\nslashmake:\n  params: 3\n  shell: echo\n---\nbody\n", 4, 3, "  params: 3",
+    ("---\ndescription: x\nslashmake:\n  params: 3\n  shell: echo\n---\nbody\n", 4, 11, "  params: 3",
      "'slashmake.params' must be a mapping, not int"),
-    ("description: x\nslashmake: {shell: echo}\n", 1, 1, "description: x", "no YAML frontmatter"),
     ("---\ndescription: x\nslashmake: [a\n---\n", 3, 14, "slashmake: [a", "invalid YAML"),
-], ids=["bad-type", "no-frontmatter", "bad-yaml"])
+], ids=["bad-type", "bad-yaml"])
 def test_malformed_command_file_is_reported_with_position(toy, text, line, col, src, words) -> None:  # type: ignore[no-untyped-def]
     toy.command("a")
     (toy.root / "workflow/commands/bad.md").write_text(text)
-    proc = toy.slashmake("run", "/a", check=False)
+    proc = toy.slashmake("run", "/bad", check=False)
     _assert_user_error(proc, "workflow/commands/bad.md", line, col, src, words)
-    debug = toy.slashmake("--debug", "lint", check=False)
+    debug = toy.slashmake("--debug", "run", "/bad", check=False)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+    # one bad file disables only the chains that use it (docs/definitions.md)
+    ok = toy.slashmake("run", "-n", "/a", check=False)
+    assert ok.returncode == 0 and f"warning: workflow/commands/bad.md:{line}:{col}: " in ok.stderr
 
 
 def test_unknown_command_lists_the_closest_names(toy) -> None:  # type: ignore[no-untyped-def]
@@ -391,7 +393,8 @@ def test_list_lint_compile(toy) -> None:  # type: ignore[no-untyped-def]
     toy.command("b")
     toy.command("pipe", flow="/a → /if:acc>0.5 → /b")
     listed = toy.slashmake("list").stdout
-    assert re.search(r"macros:\n  /pipe\s+toy pipe\ncommands:\n  /a\s+toy a\n  /b\s+toy b", listed), listed
+    assert re.search(r"macros:\n  project\s+/pipe\s+toy pipe\ncommands:\n  project\s+/a\s+toy a\n  project\s+/b\s+toy b",
+                     listed), listed
     assert "ok: 3 commands (1 macros), 0 droids, 0 warnings" in toy.slashmake("lint").stdout
     proc = toy.slashmake("compile", "/a → /b")
     assert "wrote rules/compiled/pipe.smk" in proc.stderr
@@ -445,3 +448,15 @@ def test_an_optional_input_is_an_empty_argument_when_nothing_makes_it(toy) -> No
     toy.slashmake("run", "/tune → /fit")
     fit = [r for r in toy.records() if r["step"] == "fit"][0]
     assert re.fullmatch(r"results/steps/tune-\w+/best\.json", fit["inputs"][0]), fit
+
+
+# -- scale --------------------------------------------------------------------------------------
+def test_a_2000_stage_chain_compiles_and_dry_runs_through_the_cli_and_plain_snakemake(toy) -> None:  # type: ignore[no-untyped-def]
+    # Snakemake builds its DAG recursively: far past Python's default 1,000 frames here.
+    toy.command("s")
+    toy.command("long", flow=" → ".join(["/s"] * 2000))
+    dry = toy.slashmake("run", "--dry-run", "/long", timeout=600)
+    assert re.search(r"^long\s+1$", dry.stdout, re.M), dry.stdout[-2000:]
+    assert len(set(re.findall(r"^(s(?:_\w+)?)\s+1$", dry.stdout, re.M))) == 2000  # the job table: one row a stage
+    plain = toy.snakemake("-n", "-c1", "long", "--quiet", "rules", timeout=600)
+    assert "RecursionError" not in plain.stdout + plain.stderr

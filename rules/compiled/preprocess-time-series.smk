@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 02ad4336c332679f
+# sources-hash: 3b33eb8a5a5bee6d
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

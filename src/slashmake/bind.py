@@ -120,8 +120,10 @@ class Binder:
                                    f"{', '.join(cmd.params) or 'none'}){closest(key, list(cmd.params))}", o.span)
             self.set_param(step, key, True if o.value is None else o.value, env, o.span)
         step.inputs = self.inputs_for(cmd, env, call.span)
-        if isinstance(step, AgentStep) and not cmd.inputs:
-            step.inputs = handoff(env.last)  # a command that names its inputs gets those instead
+        sm = cmd.meta.get("slashmake")
+        if isinstance(step, AgentStep) and not (isinstance(sm, dict) and "input" in sm):
+            # a command that names its inputs gets those instead; `input: []` opts out
+            step.inputs = handoff(env.last)
         step.after = list(env.last)
         self.sources.add(cmd.path.as_posix())
         if droid is not None:

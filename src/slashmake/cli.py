@@ -156,7 +156,9 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
         summary = results_table(project.root, resolved)
         click.echo(summary)
         if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
-            noop.record(project.root, key, target, before, summary)
+            compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
+            noop.record(project.root, key, target, before, summary,
+                        [*compiled, *([project.root / chain_file] if chain_file else [])])
 
 
 def results_table(root: Path, resolved: Resolved) -> str:

@@ -200,7 +200,9 @@ class AgentStep(CommandStep):
         return self.cmd.metrics or AGENT_METRICS
 
     def identity(self, agent_config: dict[str, Any]) -> dict[str, Any]:
-        return {**super().identity(agent_config), "agent": agent_config}
+        # the budget decides whether a step may start, not what it answers
+        return {**super().identity(agent_config),
+                "agent": {k: v for k, v in agent_config.items() if k != "max_cost_usd"}}
 
 
 @dataclass(eq=False)

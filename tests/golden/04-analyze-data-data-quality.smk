@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 4675e675ca06d378
+# sources-hash: 7d88710bd6d38b64
 
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1

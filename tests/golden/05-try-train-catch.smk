@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: cbb8d4dd4da30cef
+# sources-hash: f8e65a166f404fdb
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6

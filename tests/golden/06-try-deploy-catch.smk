@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: e0c737f5893ee371
+# sources-hash: 4c74d94aad1db9bb
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6

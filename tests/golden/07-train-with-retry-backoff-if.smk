@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: 4cb70a46ef8d986a
+# sources-hash: fe8ed6c34ab2b4d3
 
 
 # /train (workflow/commands/train.md) at <chain>:1:1

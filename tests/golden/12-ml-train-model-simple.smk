@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: e2057cd2b629d5d0
+# sources-hash: da2fcf00e0ceb7b0
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
