@@ -263,7 +263,8 @@ def test_editing_a_command_reruns_it_and_what_follows(toy) -> None:  # type: ign
     toy.slashmake("run", "/a → /b → /c")
     assert toy.ran() == ["a", "b", "c"]
     path = toy.root / "workflow/commands/b.md"
-    path.write_text(path.read_text() + "A new paragraph of documentation.\n")
+    # what shapes its rule (prose alone reruns nothing: tests/test_rerun.py)
+    path.write_text(path.read_text().replace("params: {}", "params: {n: 1}"))
     toy.slashmake("run", "/a → /b → /c")
     assert toy.ran() == ["b", "c"]
 
@@ -279,7 +280,7 @@ def test_plain_snakemake_runs_a_macro_and_recompiles_it_after_an_edit(toy) -> No
     first = re.search(r"^# sources-hash: (\w+)$", compiled.read_text(), re.M)
     assert first
     path = toy.root / "workflow/commands/b.md"
-    path.write_text(path.read_text().replace("toy b", "toy b, edited"))
+    path.write_text(path.read_text().replace("params: {}", "params: {n: 1}"))  # its rule, not its prose
     toy.snakemake("-c2", "pipe")
     second = re.search(r"^# sources-hash: (\w+)$", compiled.read_text(), re.M)
     assert second and second.group(1) != first.group(1)

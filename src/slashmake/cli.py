@@ -82,6 +82,8 @@ def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str
         resolved = project.resolve_chain(chain, name, source)
         return target_name(name), None, resolved
     target, path, resolved = project.compile_chain(chain, overrides, source)
+    for w in resolved.warnings:
+        click.echo(f"warning: {w}", err=True)
     return target, path.relative_to(project.root).as_posix(), resolved
 
 

@@ -213,7 +213,13 @@ class Compiler:
             for k in sorted({k for vv in step.variants.values() for k in vv} - set(step.params)):
                 params[re.sub(r"\W", "_", k)] = self.variant_param(step, k)
         for k, v in step.var_params.items():
-            params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
+            # typed by the parameter's default when the job runs: the rule a constant follows (bind.coerce)
+            where = ""
+            if step.span is not None:
+                line, col = step.span.position()
+                where = f"{step.span.source.name}:{line}:{col}"
+            params[re.sub(r"\W", "_", k)] = (f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}, "
+                                              f"{step.cmd.params[k]!r}, {py(k)}, {py(where)}))")
         cmd = step.command
         assert cmd is not None
         if isinstance(step, AgentStep) or "{params.arguments" in self.template(step):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runtime import read_metric
+from .runtime import as_param, metric_text, param_type_error, read_metric
 
 RECURSION_LIMIT = 50_000
 
@@ -68,13 +68,24 @@ def flat(*parts: Any) -> list[str]:
     return out
 
 
-def metric(path: Any, key: str) -> Any:
-    """A variable's value, read from the metrics file of the step that bound it."""
+def metric(path: Any, key: str, like: Any = None, param: str = "", where: str = "") -> Any:
+    """A variable's value, read from the metrics file of the step that bound it.
+
+    With ``like`` (the parameter's default) the value is typed by the rule a constant follows, and
+    refused with the same message (runtime.as_param), naming the chain position ``where``.
+    """
     if not os.path.exists(str(path)):
         # While the DAG is built the file may not exist yet: a FileNotFoundError naming the input
         # lets Snakemake defer the parameter until the job runs.
         raise FileNotFoundError(2, "metrics file not written yet", str(path))
-    return read_metric(str(path), key)
+    value = read_metric(str(path), key)
+    if like is None:
+        return value
+    text = metric_text(value)
+    try:
+        return as_param(text, like)
+    except ValueError:
+        raise ValueError(f"{where}: {param_type_error(param, like, text)} (metric '{key}' of {path})") from None
 
 
 _VARIANTS: dict[str, dict[str, dict[str, Any]]] = {}

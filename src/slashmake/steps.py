@@ -9,6 +9,12 @@ and what determines its result (:meth:`Step.identity`, hashed into its key).
 
 from __future__ import annotations
 
+<<<<<<< HEAD
+=======
+import hashlib
+import json
+import re
+>>>>>>> main
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -183,6 +189,26 @@ class CallStep(CommandStep):
     @property
     def outputs(self) -> dict[str, str]:
         return dict(self.cmd.outputs) or {"done": ".done"}
+
+    def identity(self, agent_config: dict[str, Any]) -> dict[str, Any]:
+        # A program's result depends on the rule its frontmatter shapes, not on the prose around it:
+        # editing the Markdown body or the description reruns nothing (an agent's body is its prompt).
+        ident = super().identity(agent_config)
+        ident["command"] = rule_digest(self.cmd)
+        if self.droid is not None:
+            ident["droid"] = sorted(self.droid.resources.items())  # a droid's prose is no part of a program
+        return ident
+
+
+def rule_digest(cmd: Command) -> str:
+    """A hash of what in a command file shapes its rule: program, parameters, files, resources, limits."""
+    metrics = cmd.metrics
+    shape = {"shell": cmd.shell, "script": cmd.script, "params": cmd.params, "inputs": cmd.inputs,
+             "optional": sorted(cmd.optional_inputs), "outputs": cmd.outputs, "needs": list(cmd.needs),
+             "metrics": None if metrics is None else [metrics.file, list(metrics.keys), metrics.primary,
+                                                      sorted(metrics.aliases.items())],
+             "threads": cmd.threads, "resources": cmd.resources, "timeout": cmd.timeout, "droid": cmd.droid}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(eq=False)
