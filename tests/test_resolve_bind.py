@@ -21,6 +21,7 @@ def binder(toy: ToyProject) -> Binder:
     toy.command("prep", output={"data": "data.json"})
     toy.command("ml/train", params={"epochs": 3})
     toy.command("echo", shell="echo {params.arguments}")
+    toy.command("fixed", params={"epochs": 3}, shell="echo {params.epochs} > {output.report}")
     (toy.root / "workflow/commands/ask.md").write_text("---\ndescription: a prompt\n---\nSay hi.\n")
     return Binder(load(toy.root), param_overrides={"train.sigma": 0.2})
 
@@ -64,9 +65,15 @@ def test_a_command_without_a_program_is_an_agent_step(binder: Binder) -> None:
 
 
 def test_an_unknown_option_lists_the_parameters(binder: Binder) -> None:
-    cmd, droid, _, _ = binder.lookup(Call("train"))
+    cmd, droid, _, _ = binder.lookup(Call("fixed"))  # a command that takes no positional arguments
     with pytest.raises(ResolveError, match=r"has no parameter --epoch .*epochs"):
-        binder.make_step(cmd, droid, Call("train", options=(Option("epoch", "2"),)), (), scope_with_data(), "")
+        binder.make_step(cmd, droid, Call("fixed", options=(Option("epoch", "2"),)), (), Scope(), "")
+
+
+def test_an_unknown_option_of_a_command_taking_arguments_is_an_argument(binder: Binder) -> None:
+    cmd, droid, _, _ = binder.lookup(Call("echo"))
+    step = binder.make_step(cmd, droid, Call("echo", options=(Option("loud"),)), (), Scope(), "")
+    assert step.args == ["--loud"]
 
 
 def test_a_wrong_type_and_a_missing_input_are_errors(binder: Binder) -> None:

@@ -3,23 +3,23 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 88dd54b564160da0
+# sources-hash: c9d8d50680493705
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
 rule init:
     output:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        env="results/steps/init-061c2475/env.json",
+        data="results/steps/init-4d1c7c21/data.parquet",
+        test="results/steps/init-4d1c7c21/test.parquet",
+        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
+        env="results/steps/init-4d1c7c21/env.json",
         metrics=report(
-            "results/steps/init-061c2475/metrics.json",
+            "results/steps/init-4d1c7c21/metrics.json",
             category="metrics",
-            labels={"step": "init-061c2475", "file": "metrics"},
+            labels={"step": "init-4d1c7c21", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-061c2475.log",
+        "logs/steps/init-4d1c7c21.log",
     conda:
         "../../environment.yml"
     params:
@@ -39,15 +39,15 @@ rule monitor_performance:
     input:
         data=rules.init.output.data,
     output:
-        report="results/steps/monitor-performance-2b0edd80/drift.json",
-        current_data="results/steps/monitor-performance-2b0edd80/current.parquet",
+        report="results/steps/monitor-performance-e07fdbd4/drift.json",
+        current_data="results/steps/monitor-performance-e07fdbd4/current.parquet",
         metrics=report(
-            "results/steps/monitor-performance-2b0edd80/metrics.json",
+            "results/steps/monitor-performance-e07fdbd4/metrics.json",
             category="metrics",
-            labels={"step": "monitor-performance-2b0edd80", "file": "metrics"},
+            labels={"step": "monitor-performance-e07fdbd4", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-performance-2b0edd80.log",
+        "logs/steps/monitor-performance-e07fdbd4.log",
     conda:
         "../../environment.yml"
     params:
@@ -66,12 +66,12 @@ checkpoint gate_drift_detected:
         metrics=rules.monitor_performance.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-drift-detected-dae9e113/decision.json",
+            "results/steps/gate-drift-detected-031abf25/decision.json",
             category="gates",
-            labels={"gate": "gate-drift-detected-dae9e113"},
+            labels={"gate": "gate-drift-detected-031abf25"},
         ),
     log:
-        "logs/steps/gate-drift-detected-dae9e113.log",
+        "logs/steps/gate-drift-detected-031abf25.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -88,17 +88,17 @@ rule data_refresh:
         # ordering only: runs after gate-drift-detected, reads none of its files
         after=rules.gate_drift_detected.output.decision,
     output:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        test="results/steps/data-refresh-c3307e13/test.parquet",
-        unlabelled="results/steps/data-refresh-c3307e13/unlabelled.parquet",
-        env="results/steps/data-refresh-c3307e13/env.json",
+        data="results/steps/data-refresh-2d9ede20/data.parquet",
+        test="results/steps/data-refresh-2d9ede20/test.parquet",
+        unlabelled="results/steps/data-refresh-2d9ede20/unlabelled.parquet",
+        env="results/steps/data-refresh-2d9ede20/env.json",
         metrics=report(
-            "results/steps/data-refresh-c3307e13/metrics.json",
+            "results/steps/data-refresh-2d9ede20/metrics.json",
             category="metrics",
-            labels={"step": "data-refresh-c3307e13", "file": "metrics"},
+            labels={"step": "data-refresh-2d9ede20", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-refresh-c3307e13.log",
+        "logs/steps/data-refresh-2d9ede20.log",
     conda:
         "../../environment.yml"
     params:
@@ -118,19 +118,19 @@ rule retrain:
     input:
         data=rules.data_refresh.output.data,
     output:
-        model="results/steps/retrain-c6edf03f/model.pt",
+        model="results/steps/retrain-5b50d6bb/model.pt",
         curve=report(
-            "results/steps/retrain-c6edf03f/curve.png",
+            "results/steps/retrain-5b50d6bb/curve.png",
             category="retrain",
-            labels={"step": "retrain-c6edf03f", "file": "curve"},
+            labels={"step": "retrain-5b50d6bb", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-c6edf03f/metrics.json",
+            "results/steps/retrain-5b50d6bb/metrics.json",
             category="metrics",
-            labels={"step": "retrain-c6edf03f", "file": "metrics"},
+            labels={"step": "retrain-5b50d6bb", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-c6edf03f.log",
+        "logs/steps/retrain-5b50d6bb.log",
     conda:
         "../../environment.yml"
     resources:
@@ -155,19 +155,19 @@ rule evaluate:
         model=rules.retrain.output.model,
         test=rules.data_refresh.output.test,
     output:
-        report="results/steps/evaluate-9790ea5f/report.json",
+        report="results/steps/evaluate-e47bd64e/report.json",
         reliability=report(
-            "results/steps/evaluate-9790ea5f/reliability.png",
+            "results/steps/evaluate-e47bd64e/reliability.png",
             category="evaluate",
-            labels={"step": "evaluate-9790ea5f", "file": "reliability"},
+            labels={"step": "evaluate-e47bd64e", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/evaluate-9790ea5f/metrics.json",
+            "results/steps/evaluate-e47bd64e/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-9790ea5f", "file": "metrics"},
+            labels={"step": "evaluate-e47bd64e", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-9790ea5f.log",
+        "logs/steps/evaluate-e47bd64e.log",
     conda:
         "../../environment.yml"
     params:
@@ -184,12 +184,12 @@ checkpoint gate_better_performance:
         metrics=rules.evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-better-performance-84715e16/decision.json",
+            "results/steps/gate-better-performance-fa1b3b93/decision.json",
             category="gates",
-            labels={"gate": "gate-better-performance-84715e16"},
+            labels={"gate": "gate-better-performance-fa1b3b93"},
         ),
     log:
-        "logs/steps/gate-better-performance-84715e16.log",
+        "logs/steps/gate-better-performance-fa1b3b93.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -208,14 +208,14 @@ rule deploy:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        record="results/steps/deploy-c0a9a314/deploy.json",
+        record="results/steps/deploy-b46ca67a/deploy.json",
         metrics=report(
-            "results/steps/deploy-c0a9a314/metrics.json",
+            "results/steps/deploy-b46ca67a/metrics.json",
             category="metrics",
-            labels={"step": "deploy-c0a9a314", "file": "metrics"},
+            labels={"step": "deploy-b46ca67a", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-c0a9a314.log",
+        "logs/steps/deploy-b46ca67a.log",
     conda:
         "../../environment.yml"
     params:
@@ -233,14 +233,14 @@ rule monitor:
         # ordering only: runs after /deploy, reads none of its files
         after=rules.deploy.output.metrics,
     output:
-        config="results/steps/monitor-d004fce4/monitor.json",
+        config="results/steps/monitor-7add66b1/monitor.json",
         metrics=report(
-            "results/steps/monitor-d004fce4/metrics.json",
+            "results/steps/monitor-7add66b1/metrics.json",
             category="metrics",
-            labels={"step": "monitor-d004fce4", "file": "metrics"},
+            labels={"step": "monitor-7add66b1", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-d004fce4.log",
+        "logs/steps/monitor-7add66b1.log",
     conda:
         "../../environment.yml"
     params:
@@ -257,14 +257,14 @@ rule continue_monitoring:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        note="results/steps/continue-monitoring-c8f09491/note.json",
+        note="results/steps/continue-monitoring-08bc58a5/note.json",
         metrics=report(
-            "results/steps/continue-monitoring-c8f09491/metrics.json",
+            "results/steps/continue-monitoring-08bc58a5/metrics.json",
             category="metrics",
-            labels={"step": "continue-monitoring-c8f09491", "file": "metrics"},
+            labels={"step": "continue-monitoring-08bc58a5", "file": "metrics"},
         ),
     log:
-        "logs/steps/continue-monitoring-c8f09491.log",
+        "logs/steps/continue-monitoring-08bc58a5.log",
     conda:
         "../../environment.yml"
     params:
@@ -285,9 +285,9 @@ rule join_better_performance:
             },
         ),
     output:
-        join="results/steps/join-better-performance-af53bbde/join.json",
+        join="results/steps/join-better-performance-1fc72358/join.json",
     log:
-        "logs/steps/join-better-performance-af53bbde.log",
+        "logs/steps/join-better-performance-1fc72358.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -307,9 +307,9 @@ rule join_drift_detected:
             },
         ),
     output:
-        join="results/steps/join-drift-detected-1d63002a/join.json",
+        join="results/steps/join-drift-detected-027033a3/join.json",
     log:
-        "logs/steps/join-drift-detected-1d63002a.log",
+        "logs/steps/join-drift-detected-027033a3.log",
     localrule: True
     conda:
         "../../environment.yml"

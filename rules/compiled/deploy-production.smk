@@ -3,20 +3,20 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 48b49587e29b8e37
+# sources-hash: 8deb3259db6bfe16
 
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
 rule code_review:
     output:
-        report="results/steps/code-review-c727286c/ruff.json",
+        report="results/steps/code-review-c52c4a74/ruff.json",
         metrics=report(
-            "results/steps/code-review-c727286c/metrics.json",
+            "results/steps/code-review-c52c4a74/metrics.json",
             category="metrics",
-            labels={"step": "code-review-c727286c", "file": "metrics"},
+            labels={"step": "code-review-c52c4a74", "file": "metrics"},
         ),
     log:
-        "logs/steps/code-review-c727286c.log",
+        "logs/steps/code-review-c52c4a74.log",
     conda:
         "../../environment.yml"
     params:
@@ -31,14 +31,14 @@ rule security_scan:
         # ordering only: runs after /code-review, reads none of its files
         after=rules.code_review.output.metrics,
     output:
-        report="results/steps/security-scan-a81f3abc/bandit.json",
+        report="results/steps/security-scan-506631ab/bandit.json",
         metrics=report(
-            "results/steps/security-scan-a81f3abc/metrics.json",
+            "results/steps/security-scan-506631ab/metrics.json",
             category="metrics",
-            labels={"step": "security-scan-a81f3abc", "file": "metrics"},
+            labels={"step": "security-scan-506631ab", "file": "metrics"},
         ),
     log:
-        "logs/steps/security-scan-a81f3abc.log",
+        "logs/steps/security-scan-506631ab.log",
     conda:
         "../../environment.yml"
     params:
@@ -53,17 +53,17 @@ rule init_2:
         # ordering only: runs after /security-scan, reads none of its files
         after=rules.security_scan.output.metrics,
     output:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        test="results/steps/init-30b2fe2a/test.parquet",
-        unlabelled="results/steps/init-30b2fe2a/unlabelled.parquet",
-        env="results/steps/init-30b2fe2a/env.json",
+        data="results/steps/init-4786fa74/data.parquet",
+        test="results/steps/init-4786fa74/test.parquet",
+        unlabelled="results/steps/init-4786fa74/unlabelled.parquet",
+        env="results/steps/init-4786fa74/env.json",
         metrics=report(
-            "results/steps/init-30b2fe2a/metrics.json",
+            "results/steps/init-4786fa74/metrics.json",
             category="metrics",
-            labels={"step": "init-30b2fe2a", "file": "metrics"},
+            labels={"step": "init-4786fa74", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-30b2fe2a.log",
+        "logs/steps/init-4786fa74.log",
     conda:
         "../../environment.yml"
     params:
@@ -84,15 +84,15 @@ rule feature_engineer_3:
         data=rules.init_2.output.data,
         test=rules.init_2.output.test,
     output:
-        features="results/steps/feature-engineer-b5d22bd1/features.npz",
-        test_features="results/steps/feature-engineer-b5d22bd1/test_features.npz",
+        features="results/steps/feature-engineer-1b542cd6/features.npz",
+        test_features="results/steps/feature-engineer-1b542cd6/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-b5d22bd1/metrics.json",
+            "results/steps/feature-engineer-1b542cd6/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"},
+            labels={"step": "feature-engineer-1b542cd6", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-b5d22bd1.log",
+        "logs/steps/feature-engineer-1b542cd6.log",
     conda:
         "../../environment.yml"
     shell:
@@ -104,19 +104,19 @@ rule ml_train_2:
     input:
         features=rules.feature_engineer_3.output.features,
     output:
-        model="results/steps/ml-train-552d8a00/model.pt",
+        model="results/steps/ml-train-c0c089c4/model.pt",
         curve=report(
-            "results/steps/ml-train-552d8a00/curve.png",
+            "results/steps/ml-train-c0c089c4/curve.png",
             category="ml-train",
-            labels={"step": "ml-train-552d8a00", "file": "curve"},
+            labels={"step": "ml-train-c0c089c4", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/ml-train-552d8a00/metrics.json",
+            "results/steps/ml-train-c0c089c4/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-552d8a00", "file": "metrics"},
+            labels={"step": "ml-train-c0c089c4", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-552d8a00.log",
+        "logs/steps/ml-train-c0c089c4.log",
     conda:
         "../../environment.yml"
     resources:
@@ -141,12 +141,12 @@ rule performance_test:
         model=rules.ml_train_2.output.model,
     output:
         metrics=report(
-            "results/steps/performance-test-52330a34/metrics.json",
+            "results/steps/performance-test-0b690b15/metrics.json",
             category="metrics",
-            labels={"step": "performance-test-52330a34", "file": "metrics"},
+            labels={"step": "performance-test-0b690b15", "file": "metrics"},
         ),
     log:
-        "logs/steps/performance-test-52330a34.log",
+        "logs/steps/performance-test-0b690b15.log",
     conda:
         "../../environment.yml"
     params:
@@ -164,14 +164,14 @@ rule runpod_staging:
         # ordering only: runs after /performance-test, reads none of its files
         after=rules.performance_test.output.metrics,
     output:
-        record="results/steps/runpod-staging-e739d72e/deploy.json",
+        record="results/steps/runpod-staging-193a7794/deploy.json",
         metrics=report(
-            "results/steps/runpod-staging-e739d72e/metrics.json",
+            "results/steps/runpod-staging-193a7794/metrics.json",
             category="metrics",
-            labels={"step": "runpod-staging-e739d72e", "file": "metrics"},
+            labels={"step": "runpod-staging-193a7794", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-staging-e739d72e.log",
+        "logs/steps/runpod-staging-193a7794.log",
     conda:
         "../../environment.yml"
     params:
@@ -188,12 +188,12 @@ checkpoint gate_tests_pass:
         metrics=rules.runpod_staging.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-tests-pass-aeee7630/decision.json",
+            "results/steps/gate-tests-pass-5cacf723/decision.json",
             category="gates",
-            labels={"gate": "gate-tests-pass-aeee7630"},
+            labels={"gate": "gate-tests-pass-5cacf723"},
         ),
     log:
-        "logs/steps/gate-tests-pass-aeee7630.log",
+        "logs/steps/gate-tests-pass-5cacf723.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -211,14 +211,14 @@ rule runpod_production:
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/runpod-production-a5715b24/deploy.json",
+        record="results/steps/runpod-production-1701bf6a/deploy.json",
         metrics=report(
-            "results/steps/runpod-production-a5715b24/metrics.json",
+            "results/steps/runpod-production-1701bf6a/metrics.json",
             category="metrics",
-            labels={"step": "runpod-production-a5715b24", "file": "metrics"},
+            labels={"step": "runpod-production-1701bf6a", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-production-a5715b24.log",
+        "logs/steps/runpod-production-1701bf6a.log",
     conda:
         "../../environment.yml"
     params:
@@ -236,14 +236,14 @@ rule monitor_setup:
         # ordering only: runs after /runpod-production, reads none of its files
         after=rules.runpod_production.output.metrics,
     output:
-        config="results/steps/monitor-setup-60919a6a/monitor.json",
+        config="results/steps/monitor-setup-374c9a86/monitor.json",
         metrics=report(
-            "results/steps/monitor-setup-60919a6a/metrics.json",
+            "results/steps/monitor-setup-374c9a86/metrics.json",
             category="metrics",
-            labels={"step": "monitor-setup-60919a6a", "file": "metrics"},
+            labels={"step": "monitor-setup-374c9a86", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-setup-60919a6a.log",
+        "logs/steps/monitor-setup-374c9a86.log",
     conda:
         "../../environment.yml"
     params:
@@ -260,14 +260,14 @@ rule rollback:
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/rollback-8e398cbe/rollback.json",
+        record="results/steps/rollback-9ab2fcc7/rollback.json",
         metrics=report(
-            "results/steps/rollback-8e398cbe/metrics.json",
+            "results/steps/rollback-9ab2fcc7/metrics.json",
             category="metrics",
-            labels={"step": "rollback-8e398cbe", "file": "metrics"},
+            labels={"step": "rollback-9ab2fcc7", "file": "metrics"},
         ),
     log:
-        "logs/steps/rollback-8e398cbe.log",
+        "logs/steps/rollback-9ab2fcc7.log",
     conda:
         "../../environment.yml"
     params:
@@ -289,9 +289,9 @@ rule join_tests_pass:
             },
         ),
     output:
-        join="results/steps/join-tests-pass-1544ae74/join.json",
+        join="results/steps/join-tests-pass-c2c4d40b/join.json",
     log:
-        "logs/steps/join-tests-pass-1544ae74.log",
+        "logs/steps/join-tests-pass-c2c4d40b.log",
     localrule: True
     conda:
         "../../environment.yml"

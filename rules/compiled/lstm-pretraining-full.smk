@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 14bd56b8902c6abc
+# sources-hash: 4a6129f0756f9cfb
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -15,14 +15,14 @@ rule data_validate:
         test=rules.init.output.test,
         unlabelled=rules.init.output.unlabelled,
     output:
-        report="results/steps/data-validate-6dca9246/validation.json",
+        report="results/steps/data-validate-5eca4c78/validation.json",
         metrics=report(
-            "results/steps/data-validate-6dca9246/metrics.json",
+            "results/steps/data-validate-5eca4c78/metrics.json",
             category="metrics",
-            labels={"step": "data-validate-6dca9246", "file": "metrics"},
+            labels={"step": "data-validate-5eca4c78", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-validate-6dca9246.log",
+        "logs/steps/data-validate-5eca4c78.log",
     conda:
         "../../environment.yml"
     params:
@@ -39,15 +39,15 @@ rule feature_engineer:
         # ordering only: runs after /data-validate, reads none of its files
         after=rules.data_validate.output.metrics,
     output:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        test_features="results/steps/feature-engineer-6b5d0908/test_features.npz",
+        features="results/steps/feature-engineer-082877cf/features.npz",
+        test_features="results/steps/feature-engineer-082877cf/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-6b5d0908/metrics.json",
+            "results/steps/feature-engineer-082877cf/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-6b5d0908", "file": "metrics"},
+            labels={"step": "feature-engineer-082877cf", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-6b5d0908.log",
+        "logs/steps/feature-engineer-082877cf.log",
     conda:
         "../../environment.yml"
     shell:
@@ -61,19 +61,19 @@ rule pretrain_bilstm:
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer.output.metrics,
     output:
-        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
+        encoder="results/steps/pretrain-bilstm-d96a0fbc/encoder.pt",
         curve=report(
-            "results/steps/pretrain-bilstm-25a48fc0/curve.png",
+            "results/steps/pretrain-bilstm-d96a0fbc/curve.png",
             category="pretrain-bilstm",
-            labels={"step": "pretrain-bilstm-25a48fc0", "file": "curve"},
+            labels={"step": "pretrain-bilstm-d96a0fbc", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/pretrain-bilstm-25a48fc0/metrics.json",
+            "results/steps/pretrain-bilstm-d96a0fbc/metrics.json",
             category="metrics",
-            labels={"step": "pretrain-bilstm-25a48fc0", "file": "metrics"},
+            labels={"step": "pretrain-bilstm-d96a0fbc", "file": "metrics"},
         ),
     log:
-        "logs/steps/pretrain-bilstm-25a48fc0.log",
+        "logs/steps/pretrain-bilstm-d96a0fbc.log",
     conda:
         "../../environment.yml"
     resources:
@@ -94,19 +94,19 @@ rule fine_tune_simplelstm:
         encoder=rules.pretrain_bilstm.output.encoder,
         features=rules.feature_engineer.output.features,
     output:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
+        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
         curve=report(
-            "results/steps/fine-tune-simplelstm-3fba7053/curve.png",
+            "results/steps/fine-tune-simplelstm-b62c8986/curve.png",
             category="fine-tune-simplelstm",
-            labels={"step": "fine-tune-simplelstm-3fba7053", "file": "curve"},
+            labels={"step": "fine-tune-simplelstm-b62c8986", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/fine-tune-simplelstm-3fba7053/metrics.json",
+            "results/steps/fine-tune-simplelstm-b62c8986/metrics.json",
             category="metrics",
-            labels={"step": "fine-tune-simplelstm-3fba7053", "file": "metrics"},
+            labels={"step": "fine-tune-simplelstm-b62c8986", "file": "metrics"},
         ),
     log:
-        "logs/steps/fine-tune-simplelstm-3fba7053.log",
+        "logs/steps/fine-tune-simplelstm-b62c8986.log",
     conda:
         "../../environment.yml"
     resources:
@@ -131,19 +131,19 @@ rule evaluate_2:
         model=rules.fine_tune_simplelstm.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/evaluate-475e920c/report.json",
+        report="results/steps/evaluate-4711de25/report.json",
         reliability=report(
-            "results/steps/evaluate-475e920c/reliability.png",
+            "results/steps/evaluate-4711de25/reliability.png",
             category="evaluate",
-            labels={"step": "evaluate-475e920c", "file": "reliability"},
+            labels={"step": "evaluate-4711de25", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/evaluate-475e920c/metrics.json",
+            "results/steps/evaluate-4711de25/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-475e920c", "file": "metrics"},
+            labels={"step": "evaluate-4711de25", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-475e920c.log",
+        "logs/steps/evaluate-4711de25.log",
     conda:
         "../../environment.yml"
     params:
@@ -160,12 +160,12 @@ checkpoint gate_acc:
         metrics=rules.evaluate_2.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-4e38b82e/decision.json",
+            "results/steps/gate-acc-e7faf419/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-4e38b82e"},
+            labels={"gate": "gate-acc-e7faf419"},
         ),
     log:
-        "logs/steps/gate-acc-4e38b82e.log",
+        "logs/steps/gate-acc-e7faf419.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -185,14 +185,14 @@ rule deploy_2:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        record="results/steps/deploy-ceb84ea5/deploy.json",
+        record="results/steps/deploy-72eed08b/deploy.json",
         metrics=report(
-            "results/steps/deploy-ceb84ea5/metrics.json",
+            "results/steps/deploy-72eed08b/metrics.json",
             category="metrics",
-            labels={"step": "deploy-ceb84ea5", "file": "metrics"},
+            labels={"step": "deploy-72eed08b", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-ceb84ea5.log",
+        "logs/steps/deploy-72eed08b.log",
     conda:
         "../../environment.yml"
     params:
@@ -211,12 +211,12 @@ rule benchmark:
         after=rules.deploy_2.output.metrics,
     output:
         metrics=report(
-            "results/steps/benchmark-2b57ba4e/metrics.json",
+            "results/steps/benchmark-26be150c/metrics.json",
             category="metrics",
-            labels={"step": "benchmark-2b57ba4e", "file": "metrics"},
+            labels={"step": "benchmark-26be150c", "file": "metrics"},
         ),
     log:
-        "logs/steps/benchmark-2b57ba4e.log",
+        "logs/steps/benchmark-26be150c.log",
     conda:
         "../../environment.yml"
     params:
@@ -239,9 +239,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-8fba5708/join.json",
+        join="results/steps/join-acc-7c779f7b/join.json",
     log:
-        "logs/steps/join-acc-8fba5708.log",
+        "logs/steps/join-acc-7c779f7b.log",
     localrule: True
     conda:
         "../../environment.yml"

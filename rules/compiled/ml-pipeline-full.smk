@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 12956df1b4c29e42
+# sources-hash: eadb339a3d4deb6b
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -17,19 +17,19 @@ rule ml_train:
     input:
         features=rules.feature_engineer.output.features,
     output:
-        model="results/steps/ml-train-1235532a/model.pt",
+        model="results/steps/ml-train-18f5467e/model.pt",
         curve=report(
-            "results/steps/ml-train-1235532a/curve.png",
+            "results/steps/ml-train-18f5467e/curve.png",
             category="ml-train",
-            labels={"step": "ml-train-1235532a", "file": "curve"},
+            labels={"step": "ml-train-18f5467e", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/ml-train-1235532a/metrics.json",
+            "results/steps/ml-train-18f5467e/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-1235532a", "file": "metrics"},
+            labels={"step": "ml-train-18f5467e", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-1235532a.log",
+        "logs/steps/ml-train-18f5467e.log",
     conda:
         "../../environment.yml"
     resources:
@@ -54,19 +54,19 @@ rule ml_evaluate:
         model=rules.ml_train.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-5f8daeae/report.json",
+        report="results/steps/ml-evaluate-5619ba84/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-5f8daeae/reliability.png",
+            "results/steps/ml-evaluate-5619ba84/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-5f8daeae", "file": "reliability"},
+            labels={"step": "ml-evaluate-5619ba84", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/ml-evaluate-5f8daeae/metrics.json",
+            "results/steps/ml-evaluate-5619ba84/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-5f8daeae", "file": "metrics"},
+            labels={"step": "ml-evaluate-5619ba84", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-5f8daeae.log",
+        "logs/steps/ml-evaluate-5619ba84.log",
     conda:
         "../../environment.yml"
     params:
@@ -81,12 +81,12 @@ checkpoint gate_accuracy:
         metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-70fc35c1/decision.json",
+            "results/steps/gate-accuracy-6dd8e4ab/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-70fc35c1"},
+            labels={"gate": "gate-accuracy-6dd8e4ab"},
         ),
     log:
-        "logs/steps/gate-accuracy-70fc35c1.log",
+        "logs/steps/gate-accuracy-6dd8e4ab.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -106,14 +106,14 @@ rule ml_deploy:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        record="results/steps/ml-deploy-513927df/deploy.json",
+        record="results/steps/ml-deploy-3bb942a5/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-513927df/metrics.json",
+            "results/steps/ml-deploy-3bb942a5/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-513927df", "file": "metrics"},
+            labels={"step": "ml-deploy-3bb942a5", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-513927df.log",
+        "logs/steps/ml-deploy-3bb942a5.log",
     conda:
         "../../environment.yml"
     params:
@@ -131,15 +131,15 @@ rule hyperparameter_tune:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        model="results/steps/hyperparameter-tune-08763021/model.pt",
-        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
+        model="results/steps/hyperparameter-tune-69a51fd5/model.pt",
+        best_params="results/steps/hyperparameter-tune-69a51fd5/best_params.json",
         metrics=report(
-            "results/steps/hyperparameter-tune-08763021/metrics.json",
+            "results/steps/hyperparameter-tune-69a51fd5/metrics.json",
             category="metrics",
-            labels={"step": "hyperparameter-tune-08763021", "file": "metrics"},
+            labels={"step": "hyperparameter-tune-69a51fd5", "file": "metrics"},
         ),
     log:
-        "logs/steps/hyperparameter-tune-08763021.log",
+        "logs/steps/hyperparameter-tune-69a51fd5.log",
     conda:
         "../../environment.yml"
     resources:
@@ -160,19 +160,19 @@ rule retrain_2:
         data=rules.init.output.data,
         best_params=rules.hyperparameter_tune.output.best_params,
     output:
-        model="results/steps/retrain-50a6b352/model.pt",
+        model="results/steps/retrain-9f276d0f/model.pt",
         curve=report(
-            "results/steps/retrain-50a6b352/curve.png",
+            "results/steps/retrain-9f276d0f/curve.png",
             category="retrain",
-            labels={"step": "retrain-50a6b352", "file": "curve"},
+            labels={"step": "retrain-9f276d0f", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-50a6b352/metrics.json",
+            "results/steps/retrain-9f276d0f/metrics.json",
             category="metrics",
-            labels={"step": "retrain-50a6b352", "file": "metrics"},
+            labels={"step": "retrain-9f276d0f", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-50a6b352.log",
+        "logs/steps/retrain-9f276d0f.log",
     conda:
         "../../environment.yml"
     resources:
@@ -203,9 +203,9 @@ rule join_accuracy:
             },
         ),
     output:
-        join="results/steps/join-accuracy-d8ed3661/join.json",
+        join="results/steps/join-accuracy-331586be/join.json",
     log:
-        "logs/steps/join-accuracy-d8ed3661.log",
+        "logs/steps/join-accuracy-331586be.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 3b33eb8a5a5bee6d
+# sources-hash: ef1703527b36239c
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -14,15 +14,15 @@ rule feature_engineer_2:
         data=rules.init.output.data,
         test=rules.init.output.test,
     output:
-        features="results/steps/feature-engineer-d0eb3696/features.npz",
-        test_features="results/steps/feature-engineer-d0eb3696/test_features.npz",
+        features="results/steps/feature-engineer-b0f0644a/features.npz",
+        test_features="results/steps/feature-engineer-b0f0644a/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-d0eb3696/metrics.json",
+            "results/steps/feature-engineer-b0f0644a/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-d0eb3696", "file": "metrics"},
+            labels={"step": "feature-engineer-b0f0644a", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-d0eb3696.log",
+        "logs/steps/feature-engineer-b0f0644a.log",
     conda:
         "../../environment.yml"
     shell:

@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 5a694ec6a7adb580
+# sources-hash: 05df83afa9f4d86f
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -17,19 +17,19 @@ rule pretrain:
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer_2.output.metrics,
     output:
-        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
+        encoder="results/steps/pretrain-9ca9c729/encoder.pt",
         curve=report(
-            "results/steps/pretrain-caf83ab8/curve.png",
+            "results/steps/pretrain-9ca9c729/curve.png",
             category="pretrain",
-            labels={"step": "pretrain-caf83ab8", "file": "curve"},
+            labels={"step": "pretrain-9ca9c729", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/pretrain-caf83ab8/metrics.json",
+            "results/steps/pretrain-9ca9c729/metrics.json",
             category="metrics",
-            labels={"step": "pretrain-caf83ab8", "file": "metrics"},
+            labels={"step": "pretrain-9ca9c729", "file": "metrics"},
         ),
     log:
-        "logs/steps/pretrain-caf83ab8.log",
+        "logs/steps/pretrain-9ca9c729.log",
     conda:
         "../../environment.yml"
     resources:
@@ -50,19 +50,19 @@ rule fine_tune:
         encoder=rules.pretrain.output.encoder,
         features=rules.feature_engineer_2.output.features,
     output:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
+        model="results/steps/fine-tune-df92a698/model.pt",
         curve=report(
-            "results/steps/fine-tune-4ee39d12/curve.png",
+            "results/steps/fine-tune-df92a698/curve.png",
             category="fine-tune",
-            labels={"step": "fine-tune-4ee39d12", "file": "curve"},
+            labels={"step": "fine-tune-df92a698", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/fine-tune-4ee39d12/metrics.json",
+            "results/steps/fine-tune-df92a698/metrics.json",
             category="metrics",
-            labels={"step": "fine-tune-4ee39d12", "file": "metrics"},
+            labels={"step": "fine-tune-df92a698", "file": "metrics"},
         ),
     log:
-        "logs/steps/fine-tune-4ee39d12.log",
+        "logs/steps/fine-tune-df92a698.log",
     conda:
         "../../environment.yml"
     resources:
@@ -87,19 +87,19 @@ rule evaluate_3:
         model=rules.fine_tune.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/evaluate-9d679c3f/report.json",
+        report="results/steps/evaluate-d0392351/report.json",
         reliability=report(
-            "results/steps/evaluate-9d679c3f/reliability.png",
+            "results/steps/evaluate-d0392351/reliability.png",
             category="evaluate",
-            labels={"step": "evaluate-9d679c3f", "file": "reliability"},
+            labels={"step": "evaluate-d0392351", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/evaluate-9d679c3f/metrics.json",
+            "results/steps/evaluate-d0392351/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-9d679c3f", "file": "metrics"},
+            labels={"step": "evaluate-d0392351", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-9d679c3f.log",
+        "logs/steps/evaluate-d0392351.log",
     conda:
         "../../environment.yml"
     params:
@@ -116,14 +116,14 @@ rule deploy_3:
         model=rules.fine_tune.output.model,
         metrics=rules.evaluate_3.output.metrics,
     output:
-        record="results/steps/deploy-1b274c7d/deploy.json",
+        record="results/steps/deploy-d5ee8d3a/deploy.json",
         metrics=report(
-            "results/steps/deploy-1b274c7d/metrics.json",
+            "results/steps/deploy-d5ee8d3a/metrics.json",
             category="metrics",
-            labels={"step": "deploy-1b274c7d", "file": "metrics"},
+            labels={"step": "deploy-d5ee8d3a", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-1b274c7d.log",
+        "logs/steps/deploy-d5ee8d3a.log",
     conda:
         "../../environment.yml"
     params:

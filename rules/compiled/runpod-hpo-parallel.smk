@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: a7a870df6b9c81df
+# sources-hash: 38601e4606b1c5d1
 
 register_variants(
     "train",
@@ -19,14 +19,14 @@ register_variants(
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
 rule runpod_setup:
     output:
-        env="results/steps/runpod-setup-a209440e/env.json",
+        env="results/steps/runpod-setup-95434907/env.json",
         metrics=report(
-            "results/steps/runpod-setup-a209440e/metrics.json",
+            "results/steps/runpod-setup-95434907/metrics.json",
             category="metrics",
-            labels={"step": "runpod-setup-a209440e", "file": "metrics"},
+            labels={"step": "runpod-setup-95434907", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-setup-a209440e.log",
+        "logs/steps/runpod-setup-95434907.log",
     conda:
         "../../environment.yml"
     shell:
@@ -39,17 +39,17 @@ rule init_3:
         # ordering only: runs after /runpod-setup, reads none of its files
         after=rules.runpod_setup.output.metrics,
     output:
-        data="results/steps/init-6b892c1d/data.parquet",
-        test="results/steps/init-6b892c1d/test.parquet",
-        unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
-        env="results/steps/init-6b892c1d/env.json",
+        data="results/steps/init-de7b08cb/data.parquet",
+        test="results/steps/init-de7b08cb/test.parquet",
+        unlabelled="results/steps/init-de7b08cb/unlabelled.parquet",
+        env="results/steps/init-de7b08cb/env.json",
         metrics=report(
-            "results/steps/init-6b892c1d/metrics.json",
+            "results/steps/init-de7b08cb/metrics.json",
             category="metrics",
-            labels={"step": "init-6b892c1d", "file": "metrics"},
+            labels={"step": "init-de7b08cb", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-6b892c1d.log",
+        "logs/steps/init-de7b08cb.log",
     conda:
         "../../environment.yml"
     params:
@@ -70,15 +70,15 @@ rule feature_engineer_4:
         data=rules.init_3.output.data,
         test=rules.init_3.output.test,
     output:
-        features="results/steps/feature-engineer-d846b60c/features.npz",
-        test_features="results/steps/feature-engineer-d846b60c/test_features.npz",
+        features="results/steps/feature-engineer-1a0d7b6f/features.npz",
+        test_features="results/steps/feature-engineer-1a0d7b6f/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-d846b60c/metrics.json",
+            "results/steps/feature-engineer-1a0d7b6f/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-d846b60c", "file": "metrics"},
+            labels={"step": "feature-engineer-1a0d7b6f", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-d846b60c.log",
+        "logs/steps/feature-engineer-1a0d7b6f.log",
     conda:
         "../../environment.yml"
     shell:
@@ -92,20 +92,20 @@ rule train:
         features=rules.feature_engineer_4.output.features,
         test=rules.init_3.output.test,
     output:
-        encoder="results/steps/train-d6955236/{variant}/encoder.pt",
-        model="results/steps/train-d6955236/{variant}/model.pt",
+        encoder="results/steps/train-e840de3d/{variant}/encoder.pt",
+        model="results/steps/train-e840de3d/{variant}/model.pt",
         curve=report(
-            "results/steps/train-d6955236/{variant}/curve.png",
+            "results/steps/train-e840de3d/{variant}/curve.png",
             category="train",
-            labels={"step": "train-d6955236", "file": "curve"},
+            labels={"step": "train-e840de3d", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/train-d6955236/{variant}/metrics.json",
+            "results/steps/train-e840de3d/{variant}/metrics.json",
             category="metrics",
-            labels={"step": "train-d6955236", "file": "metrics"},
+            labels={"step": "train-e840de3d", "file": "metrics"},
         ),
     log:
-        "logs/steps/train-d6955236/{variant}.log",
+        "logs/steps/train-e840de3d/{variant}.log",
     group:
         "sweep_train" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -137,19 +137,19 @@ rule results_aggregate:
             variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
         ),
     output:
-        summary="results/steps/results-aggregate-50f9d519/summary.json",
+        summary="results/steps/results-aggregate-db6d0ed5/summary.json",
         plot=report(
-            "results/steps/results-aggregate-50f9d519/metric_vs_sigma.png",
+            "results/steps/results-aggregate-db6d0ed5/metric_vs_sigma.png",
             category="results:aggregate",
-            labels={"step": "results-aggregate-50f9d519", "file": "plot"},
+            labels={"step": "results-aggregate-db6d0ed5", "file": "plot"},
         ),
         metrics=report(
-            "results/steps/results-aggregate-50f9d519/metrics.json",
+            "results/steps/results-aggregate-db6d0ed5/metrics.json",
             category="metrics",
-            labels={"step": "results-aggregate-50f9d519", "file": "metrics"},
+            labels={"step": "results-aggregate-db6d0ed5", "file": "metrics"},
         ),
     log:
-        "logs/steps/results-aggregate-50f9d519.log",
+        "logs/steps/results-aggregate-db6d0ed5.log",
     conda:
         "../../environment.yml"
     shell:
@@ -165,14 +165,14 @@ rule best_model_select:
             variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
         ),
     output:
-        model="results/steps/best-model-select-3b4dfb9f/model.pt",
+        model="results/steps/best-model-select-1ccb529b/model.pt",
         metrics=report(
-            "results/steps/best-model-select-3b4dfb9f/metrics.json",
+            "results/steps/best-model-select-1ccb529b/metrics.json",
             category="metrics",
-            labels={"step": "best-model-select-3b4dfb9f", "file": "metrics"},
+            labels={"step": "best-model-select-1ccb529b", "file": "metrics"},
         ),
     log:
-        "logs/steps/best-model-select-3b4dfb9f.log",
+        "logs/steps/best-model-select-1ccb529b.log",
     conda:
         "../../environment.yml"
     shell:
@@ -185,12 +185,12 @@ checkpoint gate_best_acc:
         metrics=rules.best_model_select.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-best-acc-403c1848/decision.json",
+            "results/steps/gate-best-acc-4d8a2072/decision.json",
             category="gates",
-            labels={"gate": "gate-best-acc-403c1848"},
+            labels={"gate": "gate-best-acc-4d8a2072"},
         ),
     log:
-        "logs/steps/gate-best-acc-403c1848.log",
+        "logs/steps/gate-best-acc-4d8a2072.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -210,14 +210,14 @@ rule deploy_4:
         # ordering only: runs after gate-best-acc, reads none of its files
         after=rules.gate_best_acc.output.decision,
     output:
-        record="results/steps/deploy-907ce2ec/deploy.json",
+        record="results/steps/deploy-2f85b6c7/deploy.json",
         metrics=report(
-            "results/steps/deploy-907ce2ec/metrics.json",
+            "results/steps/deploy-2f85b6c7/metrics.json",
             category="metrics",
-            labels={"step": "deploy-907ce2ec", "file": "metrics"},
+            labels={"step": "deploy-2f85b6c7", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-907ce2ec.log",
+        "logs/steps/deploy-2f85b6c7.log",
     conda:
         "../../environment.yml"
     params:
@@ -235,14 +235,14 @@ rule analyze_failures:
         # ordering only: runs after gate-best-acc, reads none of its files
         after=rules.gate_best_acc.output.decision,
     output:
-        report="results/steps/analyze-failures-1d228148/failures.json",
+        report="results/steps/analyze-failures-c9ecc49d/failures.json",
         metrics=report(
-            "results/steps/analyze-failures-1d228148/metrics.json",
+            "results/steps/analyze-failures-c9ecc49d/metrics.json",
             category="metrics",
-            labels={"step": "analyze-failures-1d228148", "file": "metrics"},
+            labels={"step": "analyze-failures-c9ecc49d", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-failures-1d228148.log",
+        "logs/steps/analyze-failures-c9ecc49d.log",
     conda:
         "../../environment.yml"
     params:
@@ -263,9 +263,9 @@ rule join_best_acc:
             },
         ),
     output:
-        join="results/steps/join-best-acc-629c86c2/join.json",
+        join="results/steps/join-best-acc-7ebb4275/join.json",
     log:
-        "logs/steps/join-best-acc-629c86c2.log",
+        "logs/steps/join-best-acc-7ebb4275.log",
     localrule: True
     conda:
         "../../environment.yml"

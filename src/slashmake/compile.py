@@ -45,7 +45,9 @@ from .steps import (
     Producer,
     Ref,
     Step,
+    has_choice,
     is_try,
+    sure_refs,
     variants_of,
 )
 
@@ -114,7 +116,7 @@ class Compiler:
     def exprs(self, prods: list[Producer], wrap: str) -> Expr:
         """The files of several producers as one expression, behind ``wrap`` when a branch decides them."""
         text = self.expr(prods[0]) if len(prods) == 1 else call("flat", *(self.expr(p) for p in prods))
-        return Prefixed(f"{wrap} ", text) if any(_has_choice(p) for p in prods) else text
+        return Prefixed(f"{wrap} ", text) if any(has_choice(p) for p in prods) else text
 
     def input_value(self, prod: Producer | list[Producer]) -> Expr:
         return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
@@ -155,13 +157,13 @@ class Compiler:
 
     def after(self, step: Step, inputs: dict[str, Expr], read: list[Producer]) -> dict[str, Expr | Commented]:
         """An ordering-only input: the stage before, unless the step reads a file of it."""
-        reads = {r.step.key for r in _refs(read)}
+        reads = {r.step.key for r in sure_refs(read)}
         have = {flat(v) for v in inputs.values()}
         after = [p for p in step.after if not (isinstance(p, Ref) and p.step.key in reads)
                  and flat(self.input_value(p)) not in have]
         if not after:
             return {}
-        labels = ", ".join(dict.fromkeys(r.step.label for r in _refs(after))) or "the stage before"
+        labels = ", ".join(dict.fromkeys(r.step.label for r in sure_refs(after))) or "the stage before"
         return {"after": Commented(f"ordering only: runs after {labels}, reads none of its files",
                                    self.input_value(after))}
 
@@ -367,25 +369,6 @@ def index_data(resolved: Resolved) -> dict[str, Any]:
             "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
                        "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
                       for s in resolved.steps]}
-
-
-def _refs(prods: list[Producer]) -> list[Ref]:
-    """The steps' files among ``prods`` that are read whatever branch is taken."""
-    out: list[Ref] = []
-    for p in prods:
-        if isinstance(p, Ref):
-            out.append(p)
-        elif isinstance(p, Many):
-            out += _refs(list(p.parts))
-    return out
-
-
-def _has_choice(prod: Producer) -> bool:
-    if isinstance(prod, Choice):
-        return True
-    if isinstance(prod, Many):
-        return any(_has_choice(p) for p in prod.parts)
-    return False
 
 
 def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list[str]:

@@ -9,12 +9,8 @@ and what determines its result (:meth:`Step.identity`, hashed into its key).
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
 import hashlib
 import json
-import re
->>>>>>> main
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -277,3 +273,23 @@ def variants_of(step: Step) -> dict[str, dict[str, Any]] | None:
 def is_try(step: Step) -> bool:
     """Whether the step is a /try (a failure is a branch)."""
     return isinstance(step, CommandStep) and step.is_try
+
+
+def sure_refs(prods: list[Producer]) -> list[Ref]:
+    """The steps' files among ``prods`` that are read whatever branch is taken."""
+    out: list[Ref] = []
+    for p in prods:
+        if isinstance(p, Ref):
+            out.append(p)
+        elif isinstance(p, Many):
+            out += sure_refs(list(p.parts))
+    return out
+
+
+def has_choice(prod: Producer) -> bool:
+    """Whether the files of ``prod`` depend on a branch a gate or try takes."""
+    if isinstance(prod, Choice):
+        return True
+    if isinstance(prod, Many):
+        return any(has_choice(p) for p in prod.parts)
+    return False

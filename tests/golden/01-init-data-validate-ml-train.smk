@@ -3,15 +3,15 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 27e74938faec52f5
+# sources-hash: c63f0dc2882a7bf6
 
 
 # /init (workflow/commands/init.md) at <chain>:1:1
 rule init:
     output:
-        workspace="results/steps/init-7ee99973/workspace.json",
+        workspace="results/steps/init-a7be7931/workspace.json",
     log:
-        "logs/steps/init-7ee99973.log",
+        "logs/steps/init-a7be7931.log",
     conda:
         "../../environment.yml"
     params:
@@ -26,14 +26,14 @@ rule data_validate:
         # ordering only: runs after /init, reads none of its files
         after=rules.init.output.workspace,
     output:
-        report="results/steps/data-validate-63bbfcb7/report.json",
+        report="results/steps/data-validate-70dca28e/report.json",
         metrics=report(
-            "results/steps/data-validate-63bbfcb7/metrics.json",
+            "results/steps/data-validate-70dca28e/metrics.json",
             category="metrics",
-            labels={"step": "data-validate-63bbfcb7", "file": "metrics"},
+            labels={"step": "data-validate-70dca28e", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-validate-63bbfcb7.log",
+        "logs/steps/data-validate-70dca28e.log",
     conda:
         "../../environment.yml"
     params:
@@ -48,14 +48,14 @@ rule ml_train:
         # ordering only: runs after /data-validate, reads none of its files
         after=rules.data_validate.output.metrics,
     output:
-        model="results/steps/ml-train-ba075d42/model.pt",
+        model="results/steps/ml-train-0485946c/model.pt",
         metrics=report(
-            "results/steps/ml-train-ba075d42/metrics.json",
+            "results/steps/ml-train-0485946c/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-ba075d42", "file": "metrics"},
+            labels={"step": "ml-train-0485946c", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-ba075d42.log",
+        "logs/steps/ml-train-0485946c.log",
     conda:
         "../../environment.yml"
     params:
@@ -74,14 +74,14 @@ rule ml_evaluate:
     input:
         model=rules.ml_train.output.model,
     output:
-        report="results/steps/ml-evaluate-67e78db0/report.json",
+        report="results/steps/ml-evaluate-700bf588/report.json",
         metrics=report(
-            "results/steps/ml-evaluate-67e78db0/metrics.json",
+            "results/steps/ml-evaluate-700bf588/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-67e78db0", "file": "metrics"},
+            labels={"step": "ml-evaluate-700bf588", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-67e78db0.log",
+        "logs/steps/ml-evaluate-700bf588.log",
     conda:
         "../../environment.yml"
     params:
@@ -96,12 +96,12 @@ checkpoint gate_acc:
         metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-c82bcb8a/decision.json",
+            "results/steps/gate-acc-435509b0/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-c82bcb8a"},
+            labels={"gate": "gate-acc-435509b0"},
         ),
     log:
-        "logs/steps/gate-acc-c82bcb8a.log",
+        "logs/steps/gate-acc-435509b0.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -120,9 +120,9 @@ rule ml_deploy:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        report="results/steps/ml-deploy-ab6668f7/report.json",
+        report="results/steps/ml-deploy-b11756ef/report.json",
     log:
-        "logs/steps/ml-deploy-ab6668f7.log",
+        "logs/steps/ml-deploy-b11756ef.log",
     conda:
         "../../environment.yml"
     params:
@@ -143,9 +143,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-d9d1c093/join.json",
+        join="results/steps/join-acc-5f248445/join.json",
     log:
-        "logs/steps/join-acc-d9d1c093.log",
+        "logs/steps/join-acc-5f248445.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 0d671162e7178e34
+# sources-hash: 7948f0e3f5a5dd84
 
 register_variants(
     "runpod_experiment",
@@ -18,14 +18,14 @@ register_variants(
 # /runpod-experiment (workflow/commands/runpod-experiment.md) at <chain>:1:1
 rule runpod_experiment:
     output:
-        encoder="results/steps/runpod-experiment-c2c38dce/{variant}/encoder.pt",
+        encoder="results/steps/runpod-experiment-f0e7a168/{variant}/encoder.pt",
         metrics=report(
-            "results/steps/runpod-experiment-c2c38dce/{variant}/metrics.json",
+            "results/steps/runpod-experiment-f0e7a168/{variant}/metrics.json",
             category="metrics",
-            labels={"step": "runpod-experiment-c2c38dce", "file": "metrics"},
+            labels={"step": "runpod-experiment-f0e7a168", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-experiment-c2c38dce/{variant}.log",
+        "logs/steps/runpod-experiment-f0e7a168/{variant}.log",
     group:
         "sweep_runpod_experiment" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -45,14 +45,14 @@ rule results_aggregate:
             variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"],
         ),
     output:
-        report="results/steps/results-aggregate-d22632b3/report.json",
+        report="results/steps/results-aggregate-c5978bc3/report.json",
         metrics=report(
-            "results/steps/results-aggregate-d22632b3/metrics.json",
+            "results/steps/results-aggregate-c5978bc3/metrics.json",
             category="metrics",
-            labels={"step": "results-aggregate-d22632b3", "file": "metrics"},
+            labels={"step": "results-aggregate-c5978bc3", "file": "metrics"},
         ),
     log:
-        "logs/steps/results-aggregate-d22632b3.log",
+        "logs/steps/results-aggregate-c5978bc3.log",
     conda:
         "../../environment.yml"
     params:

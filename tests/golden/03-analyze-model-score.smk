@@ -3,20 +3,20 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: 389d38f86785cfb2
+# sources-hash: 47039972f752fddc
 
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze:
     output:
-        report="results/steps/analyze-4470f3bf/report.json",
+        report="results/steps/analyze-e747ed31/report.json",
         metrics=report(
-            "results/steps/analyze-4470f3bf/metrics.json",
+            "results/steps/analyze-e747ed31/metrics.json",
             category="metrics",
-            labels={"step": "analyze-4470f3bf", "file": "metrics"},
+            labels={"step": "analyze-e747ed31", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-4470f3bf.log",
+        "logs/steps/analyze-e747ed31.log",
     conda:
         "../../environment.yml"
     params:
@@ -32,12 +32,12 @@ checkpoint gate_model_score:
         after=rules.analyze.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-model_score-5778fb24/decision.json",
+            "results/steps/gate-model_score-c22f314b/decision.json",
             category="gates",
-            labels={"gate": "gate-model_score-5778fb24"},
+            labels={"gate": "gate-model_score-c22f314b"},
         ),
     log:
-        "logs/steps/gate-model_score-5778fb24.log",
+        "logs/steps/gate-model_score-c22f314b.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -55,9 +55,9 @@ rule deploy:
         # ordering only: runs after gate-model_score, reads none of its files
         after=rules.gate_model_score.output.decision,
     output:
-        report="results/steps/deploy-cfe432ad/report.json",
+        report="results/steps/deploy-cbe999f8/report.json",
     log:
-        "logs/steps/deploy-cfe432ad.log",
+        "logs/steps/deploy-cbe999f8.log",
     conda:
         "../../environment.yml"
     params:
@@ -72,9 +72,9 @@ rule optimize:
         # ordering only: runs after gate-model_score, reads none of its files
         after=rules.gate_model_score.output.decision,
     output:
-        report="results/steps/optimize-66e2d733/report.json",
+        report="results/steps/optimize-cefc281e/report.json",
     log:
-        "logs/steps/optimize-66e2d733.log",
+        "logs/steps/optimize-cefc281e.log",
     conda:
         "../../environment.yml"
     params:
@@ -92,9 +92,9 @@ rule join_model_score:
             {"then": rules.deploy.output.report, "else": rules.optimize.output.report},
         ),
     output:
-        join="results/steps/join-model_score-0763729d/join.json",
+        join="results/steps/join-model_score-77bd9f26/join.json",
     log:
-        "logs/steps/join-model_score-0763729d.log",
+        "logs/steps/join-model_score-77bd9f26.log",
     localrule: True
     conda:
         "../../environment.yml"

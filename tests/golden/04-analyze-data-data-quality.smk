@@ -3,20 +3,20 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 7d88710bd6d38b64
+# sources-hash: 636635bdb71bd52e
 
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
 rule analyze_data:
     output:
-        report="results/steps/analyze-data-4478080a/report.json",
+        report="results/steps/analyze-data-1959fdbc/report.json",
         metrics=report(
-            "results/steps/analyze-data-4478080a/metrics.json",
+            "results/steps/analyze-data-1959fdbc/metrics.json",
             category="metrics",
-            labels={"step": "analyze-data-4478080a", "file": "metrics"},
+            labels={"step": "analyze-data-1959fdbc", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-data-4478080a.log",
+        "logs/steps/analyze-data-1959fdbc.log",
     conda:
         "../../environment.yml"
     params:
@@ -31,12 +31,12 @@ checkpoint gate_data_quality:
         metrics=rules.analyze_data.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-data_quality-652cfec5/decision.json",
+            "results/steps/gate-data_quality-66e71d4f/decision.json",
             category="gates",
-            labels={"gate": "gate-data_quality-652cfec5"},
+            labels={"gate": "gate-data_quality-66e71d4f"},
         ),
     log:
-        "logs/steps/gate-data_quality-652cfec5.log",
+        "logs/steps/gate-data_quality-66e71d4f.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -54,14 +54,14 @@ rule ml_train:
         # ordering only: runs after gate-data_quality, reads none of its files
         after=rules.gate_data_quality.output.decision,
     output:
-        model="results/steps/ml-train-0800a6e3/model.pt",
+        model="results/steps/ml-train-08426f28/model.pt",
         metrics=report(
-            "results/steps/ml-train-0800a6e3/metrics.json",
+            "results/steps/ml-train-08426f28/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-0800a6e3", "file": "metrics"},
+            labels={"step": "ml-train-08426f28", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-0800a6e3.log",
+        "logs/steps/ml-train-08426f28.log",
     conda:
         "../../environment.yml"
     params:
@@ -81,9 +81,9 @@ rule data_cleanup:
         # ordering only: runs after gate-data_quality, reads none of its files
         after=rules.gate_data_quality.output.decision,
     output:
-        report="results/steps/data-cleanup-77a5a6aa/report.json",
+        report="results/steps/data-cleanup-7a4f4d6b/report.json",
     log:
-        "logs/steps/data-cleanup-77a5a6aa.log",
+        "logs/steps/data-cleanup-7a4f4d6b.log",
     conda:
         "../../environment.yml"
     params:
@@ -104,9 +104,9 @@ rule join_data_quality:
             },
         ),
     output:
-        join="results/steps/join-data_quality-63668a8a/join.json",
+        join="results/steps/join-data_quality-83153f37/join.json",
     log:
-        "logs/steps/join-data_quality-63668a8a.log",
+        "logs/steps/join-data_quality-83153f37.log",
     localrule: True
     conda:
         "../../environment.yml"

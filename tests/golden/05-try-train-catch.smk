@@ -3,24 +3,24 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: f8e65a166f404fdb
+# sources-hash: 1a69286c9c4f2256
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train:
     output:
-        status="results/steps/train-1ae7369a/status.json",
+        status="results/steps/train-5f66377e/status.json",
     log:
-        "logs/steps/train-1ae7369a.log",
+        "logs/steps/train-5f66377e.log",
     conda:
         "../../environment.yml"
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-1ae7369a/.staging/model.pt",
-        out_metrics="results/steps/train-1ae7369a/.staging/metrics.json",
+        out_model="results/steps/train-5f66377e/.staging/model.pt",
+        out_metrics="results/steps/train-5f66377e/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-1ae7369a/.staging --publish results/steps/train-1ae7369a --label training-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-5f66377e/.staging --publish results/steps/train-5f66377e --label training-failed -- bash -c _slashmake_body"
 
 
 # /use-backup (workflow/commands/use-backup.md) at <chain>:1:40
@@ -29,9 +29,9 @@ rule use_backup:
         # ordering only: runs after /train, reads none of its files
         after=rules.train.output.status,
     output:
-        report="results/steps/use-backup-64ac4165/report.json",
+        report="results/steps/use-backup-928de916/report.json",
     log:
-        "logs/steps/use-backup-64ac4165.log",
+        "logs/steps/use-backup-928de916.log",
     conda:
         "../../environment.yml"
     params:
@@ -46,9 +46,9 @@ rule step_continue:
         # ordering only: runs after /train, reads none of its files
         after=rules.train.output.status,
     output:
-        report="results/steps/continue-bc4d9399/report.json",
+        report="results/steps/continue-84f87466/report.json",
     log:
-        "logs/steps/continue-bc4d9399.log",
+        "logs/steps/continue-84f87466.log",
     conda:
         "../../environment.yml"
     params:
@@ -69,9 +69,9 @@ rule join_train:
             },
         ),
     output:
-        join="results/steps/join-train-7b345918/join.json",
+        join="results/steps/join-train-4b2fc30a/join.json",
     log:
-        "logs/steps/join-train-7b345918.log",
+        "logs/steps/join-train-4b2fc30a.log",
     localrule: True
     conda:
         "../../environment.yml"

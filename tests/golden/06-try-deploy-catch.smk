@@ -3,22 +3,22 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 4c74d94aad1db9bb
+# sources-hash: bc803a6a074826da
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy:
     output:
-        status="results/steps/deploy-6625b2d3/status.json",
+        status="results/steps/deploy-09c8bb2f/status.json",
     log:
-        "logs/steps/deploy-6625b2d3.log",
+        "logs/steps/deploy-09c8bb2f.log",
     conda:
         "../../environment.yml"
     params:
         arguments="",
-        out_report="results/steps/deploy-6625b2d3/.staging/report.json",
+        out_report="results/steps/deploy-09c8bb2f/.staging/report.json",
     shell:
-        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-6625b2d3/.staging --publish results/steps/deploy-6625b2d3 --label deployment-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-09c8bb2f/.staging --publish results/steps/deploy-09c8bb2f --label deployment-failed -- bash -c _slashmake_body"
 
 
 # /rollback (workflow/commands/rollback.md) at <chain>:1:43
@@ -27,9 +27,9 @@ rule rollback:
         # ordering only: runs after /deploy, reads none of its files
         after=rules.deploy.output.status,
     output:
-        report="results/steps/rollback-f7c5b79d/report.json",
+        report="results/steps/rollback-39a2aa8a/report.json",
     log:
-        "logs/steps/rollback-f7c5b79d.log",
+        "logs/steps/rollback-39a2aa8a.log",
     conda:
         "../../environment.yml"
     params:
@@ -44,9 +44,9 @@ rule notify_team:
         # ordering only: runs after /rollback, reads none of its files
         after=rules.rollback.output.report,
     output:
-        report="results/steps/notify-team-21bccc08/report.json",
+        report="results/steps/notify-team-53f05110/report.json",
     log:
-        "logs/steps/notify-team-21bccc08.log",
+        "logs/steps/notify-team-53f05110.log",
     conda:
         "../../environment.yml"
     params:
@@ -61,9 +61,9 @@ rule retry_deployment:
         # ordering only: runs after /notify-team, reads none of its files
         after=rules.notify_team.output.report,
     output:
-        report="results/steps/retry-deployment-94568109/report.json",
+        report="results/steps/retry-deployment-d3a9be35/report.json",
     log:
-        "logs/steps/retry-deployment-94568109.log",
+        "logs/steps/retry-deployment-d3a9be35.log",
     conda:
         "../../environment.yml"
     params:
@@ -84,9 +84,9 @@ rule join_deploy:
             },
         ),
     output:
-        join="results/steps/join-deploy-7126e12f/join.json",
+        join="results/steps/join-deploy-fd2405b1/join.json",
     log:
-        "logs/steps/join-deploy-7126e12f.log",
+        "logs/steps/join-deploy-fd2405b1.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,24 +3,24 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: fe8ed6c34ab2b4d3
+# sources-hash: df4011a2372a8216
 
 
 # /train (workflow/commands/train.md) at <chain>:1:1
 checkpoint train:
     output:
-        status="results/steps/train-39913d84/status.json",
+        status="results/steps/train-8ec9ce49/status.json",
     log:
-        "logs/steps/train-39913d84.log",
+        "logs/steps/train-8ec9ce49.log",
     conda:
         "../../environment.yml"
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-39913d84/.staging/model.pt",
-        out_metrics="results/steps/train-39913d84/.staging/metrics.json",
+        out_model="results/steps/train-8ec9ce49/.staging/model.pt",
+        out_metrics="results/steps/train-8ec9ce49/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-39913d84/.staging --publish results/steps/train-39913d84 --label failure -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-8ec9ce49/.staging --publish results/steps/train-8ec9ce49 --label failure -- bash -c _slashmake_body"
 
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
@@ -29,9 +29,9 @@ rule escalate:
         # ordering only: runs after /train, reads none of its files
         after=rules.train.output.status,
     output:
-        report="results/steps/escalate-2ba87a30/report.json",
+        report="results/steps/escalate-30f4eb24/report.json",
     log:
-        "logs/steps/escalate-2ba87a30.log",
+        "logs/steps/escalate-30f4eb24.log",
     conda:
         "../../environment.yml"
     params:
@@ -46,9 +46,9 @@ rule deploy:
         # ordering only: runs after /train, reads none of its files
         after=rules.train.output.status,
     output:
-        report="results/steps/deploy-6c599a01/report.json",
+        report="results/steps/deploy-e70edb45/report.json",
     log:
-        "logs/steps/deploy-6c599a01.log",
+        "logs/steps/deploy-e70edb45.log",
     conda:
         "../../environment.yml"
     params:
@@ -69,9 +69,9 @@ rule join_train:
             },
         ),
     output:
-        join="results/steps/join-train-9c983b6b/join.json",
+        join="results/steps/join-train-cb353f71/join.json",
     log:
-        "logs/steps/join-train-9c983b6b.log",
+        "logs/steps/join-train-cb353f71.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: ae746c734ac7983d
+# sources-hash: 2233942fec3059c9
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
@@ -108,9 +108,9 @@ rule aggregate:
             rules.setup_monitoring.output.response,
         ),
     output:
-        report="results/steps/aggregate-502874bc/report.json",
+        report="results/steps/aggregate-b0ba7597/report.json",
     log:
-        "logs/steps/aggregate-502874bc.log",
+        "logs/steps/aggregate-b0ba7597.log",
     conda:
         "../../environment.yml"
     params:
@@ -125,9 +125,9 @@ rule plan:
         # ordering only: runs after /aggregate, reads none of its files
         after=rules.aggregate.output.report,
     output:
-        report="results/steps/plan-05c8ff2d/report.json",
+        report="results/steps/plan-751d6767/report.json",
     log:
-        "logs/steps/plan-05c8ff2d.log",
+        "logs/steps/plan-751d6767.log",
     conda:
         "../../environment.yml"
     params:

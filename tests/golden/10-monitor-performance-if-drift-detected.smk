@@ -3,20 +3,20 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: b5fc696083b46c0c
+# sources-hash: 7c560f612168f091
 
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
 rule monitor_performance:
     output:
-        report="results/steps/monitor-performance-6f84199e/report.json",
+        report="results/steps/monitor-performance-f43c9a42/report.json",
         metrics=report(
-            "results/steps/monitor-performance-6f84199e/metrics.json",
+            "results/steps/monitor-performance-f43c9a42/metrics.json",
             category="metrics",
-            labels={"step": "monitor-performance-6f84199e", "file": "metrics"},
+            labels={"step": "monitor-performance-f43c9a42", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-performance-6f84199e.log",
+        "logs/steps/monitor-performance-f43c9a42.log",
     conda:
         "../../environment.yml"
     params:
@@ -31,12 +31,12 @@ checkpoint gate_drift_detected:
         metrics=rules.monitor_performance.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-drift-detected-3e2c5d2d/decision.json",
+            "results/steps/gate-drift-detected-c6a0d041/decision.json",
             category="gates",
-            labels={"gate": "gate-drift-detected-3e2c5d2d"},
+            labels={"gate": "gate-drift-detected-c6a0d041"},
         ),
     log:
-        "logs/steps/gate-drift-detected-3e2c5d2d.log",
+        "logs/steps/gate-drift-detected-c6a0d041.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -53,9 +53,9 @@ rule data_refresh:
         # ordering only: runs after gate-drift-detected, reads none of its files
         after=rules.gate_drift_detected.output.decision,
     output:
-        report="results/steps/data-refresh-48081529/report.json",
+        report="results/steps/data-refresh-02230d83/report.json",
     log:
-        "logs/steps/data-refresh-48081529.log",
+        "logs/steps/data-refresh-02230d83.log",
     conda:
         "../../environment.yml"
     params:
@@ -70,9 +70,9 @@ rule retrain:
         # ordering only: runs after /data-refresh, reads none of its files
         after=rules.data_refresh.output.report,
     output:
-        model="results/steps/retrain-cbdad6e4/model.pt",
+        model="results/steps/retrain-0fcef4e6/model.pt",
     log:
-        "logs/steps/retrain-cbdad6e4.log",
+        "logs/steps/retrain-0fcef4e6.log",
     conda:
         "../../environment.yml"
     params:
@@ -86,14 +86,14 @@ rule evaluate:
     input:
         model=rules.retrain.output.model,
     output:
-        report="results/steps/evaluate-dd6e11ed/report.json",
+        report="results/steps/evaluate-a737eb18/report.json",
         metrics=report(
-            "results/steps/evaluate-dd6e11ed/metrics.json",
+            "results/steps/evaluate-a737eb18/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-dd6e11ed", "file": "metrics"},
+            labels={"step": "evaluate-a737eb18", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-dd6e11ed.log",
+        "logs/steps/evaluate-a737eb18.log",
     conda:
         "../../environment.yml"
     params:
@@ -108,12 +108,12 @@ checkpoint gate_better_performance:
         metrics=rules.evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-better-performance-49ffedc1/decision.json",
+            "results/steps/gate-better-performance-d67b0bcd/decision.json",
             category="gates",
-            labels={"gate": "gate-better-performance-49ffedc1"},
+            labels={"gate": "gate-better-performance-d67b0bcd"},
         ),
     log:
-        "logs/steps/gate-better-performance-49ffedc1.log",
+        "logs/steps/gate-better-performance-d67b0bcd.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -130,9 +130,9 @@ rule deploy:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        report="results/steps/deploy-1c84fcf0/report.json",
+        report="results/steps/deploy-0d37e6fb/report.json",
     log:
-        "logs/steps/deploy-1c84fcf0.log",
+        "logs/steps/deploy-0d37e6fb.log",
     conda:
         "../../environment.yml"
     params:
@@ -147,9 +147,9 @@ rule monitor:
         # ordering only: runs after /deploy, reads none of its files
         after=rules.deploy.output.report,
     output:
-        report="results/steps/monitor-e2cbeda3/report.json",
+        report="results/steps/monitor-f60d3945/report.json",
     log:
-        "logs/steps/monitor-e2cbeda3.log",
+        "logs/steps/monitor-f60d3945.log",
     conda:
         "../../environment.yml"
     params:
@@ -164,9 +164,9 @@ rule continue_monitoring:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        report="results/steps/continue-monitoring-9451e3f7/report.json",
+        report="results/steps/continue-monitoring-563c213a/report.json",
     log:
-        "logs/steps/continue-monitoring-9451e3f7.log",
+        "logs/steps/continue-monitoring-563c213a.log",
     conda:
         "../../environment.yml"
     params:
@@ -187,9 +187,9 @@ rule join_better_performance:
             },
         ),
     output:
-        join="results/steps/join-better-performance-df3daf76/join.json",
+        join="results/steps/join-better-performance-812b066c/join.json",
     log:
-        "logs/steps/join-better-performance-df3daf76.log",
+        "logs/steps/join-better-performance-812b066c.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -209,9 +209,9 @@ rule join_drift_detected:
             },
         ),
     output:
-        join="results/steps/join-drift-detected-4db5f0d6/join.json",
+        join="results/steps/join-drift-detected-78d8b8cf/join.json",
     log:
-        "logs/steps/join-drift-detected-4db5f0d6.log",
+        "logs/steps/join-drift-detected-78d8b8cf.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: befb536478b644e6
+# sources-hash: ab01f592e5ea4038
 
 workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
 register_variants(
@@ -19,14 +19,14 @@ register_variants(
 # /runpod-hpo (workflow/commands/runpod-hpo.md) at <chain>:1:1
 rule runpod_hpo:
     output:
-        report="results/steps/runpod-hpo-6bc3c6c5/{variant}/report.json",
+        report="results/steps/runpod-hpo-d6ab4233/{variant}/report.json",
         metrics=report(
-            "results/steps/runpod-hpo-6bc3c6c5/{variant}/metrics.json",
+            "results/steps/runpod-hpo-d6ab4233/{variant}/metrics.json",
             category="metrics",
-            labels={"step": "runpod-hpo-6bc3c6c5", "file": "metrics"},
+            labels={"step": "runpod-hpo-d6ab4233", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-hpo-6bc3c6c5/{variant}.log",
+        "logs/steps/runpod-hpo-d6ab4233/{variant}.log",
     group:
         "sweep_runpod_hpo" if config.get("slashmake_group_sweeps") else None
     conda:

@@ -3,20 +3,20 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: da2fcf00e0ceb7b0
+# sources-hash: ef4bd463e42f57a7
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train:
     output:
-        model="results/steps/ml-train-c5cf8496/model.pt",
+        model="results/steps/ml-train-56b9ed60/model.pt",
         metrics=report(
-            "results/steps/ml-train-c5cf8496/metrics.json",
+            "results/steps/ml-train-56b9ed60/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-c5cf8496", "file": "metrics"},
+            labels={"step": "ml-train-56b9ed60", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-c5cf8496.log",
+        "logs/steps/ml-train-56b9ed60.log",
     conda:
         "../../environment.yml"
     params:
