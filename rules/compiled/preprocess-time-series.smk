@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: ef1703527b36239c
+# sources-hash: 2642e062b7a30dd0
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

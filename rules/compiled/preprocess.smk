@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 10b802e238a2f311
+# sources-hash: 2745b52c38703969
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 1a69286c9c4f2256
+# sources-hash: 5ce6deb4de18ee77
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6
