@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 5ce6deb4de18ee77
+# sources-hash: 9879ae4c5a7c2862
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6
