@@ -248,15 +248,26 @@ def list_cmd() -> None:
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("dag.svg"),
-              show_default=True, help="Picture file: .svg, .png or .pdf.")
+              show_default=True, help="Picture file: .svg, .png or .pdf (.dot: the Graphviz text).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...]) -> None:
-    """Draw the flow's job graph with Graphviz."""
+@click.option("--rulegraph", is_flag=True, help="Draw Snakemake's own rule graph instead.")
+def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...], rulegraph: bool) -> None:
+    """Draw the flow as written: steps and their state, gates with both branches, the branch taken."""
     project = _project()
     text, source = _chain_text(chain, file)
-    target, chain_file, _ = _prepare(project, text, source, _overrides(sets))
-    dot = runner.dag_dot(runner.Invocation(target, chain_file=chain_file), project.root)
-    runner.render_dot(dot, output)
+    target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
+    if rulegraph:
+        dot = runner.dag_dot(runner.Invocation(target, chain_file=chain_file), project.root, "--rulegraph")
+    else:
+        from .flowdot import flow_dot
+
+        proc = runner.run(runner.Invocation(target, dry_run=True, chain_file=chain_file), project.root, capture=True)
+        planned = {job.rule for job in runner.parse_dry_run(proc.stdout + proc.stderr)}
+        dot = flow_dot(resolved, project.root, planned)
+    if output.suffix == ".dot":
+        output.write_text(dot)
+    else:
+        runner.render_dot(dot, output)
     click.echo(f"wrote {output}")
 
 
