@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 23d03100638fbe57
+# sources-hash: 80c7daf7e197ea14
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
