@@ -3,18 +3,25 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 32c3aef8a962e049
+# sources-hash: 0dd6c1ce11f3b45a
+
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
-rule init_4d1c7c21:
+rule init:
     output:
         data="results/steps/init-4d1c7c21/data.parquet",
         test="results/steps/init-4d1c7c21/test.parquet",
         unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
         env="results/steps/init-4d1c7c21/env.json",
-        metrics=report("results/steps/init-4d1c7c21/metrics.json", category="metrics", labels={"step": "init-4d1c7c21", "file": "metrics"}),
+        metrics=report(
+            "results/steps/init-4d1c7c21/metrics.json",
+            category="metrics",
+            labels={"step": "init-4d1c7c21", "file": "metrics"},
+        ),
     log:
         "logs/steps/init-4d1c7c21.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -26,17 +33,23 @@ rule init_4d1c7c21:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
-rule monitor_performance_e07fdbd4:
+rule monitor_performance:
     input:
-        data="results/steps/init-4d1c7c21/data.parquet",
-        after="results/steps/init-4d1c7c21/metrics.json",
+        data=rules.init.output.data,
     output:
         report="results/steps/monitor-performance-e07fdbd4/drift.json",
         current_data="results/steps/monitor-performance-e07fdbd4/current.parquet",
-        metrics=report("results/steps/monitor-performance-e07fdbd4/metrics.json", category="metrics", labels={"step": "monitor-performance-e07fdbd4", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-performance-e07fdbd4/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-performance-e07fdbd4", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-performance-e07fdbd4.log",
+    conda:
+        "../../environment.yml"
     params:
         current=q(""),
         n_current=q(300),
@@ -46,33 +59,48 @@ rule monitor_performance_e07fdbd4:
     shell:
         "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-drift-detected at workflow/commands/continuous-training.md:4:33
-checkpoint gate_drift_detected_031abf25:
+checkpoint gate_drift_detected:
     input:
-        metrics="results/steps/monitor-performance-e07fdbd4/metrics.json",
+        metrics=rules.monitor_performance.output.metrics,
     output:
-        report("results/steps/gate-drift-detected-031abf25/decision.json", category="gates", labels={"gate": "gate-drift-detected-031abf25"}),
+        decision=report(
+            "results/steps/gate-drift-detected-031abf25/decision.json",
+            category="gates",
+            labels={"gate": "gate-drift-detected-031abf25"},
+        ),
     log:
         "logs/steps/gate-drift-detected-031abf25.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="drift_detected",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
-rule data_refresh_2d9ede20:
+rule data_refresh:
     input:
-        after="results/steps/gate-drift-detected-031abf25/decision.json",
+        # ordering only: runs after gate-drift-detected, reads none of its files
+        after=rules.gate_drift_detected.output.decision,
     output:
         data="results/steps/data-refresh-2d9ede20/data.parquet",
         test="results/steps/data-refresh-2d9ede20/test.parquet",
         unlabelled="results/steps/data-refresh-2d9ede20/unlabelled.parquet",
         env="results/steps/data-refresh-2d9ede20/env.json",
-        metrics=report("results/steps/data-refresh-2d9ede20/metrics.json", category="metrics", labels={"step": "data-refresh-2d9ede20", "file": "metrics"}),
+        metrics=report(
+            "results/steps/data-refresh-2d9ede20/metrics.json",
+            category="metrics",
+            labels={"step": "data-refresh-2d9ede20", "file": "metrics"},
+        ),
     log:
         "logs/steps/data-refresh-2d9ede20.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -84,17 +112,29 @@ rule data_refresh_2d9ede20:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
-rule retrain_5b50d6bb:
+rule retrain:
     input:
-        data="results/steps/data-refresh-2d9ede20/data.parquet",
-        after="results/steps/data-refresh-2d9ede20/metrics.json",
+        data=rules.data_refresh.output.data,
     output:
         model="results/steps/retrain-5b50d6bb/model.pt",
-        curve=report("results/steps/retrain-5b50d6bb/curve.png", category="retrain", labels={"step": "retrain-5b50d6bb", "file": "curve"}),
-        metrics=report("results/steps/retrain-5b50d6bb/metrics.json", category="metrics", labels={"step": "retrain-5b50d6bb", "file": "metrics"}),
+        curve=report(
+            "results/steps/retrain-5b50d6bb/curve.png",
+            category="retrain",
+            labels={"step": "retrain-5b50d6bb", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/retrain-5b50d6bb/metrics.json",
+            category="metrics",
+            labels={"step": "retrain-5b50d6bb", "file": "metrics"},
+        ),
     log:
         "logs/steps/retrain-5b50d6bb.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -105,23 +145,31 @@ rule retrain_5b50d6bb:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json='' ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
-rule evaluate_e47bd64e:
+rule evaluate:
     input:
-        model="results/steps/retrain-5b50d6bb/model.pt",
-        test="results/steps/data-refresh-2d9ede20/test.parquet",
-        after="results/steps/retrain-5b50d6bb/metrics.json",
+        model=rules.retrain.output.model,
+        test=rules.data_refresh.output.test,
     output:
         report="results/steps/evaluate-e47bd64e/report.json",
-        reliability=report("results/steps/evaluate-e47bd64e/reliability.png", category="evaluate", labels={"step": "evaluate-e47bd64e", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-e47bd64e/metrics.json", category="metrics", labels={"step": "evaluate-e47bd64e", "file": "metrics"}),
+        reliability=report(
+            "results/steps/evaluate-e47bd64e/reliability.png",
+            category="evaluate",
+            labels={"step": "evaluate-e47bd64e", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/evaluate-e47bd64e/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-e47bd64e", "file": "metrics"},
+        ),
     log:
         "logs/steps/evaluate-e47bd64e.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -129,32 +177,47 @@ rule evaluate_e47bd64e:
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
+
 # gate-better-performance at workflow/commands/continuous-training.md:4:93
-checkpoint gate_better_performance_fa1b3b93:
+checkpoint gate_better_performance:
     input:
-        metrics="results/steps/evaluate-e47bd64e/metrics.json",
+        metrics=rules.evaluate.output.metrics,
     output:
-        report("results/steps/gate-better-performance-fa1b3b93/decision.json", category="gates", labels={"gate": "gate-better-performance-fa1b3b93"}),
+        decision=report(
+            "results/steps/gate-better-performance-fa1b3b93/decision.json",
+            category="gates",
+            labels={"gate": "gate-better-performance-fa1b3b93"},
+        ),
     log:
         "logs/steps/gate-better-performance-fa1b3b93.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="better_performance",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
-rule deploy_b46ca67a:
+rule deploy:
     input:
-        model="results/steps/retrain-5b50d6bb/model.pt",
-        metrics="results/steps/evaluate-e47bd64e/metrics.json",
-        after="results/steps/gate-better-performance-fa1b3b93/decision.json",
+        model=rules.retrain.output.model,
+        metrics=rules.evaluate.output.metrics,
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
         record="results/steps/deploy-b46ca67a/deploy.json",
-        metrics=report("results/steps/deploy-b46ca67a/metrics.json", category="metrics", labels={"step": "deploy-b46ca67a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-b46ca67a/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-b46ca67a", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-b46ca67a.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -162,16 +225,24 @@ rule deploy_b46ca67a:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
-rule monitor_7add66b1:
+rule monitor:
     input:
-        data="results/steps/data-refresh-2d9ede20/data.parquet",
-        after="results/steps/deploy-b46ca67a/metrics.json",
+        data=rules.data_refresh.output.data,
+        # ordering only: runs after /deploy, reads none of its files
+        after=rules.deploy.output.metrics,
     output:
         config="results/steps/monitor-7add66b1/monitor.json",
-        metrics=report("results/steps/monitor-7add66b1/metrics.json", category="metrics", labels={"step": "monitor-7add66b1", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-7add66b1/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-7add66b1", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-7add66b1.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -179,55 +250,84 @@ rule monitor_7add66b1:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
-rule continue_monitoring_08bc58a5:
+rule continue_monitoring:
     input:
-        after="results/steps/gate-better-performance-fa1b3b93/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
         note="results/steps/continue-monitoring-08bc58a5/note.json",
-        metrics=report("results/steps/continue-monitoring-08bc58a5/metrics.json", category="metrics", labels={"step": "continue-monitoring-08bc58a5", "file": "metrics"}),
+        metrics=report(
+            "results/steps/continue-monitoring-08bc58a5/metrics.json",
+            category="metrics",
+            labels={"step": "continue-monitoring-08bc58a5", "file": "metrics"},
+        ),
     log:
         "logs/steps/continue-monitoring-08bc58a5.log",
+    conda:
+        "../../environment.yml"
     params:
         message=q("no deploy: keep monitoring the live model"),
     shell:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-better-performance
-rule join_better_performance_1fc72358:
+rule join_better_performance:
     input:
-        decision="results/steps/gate-better-performance-fa1b3b93/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_fa1b3b93, {"then": "results/steps/monitor-7add66b1/metrics.json", "else": "results/steps/continue-monitoring-08bc58a5/metrics.json"}),
+        decision=rules.gate_better_performance.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_better_performance,
+            {
+                "then": rules.monitor.output.metrics,
+                "else": rules.continue_monitoring.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-better-performance-1fc72358/join.json",
+        join="results/steps/join-better-performance-1fc72358/join.json",
     log:
         "logs/steps/join-better-performance-1fc72358.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
+
 # joins the branches of gate-drift-detected
-rule join_drift_detected_027033a3:
+rule join_drift_detected:
     input:
-        decision="results/steps/gate-drift-detected-031abf25/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_031abf25, {"then": "results/steps/join-better-performance-1fc72358/join.json", "else": "results/steps/gate-drift-detected-031abf25/decision.json"}),
+        decision=rules.gate_drift_detected.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_drift_detected,
+            {
+                "then": rules.join_better_performance.output.join,
+                "else": rules.gate_drift_detected.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-drift-detected-027033a3/join.json",
+        join="results/steps/join-drift-detected-027033a3/join.json",
     log:
         "logs/steps/join-drift-detected-027033a3.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-027033a3/join.json",
+        final=rules.join_drift_detected.output.join,
         index="rules/compiled/continuous-training.json",
     output:
         "results/continuous-training/index.json",
     log:
         "logs/continuous-training/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,46 +3,69 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 20d697f3826b9470
+# sources-hash: 7701b5ea8e434730
+
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
-rule code_review_c52c4a74:
+rule code_review:
     output:
         report="results/steps/code-review-c52c4a74/ruff.json",
-        metrics=report("results/steps/code-review-c52c4a74/metrics.json", category="metrics", labels={"step": "code-review-c52c4a74", "file": "metrics"}),
+        metrics=report(
+            "results/steps/code-review-c52c4a74/metrics.json",
+            category="metrics",
+            labels={"step": "code-review-c52c4a74", "file": "metrics"},
+        ),
     log:
         "logs/steps/code-review-c52c4a74.log",
+    conda:
+        "../../environment.yml"
     params:
         max_issues=q(0),
     shell:
         "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:25
-rule security_scan_506631ab:
+rule security_scan:
     input:
-        after="results/steps/code-review-c52c4a74/metrics.json",
+        # ordering only: runs after /code-review, reads none of its files
+        after=rules.code_review.output.metrics,
     output:
         report="results/steps/security-scan-506631ab/bandit.json",
-        metrics=report("results/steps/security-scan-506631ab/metrics.json", category="metrics", labels={"step": "security-scan-506631ab", "file": "metrics"}),
+        metrics=report(
+            "results/steps/security-scan-506631ab/metrics.json",
+            category="metrics",
+            labels={"step": "security-scan-506631ab", "file": "metrics"},
+        ),
     log:
         "logs/steps/security-scan-506631ab.log",
+    conda:
+        "../../environment.yml"
     params:
         fail_on=q("HIGH"),
     shell:
         "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
-rule init_4786fa74:
+rule init_2:
     input:
-        after="results/steps/security-scan-506631ab/metrics.json",
+        # ordering only: runs after /security-scan, reads none of its files
+        after=rules.security_scan.output.metrics,
     output:
         data="results/steps/init-4786fa74/data.parquet",
         test="results/steps/init-4786fa74/test.parquet",
         unlabelled="results/steps/init-4786fa74/unlabelled.parquet",
         env="results/steps/init-4786fa74/env.json",
-        metrics=report("results/steps/init-4786fa74/metrics.json", category="metrics", labels={"step": "init-4786fa74", "file": "metrics"}),
+        metrics=report(
+            "results/steps/init-4786fa74/metrics.json",
+            category="metrics",
+            labels={"step": "init-4786fa74", "file": "metrics"},
+        ),
     log:
         "logs/steps/init-4786fa74.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -54,32 +77,50 @@ rule init_4786fa74:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
-rule feature_engineer_1b542cd6:
+rule feature_engineer_3:
     input:
-        data="results/steps/init-4786fa74/data.parquet",
-        test="results/steps/init-4786fa74/test.parquet",
-        after="results/steps/init-4786fa74/metrics.json",
+        data=rules.init_2.output.data,
+        test=rules.init_2.output.test,
     output:
         features="results/steps/feature-engineer-1b542cd6/features.npz",
         test_features="results/steps/feature-engineer-1b542cd6/test_features.npz",
-        metrics=report("results/steps/feature-engineer-1b542cd6/metrics.json", category="metrics", labels={"step": "feature-engineer-1b542cd6", "file": "metrics"}),
+        metrics=report(
+            "results/steps/feature-engineer-1b542cd6/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-1b542cd6", "file": "metrics"},
+        ),
     log:
         "logs/steps/feature-engineer-1b542cd6.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
-rule ml_train_c0c089c4:
+rule ml_train_2:
     input:
-        features="results/steps/feature-engineer-1b542cd6/features.npz",
-        after="results/steps/feature-engineer-1b542cd6/metrics.json",
+        features=rules.feature_engineer_3.output.features,
     output:
         model="results/steps/ml-train-c0c089c4/model.pt",
-        curve=report("results/steps/ml-train-c0c089c4/curve.png", category="ml-train", labels={"step": "ml-train-c0c089c4", "file": "curve"}),
-        metrics=report("results/steps/ml-train-c0c089c4/metrics.json", category="metrics", labels={"step": "ml-train-c0c089c4", "file": "metrics"}),
+        curve=report(
+            "results/steps/ml-train-c0c089c4/curve.png",
+            category="ml-train",
+            labels={"step": "ml-train-c0c089c4", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/ml-train-c0c089c4/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-c0c089c4", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-train-c0c089c4.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -90,20 +131,24 @@ rule ml_train_c0c089c4:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
-rule performance_test_0b690b15:
+rule performance_test:
     input:
-        model="results/steps/ml-train-c0c089c4/model.pt",
-        after="results/steps/ml-train-c0c089c4/metrics.json",
+        model=rules.ml_train_2.output.model,
     output:
-        metrics=report("results/steps/performance-test-0b690b15/metrics.json", category="metrics", labels={"step": "performance-test-0b690b15", "file": "metrics"}),
+        metrics=report(
+            "results/steps/performance-test-0b690b15/metrics.json",
+            category="metrics",
+            labels={"step": "performance-test-0b690b15", "file": "metrics"},
+        ),
     log:
         "logs/steps/performance-test-0b690b15.log",
+    conda:
+        "../../environment.yml"
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -111,16 +156,24 @@ rule performance_test_0b690b15:
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
-rule runpod_staging_193a7794:
+rule runpod_staging:
     input:
-        model="results/steps/ml-train-c0c089c4/model.pt",
-        after="results/steps/performance-test-0b690b15/metrics.json",
+        model=rules.ml_train_2.output.model,
+        # ordering only: runs after /performance-test, reads none of its files
+        after=rules.performance_test.output.metrics,
     output:
         record="results/steps/runpod-staging-193a7794/deploy.json",
-        metrics=report("results/steps/runpod-staging-193a7794/metrics.json", category="metrics", labels={"step": "runpod-staging-193a7794", "file": "metrics"}),
+        metrics=report(
+            "results/steps/runpod-staging-193a7794/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-staging-193a7794", "file": "metrics"},
+        ),
     log:
         "logs/steps/runpod-staging-193a7794.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q(""),
@@ -128,31 +181,46 @@ rule runpod_staging_193a7794:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-tests-pass at workflow/commands/deploy-production.md:4:80
-checkpoint gate_tests_pass_5cacf723:
+checkpoint gate_tests_pass:
     input:
-        metrics="results/steps/runpod-staging-193a7794/metrics.json",
+        metrics=rules.runpod_staging.output.metrics,
     output:
-        report("results/steps/gate-tests-pass-5cacf723/decision.json", category="gates", labels={"gate": "gate-tests-pass-5cacf723"}),
+        decision=report(
+            "results/steps/gate-tests-pass-5cacf723/decision.json",
+            category="gates",
+            labels={"gate": "gate-tests-pass-5cacf723"},
+        ),
     log:
         "logs/steps/gate-tests-pass-5cacf723.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="tests_pass",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
-rule runpod_production_1701bf6a:
+rule runpod_production:
     input:
-        model="results/steps/ml-train-c0c089c4/model.pt",
-        after="results/steps/gate-tests-pass-5cacf723/decision.json",
+        model=rules.ml_train_2.output.model,
+        # ordering only: runs after gate-tests-pass, reads none of its files
+        after=rules.gate_tests_pass.output.decision,
     output:
         record="results/steps/runpod-production-1701bf6a/deploy.json",
-        metrics=report("results/steps/runpod-production-1701bf6a/metrics.json", category="metrics", labels={"step": "runpod-production-1701bf6a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/runpod-production-1701bf6a/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-production-1701bf6a", "file": "metrics"},
+        ),
     log:
         "logs/steps/runpod-production-1701bf6a.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -160,16 +228,24 @@ rule runpod_production_1701bf6a:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
-rule monitor_setup_374c9a86:
+rule monitor_setup:
     input:
-        data="results/steps/init-4786fa74/data.parquet",
-        after="results/steps/runpod-production-1701bf6a/metrics.json",
+        data=rules.init_2.output.data,
+        # ordering only: runs after /runpod-production, reads none of its files
+        after=rules.runpod_production.output.metrics,
     output:
         config="results/steps/monitor-setup-374c9a86/monitor.json",
-        metrics=report("results/steps/monitor-setup-374c9a86/metrics.json", category="metrics", labels={"step": "monitor-setup-374c9a86", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-setup-374c9a86/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-setup-374c9a86", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-setup-374c9a86.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -177,43 +253,63 @@ rule monitor_setup_374c9a86:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
-rule rollback_9ab2fcc7:
+rule rollback:
     input:
-        after="results/steps/gate-tests-pass-5cacf723/decision.json",
+        # ordering only: runs after gate-tests-pass, reads none of its files
+        after=rules.gate_tests_pass.output.decision,
     output:
         record="results/steps/rollback-9ab2fcc7/rollback.json",
-        metrics=report("results/steps/rollback-9ab2fcc7/metrics.json", category="metrics", labels={"step": "rollback-9ab2fcc7", "file": "metrics"}),
+        metrics=report(
+            "results/steps/rollback-9ab2fcc7/metrics.json",
+            category="metrics",
+            labels={"step": "rollback-9ab2fcc7", "file": "metrics"},
+        ),
     log:
         "logs/steps/rollback-9ab2fcc7.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
     shell:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-tests-pass
-rule join_tests_pass_c2c4d40b:
+rule join_tests_pass:
     input:
-        decision="results/steps/gate-tests-pass-5cacf723/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_5cacf723, {"then": "results/steps/monitor-setup-374c9a86/metrics.json", "else": "results/steps/rollback-9ab2fcc7/metrics.json"}),
+        decision=rules.gate_tests_pass.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_tests_pass,
+            {
+                "then": rules.monitor_setup.output.metrics,
+                "else": rules.rollback.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-tests-pass-c2c4d40b/join.json",
+        join="results/steps/join-tests-pass-c2c4d40b/join.json",
     log:
         "logs/steps/join-tests-pass-c2c4d40b.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-c2c4d40b/join.json",
+        final=rules.join_tests_pass.output.join,
         index="rules/compiled/deploy-production.json",
     output:
         "results/deploy-production/index.json",
     log:
         "logs/deploy-production/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,76 +3,114 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: dd5d319b22b4f293
+# sources-hash: ff1806c45b9c63bb
 
-# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
+
 
 # /data-validate (workflow/commands/data-validate.md) at workflow/commands/lstm-pretraining-full.md:4:10
-rule data_validate_5eca4c78:
+rule data_validate:
     input:
-        data="results/steps/init-4d1c7c21/data.parquet",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
-        after="results/steps/init-4d1c7c21/metrics.json",
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+        unlabelled=rules.init.output.unlabelled,
     output:
         report="results/steps/data-validate-5eca4c78/validation.json",
-        metrics=report("results/steps/data-validate-5eca4c78/metrics.json", category="metrics", labels={"step": "data-validate-5eca4c78", "file": "metrics"}),
+        metrics=report(
+            "results/steps/data-validate-5eca4c78/metrics.json",
+            category="metrics",
+            labels={"step": "data-validate-5eca4c78", "file": "metrics"},
+        ),
     log:
         "logs/steps/data-validate-5eca4c78.log",
+    conda:
+        "../../environment.yml"
     params:
         max_bad_fraction=q(0.0),
     shell:
         "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_082877cf:
+rule feature_engineer:
     input:
-        data="results/steps/init-4d1c7c21/data.parquet",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        after="results/steps/data-validate-5eca4c78/metrics.json",
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+        # ordering only: runs after /data-validate, reads none of its files
+        after=rules.data_validate.output.metrics,
     output:
         features="results/steps/feature-engineer-082877cf/features.npz",
         test_features="results/steps/feature-engineer-082877cf/test_features.npz",
-        metrics=report("results/steps/feature-engineer-082877cf/metrics.json", category="metrics", labels={"step": "feature-engineer-082877cf", "file": "metrics"}),
+        metrics=report(
+            "results/steps/feature-engineer-082877cf/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-082877cf", "file": "metrics"},
+        ),
     log:
         "logs/steps/feature-engineer-082877cf.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:53
-rule pretrain_bilstm_d96a0fbc:
+rule pretrain_bilstm:
     input:
-        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
-        after="results/steps/feature-engineer-082877cf/metrics.json",
+        unlabelled=rules.init.output.unlabelled,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer.output.metrics,
     output:
         encoder="results/steps/pretrain-bilstm-d96a0fbc/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-d96a0fbc/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-d96a0fbc", "file": "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-d96a0fbc/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-d96a0fbc", "file": "metrics"}),
+        curve=report(
+            "results/steps/pretrain-bilstm-d96a0fbc/curve.png",
+            category="pretrain-bilstm",
+            labels={"step": "pretrain-bilstm-d96a0fbc", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/pretrain-bilstm-d96a0fbc/metrics.json",
+            category="metrics",
+            labels={"step": "pretrain-bilstm-d96a0fbc", "file": "metrics"},
+        ),
     log:
         "logs/steps/pretrain-bilstm-d96a0fbc.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         sigma=q(0.12),
         epochs=q(4),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
-rule fine_tune_simplelstm_b62c8986:
+rule fine_tune_simplelstm:
     input:
-        encoder="results/steps/pretrain-bilstm-d96a0fbc/encoder.pt",
-        features="results/steps/feature-engineer-082877cf/features.npz",
-        after="results/steps/pretrain-bilstm-d96a0fbc/metrics.json",
+        encoder=rules.pretrain_bilstm.output.encoder,
+        features=rules.feature_engineer.output.features,
     output:
         model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-b62c8986/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-b62c8986", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-b62c8986/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-b62c8986", "file": "metrics"}),
+        curve=report(
+            "results/steps/fine-tune-simplelstm-b62c8986/curve.png",
+            category="fine-tune-simplelstm",
+            labels={"step": "fine-tune-simplelstm-b62c8986", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/fine-tune-simplelstm-b62c8986/metrics.json",
+            category="metrics",
+            labels={"step": "fine-tune-simplelstm-b62c8986", "file": "metrics"},
+        ),
     log:
         "logs/steps/fine-tune-simplelstm-b62c8986.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -83,23 +121,31 @@ rule fine_tune_simplelstm_b62c8986:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/lstm-pretraining-full.md:4:96
-rule evaluate_4711de25:
+rule evaluate_2:
     input:
-        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        after="results/steps/fine-tune-simplelstm-b62c8986/metrics.json",
+        model=rules.fine_tune_simplelstm.output.model,
+        test=rules.init.output.test,
     output:
         report="results/steps/evaluate-4711de25/report.json",
-        reliability=report("results/steps/evaluate-4711de25/reliability.png", category="evaluate", labels={"step": "evaluate-4711de25", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-4711de25/metrics.json", category="metrics", labels={"step": "evaluate-4711de25", "file": "metrics"}),
+        reliability=report(
+            "results/steps/evaluate-4711de25/reliability.png",
+            category="evaluate",
+            labels={"step": "evaluate-4711de25", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/evaluate-4711de25/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-4711de25", "file": "metrics"},
+        ),
     log:
         "logs/steps/evaluate-4711de25.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -107,33 +153,48 @@ rule evaluate_4711de25:
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
+
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
-checkpoint gate_acc_e7faf419:
+checkpoint gate_acc:
     input:
-        metrics="results/steps/evaluate-4711de25/metrics.json",
+        metrics=rules.evaluate_2.output.metrics,
     output:
-        report("results/steps/gate-acc-e7faf419/decision.json", category="gates", labels={"gate": "gate-acc-e7faf419"}),
+        decision=report(
+            "results/steps/gate-acc-e7faf419/decision.json",
+            category="gates",
+            labels={"gate": "gate-acc-e7faf419"},
+        ),
     log:
         "logs/steps/gate-acc-e7faf419.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
-rule deploy_72eed08b:
+rule deploy_2:
     input:
-        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
-        metrics="results/steps/evaluate-4711de25/metrics.json",
-        after="results/steps/gate-acc-e7faf419/decision.json",
+        model=rules.fine_tune_simplelstm.output.model,
+        metrics=rules.evaluate_2.output.metrics,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc.output.decision,
     output:
         record="results/steps/deploy-72eed08b/deploy.json",
-        metrics=report("results/steps/deploy-72eed08b/metrics.json", category="metrics", labels={"step": "deploy-72eed08b", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-72eed08b/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-72eed08b", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-72eed08b.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -141,15 +202,23 @@ rule deploy_72eed08b:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
-rule benchmark_26be150c:
+rule benchmark:
     input:
-        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
-        after="results/steps/deploy-72eed08b/metrics.json",
+        model=rules.fine_tune_simplelstm.output.model,
+        # ordering only: runs after /deploy, reads none of its files
+        after=rules.deploy_2.output.metrics,
     output:
-        metrics=report("results/steps/benchmark-26be150c/metrics.json", category="metrics", labels={"step": "benchmark-26be150c", "file": "metrics"}),
+        metrics=report(
+            "results/steps/benchmark-26be150c/metrics.json",
+            category="metrics",
+            labels={"step": "benchmark-26be150c", "file": "metrics"},
+        ),
     log:
         "logs/steps/benchmark-26be150c.log",
+    conda:
+        "../../environment.yml"
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -157,28 +226,40 @@ rule benchmark_26be150c:
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-acc
-rule join_acc_7c779f7b:
+rule join_acc:
     input:
-        decision="results/steps/gate-acc-e7faf419/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_e7faf419, {"then": "results/steps/benchmark-26be150c/metrics.json", "else": "results/steps/gate-acc-e7faf419/decision.json"}),
+        decision=rules.gate_acc.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_acc,
+            {
+                "then": rules.benchmark.output.metrics,
+                "else": rules.gate_acc.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-acc-7c779f7b/join.json",
+        join="results/steps/join-acc-7c779f7b/join.json",
     log:
         "logs/steps/join-acc-7c779f7b.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
-        final="results/steps/join-acc-7c779f7b/join.json",
+        final=rules.join_acc.output.join,
         index="rules/compiled/lstm-pretraining-full.json",
     output:
         "results/lstm-pretraining-full/index.json",
     log:
         "logs/lstm-pretraining-full/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

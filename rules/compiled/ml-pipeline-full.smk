@@ -3,25 +3,37 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 4fad78c27f104fb4
+# sources-hash: 595cd0e0d7c02f31
 
-# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_5eca4c78: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# data_validate: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_082877cf: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
-rule ml_train_18f5467e:
+rule ml_train:
     input:
-        features="results/steps/feature-engineer-082877cf/features.npz",
-        after="results/steps/feature-engineer-082877cf/metrics.json",
+        features=rules.feature_engineer.output.features,
     output:
         model="results/steps/ml-train-18f5467e/model.pt",
-        curve=report("results/steps/ml-train-18f5467e/curve.png", category="ml-train", labels={"step": "ml-train-18f5467e", "file": "curve"}),
-        metrics=report("results/steps/ml-train-18f5467e/metrics.json", category="metrics", labels={"step": "ml-train-18f5467e", "file": "metrics"}),
+        curve=report(
+            "results/steps/ml-train-18f5467e/curve.png",
+            category="ml-train",
+            labels={"step": "ml-train-18f5467e", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/ml-train-18f5467e/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-18f5467e", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-train-18f5467e.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -32,55 +44,78 @@ rule ml_train_18f5467e:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
-rule ml_evaluate_5619ba84:
+rule ml_evaluate:
     input:
-        model="results/steps/ml-train-18f5467e/model.pt",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        after="results/steps/ml-train-18f5467e/metrics.json",
+        model=rules.ml_train.output.model,
+        test=rules.init.output.test,
     output:
         report="results/steps/ml-evaluate-5619ba84/report.json",
-        reliability=report("results/steps/ml-evaluate-5619ba84/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-5619ba84", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-5619ba84/metrics.json", category="metrics", labels={"step": "ml-evaluate-5619ba84", "file": "metrics"}),
+        reliability=report(
+            "results/steps/ml-evaluate-5619ba84/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-5619ba84", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-5619ba84/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-5619ba84", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-evaluate-5619ba84.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:82
-checkpoint gate_accuracy_6dd8e4ab:
+checkpoint gate_accuracy:
     input:
-        metrics="results/steps/ml-evaluate-5619ba84/metrics.json",
+        metrics=rules.ml_evaluate.output.metrics,
     output:
-        report("results/steps/gate-accuracy-6dd8e4ab/decision.json", category="gates", labels={"gate": "gate-accuracy-6dd8e4ab"}),
+        decision=report(
+            "results/steps/gate-accuracy-6dd8e4ab/decision.json",
+            category="gates",
+            labels={"gate": "gate-accuracy-6dd8e4ab"},
+        ),
     log:
         "logs/steps/gate-accuracy-6dd8e4ab.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
-rule ml_deploy_3bb942a5:
+rule ml_deploy:
     input:
-        model="results/steps/ml-train-18f5467e/model.pt",
-        metrics="results/steps/ml-evaluate-5619ba84/metrics.json",
-        after="results/steps/gate-accuracy-6dd8e4ab/decision.json",
+        model=rules.ml_train.output.model,
+        metrics=rules.ml_evaluate.output.metrics,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy.output.decision,
     output:
         record="results/steps/ml-deploy-3bb942a5/deploy.json",
-        metrics=report("results/steps/ml-deploy-3bb942a5/metrics.json", category="metrics", labels={"step": "ml-deploy-3bb942a5", "file": "metrics"}),
+        metrics=report(
+            "results/steps/ml-deploy-3bb942a5/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-3bb942a5", "file": "metrics"},
+        ),
     log:
         "logs/steps/ml-deploy-3bb942a5.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -88,40 +123,60 @@ rule ml_deploy_3bb942a5:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
-rule hyperparameter_tune_69a51fd5:
+rule hyperparameter_tune:
     input:
-        features="results/steps/feature-engineer-082877cf/features.npz",
-        after="results/steps/gate-accuracy-6dd8e4ab/decision.json",
+        features=rules.feature_engineer.output.features,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy.output.decision,
     output:
         model="results/steps/hyperparameter-tune-69a51fd5/model.pt",
         best_params="results/steps/hyperparameter-tune-69a51fd5/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-69a51fd5/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-69a51fd5", "file": "metrics"}),
+        metrics=report(
+            "results/steps/hyperparameter-tune-69a51fd5/metrics.json",
+            category="metrics",
+            labels={"step": "hyperparameter-tune-69a51fd5", "file": "metrics"},
+        ),
     log:
         "logs/steps/hyperparameter-tune-69a51fd5.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         n_trials=q(3),
         epochs=q(10),
         patience=q(4),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
-rule retrain_9f276d0f:
+rule retrain_2:
     input:
-        data="results/steps/init-4d1c7c21/data.parquet",
-        best_params="results/steps/hyperparameter-tune-69a51fd5/best_params.json",
-        after="results/steps/hyperparameter-tune-69a51fd5/metrics.json",
+        data=rules.init.output.data,
+        best_params=rules.hyperparameter_tune.output.best_params,
     output:
         model="results/steps/retrain-9f276d0f/model.pt",
-        curve=report("results/steps/retrain-9f276d0f/curve.png", category="retrain", labels={"step": "retrain-9f276d0f", "file": "curve"}),
-        metrics=report("results/steps/retrain-9f276d0f/metrics.json", category="metrics", labels={"step": "retrain-9f276d0f", "file": "metrics"}),
+        curve=report(
+            "results/steps/retrain-9f276d0f/curve.png",
+            category="retrain",
+            labels={"step": "retrain-9f276d0f", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/retrain-9f276d0f/metrics.json",
+            category="metrics",
+            labels={"step": "retrain-9f276d0f", "file": "metrics"},
+        ),
     log:
         "logs/steps/retrain-9f276d0f.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -132,33 +187,43 @@ rule retrain_9f276d0f:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json={input.best_params:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-accuracy
-rule join_accuracy_331586be:
+rule join_accuracy:
     input:
-        decision="results/steps/gate-accuracy-6dd8e4ab/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_6dd8e4ab, {"then": "results/steps/ml-deploy-3bb942a5/metrics.json", "else": "results/steps/retrain-9f276d0f/metrics.json"}),
+        decision=rules.gate_accuracy.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_accuracy,
+            {
+                "then": rules.ml_deploy.output.metrics,
+                "else": rules.retrain_2.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-accuracy-331586be/join.json",
+        join="results/steps/join-accuracy-331586be/join.json",
     log:
         "logs/steps/join-accuracy-331586be.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-331586be/join.json",
+        final=rules.join_accuracy.output.join,
         index="rules/compiled/ml-pipeline-full.json",
     output:
         "results/ml-pipeline-full/index.json",
     log:
         "logs/ml-pipeline-full/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,21 +3,43 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 532a7717b038fa65
+# sources-hash: 60ebca064e52a8e2
 
-# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_b0f0644a: the same step as in rules/compiled/preprocess.smk, computed once
+
+# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
+rule feature_engineer_2:
+    input:
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+    output:
+        features="results/steps/feature-engineer-b0f0644a/features.npz",
+        test_features="results/steps/feature-engineer-b0f0644a/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-b0f0644a/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-b0f0644a", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/feature-engineer-b0f0644a.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+
 
 # target: snakemake -c2 preprocess_time_series
 rule preprocess_time_series:
     input:
-        final="results/steps/feature-engineer-b0f0644a/metrics.json",
+        final=rules.feature_engineer_2.output.metrics,
         index="rules/compiled/preprocess-time-series.json",
     output:
         "results/preprocess-time-series/index.json",
     log:
         "logs/preprocess-time-series/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

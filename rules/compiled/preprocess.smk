@@ -3,34 +3,24 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: be95240276e58a5a
+# sources-hash: 23d03100638fbe57
 
-# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
-rule feature_engineer_b0f0644a:
-    input:
-        data="results/steps/init-4d1c7c21/data.parquet",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        after="results/steps/init-4d1c7c21/metrics.json",
-    output:
-        features="results/steps/feature-engineer-b0f0644a/features.npz",
-        test_features="results/steps/feature-engineer-b0f0644a/test_features.npz",
-        metrics=report("results/steps/feature-engineer-b0f0644a/metrics.json", category="metrics", labels={"step": "feature-engineer-b0f0644a", "file": "metrics"}),
-    log:
-        "logs/steps/feature-engineer-b0f0644a.log",
-    shell:
-        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+# feature_engineer_2: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+
 
 # target: snakemake -c2 preprocess
 rule preprocess:
     input:
-        final="results/steps/feature-engineer-b0f0644a/metrics.json",
+        final=rules.feature_engineer_2.output.metrics,
         index="rules/compiled/preprocess.json",
     output:
         "results/preprocess/index.json",
     log:
         "logs/preprocess/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

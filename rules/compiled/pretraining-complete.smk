@@ -3,46 +3,70 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 77f754dd31af4bca
+# sources-hash: c371f3a250bd654c
 
-# init_4d1c7c21: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_b0f0644a: the same step as in rules/compiled/preprocess.smk, computed once
+# feature_engineer_2: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+
 
 # /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
-rule pretrain_9ca9c729:
+rule pretrain:
     input:
-        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
-        after="results/steps/feature-engineer-b0f0644a/metrics.json",
+        unlabelled=rules.init.output.unlabelled,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer_2.output.metrics,
     output:
         encoder="results/steps/pretrain-9ca9c729/encoder.pt",
-        curve=report("results/steps/pretrain-9ca9c729/curve.png", category="pretrain", labels={"step": "pretrain-9ca9c729", "file": "curve"}),
-        metrics=report("results/steps/pretrain-9ca9c729/metrics.json", category="metrics", labels={"step": "pretrain-9ca9c729", "file": "metrics"}),
+        curve=report(
+            "results/steps/pretrain-9ca9c729/curve.png",
+            category="pretrain",
+            labels={"step": "pretrain-9ca9c729", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/pretrain-9ca9c729/metrics.json",
+            category="metrics",
+            labels={"step": "pretrain-9ca9c729", "file": "metrics"},
+        ),
     log:
         "logs/steps/pretrain-9ca9c729.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         sigma=q(0.12),
         epochs=q(4),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:36
-rule fine_tune_df92a698:
+rule fine_tune:
     input:
-        encoder="results/steps/pretrain-9ca9c729/encoder.pt",
-        features="results/steps/feature-engineer-b0f0644a/features.npz",
-        after="results/steps/pretrain-9ca9c729/metrics.json",
+        encoder=rules.pretrain.output.encoder,
+        features=rules.feature_engineer_2.output.features,
     output:
         model="results/steps/fine-tune-df92a698/model.pt",
-        curve=report("results/steps/fine-tune-df92a698/curve.png", category="fine-tune", labels={"step": "fine-tune-df92a698", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-df92a698/metrics.json", category="metrics", labels={"step": "fine-tune-df92a698", "file": "metrics"}),
+        curve=report(
+            "results/steps/fine-tune-df92a698/curve.png",
+            category="fine-tune",
+            labels={"step": "fine-tune-df92a698", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/fine-tune-df92a698/metrics.json",
+            category="metrics",
+            labels={"step": "fine-tune-df92a698", "file": "metrics"},
+        ),
     log:
         "logs/steps/fine-tune-df92a698.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         epochs=q(20),
@@ -53,23 +77,31 @@ rule fine_tune_df92a698:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:49
-rule evaluate_d0392351:
+rule evaluate_3:
     input:
-        model="results/steps/fine-tune-df92a698/model.pt",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        after="results/steps/fine-tune-df92a698/metrics.json",
+        model=rules.fine_tune.output.model,
+        test=rules.init.output.test,
     output:
         report="results/steps/evaluate-d0392351/report.json",
-        reliability=report("results/steps/evaluate-d0392351/reliability.png", category="evaluate", labels={"step": "evaluate-d0392351", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-d0392351/metrics.json", category="metrics", labels={"step": "evaluate-d0392351", "file": "metrics"}),
+        reliability=report(
+            "results/steps/evaluate-d0392351/reliability.png",
+            category="evaluate",
+            labels={"step": "evaluate-d0392351", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/evaluate-d0392351/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-d0392351", "file": "metrics"},
+        ),
     log:
         "logs/steps/evaluate-d0392351.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
@@ -77,16 +109,23 @@ rule evaluate_d0392351:
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
-rule deploy_d5ee8d3a:
+rule deploy_3:
     input:
-        model="results/steps/fine-tune-df92a698/model.pt",
-        metrics="results/steps/evaluate-d0392351/metrics.json",
+        model=rules.fine_tune.output.model,
+        metrics=rules.evaluate_3.output.metrics,
     output:
         record="results/steps/deploy-d5ee8d3a/deploy.json",
-        metrics=report("results/steps/deploy-d5ee8d3a/metrics.json", category="metrics", labels={"step": "deploy-d5ee8d3a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-d5ee8d3a/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-d5ee8d3a", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-d5ee8d3a.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -94,15 +133,18 @@ rule deploy_d5ee8d3a:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/deploy-d5ee8d3a/metrics.json",
+        final=rules.deploy_3.output.metrics,
         index="rules/compiled/pretraining-complete.json",
     output:
         "results/pretraining-complete/index.json",
     log:
         "logs/pretraining-complete/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

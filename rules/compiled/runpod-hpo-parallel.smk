@@ -3,32 +3,55 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: d7e00d532db25cc2
+# sources-hash: fba8a87403755f7f
 
-register_variants("train_e840de3d", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
+register_variants(
+    "train",
+    {
+        "sigma-0.10": {"sigma": "0.10"},
+        "sigma-0.12": {"sigma": "0.12"},
+        "sigma-0.15": {"sigma": "0.15"},
+        "sigma-0.20": {"sigma": "0.20"},
+    },
+)
+
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
-rule runpod_setup_95434907:
+rule runpod_setup:
     output:
         env="results/steps/runpod-setup-95434907/env.json",
-        metrics=report("results/steps/runpod-setup-95434907/metrics.json", category="metrics", labels={"step": "runpod-setup-95434907", "file": "metrics"}),
+        metrics=report(
+            "results/steps/runpod-setup-95434907/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-setup-95434907", "file": "metrics"},
+        ),
     log:
         "logs/steps/runpod-setup-95434907.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /feature-engineer needs it
-rule init_de7b08cb:
+rule init_3:
     input:
-        after="results/steps/runpod-setup-95434907/metrics.json",
+        # ordering only: runs after /runpod-setup, reads none of its files
+        after=rules.runpod_setup.output.metrics,
     output:
         data="results/steps/init-de7b08cb/data.parquet",
         test="results/steps/init-de7b08cb/test.parquet",
         unlabelled="results/steps/init-de7b08cb/unlabelled.parquet",
         env="results/steps/init-de7b08cb/env.json",
-        metrics=report("results/steps/init-de7b08cb/metrics.json", category="metrics", labels={"step": "init-de7b08cb", "file": "metrics"}),
+        metrics=report(
+            "results/steps/init-de7b08cb/metrics.json",
+            category="metrics",
+            labels={"step": "init-de7b08cb", "file": "metrics"},
+        ),
     log:
         "logs/steps/init-de7b08cb.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(1000),
         n_test=q(300),
@@ -40,37 +63,57 @@ rule init_de7b08cb:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
-rule feature_engineer_1a0d7b6f:
+rule feature_engineer_4:
     input:
-        data="results/steps/init-de7b08cb/data.parquet",
-        test="results/steps/init-de7b08cb/test.parquet",
-        after="results/steps/init-de7b08cb/metrics.json",
+        data=rules.init_3.output.data,
+        test=rules.init_3.output.test,
     output:
         features="results/steps/feature-engineer-1a0d7b6f/features.npz",
         test_features="results/steps/feature-engineer-1a0d7b6f/test_features.npz",
-        metrics=report("results/steps/feature-engineer-1a0d7b6f/metrics.json", category="metrics", labels={"step": "feature-engineer-1a0d7b6f", "file": "metrics"}),
+        metrics=report(
+            "results/steps/feature-engineer-1a0d7b6f/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-1a0d7b6f", "file": "metrics"},
+        ),
     log:
         "logs/steps/feature-engineer-1a0d7b6f.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:35
-rule train_e840de3d:
+rule train:
     input:
-        unlabelled="results/steps/init-de7b08cb/unlabelled.parquet",
-        features="results/steps/feature-engineer-1a0d7b6f/features.npz",
-        test="results/steps/init-de7b08cb/test.parquet",
-        after="results/steps/feature-engineer-1a0d7b6f/metrics.json",
+        unlabelled=rules.init_3.output.unlabelled,
+        features=rules.feature_engineer_4.output.features,
+        test=rules.init_3.output.test,
     output:
         encoder="results/steps/train-e840de3d/{variant}/encoder.pt",
         model="results/steps/train-e840de3d/{variant}/model.pt",
-        curve=report("results/steps/train-e840de3d/{variant}/curve.png", category="train", labels={"step": "train-e840de3d", "file": "curve"}),
-        metrics=report("results/steps/train-e840de3d/{variant}/metrics.json", category="metrics", labels={"step": "train-e840de3d", "file": "metrics"}),
+        curve=report(
+            "results/steps/train-e840de3d/{variant}/curve.png",
+            category="train",
+            labels={"step": "train-e840de3d", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/train-e840de3d/{variant}/metrics.json",
+            category="metrics",
+            labels={"step": "train-e840de3d", "file": "metrics"},
+        ),
     log:
         "logs/steps/train-e840de3d/{variant}.log",
+    group:
+        "sweep_train" if config.get("slashmake_group_sweeps") else None
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
-        sigma=lambda w: q(variant("train_e840de3d", w.variant, "sigma")),
+        sigma=lambda w: q(variant("train", w.variant, "sigma")),
         pretrain_epochs=q(3),
         model=q("simple_lstm"),
         epochs=q(20),
@@ -82,66 +125,101 @@ rule train_e840de3d:
         seed=q(17),
         device=q("auto"),
         ledger=q("results/ledger.jsonl"),
-    resources:
-        mem_mb=2000,
-    group: "sweep_train_e840de3d" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.pretrain_epochs:u} --ledger={params.ledger:u} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:116
-rule results_aggregate_db6d0ed5:
+rule results_aggregate:
     input:
-        metrics=expand("results/steps/train-e840de3d/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
+        metrics=expand(
+            rules.train.output.metrics,
+            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
+        ),
     output:
         summary="results/steps/results-aggregate-db6d0ed5/summary.json",
-        plot=report("results/steps/results-aggregate-db6d0ed5/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-db6d0ed5", "file": "plot"}),
-        metrics=report("results/steps/results-aggregate-db6d0ed5/metrics.json", category="metrics", labels={"step": "results-aggregate-db6d0ed5", "file": "metrics"}),
+        plot=report(
+            "results/steps/results-aggregate-db6d0ed5/metric_vs_sigma.png",
+            category="results:aggregate",
+            labels={"step": "results-aggregate-db6d0ed5", "file": "plot"},
+        ),
+        metrics=report(
+            "results/steps/results-aggregate-db6d0ed5/metrics.json",
+            category="metrics",
+            labels={"step": "results-aggregate-db6d0ed5", "file": "metrics"},
+        ),
     log:
         "logs/steps/results-aggregate-db6d0ed5.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/aggregate.py --metrics {input.metrics:q} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
+
 # /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:137
-rule best_model_select_1ccb529b:
+rule best_model_select:
     input:
-        summary="results/steps/results-aggregate-db6d0ed5/summary.json",
-        model=expand("results/steps/train-e840de3d/{variant}/model.pt", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
-        after="results/steps/results-aggregate-db6d0ed5/metrics.json",
+        summary=rules.results_aggregate.output.summary,
+        model=expand(
+            rules.train.output.model,
+            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
+        ),
     output:
         model="results/steps/best-model-select-1ccb529b/model.pt",
-        metrics=report("results/steps/best-model-select-1ccb529b/metrics.json", category="metrics", labels={"step": "best-model-select-1ccb529b", "file": "metrics"}),
+        metrics=report(
+            "results/steps/best-model-select-1ccb529b/metrics.json",
+            category="metrics",
+            labels={"step": "best-model-select-1ccb529b", "file": "metrics"},
+        ),
     log:
         "logs/steps/best-model-select-1ccb529b.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-best-acc at workflow/commands/runpod-hpo-parallel.md:4:158
-checkpoint gate_best_acc_4d8a2072:
+checkpoint gate_best_acc:
     input:
-        metrics="results/steps/best-model-select-1ccb529b/metrics.json",
+        metrics=rules.best_model_select.output.metrics,
     output:
-        report("results/steps/gate-best-acc-4d8a2072/decision.json", category="gates", labels={"gate": "gate-best-acc-4d8a2072"}),
+        decision=report(
+            "results/steps/gate-best-acc-4d8a2072/decision.json",
+            category="gates",
+            labels={"gate": "gate-best-acc-4d8a2072"},
+        ),
     log:
         "logs/steps/gate-best-acc-4d8a2072.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="best_acc",
         threshold="0.90",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
-rule deploy_2f85b6c7:
+rule deploy_4:
     input:
-        model="results/steps/best-model-select-1ccb529b/model.pt",
-        metrics="results/steps/best-model-select-1ccb529b/metrics.json",
-        after="results/steps/gate-best-acc-4d8a2072/decision.json",
+        model=rules.best_model_select.output.model,
+        metrics=rules.best_model_select.output.metrics,
+        # ordering only: runs after gate-best-acc, reads none of its files
+        after=rules.gate_best_acc.output.decision,
     output:
         record="results/steps/deploy-2f85b6c7/deploy.json",
-        metrics=report("results/steps/deploy-2f85b6c7/metrics.json", category="metrics", labels={"step": "deploy-2f85b6c7", "file": "metrics"}),
+        metrics=report(
+            "results/steps/deploy-2f85b6c7/metrics.json",
+            category="metrics",
+            labels={"step": "deploy-2f85b6c7", "file": "metrics"},
+        ),
     log:
         "logs/steps/deploy-2f85b6c7.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -149,43 +227,63 @@ rule deploy_2f85b6c7:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:196
-rule analyze_failures_c9ecc49d:
+rule analyze_failures:
     input:
-        summary="results/steps/results-aggregate-db6d0ed5/summary.json",
-        after="results/steps/gate-best-acc-4d8a2072/decision.json",
+        summary=rules.results_aggregate.output.summary,
+        # ordering only: runs after gate-best-acc, reads none of its files
+        after=rules.gate_best_acc.output.decision,
     output:
         report="results/steps/analyze-failures-c9ecc49d/failures.json",
-        metrics=report("results/steps/analyze-failures-c9ecc49d/metrics.json", category="metrics", labels={"step": "analyze-failures-c9ecc49d", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-failures-c9ecc49d/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-failures-c9ecc49d", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-failures-c9ecc49d.log",
+    conda:
+        "../../environment.yml"
     params:
         threshold=q(0.9),
     shell:
         "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-best-acc
-rule join_best_acc_7ebb4275:
+rule join_best_acc:
     input:
-        decision="results/steps/gate-best-acc-4d8a2072/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_best_acc_4d8a2072, {"then": "results/steps/deploy-2f85b6c7/metrics.json", "else": "results/steps/analyze-failures-c9ecc49d/metrics.json"}),
+        decision=rules.gate_best_acc.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_best_acc,
+            {
+                "then": rules.deploy_4.output.metrics,
+                "else": rules.analyze_failures.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-best-acc-7ebb4275/join.json",
+        join="results/steps/join-best-acc-7ebb4275/join.json",
     log:
         "logs/steps/join-best-acc-7ebb4275.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
-        final="results/steps/join-best-acc-7ebb4275/join.json",
+        final=rules.join_best_acc.output.join,
         index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

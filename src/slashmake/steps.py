@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -112,15 +111,12 @@ class Step:
     span: Span | None = None
     origin: str = ""
     after: list[Producer] = field(default_factory=list)  # what runs before it with no file passed on
-    key: str = ""
+    key: str = ""  # what determines its result, hashed: its folder's name
+    rule: str = ""  # its rule's name, given by names.RuleNames once the flow is resolved
 
     @property
     def folder(self) -> str:
         return f"results/steps/{self.key}"
-
-    @property
-    def rule(self) -> str:
-        return re.sub(r"\W", "_", self.key)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -277,3 +273,23 @@ def variants_of(step: Step) -> dict[str, dict[str, Any]] | None:
 def is_try(step: Step) -> bool:
     """Whether the step is a /try (a failure is a branch)."""
     return isinstance(step, CommandStep) and step.is_try
+
+
+def sure_refs(prods: list[Producer]) -> list[Ref]:
+    """The steps' files among ``prods`` that are read whatever branch is taken."""
+    out: list[Ref] = []
+    for p in prods:
+        if isinstance(p, Ref):
+            out.append(p)
+        elif isinstance(p, Many):
+            out += sure_refs(list(p.parts))
+    return out
+
+
+def has_choice(prod: Producer) -> bool:
+    """Whether the files of ``prod`` depend on a branch a gate or try takes."""
+    if isinstance(prod, Choice):
+        return True
+    if isinstance(prod, Many):
+        return any(has_choice(p) for p in prod.parts)
+    return False

@@ -3,84 +3,116 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: a9efafbc4224fec8
+# sources-hash: 6acadfb495d4d3c7
+
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
-rule analyze_e747ed31:
+rule analyze:
     output:
         report="results/steps/analyze-e747ed31/report.json",
-        metrics=report("results/steps/analyze-e747ed31/metrics.json", category="metrics", labels={"step": "analyze-e747ed31", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-e747ed31/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-e747ed31", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-e747ed31.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/analyze.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-model_score at <chain>:1:32
-checkpoint gate_model_score_c22f314b:
+checkpoint gate_model_score:
     input:
-        after="results/steps/analyze-e747ed31/metrics.json",
+        # ordering only: runs after /analyze, reads none of its files
+        after=rules.analyze.output.metrics,
     output:
-        report("results/steps/gate-model_score-c22f314b/decision.json", category="gates", labels={"gate": "gate-model_score-c22f314b"}),
+        decision=report(
+            "results/steps/gate-model_score-c22f314b/decision.json",
+            category="gates",
+            labels={"gate": "gate-model_score-c22f314b"},
+        ),
     log:
         "logs/steps/gate-model_score-c22f314b.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         value="0.87",
         threshold="0.85",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --value {params.value:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at <chain>:1:56
-rule deploy_cbe999f8:
+rule deploy:
     input:
-        after="results/steps/gate-model_score-c22f314b/decision.json",
+        # ordering only: runs after gate-model_score, reads none of its files
+        after=rules.gate_model_score.output.decision,
     output:
         report="results/steps/deploy-cbe999f8/report.json",
     log:
         "logs/steps/deploy-cbe999f8.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /optimize (workflow/commands/optimize.md) at <chain>:1:74
-rule optimize_cefc281e:
+rule optimize:
     input:
-        after="results/steps/gate-model_score-c22f314b/decision.json",
+        # ordering only: runs after gate-model_score, reads none of its files
+        after=rules.gate_model_score.output.decision,
     output:
         report="results/steps/optimize-cefc281e/report.json",
     log:
         "logs/steps/optimize-cefc281e.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/optimize.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-model_score
-rule join_model_score_77bd9f26:
+rule join_model_score:
     input:
-        decision="results/steps/gate-model_score-c22f314b/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_model_score_c22f314b, {"then": "results/steps/deploy-cbe999f8/report.json", "else": "results/steps/optimize-cefc281e/report.json"}),
+        decision=rules.gate_model_score.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_model_score,
+            {"then": rules.deploy.output.report, "else": rules.optimize.output.report},
+        ),
     output:
-        "results/steps/join-model_score-77bd9f26/join.json",
+        join="results/steps/join-model_score-77bd9f26/join.json",
     log:
         "logs/steps/join-model_score-77bd9f26.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_03
 rule seed_03:
     input:
-        final="results/steps/join-model_score-77bd9f26/join.json",
+        final=rules.join_model_score.output.join,
         index=".slashmake/chains/seed-03.json",
     output:
         "results/seed-03/index.json",
     log:
         "logs/seed-03/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

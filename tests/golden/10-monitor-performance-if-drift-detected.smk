@@ -3,164 +3,233 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 7b3dbce1d6dca36c
+# sources-hash: 1cd9bf67a83cc6b1
+
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
-rule monitor_performance_f43c9a42:
+rule monitor_performance:
     output:
         report="results/steps/monitor-performance-f43c9a42/report.json",
-        metrics=report("results/steps/monitor-performance-f43c9a42/metrics.json", category="metrics", labels={"step": "monitor-performance-f43c9a42", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitor-performance-f43c9a42/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-performance-f43c9a42", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitor-performance-f43c9a42.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/monitor-performance.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-drift-detected at <chain>:1:24
-checkpoint gate_drift_detected_c6a0d041:
+checkpoint gate_drift_detected:
     input:
-        metrics="results/steps/monitor-performance-f43c9a42/metrics.json",
+        metrics=rules.monitor_performance.output.metrics,
     output:
-        report("results/steps/gate-drift-detected-c6a0d041/decision.json", category="gates", labels={"gate": "gate-drift-detected-c6a0d041"}),
+        decision=report(
+            "results/steps/gate-drift-detected-c6a0d041/decision.json",
+            category="gates",
+            labels={"gate": "gate-drift-detected-c6a0d041"},
+        ),
     log:
         "logs/steps/gate-drift-detected-c6a0d041.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="drift-detected",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /data-refresh (workflow/commands/data-refresh.md) at <chain>:1:45
-rule data_refresh_02230d83:
+rule data_refresh:
     input:
-        after="results/steps/gate-drift-detected-c6a0d041/decision.json",
+        # ordering only: runs after gate-drift-detected, reads none of its files
+        after=rules.gate_drift_detected.output.decision,
     output:
         report="results/steps/data-refresh-02230d83/report.json",
     log:
         "logs/steps/data-refresh-02230d83.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/data-refresh.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at <chain>:1:61
-rule retrain_0fcef4e6:
+rule retrain:
     input:
-        after="results/steps/data-refresh-02230d83/report.json",
+        # ordering only: runs after /data-refresh, reads none of its files
+        after=rules.data_refresh.output.report,
     output:
         model="results/steps/retrain-0fcef4e6/model.pt",
     log:
         "logs/steps/retrain-0fcef4e6.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/retrain.py --model {output.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at <chain>:1:72
-rule evaluate_a737eb18:
+rule evaluate:
     input:
-        model="results/steps/retrain-0fcef4e6/model.pt",
+        model=rules.retrain.output.model,
     output:
         report="results/steps/evaluate-a737eb18/report.json",
-        metrics=report("results/steps/evaluate-a737eb18/metrics.json", category="metrics", labels={"step": "evaluate-a737eb18", "file": "metrics"}),
+        metrics=report(
+            "results/steps/evaluate-a737eb18/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-a737eb18", "file": "metrics"},
+        ),
     log:
         "logs/steps/evaluate-a737eb18.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-better-performance at <chain>:1:84
-checkpoint gate_better_performance_d67b0bcd:
+checkpoint gate_better_performance:
     input:
-        metrics="results/steps/evaluate-a737eb18/metrics.json",
+        metrics=rules.evaluate.output.metrics,
     output:
-        report("results/steps/gate-better-performance-d67b0bcd/decision.json", category="gates", labels={"gate": "gate-better-performance-d67b0bcd"}),
+        decision=report(
+            "results/steps/gate-better-performance-d67b0bcd/decision.json",
+            category="gates",
+            labels={"gate": "gate-better-performance-d67b0bcd"},
+        ),
     log:
         "logs/steps/gate-better-performance-d67b0bcd.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="better-performance",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at <chain>:1:109
-rule deploy_0d37e6fb:
+rule deploy:
     input:
-        after="results/steps/gate-better-performance-d67b0bcd/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
         report="results/steps/deploy-0d37e6fb/report.json",
     log:
         "logs/steps/deploy-0d37e6fb.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /monitor (workflow/commands/monitor.md) at <chain>:1:119
-rule monitor_f60d3945:
+rule monitor:
     input:
-        after="results/steps/deploy-0d37e6fb/report.json",
+        # ordering only: runs after /deploy, reads none of its files
+        after=rules.deploy.output.report,
     output:
         report="results/steps/monitor-f60d3945/report.json",
     log:
         "logs/steps/monitor-f60d3945.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/monitor.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at <chain>:1:138
-rule continue_monitoring_563c213a:
+rule continue_monitoring:
     input:
-        after="results/steps/gate-better-performance-d67b0bcd/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
         report="results/steps/continue-monitoring-563c213a/report.json",
     log:
         "logs/steps/continue-monitoring-563c213a.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/continue-monitoring.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-better-performance
-rule join_better_performance_812b066c:
+rule join_better_performance:
     input:
-        decision="results/steps/gate-better-performance-d67b0bcd/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_d67b0bcd, {"then": "results/steps/monitor-f60d3945/report.json", "else": "results/steps/continue-monitoring-563c213a/report.json"}),
+        decision=rules.gate_better_performance.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_better_performance,
+            {
+                "then": rules.monitor.output.report,
+                "else": rules.continue_monitoring.output.report,
+            },
+        ),
     output:
-        "results/steps/join-better-performance-812b066c/join.json",
+        join="results/steps/join-better-performance-812b066c/join.json",
     log:
         "logs/steps/join-better-performance-812b066c.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
+
 # joins the branches of gate-drift-detected
-rule join_drift_detected_78d8b8cf:
+rule join_drift_detected:
     input:
-        decision="results/steps/gate-drift-detected-c6a0d041/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_c6a0d041, {"then": "results/steps/join-better-performance-812b066c/join.json", "else": "results/steps/gate-drift-detected-c6a0d041/decision.json"}),
+        decision=rules.gate_drift_detected.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_drift_detected,
+            {
+                "then": rules.join_better_performance.output.join,
+                "else": rules.gate_drift_detected.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-drift-detected-78d8b8cf/join.json",
+        join="results/steps/join-drift-detected-78d8b8cf/join.json",
     log:
         "logs/steps/join-drift-detected-78d8b8cf.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_10
 rule seed_10:
     input:
-        final="results/steps/join-drift-detected-78d8b8cf/join.json",
+        final=rules.join_drift_detected.output.join,
         index=".slashmake/chains/seed-10.json",
     output:
         "results/seed-10/index.json",
     log:
         "logs/seed-10/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
