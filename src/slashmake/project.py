@@ -239,9 +239,20 @@ class Project:
         name = f"chain-{digest}"
         target = f"chain_{digest}"
         defined = self.macro_rules()
-        text, resolved = self.compile_flow(chain, name, defined, overrides, source_name, target)
+        resolved = self.resolve_chain(chain, name, source_name, overrides)
         path = self.root / CHAINS / f"{name}.smk"
-        for file, content in ((path, text), (path.with_suffix(".json"), self.flow_data(resolved, defined))):
+        # What the compiled text depends on beyond the chain: its sources (and slashmake's code),
+        # the rules the project's flows already define, and the steps' rule names. Unchanged, the
+        # file on disk is the text compiling would give.
+        sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
+        key = hashlib.sha256(json.dumps([self.sources_hash(sources, overrides), sorted(defined.items()),
+                                         [s.rule for s in resolved.steps]]).encode()).hexdigest()[:16]
+        stamp = path.with_suffix(".key")
+        if path.exists() and path.with_suffix(".json").exists() and stamp.exists() and stamp.read_text() == key:
+            return target, path, resolved
+        text = self.compile_resolved(resolved, name, defined, overrides, target)
+        for file, content in ((path, text), (path.with_suffix(".json"), self.flow_data(resolved, defined)),
+                              (stamp, key)):
             if not file.exists() or file.read_text() != content:
                 _write(file, content)
         return target, path, resolved
