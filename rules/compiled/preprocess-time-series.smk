@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 60ebca064e52a8e2
+# sources-hash: 0a7a377f626c9266
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

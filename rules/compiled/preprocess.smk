@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 23d03100638fbe57
+# sources-hash: e842b8ec1757c174
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
