@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 0a7a377f626c9266
+# sources-hash: 6af987ab650e8ffc
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -18,12 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import RunError
+
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # parser.is_number's pattern
 OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
        "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
-class StepFailure(Exception):
+class StepFailure(RunError):
     """A runtime failure the rule reports in its log (``slashmake run`` prints it; see outcomes.py)."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ def prepare(root: str | Path, config: dict[str, Any]) -> None:
         Project(Path(root).resolve(), dict(config)).compile_macros()
     except FlowError as e:
         raise SystemExit(f"slashmake: {e.render()}") from None
+
+
+def agent_environment(config: dict[str, Any]) -> None:
+    """Set what agent steps read from the environment: this run's id and agent.max_cost_usd.
+
+    The id keeps one already set (by `slashmake run`, or the process that started this one); the
+    cost cap is not a parameter, so changing it reruns nothing.
+    """
+    os.environ.setdefault("SLASHMAKE_RUN_ID", f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.environ["SLASHMAKE_AGENT_MAX_COST_USD"] = str((config.get("agent") or {}).get("max_cost_usd") or "")
 
 
 def compiled_flows(root: str | Path, config: dict[str, Any]) -> list[Path]:
