@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 61f1979d604f4ee9
+# sources-hash: 6af987ab650e8ffc
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -128,7 +128,7 @@ def flow_dot(resolved: Resolved, root: Path, planned: set[str]) -> str:
             text = f"{label(step)}\n({st})"
             nodes.append(f"  {nid} [shape=box, style=\"rounded,filled\", label={_q(text)}, {attrs}];")
     edges = _edges(resolved)
-    lines = ["digraph flow {", "  rankdir=TB; node [fontname=Helvetica, fontsize=11]; "
+    lines = ["digraph flow {", "  rankdir=TB; graph [fontname=Helvetica]; node [fontname=Helvetica, fontsize=11]; "
              "edge [fontname=Helvetica, fontsize=9];", *nodes]
     by_key = {s.key: s for s in resolved.steps}
     for e in _merged(edges):

@@ -71,13 +71,15 @@ class RuleNames:
     def name(self, steps: Iterable[Step]) -> None:
         """Give each step its rule name (``step.rule``), taking new names in the order given."""
         taken = set(self.by_key.values()) | self.reserved
+        tried: dict[str, int] = {}  # base -> the next number to try (a 2,000-stage chain of /s stays linear)
         for step in steps:
             name = self.by_key.get(step.key)
             if name is None or name in self.reserved:
                 base = name = base_name(step.label)
-                n = 2
+                n = tried.get(base, 2)
                 while name in taken:
                     name, n = f"{base}_{n}", n + 1
+                tried[base] = n
                 self.by_key[step.key] = name
                 taken.add(name)
                 self.changed = True
