@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: c682a5a81433cd33
+# sources-hash: 873c66f1e69c90ac
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it

@@ -3,7 +3,7 @@
 # flow: preprocess-time-series
 # chain: /preprocess-time-series
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess-time-series.md
-# sources-hash: 6af987ab650e8ffc
+# sources-hash: ac6a881a5f0337f7
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

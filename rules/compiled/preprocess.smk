@@ -3,7 +3,7 @@
 # flow: preprocess
 # chain: /preprocess
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/preprocess.md
-# sources-hash: 9a190c3b45fcdf2f
+# sources-hash: 85de47d72709bbb5
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: cea7127fd06b4d47
+# sources-hash: 834e18cbc5d0da8d
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: cf961276c1554283
+# sources-hash: 05dbf1af701c315a
 
 register_variants(
     "train",
