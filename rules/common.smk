@@ -1,6 +1,7 @@
 # Hand-written helpers the compiled flows use. Imports stay light: this runs at every start.
 from slashmake.snakefile import (
     agent_environment,
+    branch,
     choose,
     compiled_flows,
     flat,

@@ -36,9 +36,9 @@ def test_1200_nested_gates_are_a_positioned_error_not_a_recursion_error(toy) -> 
     toy.command("a", metrics={"acc": "1"})
     chain = "/a → " + " → ".join(["/if:acc>0.5"] * 1200) + " → /a" + " → /end" * 1200
     lines = _error(toy, chain)
-    col = len("/a → ") + 64 * len("/if:acc>0.5 → ") + 1
-    assert lines[0] == f"Error: <chain>:1:{col}: /if nested more than 64 deep (close some with /end)"
-    assert lines[2] == "    " + " " * (col - 1) + "^^^"  # on the 65th /if
+    col = len("/a → ") + 1000 * len("/if:acc>0.5 → ") + 1
+    assert lines[0] == f"Error: <chain>:1:{col}: /if nested more than 1000 deep (close some with /end)"
+    assert lines[2] == "    " + " " * (col - 1) + "^^^"  # on the 1,001st /if
 
 
 def test_63_nested_gates_run(toy) -> None:  # type: ignore[no-untyped-def]

@@ -67,6 +67,8 @@ class Compiler:
         # each rule's software environment: the project's environment file, when it has one
         self.conda = py(CONDA_ENV) if (defs.root / ENV_FILE).exists() else None
         self.consts: dict[str, Expr] = {}  # statements before the rules (sweep tables, caps)
+        self.functions: list[str] = []  # functions before the rules (named branches)
+        self.choices: dict[int, tuple[str, Choice]] = {}  # id of a choice -> the function naming it
 
     # -- paths -----------------------------------------------------------------------------------
     def path(self, step: Step, name: str) -> str:
@@ -92,8 +94,27 @@ class Compiler:
             return self.ref(prod)
         if isinstance(prod, Many):
             return call("flat", *(self.expr(p) for p in prod.parts))
-        opts = tuple(Prefixed(f"{py(b)}: ", self.lazy(p)) for b, p in prod.options)
-        return call("choose", f"checkpoints.{prod.decider.rule}", Bracketed("{", opts, "}"))
+        return call("choose", f"checkpoints.{prod.decider.rule}", self.options(prod))
+
+    def options(self, prod: Choice) -> Bracketed:
+        return Bracketed("{", tuple(Prefixed(f"{py(b)}: ", self.lazy(p)) for b, p in prod.options), "}")
+
+    def named_choice(self, prod: Choice) -> str:
+        """A branch that depends on an earlier decision, as a function defined once before the rules.
+
+        Gates in sequence or nested hand each branch's files on as a choice inside a choice; written
+        inline, the expression would nest one level per gate (300 gates: past Python's parser and
+        Snakemake's). Named, each level refers to the one before by name; ``choose`` walks them in a
+        loop, so neither compiling nor evaluating recurses with the depth."""
+        known = self.choices.get(id(prod))
+        if known is not None:
+            return known[0]
+        name = f"{prod.decider.rule}_branch_{sum(c.decider is prod.decider for _, c in self.choices.values()) + 1}"
+        self.choices[id(prod)] = (name, prod)  # the Choice is kept so that its id stays unique
+        body = layout(call("branch", f"checkpoints.{prod.decider.rule}", self.options(prod)), 4, "return ")
+        self.functions.append("\n".join([f"def {name}():", f'    """The files from the branch {prod.decider.rule} took."""',
+                                          *body]))
+        return name
 
     def ref(self, prod: Ref) -> Expr:
         """``rules.<name>.output.<key>``; for a sweep, the variants this consumer gathers."""
@@ -111,7 +132,7 @@ class Compiler:
         return path
 
     def lazy(self, prod: Producer) -> Expr:
-        return Prefixed("lambda: ", self.expr(prod)) if isinstance(prod, Choice) else self.expr(prod)
+        return self.named_choice(prod) if isinstance(prod, Choice) else self.expr(prod)
 
     def exprs(self, prods: list[Producer], wrap: str) -> Expr:
         """The files of several producers as one expression, behind ``wrap`` when a branch decides them."""
@@ -132,7 +153,8 @@ class Compiler:
         blocks.append(self.target(target, index_path, index_file))
         consts = "\n".join("\n".join(layout(self.consts[k], 0)) for k in sorted(self.consts))
         head = "\n".join(f"# {line}" for line in header)
-        return head + "\n" + ("\n" + consts + "\n" if consts else "") + "".join(blocks)
+        functions = "\n\n" + "\n\n\n".join(self.functions) + "\n" if self.functions else ""
+        return head + "\n" + ("\n" + consts + "\n" if consts else "") + functions + "".join(blocks)
 
     def rule(self, step: Step) -> str:
         if isinstance(step, GateStep):

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import lexer as lx
+from .deep import deep
 from .errors import FlowSyntaxError, Source, Span
 from .lexer import Token
 from .nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Stage, Sweep, Try, Value, Var
@@ -20,7 +21,7 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 # parallel[ inside parallel[, /if inside /if ...: deeper is a positioned error, never a RecursionError in a
 # later stage (the resolver and printer walk the tree recursively; 64 levels is far beyond any real chain).
-MAX_NESTING = 64
+MAX_NESTING = 1000
 # Look-alikes of '/' that a keyboard layout or a copied document produces (fullwidth, division, fraction).
 _SLASHES = "／∕⁄╱⧸"
 
@@ -29,7 +30,7 @@ def parse(text: str, name: str = "<chain>", line_offset: int = 0, col_offset: in
     """Parse a whole chain; raise FlowSyntaxError with the position of the first mistake."""
     source = Source(name, text, line_offset, col_offset)
     parser = _Parser(list(lx.tokenize(source)), source)
-    flow = parser.flow(top=True)
+    flow = deep(lambda: parser.flow(top=True))  # parallel[...] recurses once per bracket
     parser.expect(lx.EOF, "'→' between stages")
     return flow
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from . import desugar
 from .bind import Binder
+from .deep import deep
 from .definitions import Command, Definitions, slug
 from .errors import CompileError, ResolveError, Span, closest
 from .graph import Graph, Scope, after_decision, after_parallel, norm
@@ -343,4 +344,4 @@ def _fmt_value(v: Any) -> str:
 
 def resolve(flow: Flow, defs: Definitions, name: str, chain: str, **kw: Any) -> Resolved:
     """Resolve ``flow`` (parsed from ``chain``) against ``defs``."""
-    return Resolver(defs, **kw).resolve(flow, name, chain)
+    return deep(lambda: Resolver(defs, **kw).resolve(flow, name, chain))  # nesting may run 1,000 deep

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .runtime import as_param, metric_text, param_type_error, read_metric
 
@@ -58,12 +58,33 @@ def compiled_flows(root: str | Path, config: dict[str, Any]) -> list[Path]:
     return [folder / f"{name}.smk" for name in names]
 
 
+class Branch(NamedTuple):
+    """A decision still to look up: the gate's checkpoint and its files by branch."""
+
+    checkpoint: Any
+    options: dict[str, Any]
+
+
+def branch(checkpoint: Any, options: dict[str, Any]) -> Branch:
+    """A choice that ``choose`` resolves (the body of a compiled flow's named branch function)."""
+    return Branch(checkpoint, options)
+
+
 def choose(checkpoint: Any, options: dict[str, Any]) -> Any:
-    """The files of the branch a gate took (its decision file is read inside ``with``)."""
-    with checkpoint.get().output[0].open() as fh:
-        branch = json.load(fh)["branch"]
-    value = options.get(branch, [])
-    return value() if callable(value) else value
+    """The files of the branch a gate took (its decision file is read inside ``with``).
+
+    A branch may hand on to an earlier gate's choice (a function returning a :class:`Branch`);
+    they are followed in a loop, so hundreds of gates in a row never recurse."""
+    value: Any = Branch(checkpoint, options)
+    while True:
+        if isinstance(value, Branch):
+            with value.checkpoint.get().output[0].open() as fh:
+                taken = json.load(fh)["branch"]
+            value = value.options.get(taken, [])
+        elif callable(value):
+            value = value()
+        else:
+            return value
 
 
 def flat(*parts: Any) -> list[str]:
