@@ -2,41 +2,44 @@
 # It is rebuilt when a definition it came from changes.
 # flow: continuous-training
 # chain: /continuous-training
-# sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 4b99a2f03a534148
+# sources: workflow/commands/compare-live.md workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
+# sources-hash: f1a301e90e270951
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
-rule init_061c2475:
+rule init_3f3adbb8:
     output:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        env="results/steps/init-061c2475/env.json",
-        metrics=report("results/steps/init-061c2475/metrics.json", category="metrics", labels={"step": "init-061c2475", "file": "metrics"}),
+        data="results/steps/init-3f3adbb8/data.parquet",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
+        env="results/steps/init-3f3adbb8/env.json",
+        metrics=report("results/steps/init-3f3adbb8/metrics.json", category="metrics", labels={"step": "init-3f3adbb8", "file": "metrics"}),
     log:
-        "logs/steps/init-061c2475.log",
+        "logs/steps/init-3f3adbb8.log",
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
+        n_labelled=q(200),
+        n_test=q(600),
+        n_unlabelled=q(4000),
         data_seed=q(7),
         shift=q(0.0),
+        label_noise=q(0.03),
         source=q(""),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
-rule monitor_performance_2b0edd80:
+rule monitor_performance_badb944a:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        after="results/steps/init-061c2475/metrics.json",
+        data="results/steps/init-3f3adbb8/data.parquet",
+        after="results/steps/init-3f3adbb8/metrics.json",
     output:
-        report="results/steps/monitor-performance-2b0edd80/drift.json",
-        current_data="results/steps/monitor-performance-2b0edd80/current.parquet",
-        metrics=report("results/steps/monitor-performance-2b0edd80/metrics.json", category="metrics", labels={"step": "monitor-performance-2b0edd80", "file": "metrics"}),
+        report="results/steps/monitor-performance-badb944a/drift.json",
+        current_data="results/steps/monitor-performance-badb944a/current.parquet",
+        metrics=report("results/steps/monitor-performance-badb944a/metrics.json", category="metrics", labels={"step": "monitor-performance-badb944a", "file": "metrics"}),
     log:
-        "logs/steps/monitor-performance-2b0edd80.log",
+        "logs/steps/monitor-performance-badb944a.log",
     params:
         current=q(""),
         n_current=q(300),
@@ -47,13 +50,13 @@ rule monitor_performance_2b0edd80:
         "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # gate-drift-detected at workflow/commands/continuous-training.md:4:33
-checkpoint gate_drift_detected_dae9e113:
+checkpoint gate_drift_detected_cfd85a63:
     input:
-        metrics="results/steps/monitor-performance-2b0edd80/metrics.json",
+        metrics="results/steps/monitor-performance-badb944a/metrics.json",
     output:
-        report("results/steps/gate-drift-detected-dae9e113/decision.json", category="gates", labels={"gate": "gate-drift-detected-dae9e113"}),
+        report("results/steps/gate-drift-detected-cfd85a63/decision.json", category="gates", labels={"gate": "gate-drift-detected-cfd85a63"}),
     log:
-        "logs/steps/gate-drift-detected-dae9e113.log",
+        "logs/steps/gate-drift-detected-cfd85a63.log",
     params:
         op="truthy",
         key="drift_detected",
@@ -62,81 +65,75 @@ checkpoint gate_drift_detected_dae9e113:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
-rule data_refresh_c3307e13:
+rule data_refresh_fb820c52:
     input:
-        after="results/steps/gate-drift-detected-dae9e113/decision.json",
+        current_data="results/steps/monitor-performance-badb944a/current.parquet",
+        after="results/steps/gate-drift-detected-cfd85a63/decision.json",
     output:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        test="results/steps/data-refresh-c3307e13/test.parquet",
-        unlabelled="results/steps/data-refresh-c3307e13/unlabelled.parquet",
-        env="results/steps/data-refresh-c3307e13/env.json",
-        metrics=report("results/steps/data-refresh-c3307e13/metrics.json", category="metrics", labels={"step": "data-refresh-c3307e13", "file": "metrics"}),
+        data="results/steps/data-refresh-fb820c52/data.parquet",
+        test="results/steps/data-refresh-fb820c52/test.parquet",
+        unlabelled="results/steps/data-refresh-fb820c52/unlabelled.parquet",
+        env="results/steps/data-refresh-fb820c52/env.json",
+        metrics=report("results/steps/data-refresh-fb820c52/metrics.json", category="metrics", labels={"step": "data-refresh-fb820c52", "file": "metrics"}),
     log:
-        "logs/steps/data-refresh-c3307e13.log",
+        "logs/steps/data-refresh-fb820c52.log",
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
-        data_seed=q(11),
-        shift=q(0.5),
-        source=q(""),
-        shuffle_labels=q("false"),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --source {input.current_data:q} --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} ) > {log:q} 2>&1"
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
-rule retrain_c6edf03f:
+rule retrain_c6fdacae:
     input:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/data-refresh-c3307e13/metrics.json",
+        data="results/steps/data-refresh-fb820c52/data.parquet",
+        after="results/steps/data-refresh-fb820c52/metrics.json",
     output:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        curve=report("results/steps/retrain-c6edf03f/curve.png", category="retrain", labels={"step": "retrain-c6edf03f", "file": "curve"}),
-        metrics=report("results/steps/retrain-c6edf03f/metrics.json", category="metrics", labels={"step": "retrain-c6edf03f", "file": "metrics"}),
+        model="results/steps/retrain-c6fdacae/model.pt",
+        curve=report("results/steps/retrain-c6fdacae/curve.png", category="retrain", labels={"step": "retrain-c6fdacae", "file": "curve"}),
+        metrics=report("results/steps/retrain-c6fdacae/metrics.json", category="metrics", labels={"step": "retrain-c6fdacae", "file": "metrics"}),
     log:
-        "logs/steps/retrain-c6edf03f.log",
+        "logs/steps/retrain-c6fdacae.log",
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json='' ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --params-json='' --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
-rule evaluate_9790ea5f:
+# /compare-live (workflow/commands/compare-live.md) at workflow/commands/continuous-training.md:4:81
+rule compare_live_0bdffdcb:
     input:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        test="results/steps/data-refresh-c3307e13/test.parquet",
-        after="results/steps/retrain-c6edf03f/metrics.json",
+        model="results/steps/retrain-c6fdacae/model.pt",
+        data="results/steps/data-refresh-fb820c52/data.parquet",
+        after="results/steps/retrain-c6fdacae/metrics.json",
     output:
-        report="results/steps/evaluate-9790ea5f/report.json",
-        reliability=report("results/steps/evaluate-9790ea5f/reliability.png", category="evaluate", labels={"step": "evaluate-9790ea5f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-9790ea5f/metrics.json", category="metrics", labels={"step": "evaluate-9790ea5f", "file": "metrics"}),
+        metrics=report("results/steps/compare-live-0bdffdcb/metrics.json", category="metrics", labels={"step": "compare-live-0bdffdcb", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-9790ea5f.log",
+        "logs/steps/compare-live-0bdffdcb.log",
     params:
-        ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
         model_name=q("simple_lstm"),
+        margin=q(0.0),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
+        "( python scripts/compare_live.py --model {input.model:q} --data {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --margin {params.margin:u} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# gate-better-performance at workflow/commands/continuous-training.md:4:93
-checkpoint gate_better_performance_84715e16:
+# gate-better-performance at workflow/commands/continuous-training.md:4:97
+checkpoint gate_better_performance_ce92887d:
     input:
-        metrics="results/steps/evaluate-9790ea5f/metrics.json",
+        metrics="results/steps/compare-live-0bdffdcb/metrics.json",
     output:
-        report("results/steps/gate-better-performance-84715e16/decision.json", category="gates", labels={"gate": "gate-better-performance-84715e16"}),
+        report("results/steps/gate-better-performance-ce92887d/decision.json", category="gates", labels={"gate": "gate-better-performance-ce92887d"}),
     log:
-        "logs/steps/gate-better-performance-84715e16.log",
+        "logs/steps/gate-better-performance-ce92887d.log",
     params:
         op="truthy",
         key="better_performance",
@@ -144,17 +141,17 @@ checkpoint gate_better_performance_84715e16:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
-rule deploy_c0a9a314:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_d461753d:
     input:
-        model="results/steps/retrain-c6edf03f/model.pt",
-        metrics="results/steps/evaluate-9790ea5f/metrics.json",
-        after="results/steps/gate-better-performance-84715e16/decision.json",
+        model="results/steps/retrain-c6fdacae/model.pt",
+        metrics="results/steps/compare-live-0bdffdcb/metrics.json",
+        after="results/steps/gate-better-performance-ce92887d/decision.json",
     output:
-        record="results/steps/deploy-c0a9a314/deploy.json",
-        metrics=report("results/steps/deploy-c0a9a314/metrics.json", category="metrics", labels={"step": "deploy-c0a9a314", "file": "metrics"}),
+        record="results/steps/ml-deploy-d461753d/deploy.json",
+        metrics=report("results/steps/ml-deploy-d461753d/metrics.json", category="metrics", labels={"step": "ml-deploy-d461753d", "file": "metrics"}),
     log:
-        "logs/steps/deploy-c0a9a314.log",
+        "logs/steps/ml-deploy-d461753d.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -162,16 +159,16 @@ rule deploy_c0a9a314:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
-rule monitor_d004fce4:
+# /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:132
+rule monitor_3901b0e1:
     input:
-        data="results/steps/data-refresh-c3307e13/data.parquet",
-        after="results/steps/deploy-c0a9a314/metrics.json",
+        data="results/steps/data-refresh-fb820c52/data.parquet",
+        after="results/steps/ml-deploy-d461753d/metrics.json",
     output:
-        config="results/steps/monitor-d004fce4/monitor.json",
-        metrics=report("results/steps/monitor-d004fce4/metrics.json", category="metrics", labels={"step": "monitor-d004fce4", "file": "metrics"}),
+        config="results/steps/monitor-3901b0e1/monitor.json",
+        metrics=report("results/steps/monitor-3901b0e1/metrics.json", category="metrics", labels={"step": "monitor-3901b0e1", "file": "metrics"}),
     log:
-        "logs/steps/monitor-d004fce4.log",
+        "logs/steps/monitor-3901b0e1.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -179,42 +176,42 @@ rule monitor_d004fce4:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
-rule continue_monitoring_c8f09491:
+# /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:151
+rule continue_monitoring_e63b718e:
     input:
-        after="results/steps/gate-better-performance-84715e16/decision.json",
+        after="results/steps/gate-better-performance-ce92887d/decision.json",
     output:
-        note="results/steps/continue-monitoring-c8f09491/note.json",
-        metrics=report("results/steps/continue-monitoring-c8f09491/metrics.json", category="metrics", labels={"step": "continue-monitoring-c8f09491", "file": "metrics"}),
+        note="results/steps/continue-monitoring-e63b718e/note.json",
+        metrics=report("results/steps/continue-monitoring-e63b718e/metrics.json", category="metrics", labels={"step": "continue-monitoring-e63b718e", "file": "metrics"}),
     log:
-        "logs/steps/continue-monitoring-c8f09491.log",
+        "logs/steps/continue-monitoring-e63b718e.log",
     params:
         message=q("no deploy: keep monitoring the live model"),
     shell:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-better-performance
-rule join_better_performance_af53bbde:
+rule join_better_performance_bf460d2c:
     input:
-        decision="results/steps/gate-better-performance-84715e16/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_84715e16, {"then": "results/steps/monitor-d004fce4/metrics.json", "else": "results/steps/continue-monitoring-c8f09491/metrics.json"}),
+        decision="results/steps/gate-better-performance-ce92887d/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_better_performance_ce92887d, {"then": "results/steps/monitor-3901b0e1/metrics.json", "else": "results/steps/continue-monitoring-e63b718e/metrics.json"}),
     output:
-        "results/steps/join-better-performance-af53bbde/join.json",
+        "results/steps/join-better-performance-bf460d2c/join.json",
     log:
-        "logs/steps/join-better-performance-af53bbde.log",
+        "logs/steps/join-better-performance-bf460d2c.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
-rule join_drift_detected_1d63002a:
+rule join_drift_detected_ff3a67b7:
     input:
-        decision="results/steps/gate-drift-detected-dae9e113/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_dae9e113, {"then": "results/steps/join-better-performance-af53bbde/join.json", "else": "results/steps/gate-drift-detected-dae9e113/decision.json"}),
+        decision="results/steps/gate-drift-detected-cfd85a63/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_drift_detected_cfd85a63, {"then": "results/steps/join-better-performance-bf460d2c/join.json", "else": "results/steps/gate-drift-detected-cfd85a63/decision.json"}),
     output:
-        "results/steps/join-drift-detected-1d63002a/join.json",
+        "results/steps/join-drift-detected-ff3a67b7/join.json",
     log:
-        "logs/steps/join-drift-detected-1d63002a.log",
+        "logs/steps/join-drift-detected-ff3a67b7.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -222,13 +219,13 @@ rule join_drift_detected_1d63002a:
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-1d63002a/join.json",
+        final="results/steps/join-drift-detected-ff3a67b7/join.json",
     output:
         "results/continuous-training/index.json",
     log:
         "logs/continuous-training/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-2b0edd80\", \"key\": \"monitor-performance-2b0edd80\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-dae9e113\", \"key\": \"gate-drift-detected-dae9e113\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-c3307e13\", \"key\": \"data-refresh-c3307e13\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-c6edf03f\", \"key\": \"retrain-c6edf03f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9790ea5f\", \"key\": \"evaluate-9790ea5f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-84715e16\", \"key\": \"gate-better-performance-84715e16\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-c0a9a314\", \"key\": \"deploy-c0a9a314\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-d004fce4\", \"key\": \"monitor-d004fce4\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-c8f09491\", \"key\": \"continue-monitoring-c8f09491\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-af53bbde\", \"key\": \"join-better-performance-af53bbde\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-1d63002a\", \"key\": \"join-drift-detected-1d63002a\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/continuous-training\", \"flow\": \"continuous-training\", \"steps\": [{\"folder\": \"results/steps/init-3f3adbb8\", \"key\": \"init-3f3adbb8\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /monitor-performance needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/monitor-performance-badb944a\", \"key\": \"monitor-performance-badb944a\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"current_data\", \"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-cfd85a63\", \"key\": \"gate-drift-detected-cfd85a63\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-fb820c52\", \"key\": \"data-refresh-fb820c52\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/retrain-c6fdacae\", \"key\": \"retrain-c6fdacae\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/compare-live-0bdffdcb\", \"key\": \"compare-live-0bdffdcb\", \"kind\": \"call\", \"label\": \"/compare-live\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/gate-better-performance-ce92887d\", \"key\": \"gate-better-performance-ce92887d\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-d461753d\", \"key\": \"ml-deploy-d461753d\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-3901b0e1\", \"key\": \"monitor-3901b0e1\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/continue-monitoring-e63b718e\", \"key\": \"continue-monitoring-e63b718e\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"note\"]}, {\"folder\": \"results/steps/join-better-performance-bf460d2c\", \"key\": \"join-better-performance-bf460d2c\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-ff3a67b7\", \"key\": \"join-drift-detected-ff3a67b7\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

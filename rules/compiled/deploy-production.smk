@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 686f8604fae02b9e
+# sources-hash: 8890da7910e26028
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
 rule code_review_c727286c:
@@ -32,78 +32,81 @@ rule security_scan_a81f3abc:
         "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
-rule init_30b2fe2a:
+rule init_d27576a4:
     input:
         after="results/steps/security-scan-a81f3abc/metrics.json",
     output:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        test="results/steps/init-30b2fe2a/test.parquet",
-        unlabelled="results/steps/init-30b2fe2a/unlabelled.parquet",
-        env="results/steps/init-30b2fe2a/env.json",
-        metrics=report("results/steps/init-30b2fe2a/metrics.json", category="metrics", labels={"step": "init-30b2fe2a", "file": "metrics"}),
+        data="results/steps/init-d27576a4/data.parquet",
+        test="results/steps/init-d27576a4/test.parquet",
+        unlabelled="results/steps/init-d27576a4/unlabelled.parquet",
+        env="results/steps/init-d27576a4/env.json",
+        metrics=report("results/steps/init-d27576a4/metrics.json", category="metrics", labels={"step": "init-d27576a4", "file": "metrics"}),
     log:
-        "logs/steps/init-30b2fe2a.log",
+        "logs/steps/init-d27576a4.log",
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
+        n_labelled=q(200),
+        n_test=q(600),
+        n_unlabelled=q(4000),
         data_seed=q(7),
         shift=q(0.0),
+        label_noise=q(0.03),
         source=q(""),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
-rule feature_engineer_b5d22bd1:
+rule feature_engineer_301b0a84:
     input:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        test="results/steps/init-30b2fe2a/test.parquet",
-        after="results/steps/init-30b2fe2a/metrics.json",
+        data="results/steps/init-d27576a4/data.parquet",
+        test="results/steps/init-d27576a4/test.parquet",
+        after="results/steps/init-d27576a4/metrics.json",
     output:
-        features="results/steps/feature-engineer-b5d22bd1/features.npz",
-        test_features="results/steps/feature-engineer-b5d22bd1/test_features.npz",
-        metrics=report("results/steps/feature-engineer-b5d22bd1/metrics.json", category="metrics", labels={"step": "feature-engineer-b5d22bd1", "file": "metrics"}),
+        features="results/steps/feature-engineer-301b0a84/features.npz",
+        test_features="results/steps/feature-engineer-301b0a84/test_features.npz",
+        metrics=report("results/steps/feature-engineer-301b0a84/metrics.json", category="metrics", labels={"step": "feature-engineer-301b0a84", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-b5d22bd1.log",
+        "logs/steps/feature-engineer-301b0a84.log",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
-rule ml_train_552d8a00:
+rule ml_train_25f96cfd:
     input:
-        features="results/steps/feature-engineer-b5d22bd1/features.npz",
-        after="results/steps/feature-engineer-b5d22bd1/metrics.json",
+        features="results/steps/feature-engineer-301b0a84/features.npz",
+        after="results/steps/feature-engineer-301b0a84/metrics.json",
     output:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        curve=report("results/steps/ml-train-552d8a00/curve.png", category="ml-train", labels={"step": "ml-train-552d8a00", "file": "curve"}),
-        metrics=report("results/steps/ml-train-552d8a00/metrics.json", category="metrics", labels={"step": "ml-train-552d8a00", "file": "metrics"}),
+        model="results/steps/ml-train-25f96cfd/model.pt",
+        curve=report("results/steps/ml-train-25f96cfd/curve.png", category="ml-train", labels={"step": "ml-train-25f96cfd", "file": "curve"}),
+        metrics=report("results/steps/ml-train-25f96cfd/metrics.json", category="metrics", labels={"step": "ml-train-25f96cfd", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-552d8a00.log",
+        "logs/steps/ml-train-25f96cfd.log",
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
-rule performance_test_52330a34:
+rule performance_test_a2324685:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/ml-train-552d8a00/metrics.json",
+        model="results/steps/ml-train-25f96cfd/model.pt",
+        after="results/steps/ml-train-25f96cfd/metrics.json",
     output:
-        metrics=report("results/steps/performance-test-52330a34/metrics.json", category="metrics", labels={"step": "performance-test-52330a34", "file": "metrics"}),
+        metrics=report("results/steps/performance-test-a2324685/metrics.json", category="metrics", labels={"step": "performance-test-a2324685", "file": "metrics"}),
     log:
-        "logs/steps/performance-test-52330a34.log",
+        "logs/steps/performance-test-a2324685.log",
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -112,15 +115,15 @@ rule performance_test_52330a34:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
-rule runpod_staging_e739d72e:
+rule runpod_staging_9d084552:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/performance-test-52330a34/metrics.json",
+        model="results/steps/ml-train-25f96cfd/model.pt",
+        after="results/steps/performance-test-a2324685/metrics.json",
     output:
-        record="results/steps/runpod-staging-e739d72e/deploy.json",
-        metrics=report("results/steps/runpod-staging-e739d72e/metrics.json", category="metrics", labels={"step": "runpod-staging-e739d72e", "file": "metrics"}),
+        record="results/steps/runpod-staging-9d084552/deploy.json",
+        metrics=report("results/steps/runpod-staging-9d084552/metrics.json", category="metrics", labels={"step": "runpod-staging-9d084552", "file": "metrics"}),
     log:
-        "logs/steps/runpod-staging-e739d72e.log",
+        "logs/steps/runpod-staging-9d084552.log",
     params:
         registry=q("registry"),
         dvc_remote=q(""),
@@ -129,13 +132,13 @@ rule runpod_staging_e739d72e:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # gate-tests-pass at workflow/commands/deploy-production.md:4:80
-checkpoint gate_tests_pass_aeee7630:
+checkpoint gate_tests_pass_a62575e2:
     input:
-        metrics="results/steps/runpod-staging-e739d72e/metrics.json",
+        metrics="results/steps/runpod-staging-9d084552/metrics.json",
     output:
-        report("results/steps/gate-tests-pass-aeee7630/decision.json", category="gates", labels={"gate": "gate-tests-pass-aeee7630"}),
+        report("results/steps/gate-tests-pass-a62575e2/decision.json", category="gates", labels={"gate": "gate-tests-pass-a62575e2"}),
     log:
-        "logs/steps/gate-tests-pass-aeee7630.log",
+        "logs/steps/gate-tests-pass-a62575e2.log",
     params:
         op="truthy",
         key="tests_pass",
@@ -144,15 +147,15 @@ checkpoint gate_tests_pass_aeee7630:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
-rule runpod_production_a5715b24:
+rule runpod_production_5997d700:
     input:
-        model="results/steps/ml-train-552d8a00/model.pt",
-        after="results/steps/gate-tests-pass-aeee7630/decision.json",
+        model="results/steps/ml-train-25f96cfd/model.pt",
+        after="results/steps/gate-tests-pass-a62575e2/decision.json",
     output:
-        record="results/steps/runpod-production-a5715b24/deploy.json",
-        metrics=report("results/steps/runpod-production-a5715b24/metrics.json", category="metrics", labels={"step": "runpod-production-a5715b24", "file": "metrics"}),
+        record="results/steps/runpod-production-5997d700/deploy.json",
+        metrics=report("results/steps/runpod-production-5997d700/metrics.json", category="metrics", labels={"step": "runpod-production-5997d700", "file": "metrics"}),
     log:
-        "logs/steps/runpod-production-a5715b24.log",
+        "logs/steps/runpod-production-5997d700.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -161,15 +164,15 @@ rule runpod_production_a5715b24:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
-rule monitor_setup_60919a6a:
+rule monitor_setup_301ff132:
     input:
-        data="results/steps/init-30b2fe2a/data.parquet",
-        after="results/steps/runpod-production-a5715b24/metrics.json",
+        data="results/steps/init-d27576a4/data.parquet",
+        after="results/steps/runpod-production-5997d700/metrics.json",
     output:
-        config="results/steps/monitor-setup-60919a6a/monitor.json",
-        metrics=report("results/steps/monitor-setup-60919a6a/metrics.json", category="metrics", labels={"step": "monitor-setup-60919a6a", "file": "metrics"}),
+        config="results/steps/monitor-setup-301ff132/monitor.json",
+        metrics=report("results/steps/monitor-setup-301ff132/metrics.json", category="metrics", labels={"step": "monitor-setup-301ff132", "file": "metrics"}),
     log:
-        "logs/steps/monitor-setup-60919a6a.log",
+        "logs/steps/monitor-setup-301ff132.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -178,14 +181,14 @@ rule monitor_setup_60919a6a:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
-rule rollback_8e398cbe:
+rule rollback_6baef49b:
     input:
-        after="results/steps/gate-tests-pass-aeee7630/decision.json",
+        after="results/steps/gate-tests-pass-a62575e2/decision.json",
     output:
-        record="results/steps/rollback-8e398cbe/rollback.json",
-        metrics=report("results/steps/rollback-8e398cbe/metrics.json", category="metrics", labels={"step": "rollback-8e398cbe", "file": "metrics"}),
+        record="results/steps/rollback-6baef49b/rollback.json",
+        metrics=report("results/steps/rollback-6baef49b/metrics.json", category="metrics", labels={"step": "rollback-6baef49b", "file": "metrics"}),
     log:
-        "logs/steps/rollback-8e398cbe.log",
+        "logs/steps/rollback-6baef49b.log",
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -193,14 +196,14 @@ rule rollback_8e398cbe:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-tests-pass
-rule join_tests_pass_1544ae74:
+rule join_tests_pass_628e19b4:
     input:
-        decision="results/steps/gate-tests-pass-aeee7630/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_aeee7630, {"then": "results/steps/monitor-setup-60919a6a/metrics.json", "else": "results/steps/rollback-8e398cbe/metrics.json"}),
+        decision="results/steps/gate-tests-pass-a62575e2/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_tests_pass_a62575e2, {"then": "results/steps/monitor-setup-301ff132/metrics.json", "else": "results/steps/rollback-6baef49b/metrics.json"}),
     output:
-        "results/steps/join-tests-pass-1544ae74/join.json",
+        "results/steps/join-tests-pass-628e19b4/join.json",
     log:
-        "logs/steps/join-tests-pass-1544ae74.log",
+        "logs/steps/join-tests-pass-628e19b4.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -208,13 +211,13 @@ rule join_tests_pass_1544ae74:
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-1544ae74/join.json",
+        final="results/steps/join-tests-pass-628e19b4/join.json",
     output:
         "results/deploy-production/index.json",
     log:
         "logs/deploy-production/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c727286c\", \"key\": \"code-review-c727286c\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-a81f3abc\", \"key\": \"security-scan-a81f3abc\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-30b2fe2a\", \"key\": \"init-30b2fe2a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-b5d22bd1\", \"key\": \"feature-engineer-b5d22bd1\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-552d8a00\", \"key\": \"ml-train-552d8a00\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-52330a34\", \"key\": \"performance-test-52330a34\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-e739d72e\", \"key\": \"runpod-staging-e739d72e\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-aeee7630\", \"key\": \"gate-tests-pass-aeee7630\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-a5715b24\", \"key\": \"runpod-production-a5715b24\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-60919a6a\", \"key\": \"monitor-setup-60919a6a\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-8e398cbe\", \"key\": \"rollback-8e398cbe\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-1544ae74\", \"key\": \"join-tests-pass-1544ae74\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/deploy-production\", \"flow\": \"deploy-production\", \"steps\": [{\"folder\": \"results/steps/code-review-c727286c\", \"key\": \"code-review-c727286c\", \"kind\": \"call\", \"label\": \"/code-review\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/security-scan-a81f3abc\", \"key\": \"security-scan-a81f3abc\", \"kind\": \"call\", \"label\": \"/security-scan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/init-d27576a4\", \"key\": \"init-d27576a4\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-301b0a84\", \"key\": \"feature-engineer-301b0a84\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /ml-train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-25f96cfd\", \"key\": \"ml-train-25f96cfd\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"pulled in: /performance-test needs it\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/performance-test-a2324685\", \"key\": \"performance-test-a2324685\", \"kind\": \"call\", \"label\": \"/performance-test\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/runpod-staging-9d084552\", \"key\": \"runpod-staging-9d084552\", \"kind\": \"call\", \"label\": \"/runpod-staging\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/gate-tests-pass-a62575e2\", \"key\": \"gate-tests-pass-a62575e2\", \"kind\": \"gate\", \"label\": \"gate-tests-pass\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/runpod-production-5997d700\", \"key\": \"runpod-production-5997d700\", \"kind\": \"call\", \"label\": \"/runpod-production\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/monitor-setup-301ff132\", \"key\": \"monitor-setup-301ff132\", \"kind\": \"call\", \"label\": \"/monitor-setup\", \"origin\": \"\", \"outputs\": [\"config\", \"metrics\"]}, {\"folder\": \"results/steps/rollback-6baef49b\", \"key\": \"rollback-6baef49b\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-tests-pass-628e19b4\", \"key\": \"join-tests-pass-628e19b4\", \"kind\": \"join\", \"label\": \"join-tests-pass\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -2,119 +2,117 @@
 # It is rebuilt when a definition it came from changes.
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
-# sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 496353ca00eb4396
+# sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
+# sources-hash: 9219765ea046db80
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
 
 # /data-validate (workflow/commands/data-validate.md) at workflow/commands/lstm-pretraining-full.md:4:10
-rule data_validate_6dca9246:
+rule data_validate_7a3ea472:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/init-061c2475/metrics.json",
+        data="results/steps/init-3f3adbb8/data.parquet",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
+        after="results/steps/init-3f3adbb8/metrics.json",
     output:
-        report="results/steps/data-validate-6dca9246/validation.json",
-        metrics=report("results/steps/data-validate-6dca9246/metrics.json", category="metrics", labels={"step": "data-validate-6dca9246", "file": "metrics"}),
+        report="results/steps/data-validate-7a3ea472/validation.json",
+        metrics=report("results/steps/data-validate-7a3ea472/metrics.json", category="metrics", labels={"step": "data-validate-7a3ea472", "file": "metrics"}),
     log:
-        "logs/steps/data-validate-6dca9246.log",
+        "logs/steps/data-validate-7a3ea472.log",
     params:
         max_bad_fraction=q(0.0),
     shell:
         "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_6b5d0908:
+rule feature_engineer_09b65bcb:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/data-validate-6dca9246/metrics.json",
+        data="results/steps/init-3f3adbb8/data.parquet",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        after="results/steps/data-validate-7a3ea472/metrics.json",
     output:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        test_features="results/steps/feature-engineer-6b5d0908/test_features.npz",
-        metrics=report("results/steps/feature-engineer-6b5d0908/metrics.json", category="metrics", labels={"step": "feature-engineer-6b5d0908", "file": "metrics"}),
+        features="results/steps/feature-engineer-09b65bcb/features.npz",
+        test_features="results/steps/feature-engineer-09b65bcb/test_features.npz",
+        metrics=report("results/steps/feature-engineer-09b65bcb/metrics.json", category="metrics", labels={"step": "feature-engineer-09b65bcb", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-6b5d0908.log",
+        "logs/steps/feature-engineer-09b65bcb.log",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:53
-rule pretrain_bilstm_25a48fc0:
+rule pretrain_bilstm_a2178892:
     input:
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/feature-engineer-6b5d0908/metrics.json",
+        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
+        after="results/steps/feature-engineer-09b65bcb/metrics.json",
     output:
-        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-25a48fc0/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-25a48fc0", "file": "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-25a48fc0/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-25a48fc0", "file": "metrics"}),
+        encoder="results/steps/pretrain-bilstm-a2178892/encoder.pt",
+        curve=report("results/steps/pretrain-bilstm-a2178892/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-a2178892", "file": "curve"}),
+        metrics=report("results/steps/pretrain-bilstm-a2178892/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-a2178892", "file": "metrics"}),
     log:
-        "logs/steps/pretrain-bilstm-25a48fc0.log",
+        "logs/steps/pretrain-bilstm-a2178892.log",
     params:
         sigma=q(0.12),
-        epochs=q(4),
+        steps=q(1000),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
-rule fine_tune_simplelstm_3fba7053:
+rule fine_tune_simplelstm_35c25e07:
     input:
-        encoder="results/steps/pretrain-bilstm-25a48fc0/encoder.pt",
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/pretrain-bilstm-25a48fc0/metrics.json",
+        encoder="results/steps/pretrain-bilstm-a2178892/encoder.pt",
+        features="results/steps/feature-engineer-09b65bcb/features.npz",
+        after="results/steps/pretrain-bilstm-a2178892/metrics.json",
     output:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-3fba7053/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-3fba7053", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-3fba7053/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-3fba7053", "file": "metrics"}),
+        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
+        curve=report("results/steps/fine-tune-simplelstm-35c25e07/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-35c25e07", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-simplelstm-35c25e07/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-35c25e07", "file": "metrics"}),
     log:
-        "logs/steps/fine-tune-simplelstm-3fba7053.log",
+        "logs/steps/fine-tune-simplelstm-35c25e07.log",
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/lstm-pretraining-full.md:4:96
-rule evaluate_475e920c:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
+rule ml_evaluate_189c762d:
     input:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/fine-tune-simplelstm-3fba7053/metrics.json",
+        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        after="results/steps/fine-tune-simplelstm-35c25e07/metrics.json",
     output:
-        report="results/steps/evaluate-475e920c/report.json",
-        reliability=report("results/steps/evaluate-475e920c/reliability.png", category="evaluate", labels={"step": "evaluate-475e920c", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-475e920c/metrics.json", category="metrics", labels={"step": "evaluate-475e920c", "file": "metrics"}),
+        report="results/steps/ml-evaluate-189c762d/report.json",
+        reliability=report("results/steps/ml-evaluate-189c762d/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-189c762d", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-189c762d/metrics.json", category="metrics", labels={"step": "ml-evaluate-189c762d", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-475e920c.log",
+        "logs/steps/ml-evaluate-189c762d.log",
     params:
         ledger=q("results/ledger.jsonl"),
-        registry=q("registry"),
-        model_name=q("simple_lstm"),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
-checkpoint gate_acc_4e38b82e:
+checkpoint gate_acc_8e991bcd:
     input:
-        metrics="results/steps/evaluate-475e920c/metrics.json",
+        metrics="results/steps/ml-evaluate-189c762d/metrics.json",
     output:
-        report("results/steps/gate-acc-4e38b82e/decision.json", category="gates", labels={"gate": "gate-acc-4e38b82e"}),
+        report("results/steps/gate-acc-8e991bcd/decision.json", category="gates", labels={"gate": "gate-acc-8e991bcd"}),
     log:
-        "logs/steps/gate-acc-4e38b82e.log",
+        "logs/steps/gate-acc-8e991bcd.log",
     params:
         op=">",
         key="accuracy",
@@ -123,17 +121,17 @@ checkpoint gate_acc_4e38b82e:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
-rule deploy_ceb84ea5:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_c6cdd6d9:
     input:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        metrics="results/steps/evaluate-475e920c/metrics.json",
-        after="results/steps/gate-acc-4e38b82e/decision.json",
+        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
+        metrics="results/steps/ml-evaluate-189c762d/metrics.json",
+        after="results/steps/gate-acc-8e991bcd/decision.json",
     output:
-        record="results/steps/deploy-ceb84ea5/deploy.json",
-        metrics=report("results/steps/deploy-ceb84ea5/metrics.json", category="metrics", labels={"step": "deploy-ceb84ea5", "file": "metrics"}),
+        record="results/steps/ml-deploy-c6cdd6d9/deploy.json",
+        metrics=report("results/steps/ml-deploy-c6cdd6d9/metrics.json", category="metrics", labels={"step": "ml-deploy-c6cdd6d9", "file": "metrics"}),
     log:
-        "logs/steps/deploy-ceb84ea5.log",
+        "logs/steps/ml-deploy-c6cdd6d9.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -142,14 +140,14 @@ rule deploy_ceb84ea5:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
-rule benchmark_2b57ba4e:
+rule benchmark_76628d15:
     input:
-        model="results/steps/fine-tune-simplelstm-3fba7053/model.pt",
-        after="results/steps/deploy-ceb84ea5/metrics.json",
+        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
+        after="results/steps/ml-deploy-c6cdd6d9/metrics.json",
     output:
-        metrics=report("results/steps/benchmark-2b57ba4e/metrics.json", category="metrics", labels={"step": "benchmark-2b57ba4e", "file": "metrics"}),
+        metrics=report("results/steps/benchmark-76628d15/metrics.json", category="metrics", labels={"step": "benchmark-76628d15", "file": "metrics"}),
     log:
-        "logs/steps/benchmark-2b57ba4e.log",
+        "logs/steps/benchmark-76628d15.log",
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -158,14 +156,14 @@ rule benchmark_2b57ba4e:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-acc
-rule join_acc_8fba5708:
+rule join_acc_312f6589:
     input:
-        decision="results/steps/gate-acc-4e38b82e/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_4e38b82e, {"then": "results/steps/benchmark-2b57ba4e/metrics.json", "else": "results/steps/gate-acc-4e38b82e/decision.json"}),
+        decision="results/steps/gate-acc-8e991bcd/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_acc_8e991bcd, {"then": "results/steps/benchmark-76628d15/metrics.json", "else": "results/steps/gate-acc-8e991bcd/decision.json"}),
     output:
-        "results/steps/join-acc-8fba5708/join.json",
+        "results/steps/join-acc-312f6589/join.json",
     log:
-        "logs/steps/join-acc-8fba5708.log",
+        "logs/steps/join-acc-312f6589.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -173,13 +171,13 @@ rule join_acc_8fba5708:
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
-        final="results/steps/join-acc-8fba5708/join.json",
+        final="results/steps/join-acc-312f6589/join.json",
     output:
         "results/lstm-pretraining-full/index.json",
     log:
         "logs/lstm-pretraining-full/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-25a48fc0\", \"key\": \"pretrain-bilstm-25a48fc0\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-3fba7053\", \"key\": \"fine-tune-simplelstm-3fba7053\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-475e920c\", \"key\": \"evaluate-475e920c\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-4e38b82e\", \"key\": \"gate-acc-4e38b82e\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-ceb84ea5\", \"key\": \"deploy-ceb84ea5\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/benchmark-2b57ba4e\", \"key\": \"benchmark-2b57ba4e\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-8fba5708\", \"key\": \"join-acc-8fba5708\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/lstm-pretraining-full\", \"flow\": \"lstm-pretraining-full\", \"steps\": [{\"folder\": \"results/steps/init-3f3adbb8\", \"key\": \"init-3f3adbb8\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /data-validate needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-7a3ea472\", \"key\": \"data-validate-7a3ea472\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-09b65bcb\", \"key\": \"feature-engineer-09b65bcb\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-a2178892\", \"key\": \"pretrain-bilstm-a2178892\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-35c25e07\", \"key\": \"fine-tune-simplelstm-35c25e07\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-189c762d\", \"key\": \"ml-evaluate-189c762d\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-8e991bcd\", \"key\": \"gate-acc-8e991bcd\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-c6cdd6d9\", \"key\": \"ml-deploy-c6cdd6d9\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/benchmark-76628d15\", \"key\": \"benchmark-76628d15\", \"kind\": \"call\", \"label\": \"/benchmark\", \"origin\": \"\", \"outputs\": [\"metrics\"]}, {\"folder\": \"results/steps/join-acc-312f6589\", \"key\": \"join-acc-312f6589\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

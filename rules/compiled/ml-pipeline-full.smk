@@ -2,66 +2,82 @@
 # It is rebuilt when a definition it came from changes.
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
-# sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 263661daeb85d2cb
+# sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
+# sources-hash: 69099eb21ea176b4
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_6dca9246: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# data_validate_7a3ea472: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_6b5d0908: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer_09b65bcb: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
-rule ml_train_1235532a:
+# /baseline (workflow/commands/baseline.md) at workflow/commands/ml-pipeline-full.md:4:55
+rule baseline_60aaf852:
     input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/feature-engineer-6b5d0908/metrics.json",
+        data="results/steps/init-3f3adbb8/data.parquet",
+        after="results/steps/feature-engineer-09b65bcb/metrics.json",
     output:
-        model="results/steps/ml-train-1235532a/model.pt",
-        curve=report("results/steps/ml-train-1235532a/curve.png", category="ml-train", labels={"step": "ml-train-1235532a", "file": "curve"}),
-        metrics=report("results/steps/ml-train-1235532a/metrics.json", category="metrics", labels={"step": "ml-train-1235532a", "file": "metrics"}),
+        baseline="results/steps/baseline-60aaf852/baseline.json",
+        metrics=report("results/steps/baseline-60aaf852/metrics.json", category="metrics", labels={"step": "baseline-60aaf852", "file": "metrics"}),
     log:
-        "logs/steps/ml-train-1235532a.log",
+        "logs/steps/baseline-60aaf852.log",
+    params:
+        folds=q(5),
+    shell:
+        "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
+
+# /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:67
+rule ml_train_d17d4645:
+    input:
+        features="results/steps/feature-engineer-09b65bcb/features.npz",
+        after="results/steps/baseline-60aaf852/metrics.json",
+    output:
+        model="results/steps/ml-train-d17d4645/model.pt",
+        curve=report("results/steps/ml-train-d17d4645/curve.png", category="ml-train", labels={"step": "ml-train-d17d4645", "file": "curve"}),
+        metrics=report("results/steps/ml-train-d17d4645/metrics.json", category="metrics", labels={"step": "ml-train-d17d4645", "file": "metrics"}),
+    log:
+        "logs/steps/ml-train-d17d4645.log",
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
-rule ml_evaluate_5f8daeae:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:79
+rule ml_evaluate_a3f511d5:
     input:
-        model="results/steps/ml-train-1235532a/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/ml-train-1235532a/metrics.json",
+        model="results/steps/ml-train-d17d4645/model.pt",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        baseline="results/steps/baseline-60aaf852/baseline.json",
+        after="results/steps/ml-train-d17d4645/metrics.json",
     output:
-        report="results/steps/ml-evaluate-5f8daeae/report.json",
-        reliability=report("results/steps/ml-evaluate-5f8daeae/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-5f8daeae", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-5f8daeae/metrics.json", category="metrics", labels={"step": "ml-evaluate-5f8daeae", "file": "metrics"}),
+        report="results/steps/ml-evaluate-a3f511d5/report.json",
+        reliability=report("results/steps/ml-evaluate-a3f511d5/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-a3f511d5", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-a3f511d5/metrics.json", category="metrics", labels={"step": "ml-evaluate-a3f511d5", "file": "metrics"}),
     log:
-        "logs/steps/ml-evaluate-5f8daeae.log",
+        "logs/steps/ml-evaluate-a3f511d5.log",
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
-# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:82
-checkpoint gate_accuracy_70fc35c1:
+# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:94
+checkpoint gate_accuracy_f267d4c9:
     input:
-        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
+        metrics="results/steps/ml-evaluate-a3f511d5/metrics.json",
     output:
-        report("results/steps/gate-accuracy-70fc35c1/decision.json", category="gates", labels={"gate": "gate-accuracy-70fc35c1"}),
+        report("results/steps/gate-accuracy-f267d4c9/decision.json", category="gates", labels={"gate": "gate-accuracy-f267d4c9"}),
     log:
-        "logs/steps/gate-accuracy-70fc35c1.log",
+        "logs/steps/gate-accuracy-f267d4c9.log",
     params:
         op=">",
         key="accuracy",
@@ -70,17 +86,17 @@ checkpoint gate_accuracy_70fc35c1:
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
-# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
-rule ml_deploy_513927df:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:114
+rule ml_deploy_4f3af1b7:
     input:
-        model="results/steps/ml-train-1235532a/model.pt",
-        metrics="results/steps/ml-evaluate-5f8daeae/metrics.json",
-        after="results/steps/gate-accuracy-70fc35c1/decision.json",
+        model="results/steps/ml-train-d17d4645/model.pt",
+        metrics="results/steps/ml-evaluate-a3f511d5/metrics.json",
+        after="results/steps/gate-accuracy-f267d4c9/decision.json",
     output:
-        record="results/steps/ml-deploy-513927df/deploy.json",
-        metrics=report("results/steps/ml-deploy-513927df/metrics.json", category="metrics", labels={"step": "ml-deploy-513927df", "file": "metrics"}),
+        record="results/steps/ml-deploy-4f3af1b7/deploy.json",
+        metrics=report("results/steps/ml-deploy-4f3af1b7/metrics.json", category="metrics", labels={"step": "ml-deploy-4f3af1b7", "file": "metrics"}),
     log:
-        "logs/steps/ml-deploy-513927df.log",
+        "logs/steps/ml-deploy-4f3af1b7.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -88,64 +104,129 @@ rule ml_deploy_513927df:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
-rule hyperparameter_tune_08763021:
+# /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:135
+rule hyperparameter_tune_f1528c46:
     input:
-        features="results/steps/feature-engineer-6b5d0908/features.npz",
-        after="results/steps/gate-accuracy-70fc35c1/decision.json",
+        features="results/steps/feature-engineer-09b65bcb/features.npz",
+        after="results/steps/gate-accuracy-f267d4c9/decision.json",
     output:
-        model="results/steps/hyperparameter-tune-08763021/model.pt",
-        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-08763021/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-08763021", "file": "metrics"}),
+        model="results/steps/hyperparameter-tune-f1528c46/model.pt",
+        best_params="results/steps/hyperparameter-tune-f1528c46/best_params.json",
+        metrics=report("results/steps/hyperparameter-tune-f1528c46/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-f1528c46", "file": "metrics"}),
     log:
-        "logs/steps/hyperparameter-tune-08763021.log",
+        "logs/steps/hyperparameter-tune-f1528c46.log",
     params:
         n_trials=q(3),
-        epochs=q(10),
-        patience=q(4),
+        steps=q(400),
+        patience=q(6),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --steps {params.steps:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
-rule retrain_50a6b352:
+# /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:158
+rule retrain_6dbc6d1f:
     input:
-        data="results/steps/init-061c2475/data.parquet",
-        best_params="results/steps/hyperparameter-tune-08763021/best_params.json",
-        after="results/steps/hyperparameter-tune-08763021/metrics.json",
+        data="results/steps/init-3f3adbb8/data.parquet",
+        best_params="results/steps/hyperparameter-tune-f1528c46/best_params.json",
+        after="results/steps/hyperparameter-tune-f1528c46/metrics.json",
     output:
-        model="results/steps/retrain-50a6b352/model.pt",
-        curve=report("results/steps/retrain-50a6b352/curve.png", category="retrain", labels={"step": "retrain-50a6b352", "file": "curve"}),
-        metrics=report("results/steps/retrain-50a6b352/metrics.json", category="metrics", labels={"step": "retrain-50a6b352", "file": "metrics"}),
+        model="results/steps/retrain-6dbc6d1f/model.pt",
+        curve=report("results/steps/retrain-6dbc6d1f/curve.png", category="retrain", labels={"step": "retrain-6dbc6d1f", "file": "curve"}),
+        metrics=report("results/steps/retrain-6dbc6d1f/metrics.json", category="metrics", labels={"step": "retrain-6dbc6d1f", "file": "metrics"}),
     log:
-        "logs/steps/retrain-50a6b352.log",
+        "logs/steps/retrain-6dbc6d1f.log",
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json={input.best_params:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --params-json={input.best_params:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:169
+rule ml_evaluate_65be655b:
+    input:
+        model="results/steps/retrain-6dbc6d1f/model.pt",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        baseline="results/steps/baseline-60aaf852/baseline.json",
+        after="results/steps/retrain-6dbc6d1f/metrics.json",
+    output:
+        report="results/steps/ml-evaluate-65be655b/report.json",
+        reliability=report("results/steps/ml-evaluate-65be655b/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-65be655b", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-65be655b/metrics.json", category="metrics", labels={"step": "ml-evaluate-65be655b", "file": "metrics"}),
+    log:
+        "logs/steps/ml-evaluate-65be655b.log",
+    params:
+        ledger=q("results/ledger.jsonl"),
+    shell:
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+
+# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:184
+checkpoint gate_accuracy_01c79e26:
+    input:
+        metrics="results/steps/ml-evaluate-65be655b/metrics.json",
+    output:
+        report("results/steps/gate-accuracy-01c79e26/decision.json", category="gates", labels={"gate": "gate-accuracy-01c79e26"}),
+    log:
+        "logs/steps/gate-accuracy-01c79e26.log",
+    params:
+        op=">",
+        key="accuracy",
+        threshold="0.87",
+    localrule: True
+    shell:
+        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:204
+rule ml_deploy_71a37f21:
+    input:
+        model="results/steps/retrain-6dbc6d1f/model.pt",
+        metrics="results/steps/ml-evaluate-65be655b/metrics.json",
+        after="results/steps/gate-accuracy-01c79e26/decision.json",
+    output:
+        record="results/steps/ml-deploy-71a37f21/deploy.json",
+        metrics=report("results/steps/ml-deploy-71a37f21/metrics.json", category="metrics", labels={"step": "ml-deploy-71a37f21", "file": "metrics"}),
+    log:
+        "logs/steps/ml-deploy-71a37f21.log",
+    params:
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+    shell:
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # joins the branches of gate-accuracy
-rule join_accuracy_d8ed3661:
+rule join_accuracy_0ffd4824:
     input:
-        decision="results/steps/gate-accuracy-70fc35c1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_70fc35c1, {"then": "results/steps/ml-deploy-513927df/metrics.json", "else": "results/steps/retrain-50a6b352/metrics.json"}),
+        decision="results/steps/gate-accuracy-01c79e26/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_accuracy_01c79e26, {"then": "results/steps/ml-deploy-71a37f21/metrics.json", "else": "results/steps/gate-accuracy-01c79e26/decision.json"}),
     output:
-        "results/steps/join-accuracy-d8ed3661/join.json",
+        "results/steps/join-accuracy-0ffd4824/join.json",
     log:
-        "logs/steps/join-accuracy-d8ed3661.log",
+        "logs/steps/join-accuracy-0ffd4824.log",
+    localrule: True
+    shell:
+        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
+# joins the branches of gate-accuracy
+rule join_accuracy_f25c1cb0:
+    input:
+        decision="results/steps/gate-accuracy-f267d4c9/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_accuracy_f267d4c9, {"then": "results/steps/ml-deploy-4f3af1b7/metrics.json", "else": "results/steps/join-accuracy-0ffd4824/join.json"}),
+    output:
+        "results/steps/join-accuracy-f25c1cb0/join.json",
+    log:
+        "logs/steps/join-accuracy-f25c1cb0.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -153,13 +234,13 @@ rule join_accuracy_d8ed3661:
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-d8ed3661/join.json",
+        final="results/steps/join-accuracy-f25c1cb0/join.json",
     output:
         "results/ml-pipeline-full/index.json",
     log:
         "logs/ml-pipeline-full/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-6dca9246\", \"key\": \"data-validate-6dca9246\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-6b5d0908\", \"key\": \"feature-engineer-6b5d0908\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/ml-train-1235532a\", \"key\": \"ml-train-1235532a\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-5f8daeae\", \"key\": \"ml-evaluate-5f8daeae\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-70fc35c1\", \"key\": \"gate-accuracy-70fc35c1\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-513927df\", \"key\": \"ml-deploy-513927df\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-08763021\", \"key\": \"hyperparameter-tune-08763021\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-50a6b352\", \"key\": \"retrain-50a6b352\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/join-accuracy-d8ed3661\", \"key\": \"join-accuracy-d8ed3661\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/ml-pipeline-full\", \"flow\": \"ml-pipeline-full\", \"steps\": [{\"folder\": \"results/steps/init-3f3adbb8\", \"key\": \"init-3f3adbb8\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/data-validate-7a3ea472\", \"key\": \"data-validate-7a3ea472\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/feature-engineer-09b65bcb\", \"key\": \"feature-engineer-09b65bcb\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/baseline-60aaf852\", \"key\": \"baseline-60aaf852\", \"kind\": \"call\", \"label\": \"/baseline\", \"origin\": \"\", \"outputs\": [\"baseline\", \"metrics\"]}, {\"folder\": \"results/steps/ml-train-d17d4645\", \"key\": \"ml-train-d17d4645\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-a3f511d5\", \"key\": \"ml-evaluate-a3f511d5\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-f267d4c9\", \"key\": \"gate-accuracy-f267d4c9\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-4f3af1b7\", \"key\": \"ml-deploy-4f3af1b7\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/hyperparameter-tune-f1528c46\", \"key\": \"hyperparameter-tune-f1528c46\", \"kind\": \"call\", \"label\": \"/hyperparameter-tune\", \"origin\": \"\", \"outputs\": [\"best_params\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/retrain-6dbc6d1f\", \"key\": \"retrain-6dbc6d1f\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-65be655b\", \"key\": \"ml-evaluate-65be655b\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-accuracy-01c79e26\", \"key\": \"gate-accuracy-01c79e26\", \"kind\": \"gate\", \"label\": \"gate-accuracy\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-71a37f21\", \"key\": \"ml-deploy-71a37f21\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/join-accuracy-0ffd4824\", \"key\": \"join-accuracy-0ffd4824\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-accuracy-f25c1cb0\", \"key\": \"join-accuracy-f25c1cb0\", \"kind\": \"join\", \"label\": \"join-accuracy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

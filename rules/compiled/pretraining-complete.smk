@@ -2,91 +2,102 @@
 # It is rebuilt when a definition it came from changes.
 # flow: pretraining-complete
 # chain: /pretraining-complete
-# sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 702b1b1eb5747a91
+# sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
+# sources-hash: 8b7cb1418ad9ed27
 
-# init_061c2475: the same step as in rules/compiled/continuous-training.smk, computed once
+# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_d0eb3696: the same step as in rules/compiled/preprocess.smk, computed once
-
-# /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
-rule pretrain_caf83ab8:
+# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
+rule feature_engineer_35a02c36:
     input:
-        unlabelled="results/steps/init-061c2475/unlabelled.parquet",
-        after="results/steps/feature-engineer-d0eb3696/metrics.json",
+        data="results/steps/init-3f3adbb8/data.parquet",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        after="results/steps/init-3f3adbb8/metrics.json",
     output:
-        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
-        curve=report("results/steps/pretrain-caf83ab8/curve.png", category="pretrain", labels={"step": "pretrain-caf83ab8", "file": "curve"}),
-        metrics=report("results/steps/pretrain-caf83ab8/metrics.json", category="metrics", labels={"step": "pretrain-caf83ab8", "file": "metrics"}),
+        features="results/steps/feature-engineer-35a02c36/features.npz",
+        test_features="results/steps/feature-engineer-35a02c36/test_features.npz",
+        metrics=report("results/steps/feature-engineer-35a02c36/metrics.json", category="metrics", labels={"step": "feature-engineer-35a02c36", "file": "metrics"}),
     log:
-        "logs/steps/pretrain-caf83ab8.log",
+        "logs/steps/feature-engineer-35a02c36.log",
+    shell:
+        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+
+# /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/pretrain.md:5:9
+rule pretrain_bilstm_e4cdc8bb:
+    input:
+        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
+        after="results/steps/feature-engineer-35a02c36/metrics.json",
+    output:
+        encoder="results/steps/pretrain-bilstm-e4cdc8bb/encoder.pt",
+        curve=report("results/steps/pretrain-bilstm-e4cdc8bb/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-e4cdc8bb", "file": "curve"}),
+        metrics=report("results/steps/pretrain-bilstm-e4cdc8bb/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-e4cdc8bb", "file": "metrics"}),
+    log:
+        "logs/steps/pretrain-bilstm-e4cdc8bb.log",
     params:
         sigma=q(0.12),
-        epochs=q(4),
+        steps=q(1000),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:36
-rule fine_tune_4ee39d12:
+# /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/fine-tune.md:5:9
+rule fine_tune_simplelstm_962c4a7f:
     input:
-        encoder="results/steps/pretrain-caf83ab8/encoder.pt",
-        features="results/steps/feature-engineer-d0eb3696/features.npz",
-        after="results/steps/pretrain-caf83ab8/metrics.json",
+        encoder="results/steps/pretrain-bilstm-e4cdc8bb/encoder.pt",
+        features="results/steps/feature-engineer-35a02c36/features.npz",
+        after="results/steps/pretrain-bilstm-e4cdc8bb/metrics.json",
     output:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        curve=report("results/steps/fine-tune-4ee39d12/curve.png", category="fine-tune", labels={"step": "fine-tune-4ee39d12", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-4ee39d12/metrics.json", category="metrics", labels={"step": "fine-tune-4ee39d12", "file": "metrics"}),
+        model="results/steps/fine-tune-simplelstm-962c4a7f/model.pt",
+        curve=report("results/steps/fine-tune-simplelstm-962c4a7f/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-962c4a7f", "file": "curve"}),
+        metrics=report("results/steps/fine-tune-simplelstm-962c4a7f/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-962c4a7f", "file": "metrics"}),
     log:
-        "logs/steps/fine-tune-4ee39d12.log",
+        "logs/steps/fine-tune-simplelstm-962c4a7f.log",
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     resources:
         mem_mb=2000,
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:49
-rule evaluate_9d679c3f:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
+rule ml_evaluate_ea498617:
     input:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        test="results/steps/init-061c2475/test.parquet",
-        after="results/steps/fine-tune-4ee39d12/metrics.json",
+        model="results/steps/fine-tune-simplelstm-962c4a7f/model.pt",
+        test="results/steps/init-3f3adbb8/test.parquet",
+        after="results/steps/fine-tune-simplelstm-962c4a7f/metrics.json",
     output:
-        report="results/steps/evaluate-9d679c3f/report.json",
-        reliability=report("results/steps/evaluate-9d679c3f/reliability.png", category="evaluate", labels={"step": "evaluate-9d679c3f", "file": "reliability"}),
-        metrics=report("results/steps/evaluate-9d679c3f/metrics.json", category="metrics", labels={"step": "evaluate-9d679c3f", "file": "metrics"}),
+        report="results/steps/ml-evaluate-ea498617/report.json",
+        reliability=report("results/steps/ml-evaluate-ea498617/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-ea498617", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-ea498617/metrics.json", category="metrics", labels={"step": "ml-evaluate-ea498617", "file": "metrics"}),
     log:
-        "logs/steps/evaluate-9d679c3f.log",
+        "logs/steps/ml-evaluate-ea498617.log",
     params:
         ledger=q("results/ledger.jsonl"),
-        registry=q("registry"),
-        model_name=q("simple_lstm"),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
-rule deploy_1b274c7d:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_12bb77f0:
     input:
-        model="results/steps/fine-tune-4ee39d12/model.pt",
-        metrics="results/steps/evaluate-9d679c3f/metrics.json",
+        model="results/steps/fine-tune-simplelstm-962c4a7f/model.pt",
+        metrics="results/steps/ml-evaluate-ea498617/metrics.json",
     output:
-        record="results/steps/deploy-1b274c7d/deploy.json",
-        metrics=report("results/steps/deploy-1b274c7d/metrics.json", category="metrics", labels={"step": "deploy-1b274c7d", "file": "metrics"}),
+        record="results/steps/ml-deploy-12bb77f0/deploy.json",
+        metrics=report("results/steps/ml-deploy-12bb77f0/metrics.json", category="metrics", labels={"step": "ml-deploy-12bb77f0", "file": "metrics"}),
     log:
-        "logs/steps/deploy-1b274c7d.log",
+        "logs/steps/ml-deploy-12bb77f0.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -97,13 +108,13 @@ rule deploy_1b274c7d:
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/deploy-1b274c7d/metrics.json",
+        final="results/steps/ml-deploy-12bb77f0/metrics.json",
     output:
         "results/pretraining-complete/index.json",
     log:
         "logs/pretraining-complete/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-061c2475\", \"key\": \"init-061c2475\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d0eb3696\", \"key\": \"feature-engineer-d0eb3696\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-caf83ab8\", \"key\": \"pretrain-caf83ab8\", \"kind\": \"call\", \"label\": \"/pretrain\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-4ee39d12\", \"key\": \"fine-tune-4ee39d12\", \"kind\": \"call\", \"label\": \"/fine-tune\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/evaluate-9d679c3f\", \"key\": \"evaluate-9d679c3f\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/deploy-1b274c7d\", \"key\": \"deploy-1b274c7d\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
+        index=lambda w: "{\"chain\": \"/pretraining-complete\", \"flow\": \"pretraining-complete\", \"steps\": [{\"folder\": \"results/steps/init-3f3adbb8\", \"key\": \"init-3f3adbb8\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-35a02c36\", \"key\": \"feature-engineer-35a02c36\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/pretrain-bilstm-e4cdc8bb\", \"key\": \"pretrain-bilstm-e4cdc8bb\", \"kind\": \"call\", \"label\": \"/pretrain-bilstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/fine-tune-simplelstm-962c4a7f\", \"key\": \"fine-tune-simplelstm-962c4a7f\", \"kind\": \"call\", \"label\": \"/fine-tune-simplelstm\", \"origin\": \"\", \"outputs\": [\"curve\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-ea498617\", \"key\": \"ml-evaluate-ea498617\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/ml-deploy-12bb77f0\", \"key\": \"ml-deploy-12bb77f0\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -2,11 +2,11 @@
 # It is rebuilt when a definition it came from changes.
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
-# sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: b02c7631c627892a
+# sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
+# sources-hash: b3a89e971ee187c7
 
-sweep_group(workflow, config, "sweep_train_d6955236", 4)
-register_variants("train_d6955236", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}, "sigma-0.20": {"sigma": "0.20"}})
+sweep_group(workflow, config, "sweep_train_6608bea8", 9)
+register_variants("train_6608bea8", {"sigma-0.0_seed-1": {"sigma": "0.0", "seed": 1}, "sigma-0.0_seed-2": {"sigma": "0.0", "seed": 2}, "sigma-0.0_seed-3": {"sigma": "0.0", "seed": 3}, "sigma-0.10_seed-1": {"sigma": "0.10", "seed": 1}, "sigma-0.10_seed-2": {"sigma": "0.10", "seed": 2}, "sigma-0.10_seed-3": {"sigma": "0.10", "seed": 3}, "sigma-0.20_seed-1": {"sigma": "0.20", "seed": 1}, "sigma-0.20_seed-2": {"sigma": "0.20", "seed": 2}, "sigma-0.20_seed-3": {"sigma": "0.20", "seed": 3}})
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
 rule runpod_setup_a209440e:
@@ -19,130 +19,167 @@ rule runpod_setup_a209440e:
         "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 # /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /feature-engineer needs it
-rule init_6b892c1d:
+rule init_6ed7a65a:
     input:
         after="results/steps/runpod-setup-a209440e/metrics.json",
     output:
-        data="results/steps/init-6b892c1d/data.parquet",
-        test="results/steps/init-6b892c1d/test.parquet",
-        unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
-        env="results/steps/init-6b892c1d/env.json",
-        metrics=report("results/steps/init-6b892c1d/metrics.json", category="metrics", labels={"step": "init-6b892c1d", "file": "metrics"}),
+        data="results/steps/init-6ed7a65a/data.parquet",
+        test="results/steps/init-6ed7a65a/test.parquet",
+        unlabelled="results/steps/init-6ed7a65a/unlabelled.parquet",
+        env="results/steps/init-6ed7a65a/env.json",
+        metrics=report("results/steps/init-6ed7a65a/metrics.json", category="metrics", labels={"step": "init-6ed7a65a", "file": "metrics"}),
     log:
-        "logs/steps/init-6b892c1d.log",
+        "logs/steps/init-6ed7a65a.log",
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
+        n_labelled=q(200),
+        n_test=q(600),
+        n_unlabelled=q(4000),
         data_seed=q(7),
         shift=q(0.0),
+        label_noise=q(0.03),
         source=q(""),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
-rule feature_engineer_d846b60c:
+rule feature_engineer_479c3347:
     input:
-        data="results/steps/init-6b892c1d/data.parquet",
-        test="results/steps/init-6b892c1d/test.parquet",
-        after="results/steps/init-6b892c1d/metrics.json",
+        data="results/steps/init-6ed7a65a/data.parquet",
+        test="results/steps/init-6ed7a65a/test.parquet",
+        after="results/steps/init-6ed7a65a/metrics.json",
     output:
-        features="results/steps/feature-engineer-d846b60c/features.npz",
-        test_features="results/steps/feature-engineer-d846b60c/test_features.npz",
-        metrics=report("results/steps/feature-engineer-d846b60c/metrics.json", category="metrics", labels={"step": "feature-engineer-d846b60c", "file": "metrics"}),
+        features="results/steps/feature-engineer-479c3347/features.npz",
+        test_features="results/steps/feature-engineer-479c3347/test_features.npz",
+        metrics=report("results/steps/feature-engineer-479c3347/metrics.json", category="metrics", labels={"step": "feature-engineer-479c3347", "file": "metrics"}),
     log:
-        "logs/steps/feature-engineer-d846b60c.log",
+        "logs/steps/feature-engineer-479c3347.log",
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:35
-rule train_d6955236:
+# /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:26
+rule train_6608bea8:
     input:
-        unlabelled="results/steps/init-6b892c1d/unlabelled.parquet",
-        features="results/steps/feature-engineer-d846b60c/features.npz",
-        test="results/steps/init-6b892c1d/test.parquet",
-        after="results/steps/feature-engineer-d846b60c/metrics.json",
+        unlabelled="results/steps/init-6ed7a65a/unlabelled.parquet",
+        features="results/steps/feature-engineer-479c3347/features.npz",
+        after="results/steps/feature-engineer-479c3347/metrics.json",
     output:
-        encoder="results/steps/train-d6955236/{variant}/encoder.pt",
-        model="results/steps/train-d6955236/{variant}/model.pt",
-        curve=report("results/steps/train-d6955236/{variant}/curve.png", category="train", labels={"step": "train-d6955236", "file": "curve"}),
-        metrics=report("results/steps/train-d6955236/{variant}/metrics.json", category="metrics", labels={"step": "train-d6955236", "file": "metrics"}),
+        encoder="results/steps/train-6608bea8/{variant}/encoder.pt",
+        model="results/steps/train-6608bea8/{variant}/model.pt",
+        curve=report("results/steps/train-6608bea8/{variant}/curve.png", category="train", labels={"step": "train-6608bea8", "file": "curve"}),
+        metrics=report("results/steps/train-6608bea8/{variant}/metrics.json", category="metrics", labels={"step": "train-6608bea8", "file": "metrics"}),
     log:
-        "logs/steps/train-d6955236/{variant}.log",
+        "logs/steps/train-6608bea8/{variant}.log",
     params:
-        sigma=lambda w: q(variant("train_d6955236", w.variant, "sigma")),
-        pretrain_epochs=q(3),
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
-        seed=q(17),
+        seed=lambda w: q(variant("train_6608bea8", w.variant, "seed")),
         device=q("auto"),
-        ledger=q("results/ledger.jsonl"),
+        sigma=lambda w: q(variant("train_6608bea8", w.variant, "sigma")),
+        start=q("pretrained"),
+        pretrain_steps=q(1000),
     resources:
         mem_mb=2000,
-    group: "sweep_train_d6955236" if config.get("slashmake_group_sweeps") else None
+    group: "sweep_train_6608bea8" if config.get("slashmake_group_sweeps") else None
     shell:
-        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.pretrain_epochs:u} --ledger={params.ledger:u} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
-# /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:116
-rule results_aggregate_50f9d519:
+# /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:79
+rule results_aggregate_7cb6257a:
     input:
-        metrics=expand("results/steps/train-d6955236/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
+        metrics=expand("results/steps/train-6608bea8/{variant}/metrics.json", variant=["sigma-0.0_seed-1", "sigma-0.0_seed-2", "sigma-0.0_seed-3", "sigma-0.10_seed-1", "sigma-0.10_seed-2", "sigma-0.10_seed-3", "sigma-0.20_seed-1", "sigma-0.20_seed-2", "sigma-0.20_seed-3"]),
     output:
-        summary="results/steps/results-aggregate-50f9d519/summary.json",
-        plot=report("results/steps/results-aggregate-50f9d519/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-50f9d519", "file": "plot"}),
-        metrics=report("results/steps/results-aggregate-50f9d519/metrics.json", category="metrics", labels={"step": "results-aggregate-50f9d519", "file": "metrics"}),
+        summary="results/steps/results-aggregate-7cb6257a/summary.json",
+        plot=report("results/steps/results-aggregate-7cb6257a/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-7cb6257a", "file": "plot"}),
+        metrics=report("results/steps/results-aggregate-7cb6257a/metrics.json", category="metrics", labels={"step": "results-aggregate-7cb6257a", "file": "metrics"}),
     log:
-        "logs/steps/results-aggregate-50f9d519.log",
+        "logs/steps/results-aggregate-7cb6257a.log",
+    params:
+        metric=q("val_accuracy"),
     shell:
-        "( python scripts/aggregate.py --metrics {input.metrics:q} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
+        "( python scripts/aggregate.py --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
-# /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:137
-rule best_model_select_3b4dfb9f:
+# /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:100
+rule best_model_select_b01e26f1:
     input:
-        summary="results/steps/results-aggregate-50f9d519/summary.json",
-        model=expand("results/steps/train-d6955236/{variant}/model.pt", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"]),
-        after="results/steps/results-aggregate-50f9d519/metrics.json",
+        summary="results/steps/results-aggregate-7cb6257a/summary.json",
+        model=expand("results/steps/train-6608bea8/{variant}/model.pt", variant=["sigma-0.0_seed-1", "sigma-0.0_seed-2", "sigma-0.0_seed-3", "sigma-0.10_seed-1", "sigma-0.10_seed-2", "sigma-0.10_seed-3", "sigma-0.20_seed-1", "sigma-0.20_seed-2", "sigma-0.20_seed-3"]),
+        after="results/steps/results-aggregate-7cb6257a/metrics.json",
     output:
-        model="results/steps/best-model-select-3b4dfb9f/model.pt",
-        metrics=report("results/steps/best-model-select-3b4dfb9f/metrics.json", category="metrics", labels={"step": "best-model-select-3b4dfb9f", "file": "metrics"}),
+        model="results/steps/best-model-select-b01e26f1/model.pt",
+        metrics=report("results/steps/best-model-select-b01e26f1/metrics.json", category="metrics", labels={"step": "best-model-select-b01e26f1", "file": "metrics"}),
     log:
-        "logs/steps/best-model-select-3b4dfb9f.log",
+        "logs/steps/best-model-select-b01e26f1.log",
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# gate-best-acc at workflow/commands/runpod-hpo-parallel.md:4:158
-checkpoint gate_best_acc_403c1848:
+# /baseline (workflow/commands/baseline.md) at workflow/commands/runpod-hpo-parallel.md:4:121
+rule baseline_06314871:
     input:
-        metrics="results/steps/best-model-select-3b4dfb9f/metrics.json",
+        data="results/steps/init-6ed7a65a/data.parquet",
+        after="results/steps/best-model-select-b01e26f1/metrics.json",
     output:
-        report("results/steps/gate-best-acc-403c1848/decision.json", category="gates", labels={"gate": "gate-best-acc-403c1848"}),
+        baseline="results/steps/baseline-06314871/baseline.json",
+        metrics=report("results/steps/baseline-06314871/metrics.json", category="metrics", labels={"step": "baseline-06314871", "file": "metrics"}),
     log:
-        "logs/steps/gate-best-acc-403c1848.log",
+        "logs/steps/baseline-06314871.log",
+    params:
+        folds=q(5),
+    shell:
+        "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
+
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/runpod-hpo-parallel.md:4:133
+rule ml_evaluate_c7ea347d:
+    input:
+        model="results/steps/best-model-select-b01e26f1/model.pt",
+        test="results/steps/init-6ed7a65a/test.parquet",
+        baseline="results/steps/baseline-06314871/baseline.json",
+        after="results/steps/baseline-06314871/metrics.json",
+    output:
+        report="results/steps/ml-evaluate-c7ea347d/report.json",
+        reliability=report("results/steps/ml-evaluate-c7ea347d/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-c7ea347d", "file": "reliability"}),
+        metrics=report("results/steps/ml-evaluate-c7ea347d/metrics.json", category="metrics", labels={"step": "ml-evaluate-c7ea347d", "file": "metrics"}),
+    log:
+        "logs/steps/ml-evaluate-c7ea347d.log",
+    params:
+        ledger=q("results/ledger.jsonl"),
+    shell:
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+
+# gate-acc at workflow/commands/runpod-hpo-parallel.md:4:148
+checkpoint gate_acc_face7b43:
+    input:
+        metrics="results/steps/ml-evaluate-c7ea347d/metrics.json",
+    output:
+        report("results/steps/gate-acc-face7b43/decision.json", category="gates", labels={"gate": "gate-acc-face7b43"}),
+    log:
+        "logs/steps/gate-acc-face7b43.log",
     params:
         op=">",
-        key="best_acc",
-        threshold="0.90",
+        key="accuracy",
+        threshold="0.87",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
-rule deploy_907ce2ec:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_6cba804d:
     input:
-        model="results/steps/best-model-select-3b4dfb9f/model.pt",
-        metrics="results/steps/best-model-select-3b4dfb9f/metrics.json",
-        after="results/steps/gate-best-acc-403c1848/decision.json",
+        model="results/steps/best-model-select-b01e26f1/model.pt",
+        metrics="results/steps/ml-evaluate-c7ea347d/metrics.json",
+        after="results/steps/gate-acc-face7b43/decision.json",
     output:
-        record="results/steps/deploy-907ce2ec/deploy.json",
-        metrics=report("results/steps/deploy-907ce2ec/metrics.json", category="metrics", labels={"step": "deploy-907ce2ec", "file": "metrics"}),
+        record="results/steps/ml-deploy-6cba804d/deploy.json",
+        metrics=report("results/steps/ml-deploy-6cba804d/metrics.json", category="metrics", labels={"step": "ml-deploy-6cba804d", "file": "metrics"}),
     log:
-        "logs/steps/deploy-907ce2ec.log",
+        "logs/steps/ml-deploy-6cba804d.log",
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -150,30 +187,30 @@ rule deploy_907ce2ec:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:196
-rule analyze_failures_1d228148:
+# /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:181
+rule analyze_failures_77cd3772:
     input:
-        summary="results/steps/results-aggregate-50f9d519/summary.json",
-        after="results/steps/gate-best-acc-403c1848/decision.json",
+        summary="results/steps/results-aggregate-7cb6257a/summary.json",
+        after="results/steps/gate-acc-face7b43/decision.json",
     output:
-        report="results/steps/analyze-failures-1d228148/failures.json",
-        metrics=report("results/steps/analyze-failures-1d228148/metrics.json", category="metrics", labels={"step": "analyze-failures-1d228148", "file": "metrics"}),
+        report="results/steps/analyze-failures-77cd3772/failures.json",
+        metrics=report("results/steps/analyze-failures-77cd3772/metrics.json", category="metrics", labels={"step": "analyze-failures-77cd3772", "file": "metrics"}),
     log:
-        "logs/steps/analyze-failures-1d228148.log",
+        "logs/steps/analyze-failures-77cd3772.log",
     params:
         threshold=q(0.9),
     shell:
         "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
-# joins the branches of gate-best-acc
-rule join_best_acc_629c86c2:
+# joins the branches of gate-acc
+rule join_acc_dcc7e87c:
     input:
-        decision="results/steps/gate-best-acc-403c1848/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_best_acc_403c1848, {"then": "results/steps/deploy-907ce2ec/metrics.json", "else": "results/steps/analyze-failures-1d228148/metrics.json"}),
+        decision="results/steps/gate-acc-face7b43/decision.json",
+        chosen=lambda w: choose(checkpoints.gate_acc_face7b43, {"then": "results/steps/ml-deploy-6cba804d/metrics.json", "else": "results/steps/analyze-failures-77cd3772/metrics.json"}),
     output:
-        "results/steps/join-best-acc-629c86c2/join.json",
+        "results/steps/join-acc-dcc7e87c/join.json",
     log:
-        "logs/steps/join-best-acc-629c86c2.log",
+        "logs/steps/join-acc-dcc7e87c.log",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
@@ -181,13 +218,13 @@ rule join_best_acc_629c86c2:
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
-        final="results/steps/join-best-acc-629c86c2/join.json",
+        final="results/steps/join-acc-dcc7e87c/join.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
     params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-a209440e\", \"key\": \"runpod-setup-a209440e\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-6b892c1d\", \"key\": \"init-6b892c1d\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-d846b60c\", \"key\": \"feature-engineer-d846b60c\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-d6955236\", \"key\": \"train-d6955236\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-50f9d519\", \"key\": \"results-aggregate-50f9d519\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-3b4dfb9f\", \"key\": \"best-model-select-3b4dfb9f\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/gate-best-acc-403c1848\", \"key\": \"gate-best-acc-403c1848\", \"kind\": \"gate\", \"label\": \"gate-best-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-907ce2ec\", \"key\": \"deploy-907ce2ec\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-1d228148\", \"key\": \"analyze-failures-1d228148\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-best-acc-629c86c2\", \"key\": \"join-best-acc-629c86c2\", \"kind\": \"join\", \"label\": \"join-best-acc\", \"origin\": \"\", \"outputs\": []}]}",
+        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-a209440e\", \"key\": \"runpod-setup-a209440e\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-6ed7a65a\", \"key\": \"init-6ed7a65a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-479c3347\", \"key\": \"feature-engineer-479c3347\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-6608bea8\", \"key\": \"train-6608bea8\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-7cb6257a\", \"key\": \"results-aggregate-7cb6257a\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-b01e26f1\", \"key\": \"best-model-select-b01e26f1\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/baseline-06314871\", \"key\": \"baseline-06314871\", \"kind\": \"call\", \"label\": \"/baseline\", \"origin\": \"\", \"outputs\": [\"baseline\", \"metrics\"]}, {\"folder\": \"results/steps/ml-evaluate-c7ea347d\", \"key\": \"ml-evaluate-c7ea347d\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-face7b43\", \"key\": \"gate-acc-face7b43\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-6cba804d\", \"key\": \"ml-deploy-6cba804d\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-77cd3772\", \"key\": \"analyze-failures-77cd3772\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-acc-dcc7e87c\", \"key\": \"join-acc-dcc7e87c\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
         "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
