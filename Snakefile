@@ -11,7 +11,9 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 
 
-for _flow in sorted(Path(workflow.basedir, "rules/compiled").glob("*.smk")):
+# Every compiled flow, or only those a run names in config (slashmake run passes the target's own
+# and those it shares steps with, so a project of many flows parses one).
+for _flow in compiled_flows(workflow.basedir, config):
 
     include: _flow
 

@@ -103,6 +103,50 @@ def _section(prompt: str, title: str) -> str:
     return m.group(1) if m else ""
 
 
+def answer_text(prompt: str, tools: str | None) -> str:
+    """The deterministic answer to ``prompt`` (shared with the droid/claude emulators)."""
+    droid_m = re.search(r"^# Role: (\S+)", prompt, re.M)
+    task_m = re.search(r"^# Task: (/.*)$", prompt, re.M)
+    droid = droid_m.group(1) if droid_m else None
+    task = task_m.group(1).strip() if task_m else None
+    digest = _sha(prompt.encode())
+    lines = [
+        "# Fake agent answer",
+        "",
+        f"droid: {droid or 'none'}",
+        f"task: {task or 'none'}",
+        f"prompt-sha256: {digest}",
+        f"tools: {tools if tools is not None else 'none'}",
+    ]
+    for m in re.finditer(r"^- `([^`]+)`: (.+)$", _section(prompt, "Upstream inputs"), re.M):
+        path = m.group(2).strip()
+        try:
+            with open(path, "rb") as fh:
+                sha = _sha(fh.read())
+        except OSError:
+            sha = "unreadable"
+        lines.append(f"input {m.group(1)}: {path} sha256={sha}")
+
+    metrics: dict[str, object] = {}
+    for i, m in enumerate(re.finditer(r"^- `([^`]+)`", _section(prompt, "Answer format"), re.M)):
+        seed = hashlib.sha256(f"{digest}:{m.group(1)}:{i}".encode()).hexdigest()
+        metrics[m.group(1)] = round(int(seed[:8], 16) / 16**8, 3)
+    verdict = re.search(r"^\s*VERDICT:\s*([\w-]+)", prompt, re.M)
+    if verdict:
+        word = verdict.group(1).lower()
+        metrics["approved"] = word in APPROVE
+        metrics["verdict"] = word
+    for m in re.finditer(r"^\s*FAKE_METRIC:\s*([\w.-]+)\s*=\s*(\S+)", prompt, re.M):
+        metrics[m.group(1)] = _value(m.group(2))
+    if os.environ.get("FAKE_AGENT_METRICS"):
+        extra = json.loads(os.environ["FAKE_AGENT_METRICS"])
+        if isinstance(extra, dict):
+            metrics.update(extra)
+    if metrics:
+        lines += ["", "```json", json.dumps(metrics, sort_keys=True), "```"]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     argv = sys.argv[1:]
     if os.environ.get("FAKE_AGENT_ARGV"):
@@ -150,41 +194,7 @@ def main() -> int:
             sys.stdout.write("  \n")
             return 0
 
-        lines = [
-            "# Fake agent answer",
-            "",
-            f"droid: {droid or 'none'}",
-            f"task: {task or 'none'}",
-            f"prompt-sha256: {digest}",
-            f"tools: {tools if tools is not None else 'none'}",
-        ]
-        for m in re.finditer(r"^- `([^`]+)`: (.+)$", _section(prompt, "Upstream inputs"), re.M):
-            path = m.group(2).strip()
-            try:
-                with open(path, "rb") as fh:
-                    sha = _sha(fh.read())
-            except OSError:
-                sha = "unreadable"
-            lines.append(f"input {m.group(1)}: {path} sha256={sha}")
-
-        metrics: dict[str, object] = {}
-        for i, m in enumerate(re.finditer(r"^- `([^`]+)`", _section(prompt, "Answer format"), re.M)):
-            seed = hashlib.sha256(f"{digest}:{m.group(1)}:{i}".encode()).hexdigest()
-            metrics[m.group(1)] = round(int(seed[:8], 16) / 16**8, 3)
-        verdict = re.search(r"^\s*VERDICT:\s*([\w-]+)", prompt, re.M)
-        if verdict:
-            word = verdict.group(1).lower()
-            metrics["approved"] = word in APPROVE
-            metrics["verdict"] = word
-        for m in re.finditer(r"^\s*FAKE_METRIC:\s*([\w.-]+)\s*=\s*(\S+)", prompt, re.M):
-            metrics[m.group(1)] = _value(m.group(2))
-        if os.environ.get("FAKE_AGENT_METRICS"):
-            extra = json.loads(os.environ["FAKE_AGENT_METRICS"])
-            if isinstance(extra, dict):
-                metrics.update(extra)
-        if metrics:
-            lines += ["", "```json", json.dumps(metrics, sort_keys=True), "```"]
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write(answer_text(prompt, tools))
         return 0
     finally:
         if trace:

@@ -38,7 +38,7 @@ def defs(tmp_path: Path) -> dict[str, Path]:
         "slashmake:\n"
         "  metrics: {keys: [quality], primary: quality}\n"
         "---\n"
-        "Review $ARGUMENTS carefully. First: <$1>. Second: <$2>. Third: <$3>.\n",
+        "Review $ARGUMENTS carefully. First: <$0>. Second: <$1>. Third: <$2>.\n",
     )
     droid = write(
         tmp_path / "droids" / "reviewer.md",
@@ -129,7 +129,7 @@ def test_prompt_without_droid_or_inputs(tmp_path: Path, defs: dict[str, Path]) -
     prompt = outputs(tmp_path)[0].read_text()
     assert "# Role:" not in prompt
     assert prompt.startswith("# Task: /plain to everyone")
-    assert "Arguments: to everyone" in prompt  # the body has no $ARGUMENTS: they are still given
+    assert "ARGUMENTS: to everyone" in prompt  # the body has no $ARGUMENTS: appended, as Claude Code does
     assert "None: this step starts the flow." in prompt
 
 
@@ -223,21 +223,19 @@ def _printer(text: str) -> list[str]:
     return [sys.executable, "-c", f"import sys; sys.stdout.write({text!r})"]
 
 
-def test_last_json_block_wins_and_nested_values_are_dropped(tmp_path: Path, defs: dict[str, Path]) -> None:
+def test_last_json_block_wins(tmp_path: Path, defs: dict[str, Path]) -> None:
     answer = (
         "Here is an example config:\n```json\n{\"lr\": 0.1}\n```\n"
-        "Result:\n```json\n{\"accuracy\": 0.91, \"drift_detected\": false, \"note\": \"ok\", "
-        "\"per_class\": {\"a\": 1}}\n```\n"
+        "Result:\n```json\n{\"accuracy\": 0.91, \"drift_detected\": false, \"note\": \"ok\"}\n```\n"
     )
     r = run_agent(tmp_path, defs["cmd"], program=_printer(answer), tools_format="none")
     assert r.returncode == 0, r.stderr
     _, response, metrics = outputs(tmp_path)
     assert response.read_text() == answer
     assert json.loads(metrics.read_text()) == {"accuracy": 0.91, "drift_detected": False, "note": "ok"}
-    assert "per_class" in r.stderr  # said why it was dropped
 
 
-@pytest.mark.parametrize("block", ["{not json}", "[1, 2]"])
+@pytest.mark.parametrize("block", ["{not json}", "[1, 2]", '{"accuracy": 0.9, "per_class": {"a": 1}}', '{"x": NaN}'])
 def test_bad_json_block_fails_without_outputs(tmp_path: Path, defs: dict[str, Path], block: str) -> None:
     answer = f"Answer.\n```json\n{block}\n```\n"
     r = run_agent(tmp_path, defs["cmd"], program=_printer(answer), tools_format="none")
@@ -353,24 +351,12 @@ def test_tools_format_auto_from_program_name(tmp_path: Path, defs: dict[str, Pat
     assert "--allowedTools" not in argv_seen(tmp_path)[0]
 
 
-def test_droid_lacking_a_tool_is_refused(tmp_path: Path) -> None:
-    cmd = write(
-        tmp_path / "workflow" / "commands" / "deploy.md", "---\nallowed-tools: [Read, Bash]\n---\nDeploy.\n"
-    )
-    droid = write(tmp_path / "droids" / "ro.md", "---\nname: ro\ntools: read-only\n---\nRead only.\n")
-    r = run_agent(tmp_path, cmd, droid=droid)
-    assert r.returncode == 2
-    assert "droid 'ro'" in r.stderr and str(droid) in r.stderr and str(cmd) in r.stderr
-    assert "Execute" in r.stderr
-    assert argv_seen(tmp_path) == []  # the program never ran
-
-
-def test_unknown_tool_warns(tmp_path: Path) -> None:
-    droid = write(tmp_path / "droids" / "d.md", "---\nname: d\ntools: [Read, Task]\n---\nD.\n")
-    cmd = write(tmp_path / "workflow" / "commands" / "c.md", "C.\n")
+def test_tools_are_the_commands_within_the_droids(tmp_path: Path) -> None:
+    # whether the droid has them all is checked at compile time (lint); here only the set is passed on
+    droid = write(tmp_path / "droids" / "d.md", "---\nname: d\ntools: [Read, Grep, Task]\n---\nD.\n")
+    cmd = write(tmp_path / "workflow" / "commands" / "c.md", "---\nallowed-tools: [Read, Task]\n---\nC.\n")
     r = run_agent(tmp_path, cmd, droid=droid, tools_format="droid")
     assert r.returncode == 0, r.stderr
-    assert "warning" in r.stderr and "Task" in r.stderr
     assert argv_seen(tmp_path)[0][-2:] == ["--enabled-tools", "Read,Task"]
 
 
@@ -389,7 +375,7 @@ def test_arguments_are_data_not_placeholders(tmp_path: Path) -> None:
     r = run_agent(tmp_path, cmd, arguments=tricky, program=TEXT_PROGRAM)
     assert r.returncode == 0, r.stderr
     prompt = outputs(tmp_path)[0].read_text()
-    assert "Echo {prompt_file} $(rm -rf /) a;b $2." in prompt
+    assert "Echo {prompt_file} '$(rm -rf /)' a;b $2." in prompt  # as typed: quoted where it has a space
     assert argv_seen(tmp_path)[0][1] == prompt
 
 

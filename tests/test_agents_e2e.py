@@ -208,7 +208,7 @@ def test_gate_on_a_verdict_line_goes_both_ways(agents: ToyProject) -> None:
     (agents.root / "workflow/commands/review.md").write_text(
         "---\ndescription: Review the change and give a verdict\nallowed-tools: [Read, Grep]\n"
         "slashmake:\n  droid: code-reviewer\n  metrics: {keys: [approved], primary: approved}\n---\n"
-        "Review the change.\n\nVERDICT: $1\n")
+        "Review the change.\n\nVERDICT: $0\n")
     agents.slashmake("run", "/review:lgtm → /if:approved → /ship → /else → /fix")
     assert set(trace(agents)) == {"code-reviewer:review"}
     assert agents.ran() == ["ship"]
@@ -307,7 +307,7 @@ def test_lint_prints_the_repos_droid_table(toy: ToyProject) -> None:
     assert "/parallel-analysis" not in may["ml-production-engineer"]  # macros are not listed
     n_macros = sum(c.kind == "flow" for c in defs.commands.values())
     assert lines[-1] == (f"ok: {len(defs.commands)} commands ({n_macros} macros), {len(defs.droids)} droids, "
-                         f"{len(defs.warnings)} warnings")
+                         f"{len(defs.warnings)} warnings, 0 bad files")
 
 
 @pytest.mark.parametrize("style", [
@@ -331,6 +331,6 @@ def test_lint_fails_where_a_chain_gives_a_droid_a_command_it_lacks_tools_for(toy
     assert r.returncode == 1 and "Traceback" not in r.stderr
     col = len('  flow: ') + (1 if style == "quoted" else 0) + flow.index("/reader") + 1
     first = r.stderr.splitlines()[0]
-    assert first.startswith(f"Error: workflow/commands/ship-flow.md:4:{col}: "), first
+    assert first.startswith(f"error: workflow/commands/ship-flow.md:4:{col}: "), first
     assert "reader.md" in first and "shipit.md" in first and "Execute" in first
     assert "/reader:shipit" in r.stderr and "^" in r.stderr

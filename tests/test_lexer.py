@@ -80,3 +80,21 @@ def test_unexpected_character() -> None:
     with pytest.raises(FlowSyntaxError, match="unexpected character '!'") as info:
         list(tokenize(Source("<chain>", "/a !b")))
     assert info.value.render().splitlines()[0] == "<chain>:1:4: unexpected character '!'"
+
+
+def test_single_quotes_quote_like_double_quotes() -> None:
+    assert toks("lr='c d'") == [("WORD", "lr"), ("=", "="), ("STRING", "c d")]
+    assert toks(r"'it\'s \\ \"x\"'") == [("STRING", "it's \\ \\\"x\\\"")]  # only \' and \\ are escapes
+    assert toks("'a\"b'") == [("STRING", 'a"b')]
+    assert toks("it's") == [("WORD", "it's")]  # inside a word a quote is data
+    with pytest.raises(FlowSyntaxError) as info:
+        list(tokenize(Source("<chain>", "/a lr='open")))
+    assert info.value.render().splitlines() == [
+        "<chain>:1:7: unterminated string: missing closing \"'\"", "    /a lr='open", "          ^^^^^"]
+
+
+@pytest.mark.slow
+def test_a_single_quoted_value_reaches_the_program_as_one_argument(toy) -> None:  # type: ignore[no-untyped-def]
+    toy.command("a", params={"lr": "x"}, shell="python toy_step.py a --out {output.report} -- {params.lr}")
+    toy.slashmake("run", "/a lr='c d'")
+    assert [r["args"] for r in toy.records()] == [["c d"]]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from slashmake.errors import FlowError
 from slashmake.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
-from slashmake.parser import _NAME, KEYWORDS, is_number, parse, unparse
+from slashmake.parser import _NAME, KEYWORDS, fmt_arg, is_number, parse, unparse
 
 ROUNDTRIP_EXAMPLES = 5600
 MUTATION_EXAMPLES = 4600
@@ -149,7 +149,8 @@ _droids = st.one_of(st.none(), command_names)
 
 plain_calls = calls()
 fallback_calls = calls(droid=False, fallback=True)
-sweeps = st.builds(Sweep, plain_calls, st.lists(args, min_size=1, max_size=4).map(tuple))
+# a sweep never repeats a value (the parser refuses a duplicate)
+sweeps = st.builds(Sweep, plain_calls, st.lists(args, min_size=1, max_size=4, unique_by=fmt_arg).map(tuple))
 
 _OPS = [">", ">=", "<", "<=", "==", "!="]
 

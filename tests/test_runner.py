@@ -1,10 +1,20 @@
-"""The Snakemake argument lists slashmake builds (pure functions, no Snakemake run)."""
+"""The Snakemake argument lists slashmake builds, and per-rule options named by command (real Snakemake)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+from pathlib import Path
 
+import pytest
+
+from slashmake.errors import RunError
+from slashmake.project import Project
+from slashmake.run_options import per_rule, rule_list
 from slashmake.runner import Invocation, parse_dry_run, snakemake_argv
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_target_comes_before_options_that_take_several_values() -> None:
@@ -50,3 +60,47 @@ localcheckpoint gate_x:
     jobs = parse_dry_run(text)
     assert [(j.rule, j.wildcards) for j in jobs] == [("train_ab", "variant=sigma-0.1"), ("gate_x", "")]
     assert jobs[0].reason.startswith("Missing output files") and jobs[1].reason.startswith("Input files")
+
+
+def test_per_rule_options_reach_snakemake_after_the_target() -> None:
+    argv = snakemake_argv(Invocation("t", until=("a",), set_threads=("a=4",), set_resources=("a:mem_mb=10",),
+                                     flows=("f1", "f2")))
+    assert argv[3] == "t"
+    for option, value in (("--until", "a"), ("--set-threads", "a=4"), ("--set-resources", "a:mem_mb=10")):
+        assert argv[argv.index(option) + 1] == value
+    assert argv[-1] == "slashmake_flows=[f1,f2]"  # a YAML list to Snakemake's --config
+
+
+def test_runpod_sizes_each_sweep_group_with_snakemakes_own_option() -> None:
+    argv = snakemake_argv(Invocation("t", executor="runpod", group_components=("sweep_train=16",)))
+    assert argv[argv.index("--group-components") + 1] == "sweep_train=16"
+    local = snakemake_argv(Invocation("t", group_components=("sweep_train=16",)))
+    assert "--group-components" not in local  # only where a group job is shipped as one unit
+
+
+def _repo_project(tmp_path: Path) -> Path:
+    """A copy of this repository's workflow (definitions, Snakefile, rules, config) to run Snakemake in."""
+    root = tmp_path / "repo"
+    for rel in ("workflow", "droids", "rules", "config", "scripts"):
+        shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    for rel in ("Snakefile", "environment.yml"):
+        if (REPO / rel).exists():
+            shutil.copy(REPO / rel, root / rel)
+    os.symlink("config/profiles", root / "profiles")
+    return root
+
+
+def test_steps_are_named_by_command_for_per_rule_options(tmp_path: Path) -> None:
+    project = Project.open(_repo_project(tmp_path))
+    resolved = project.resolve_chain("/ml-pipeline-full", "ml-pipeline-full")
+    train = [s.rule for s in resolved.steps if s.label == "/ml-train"]
+    assert len(train) == 1
+    for name in ("/ml-train", "ml-train", train[0]):
+        assert per_rule(resolved, (f"{name}:mem_mb=1000",), "--set-resources", ":") == (f"{train[0]}:mem_mb=1000",)
+        assert per_rule(resolved, (f"{name}=3",), "--set-threads", "=") == (f"{train[0]}=3",)
+        assert rule_list(resolved, (name,), "--until") == (train[0],)
+    with pytest.raises(RunError, match=r"--until /no-such: no such step in this flow \(steps: .*/ml-train"):
+        rule_list(resolved, ("/no-such",), "--until")
+    with pytest.raises(RunError, match="write STEP:NAME=VALUE"):
+        per_rule(resolved, ("/ml-train=1000",), "--set-resources", ":")
+

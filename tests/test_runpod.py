@@ -10,6 +10,7 @@ compiled flow runs there as it does locally.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -251,7 +252,14 @@ def test_slashmake_sweep_runs_on_the_pod_and_is_reused(
 def test_compiled_sweep_goes_to_the_pod_as_one_job_group(toy) -> None:  # type: ignore[no-untyped-def]
     F.write_sweep(toy, F.sigmas(16), macro=True)
     F.copy_profile(toy.root, "runpod")
-    dry = toy.snakemake("-n", "--profile", "config/profiles/runpod", "--runpod-host", "pod.invalid", F.MACRO_TARGET)
+    # Snakemake's own option sizes the group (docs/executors.md); `slashmake run --executor runpod`
+    # passes it for every sweep of the flow.
+    toy.slashmake("compile")
+    compiled = "\n".join(p.read_text() for p in (toy.root / "rules/compiled").glob("*.smk"))
+    group = re.search(r'group:\s*"(sweep_\w+)"', compiled)
+    assert group, "a compiled sweep names its job group"
+    dry = toy.snakemake("-n", F.MACRO_TARGET, "--profile", "config/profiles/runpod", "--runpod-host", "pod.invalid",
+                        "--group-components", f"{group.group(1)}=16")
     groups = (dry.stdout + dry.stderr).count("Group job sweep_train")
     assert groups == 1, f"16 variants became {groups} job groups"
 

@@ -87,3 +87,43 @@ def test_a_try_publishes_only_on_success(tmp_path: Path) -> None:
     s = json.loads(status.read_text())
     assert s["success"] is False and s["branch"] == "catch" and s["exit_code"] == 4 and "boom" in s["stderr_tail"]
     assert not (publish / "model.pt").exists() and not stage.exists()
+
+
+def test_a_negative_backoff_never_crashes_the_retry_helper(tmp_path: Path) -> None:
+    counter = tmp_path / "n"
+    script = (f"import pathlib,sys; p=pathlib.Path({str(counter)!r}); n=int(p.read_text() if p.exists() else 0)+1;"
+              " p.write_text(str(n)); sys.exit(0 if n == 2 else 1)")
+    assert _attempt(tmp_path, script, "--retries", "1", "--backoff", "-5") == 0
+    assert counter.read_text() == "2"  # two attempts, no wait, no ValueError from time.sleep
+
+
+def test_a_try_counts_the_attempts_it_made(tmp_path: Path) -> None:
+    counter, status = tmp_path / "n", tmp_path / "s/status.json"
+    script = (f"import pathlib,sys; p=pathlib.Path({str(counter)!r}); n=int(p.read_text() if p.exists() else 0)+1;"
+              " p.write_text(str(n)); sys.exit(0 if n == 2 else 1)")
+    args = ["--status", str(status), "--stage", str(tmp_path / "s/.staging"), "--publish", str(tmp_path / "s")]
+    assert _attempt(tmp_path, script, "--retries", "4", *args) == 0
+    s = json.loads(status.read_text())
+    assert (s["success"], s["attempts"], s["attempts_allowed"]) == (True, 2, 5)
+
+
+# -- gates on a bad metrics file: `slashmake run` itself says what is wrong, and where -----------------
+@pytest.mark.slow
+@pytest.mark.parametrize(("content", "says"), [
+    ("not json", r"is not valid JSON \(Expecting value: line 1 column 1 \(char 0\)\); looking for 'acc'"),
+    ("[1, 2]", r"must hold a JSON object, not list; looking for 'acc'"),
+    ('{{"loss": 1}}', r"has no key 'acc' \(it has: loss\)"),
+], ids=["not-json", "not-an-object", "no-key"])
+def test_a_gate_on_a_bad_metrics_file_fails_the_run_naming_file_key_and_step(toy, content: str, says: str) -> None:  # type: ignore[no-untyped-def]
+    toy.command("a", metrics={"acc": "1"}, shell=f"printf %s '{content}' > {{output.metrics}} && touch {{output.report}}")
+    toy.command("b")
+    proc = toy.slashmake("run", "/a → /if:acc>0.5 → /b → /end", check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    key = next((toy.root / "results/steps").glob("a-*")).name
+    first = re.search(rf"^Error: gate-acc failed: metrics file results/steps/{key}/metrics\.json (.*)$", proc.stderr, re.M)
+    assert first, proc.stderr[-3000:]
+    assert re.fullmatch(says + rf" \(written by /a, step {key}\)", first.group(1)), first.group(1)
+    assert re.search(r"^  \(log: logs/steps/gate-acc-[0-9a-f]{8}\.log\)$", proc.stderr, re.M), proc.stderr[-2000:]
+    assert toy.ran() == [] and not list((toy.root / "results/steps").glob("b-*"))
+    assert not list((toy.root / "results/steps").glob("gate-acc-*/decision.json"))

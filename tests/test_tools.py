@@ -15,6 +15,7 @@ from slashmake.tools import (
     missing_tools,
     normalize_tools,
     to_program_form,
+    unknown_names,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agents"
@@ -90,10 +91,40 @@ def test_omitted_means_all_and_empty_means_none() -> None:
 
 
 def test_unknown_ids_are_kept_with_a_warning() -> None:
-    ids, warnings = normalize_tools(["Read", "Task", "Skill"])
-    assert ids == {"Read", "Task", "Skill"}
+    ids, warnings = normalize_tools(["Read", "Teleport", "Zap"])
+    assert ids == {"Read", "Teleport", "Zap"}
     assert len(warnings) == 2
-    assert "Task" in warnings[0] and "kept" in warnings[0]
+    assert "Teleport" in warnings[0] and "kept" in warnings[0]
+    assert unknown_names(ids) == {"Teleport", "Zap"}
+
+
+@pytest.mark.parametrize(
+    "claude, factory",
+    [
+        ("Task", "Task"), ("Agent", "Task"), ("Agent(code-reviewer)", "Task"), ("BashOutput", "Execute"),
+        ("KillShell", "Execute"), ("NotebookRead", "Read"), ("NotebookEdit", "Edit"), ("TodoWrite", "TodoWrite"),
+        ("TodoRead", "TodoWrite"), ("WebFetch", "FetchUrl"), ("WebSearch", "WebSearch"), ("Skill", "Skill"),
+    ],
+)
+def test_both_agents_current_names_map_to_one_id(claude: str, factory: str) -> None:
+    assert normalize_tools([claude]) == (frozenset({factory}), [])
+
+
+def test_claude_only_tools_are_known_and_kept_for_claude() -> None:
+    ids, warnings = normalize_tools("Read, AskUserQuestion, ExitPlanMode")
+    assert warnings == [] and unknown_names(ids) == set()
+    assert to_program_form(ids, "claude") == ["--allowedTools", "AskUserQuestion,ExitPlanMode,Read"]
+    assert to_program_form(ids, "droid") == ["--enabled-tools", "Read"]
+
+
+def test_factory_ids_map_back_to_claude_names() -> None:
+    ids = normalize_tools(["Task", "Skill", "TodoWrite", "FetchUrl", "Create"])[0]
+    assert to_program_form(ids, "claude") == ["--allowedTools", "Skill,Task,TodoWrite,WebFetch,Write"]
+
+
+def test_space_separated_lists_as_skills_write_them() -> None:
+    ids, warnings = normalize_tools("Read Grep Glob Bash(git diff *)")
+    assert ids == {"Read", "Grep", "Glob", "Execute"} and warnings == []
 
 
 def test_mcp_tool_names_are_kept_quietly() -> None:
@@ -168,7 +199,7 @@ def _tools_of(path: Path) -> object:
     [
         ("factory-full.md", READ_ONLY | {"WebSearch", "FetchUrl"}, 0),
         ("factory-category.md", READ_ONLY, 0),
-        ("factory-unknown-tool.md", {"Read", "Task", "Execute"}, 1),
+        ("factory-unknown-tool.md", {"Read", "Teleport", "Execute"}, 1),
         ("factory-mcp.md", {"mcp", "WebSearch", "FetchUrl", "Read"}, 0),
         ("claude-subagent.md", {"Read", "Grep", "Glob", "Execute", "Edit", "Create"}, 0),
         (

@@ -3,7 +3,7 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: ad1295856d23738c
+# sources-hash: d780b4b5134a7b6e
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
 rule data_quality_check_9c853fe3:
@@ -20,11 +20,12 @@ rule data_quality_check_9c853fe3:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("data-quality-check-9c853fe3"),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /model-optimization (workflow/commands/model-optimization.md) at workflow/commands/droid-handoff.md:4:61
 rule model_optimization_fd1845f6:
@@ -44,11 +45,12 @@ rule model_optimization_fd1845f6:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("model-optimization-fd1845f6"),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at workflow/commands/droid-handoff.md:4:106
 rule monitoring_setup_c54a08c7:
@@ -68,22 +70,22 @@ rule monitoring_setup_c54a08c7:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("monitoring-setup-c54a08c7"),
     resources:
         mem_mb=1000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 droid_handoff
 rule droid_handoff:
     input:
         final="results/steps/monitoring-setup-c54a08c7/metrics.json",
+        index="rules/compiled/droid-handoff.json",
     output:
         "results/droid-handoff/index.json",
     log:
         "logs/droid-handoff/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/droid-handoff\", \"flow\": \"droid-handoff\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-9c853fe3\", \"key\": \"data-quality-check-9c853fe3\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-fd1845f6\", \"key\": \"model-optimization-fd1845f6\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-c54a08c7\", \"key\": \"monitoring-setup-c54a08c7\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

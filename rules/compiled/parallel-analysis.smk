@@ -3,7 +3,7 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: f37f85f5c7b0fc52
+# sources-hash: 3e1b92396c4287eb
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
 rule analyze_model_architecture_d9d52bc7:
@@ -20,11 +20,12 @@ rule analyze_model_architecture_d9d52bc7:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("analyze-model-architecture-d9d52bc7"),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:71
 rule validate_data_pipeline_53c8ffba:
@@ -41,11 +42,12 @@ rule validate_data_pipeline_53c8ffba:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("validate-data-pipeline-53c8ffba"),
     resources:
         mem_mb=2000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:125
 rule setup_monitoring_90410b73:
@@ -62,23 +64,24 @@ rule setup_monitoring_90410b73:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("setup-monitoring-90410b73"),
     resources:
         mem_mb=1000,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:182
-rule aggregate_0425496e:
+rule aggregate_c8b60211:
     input:
         response=flat("results/steps/analyze-model-architecture-d9d52bc7/response.md", "results/steps/validate-data-pipeline-53c8ffba/response.md", "results/steps/setup-monitoring-90410b73/response.md"),
         after=flat("results/steps/analyze-model-architecture-d9d52bc7/metrics.json", "results/steps/validate-data-pipeline-53c8ffba/metrics.json", "results/steps/setup-monitoring-90410b73/metrics.json"),
     output:
-        prompt="results/steps/aggregate-0425496e/prompt.md",
-        response="results/steps/aggregate-0425496e/response.md",
-        metrics=report("results/steps/aggregate-0425496e/metrics.json", category="metrics", labels={"step": "aggregate-0425496e", "file": "metrics"}),
+        prompt="results/steps/aggregate-c8b60211/prompt.md",
+        response="results/steps/aggregate-c8b60211/response.md",
+        metrics=report("results/steps/aggregate-c8b60211/metrics.json", category="metrics", labels={"step": "aggregate-c8b60211", "file": "metrics"}),
     log:
-        "logs/steps/aggregate-0425496e.log",
+        "logs/steps/aggregate-c8b60211.log",
     params:
         arguments=q("[\"analysis-results\"]"),
         command_file=q("workflow/commands/aggregate.md"),
@@ -86,23 +89,24 @@ rule aggregate_0425496e:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("aggregate-c8b60211"),
     resources:
         mem_mb=500,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:212
-rule plan_ea9be0c5:
+rule plan_37d40f89:
     input:
-        response="results/steps/aggregate-0425496e/response.md",
-        after="results/steps/aggregate-0425496e/metrics.json",
+        response="results/steps/aggregate-c8b60211/response.md",
+        after="results/steps/aggregate-c8b60211/metrics.json",
     output:
-        prompt="results/steps/plan-ea9be0c5/prompt.md",
-        response="results/steps/plan-ea9be0c5/response.md",
-        metrics=report("results/steps/plan-ea9be0c5/metrics.json", category="metrics", labels={"step": "plan-ea9be0c5", "file": "metrics"}),
+        prompt="results/steps/plan-37d40f89/prompt.md",
+        response="results/steps/plan-37d40f89/response.md",
+        metrics=report("results/steps/plan-37d40f89/metrics.json", category="metrics", labels={"step": "plan-37d40f89", "file": "metrics"}),
     log:
-        "logs/steps/plan-ea9be0c5.log",
+        "logs/steps/plan-37d40f89.log",
     params:
         arguments=q("[\"next-steps\"]"),
         command_file=q("workflow/commands/plan.md"),
@@ -110,22 +114,22 @@ rule plan_ea9be0c5:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("plan-37d40f89"),
     resources:
         mem_mb=500,
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 parallel_analysis
 rule parallel_analysis:
     input:
-        final="results/steps/plan-ea9be0c5/metrics.json",
+        final="results/steps/plan-37d40f89/metrics.json",
+        index="rules/compiled/parallel-analysis.json",
     output:
         "results/parallel-analysis/index.json",
     log:
         "logs/parallel-analysis/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/parallel-analysis\", \"flow\": \"parallel-analysis\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-d9d52bc7\", \"key\": \"analyze-model-architecture-d9d52bc7\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-53c8ffba\", \"key\": \"validate-data-pipeline-53c8ffba\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-90410b73\", \"key\": \"setup-monitoring-90410b73\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-0425496e\", \"key\": \"aggregate-0425496e\", \"kind\": \"agent\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/plan-ea9be0c5\", \"key\": \"plan-ea9be0c5\", \"kind\": \"agent\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

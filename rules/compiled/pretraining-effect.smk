@@ -3,9 +3,8 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: c5170f32e5ebb9ad
+# sources-hash: 2f0d5a44f83b8cc9
 
-sweep_group(workflow, config, "sweep_train_and_test_823c625a", 6)
 register_variants("train_and_test_823c625a", {"start-scratch_seed-1": {"start": "scratch", "seed": 1}, "start-scratch_seed-2": {"start": "scratch", "seed": 2}, "start-scratch_seed-3": {"start": "scratch", "seed": 3}, "start-pretrained_seed-1": {"start": "pretrained", "seed": 1}, "start-pretrained_seed-2": {"start": "pretrained", "seed": 2}, "start-pretrained_seed-3": {"start": "pretrained", "seed": 3}})
 
 # init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
@@ -64,12 +63,11 @@ rule results_compare_a7b7f40f:
 rule pretraining_effect:
     input:
         final="results/steps/results-compare-a7b7f40f/metrics.json",
+        index="rules/compiled/pretraining-effect.json",
     output:
         "results/pretraining-effect/index.json",
     log:
         "logs/pretraining-effect/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/pretraining-effect\", \"flow\": \"pretraining-effect\", \"steps\": [{\"folder\": \"results/steps/init-3f3adbb8\", \"key\": \"init-3f3adbb8\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-35a02c36\", \"key\": \"feature-engineer-35a02c36\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-and-test-823c625a\", \"key\": \"train-and-test-823c625a\", \"kind\": \"call\", \"label\": \"/train-and-test\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-compare-a7b7f40f\", \"key\": \"results-compare-a7b7f40f\", \"kind\": \"call\", \"label\": \"/results:compare\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

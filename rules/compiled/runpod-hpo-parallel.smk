@@ -3,9 +3,8 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: b3a89e971ee187c7
+# sources-hash: 2b0057e2834bc3dc
 
-sweep_group(workflow, config, "sweep_train_6608bea8", 9)
 register_variants("train_6608bea8", {"sigma-0.0_seed-1": {"sigma": "0.0", "seed": 1}, "sigma-0.0_seed-2": {"sigma": "0.0", "seed": 2}, "sigma-0.0_seed-3": {"sigma": "0.0", "seed": 3}, "sigma-0.10_seed-1": {"sigma": "0.10", "seed": 1}, "sigma-0.10_seed-2": {"sigma": "0.10", "seed": 2}, "sigma-0.10_seed-3": {"sigma": "0.10", "seed": 3}, "sigma-0.20_seed-1": {"sigma": "0.20", "seed": 1}, "sigma-0.20_seed-2": {"sigma": "0.20", "seed": 2}, "sigma-0.20_seed-3": {"sigma": "0.20", "seed": 3}})
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
@@ -167,7 +166,7 @@ checkpoint gate_acc_face7b43:
         threshold="0.87",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
 rule ml_deploy_6cba804d:
@@ -213,18 +212,17 @@ rule join_acc_dcc7e87c:
         "logs/steps/join-acc-dcc7e87c.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
         final="results/steps/join-acc-dcc7e87c/join.json",
+        index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo-parallel\", \"flow\": \"runpod-hpo-parallel\", \"steps\": [{\"folder\": \"results/steps/runpod-setup-a209440e\", \"key\": \"runpod-setup-a209440e\", \"kind\": \"call\", \"label\": \"/runpod-setup\", \"origin\": \"\", \"outputs\": [\"env\", \"metrics\"]}, {\"folder\": \"results/steps/init-6ed7a65a\", \"key\": \"init-6ed7a65a\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"pulled in: /feature-engineer needs it\", \"outputs\": [\"data\", \"env\", \"metrics\", \"test\", \"unlabelled\"]}, {\"folder\": \"results/steps/feature-engineer-479c3347\", \"key\": \"feature-engineer-479c3347\", \"kind\": \"call\", \"label\": \"/feature-engineer\", \"origin\": \"pulled in: /train needs it\", \"outputs\": [\"features\", \"metrics\", \"test_features\"]}, {\"folder\": \"results/steps/train-6608bea8\", \"key\": \"train-6608bea8\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"curve\", \"encoder\", \"metrics\", \"model\"]}, {\"folder\": \"results/steps/results-aggregate-7cb6257a\", \"key\": \"results-aggregate-7cb6257a\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"plot\", \"summary\"]}, {\"folder\": \"results/steps/best-model-select-b01e26f1\", \"key\": \"best-model-select-b01e26f1\", \"kind\": \"call\", \"label\": \"/best-model:select\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/baseline-06314871\", \"key\": \"baseline-06314871\", \"kind\": \"call\", \"label\": \"/baseline\", \"origin\": \"\", \"outputs\": [\"baseline\", \"metrics\"]}, {\"folder\": \"results/steps/ml-evaluate-c7ea347d\", \"key\": \"ml-evaluate-c7ea347d\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"reliability\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-face7b43\", \"key\": \"gate-acc-face7b43\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-6cba804d\", \"key\": \"ml-deploy-6cba804d\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"metrics\", \"record\"]}, {\"folder\": \"results/steps/analyze-failures-77cd3772\", \"key\": \"analyze-failures-77cd3772\", \"kind\": \"call\", \"label\": \"/analyze-failures\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/join-acc-dcc7e87c\", \"key\": \"join-acc-dcc7e87c\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

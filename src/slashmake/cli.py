@@ -6,39 +6,35 @@ import json
 import os
 import shutil
 import sys
+import time
 import traceback
-from collections.abc import Callable
-from functools import wraps
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from . import runner
+from . import noop, outcomes, run_options, runner
 from .errors import FlowError, RunError
 from .project import Project, target_name
 from .resolve import Resolved
+from .steps import AgentStep, CommandStep, GateStep, variants_of
 
-F = TypeVar("F", bound=Callable[..., Any])
 
+class _Main(click.Group):
+    """The command group, and the one place a FlowError becomes ``Error: ...`` and an exit status."""
 
-def user_errors(fn: F) -> F:
-    """Report FlowError as ``Error: ...`` with exit status 1; a traceback only with --debug."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except FlowError as e:
-            if click.get_current_context().find_root().params.get("debug"):
+            if ctx.params.get("debug"):
                 traceback.print_exc()
-            click.echo(f"Error: {e.render()}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
+            e.show()
+            ctx.exit(e.exit_code)
 
 
-@click.group()
+@click.group(cls=_Main)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("-C", "--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               help="The project folder (holding the Snakefile).")
@@ -49,8 +45,13 @@ def main(ctx: click.Context, debug: bool, directory: Path) -> None:
     ctx.obj = directory
 
 
-def _project() -> Project:
-    return Project.open(click.get_current_context().obj)
+def _project(warn: bool = False) -> Project:
+    """The project; with ``warn``, one warning line per definition file that could not be read."""
+    project = Project.open(click.get_current_context().obj)
+    if warn:
+        for e in project.defs.errors:
+            click.echo(f"warning: {e.one_line()} (skipped; `slashmake lint` shows why)", err=True)
+    return project
 
 
 def _chain_text(chain: str | None, file: Path | None) -> tuple[str, str]:
@@ -85,17 +86,7 @@ def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str
 
 
 def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
-    rules: list[str] = []
-    for want in steps:
-        name = want.lstrip("/").replace(":", "/")
-        hits = [s.rule for s in resolved.steps
-                if s.key == want or (s.command is not None and s.command.name == name)
-                or (s.command is not None and s.droid is not None and name == f"{s.droid.name}/{s.command.name}")]
-        if not hits:
-            labels = sorted({s.label for s in resolved.steps if s.command is not None})
-            raise RunError(f"--force {want}: no such step in this flow (steps: {', '.join(labels)})")
-        rules += hits
-    return tuple(rules)
+    return run_options.rule_list(resolved, steps, "--forcerun")
 
 
 @main.command()
@@ -106,26 +97,66 @@ def _force_rules(resolved: Resolved, steps: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--executor", type=click.Choice(runner.EXECUTORS), default="local", show_default=True)
 @click.option("--profile", help="A Snakemake profile folder.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Bind or override a $variable.")
-@click.option("--force", multiple=True, metavar="STEP", help="Rerun a step (a command name or step key).")
+@click.option("--forcerun", "--force", "force", multiple=True, metavar="STEP",
+              help="Rerun a step (a command name such as /ml-train, a step key or a rule name).")
+@click.option("--until", multiple=True, metavar="STEP", help="Run only up to this step (a command name or rule).")
+@click.option("--set-threads", multiple=True, metavar="STEP=N", help="Threads for a step, e.g. ml-train=4.")
+@click.option("--set-resources", multiple=True, metavar="STEP:NAME=VALUE",
+              help="A resource for a step, e.g. /ml-train:mem_mb=1000.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
-@user_errors
 def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
-        sets: tuple[str, ...], force: tuple[str, ...], report: str | None) -> None:
-    """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin."""
-    project = _project()
+        sets: tuple[str, ...], force: tuple[str, ...], until: tuple[str, ...], set_threads: tuple[str, ...],
+        set_resources: tuple[str, ...], report: str | None) -> None:
+    """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin.
+
+    When nothing Snakemake's rerun decision reads changed since the last successful plain run of
+    the same chain, it says "nothing to do" without starting Snakemake (see slashmake.noop).
+    """
+    root = Path(click.get_current_context().obj).resolve()
     text, source = _chain_text(chain, file)
-    target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    if any(s.kind == "agent" for s in resolved.steps) and not project.agent_config().get("program"):
-        raise RunError("this flow has agent steps but no agent program is configured: set agent.program in "
-                       "config/config.yaml, e.g. [\"droid\", \"exec\", \"-f\", \"{prompt_file}\"]")
-    inv = runner.Invocation(target, cores, dry_run, executor, profile, _force_rules(resolved, force), chain_file,
-                            quiet=dry_run)
-    runner.run(inv, project.root)
+    overrides = _overrides(sets)
+    key = {"chain": text, "set": overrides, "executor": executor, "profile": profile,
+           "env_profile": os.environ.get("SNAKEMAKE_PROFILE")}
+    plain = not (force or until or report)  # only a plain run vouches for, or is answered by, a stamp
+    stamp = noop.fresh(root, key) if plain and not os.environ.get("SLASHMAKE_NO_FASTPATH") else None
+    if stamp is not None:
+        click.echo(f"nothing to do: {stamp['target']} is up to date (nothing Snakemake reads changed since "
+                   "its last successful run; Snakemake was not started)")
+        if stamp.get("summary"):
+            click.echo(stamp["summary"])
+        return
+    project = _project(warn=True)
+    target, chain_file, resolved = _prepare(project, text, source, overrides)
+    agent = project.agent_config()
+    if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
+        raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
+                       "(droid or claude) or agent.program in config/config.yaml")
+    forced = _force_rules(resolved, force) + outcomes.force_files(project.root, resolved)
+    inv = runner.Invocation(target, cores, dry_run, executor, profile, forced, chain_file,
+                            quiet=dry_run, until=run_options.rule_list(resolved, until, "--until"),
+                            set_threads=run_options.per_rule(resolved, set_threads, "--set-threads", "="),
+                            set_resources=run_options.per_rule(resolved, set_resources, "--set-resources", ":"),
+                            flows=project.flows_needed(target, chain_file),
+                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
+                                                   if (v := variants_of(s)) is not None))
+    before = noop.project_state(project.root) if not dry_run else {}
+    if not dry_run:
+        noop.forget(project.root, key)
+    started = time.time()
+    try:
+        runner.run(inv, project.root)
+    except RunError as e:
+        why = outcomes.failure_lines(project.root, resolved, started - 1)
+        raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if report and not dry_run:
-        runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report), project.root)
+        runner.run(runner.Invocation(target, cores, chain_file=chain_file, report=report, flows=inv.flows),
+                   project.root)
         click.echo(f"report: {report}")
     if not dry_run:
-        click.echo(results_table(project.root, resolved))
+        summary = results_table(project.root, resolved)
+        click.echo(summary)
+        if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
+            noop.record(project.root, key, target, before, summary)
 
 
 def results_table(root: Path, resolved: Resolved) -> str:
@@ -137,13 +168,16 @@ def results_table(root: Path, resolved: Resolved) -> str:
         if decision:
             rows.append((step.label, f"branch {decision}"))
         metrics = folder / "metrics.json"
-        if step.variants is not None:
-            for v in step.variants:
+        variants = variants_of(step)
+        if variants is not None:
+            for v in variants:
                 m = folder / v / "metrics.json"
                 if m.exists():
                     rows.append((f"{step.label} [{v}]", _fmt_metrics(m)))
-        elif step.kind in ("call", "agent") and metrics.exists():
+        elif isinstance(step, CommandStep) and metrics.exists():
             rows.append((step.label, _fmt_metrics(metrics)))
+        elif isinstance(step, CommandStep) and step.cmd.metrics and folder.is_dir() and not step.is_try:
+            rows.append((step.label, f"(metrics missing: {step.folder}/{step.cmd.metrics.file})"))
     if not rows:
         return ""
     width = max(len(r[0]) for r in rows)
@@ -168,7 +202,6 @@ def _fmt_metrics(path: Path) -> str:
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-@user_errors
 def compile_cmd(chain: str | None, file: Path | None, sets: tuple[str, ...]) -> None:
     """Compile every macro into rules/compiled/ (and a chain, when given, printing its rules)."""
     project = _project()
@@ -182,48 +215,27 @@ def compile_cmd(chain: str | None, file: Path | None, sets: tuple[str, ...]) -> 
 
 
 @main.command()
-@user_errors
-def lint() -> None:
-    """Check every command, droid and macro; print the droid table."""
-    project = _project()
-    defs = project.defs
-    for name in project.macros():
-        project.resolve_chain(f"/{name.replace('/', ':')}", name)
-    from .tools import describe, missing_tools
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (for CI).")
+def lint(strict: bool) -> None:
+    """Check every command, droid and macro: every bad file at once; print the droid table."""
+    from .lint import lint_project
 
-    for w in defs.warnings:
-        click.echo(f"warning: {w}", err=True)
-    rows = []
-    for droid in sorted(defs.droids.values(), key=lambda d: d.name):
-        runnable = [c.display for c in sorted(defs.commands.values(), key=lambda c: c.name)
-                    if c.kind != "flow" and (c.allowed_tools is None or droid.tools is None
-                                             or not missing_tools(droid.tools, c.allowed_tools))]
-        rows.append((droid.name, describe(droid.tools), f"{len(runnable)}: " + " ".join(runnable)))
-    if rows:
-        w0 = max(len(r[0]) for r in rows + [("droid", "", "")])
-        w1 = max(len(r[1]) for r in rows + [("", "tools", "")])
-        click.echo(f"{'droid'.ljust(w0)}  {'tools'.ljust(w1)}  commands it may run")
-        for a, b, c in rows:
-            click.echo(f"{a.ljust(w0)}  {b.ljust(w1)}  {c}")
-    click.echo(f"ok: {len(defs.commands)} commands ({len(project.macros())} macros), {len(defs.droids)} droids, "
-               f"{len(defs.warnings)} warnings")
+    project = _project()
+    problems = lint_project(project, click.echo)
+    warnings = len(project.defs.warnings)
+    if problems or (strict and warnings):
+        what = f"{problems} error{'s' * (problems != 1)}" + (f", {warnings} warnings (--strict)" if strict else "")
+        click.echo(f"lint failed: {what}", err=True)
+        sys.exit(1)
 
 
 @main.command("list")
-@user_errors
 def list_cmd() -> None:
-    """List commands, macros and droids."""
-    defs = _project().defs
-    for kind in ("flow", "shell", "agent"):
-        cmds = [c for c in sorted(defs.commands.values(), key=lambda c: c.name) if c.kind == kind]
-        if cmds:
-            click.echo({"flow": "macros:", "shell": "commands:", "agent": "agent commands:"}[kind])
-            for c in cmds:
-                click.echo(f"  {c.display:32} {c.description}")
-    if defs.droids:
-        click.echo("droids:")
-        for d in sorted(defs.droids.values(), key=lambda d: d.name):
-            click.echo(f"  {d.name:32} {d.description[:90]}")
+    """List commands, macros and droids: origin, name, argument hint, description."""
+    from .lint import list_lines
+
+    for line in list_lines(_project(warn=True).defs):
+        click.echo(line)
 
 
 @main.command()
@@ -232,7 +244,6 @@ def list_cmd() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("dag.svg"),
               show_default=True, help="Picture file: .svg, .png or .pdf.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-@user_errors
 def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...]) -> None:
     """Draw the flow's job graph with Graphviz."""
     project = _project()
@@ -248,15 +259,20 @@ def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, .
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
 @click.option("--force", multiple=True, metavar="STEP")
-@user_errors
 def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...]) -> None:
     """For each step: will it run or is it up to date, and why."""
-    project = _project()
+    project = _project(warn=True)
     text, source = _chain_text(chain, file)
     target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
-    inv = runner.Invocation(target, dry_run=True, forcerun=_force_rules(resolved, force), chain_file=chain_file)
+    stale = outcomes.stale(project.root, resolved)
+    asked = _force_rules(resolved, force)
+    forced = asked + tuple(dict.fromkeys(s.path for s in stale))
+    inv = runner.Invocation(target, dry_run=True, forcerun=forced, chain_file=chain_file)
     proc = runner.run(inv, project.root, capture=True)
-    for line in explain_lines(project.root, resolved, runner.parse_dry_run(proc.stdout + proc.stderr)):
+    jobs = runner.parse_dry_run(proc.stdout + proc.stderr)
+    whys = {s.step.rule: s.why for s in stale if s.step.rule not in asked}  # why slashmake forces it
+    jobs = [replace(j, reason=whys[j.rule]) if j.rule in whys else j for j in jobs]
+    for line in explain_lines(project.root, resolved, jobs):
         click.echo(line)
 
 
@@ -273,9 +289,9 @@ def explain_lines(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob])
         if step.rule in planned:
             n = len(planned[step.rule])
             why = planned[step.rule][0].reason or "requested"
-            count = f" ({n} variants)" if step.variants is not None else ""
+            count = f" ({n} variants)" if variants_of(step) is not None else ""
             lines.append(f"will run    {label}{count}: {why}")
-        elif (root / step.folder).exists() and (step.kind not in ("gate", "join") or decision or step.kind == "join"):
+        elif (root / step.folder).exists() and (not isinstance(step, GateStep) or decision):
             extra = f"; took the {decision} branch" if decision else ""
             lines.append(f"up to date  {label}{extra}")
         else:
@@ -296,8 +312,9 @@ def _decision(folder: Path) -> str:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
-@user_errors
-def init(directory: Path) -> None:
+@click.option("--agents/--no-agents", default=None,
+              help="Install the Droid and Claude Code entry points (asked when not given, on a terminal).")
+def init(directory: Path, agents: bool | None) -> None:
     """Lay slashmake's layout out in your own repository (existing files are kept)."""
     skeleton = Path(__file__).parent / "skeleton"
     written = []
@@ -317,13 +334,17 @@ def init(directory: Path) -> None:
         written.append("profiles -> config/profiles")
     for w in written:
         click.echo(f"created {w}")
+    if agents or (agents is None and sys.stdin.isatty() and click.confirm(
+            "Install entry points so /commands typed in Droid and Claude Code run the build?", default=True)):
+        from .cli_agents import install_into
+
+        install_into(directory)
     click.echo("next: add a command in workflow/commands/, then `slashmake run \"/your-command\"`")
 
 
 @main.command()
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/ledger.jsonl"),
               show_default=True)
-@user_errors
 def results(ledger: Path) -> None:
     """Print the experiment ledger (every evaluation of every run) as a table."""
     path = click.get_current_context().obj / ledger
@@ -335,7 +356,8 @@ def results(ledger: Path) -> None:
             row = json.loads(line)
             nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
             rows.append({**(nested if isinstance(nested, dict) else {}), **row})
-    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed"]
+    keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed",
+            "turns", "duration_s", "cost_usd", "model"]  # the last four: what an agent step cost
     keys = [k for k in keys if any(k in r for r in rows)]
     widths = {k: max(len(k), *(len(_cell(r.get(k))) for r in rows)) for k in keys}
     click.echo("  ".join(k.ljust(widths[k]) for k in keys))
@@ -348,6 +370,10 @@ def _cell(v: Any) -> str:
         return "-"
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
+
+from .cli_agents import register  # noqa: E402  (it adds commands to main, defined above)
+
+register(main)
 
 if __name__ == "__main__":
     main()

@@ -13,39 +13,30 @@ import re
 from typing import Any
 
 from . import __version__
+from .compile_agent import agent_shell
 from .definitions import Definitions
 from .errors import CompileError
-from .resolve import Choice, Const, Many, MetricSource, MetricVar, Producer, Ref, Resolved, Step
+from .resolve import Resolved
+from .smk import param_value, py, quote_template, rule_text
+from .steps import (
+    AgentStep,
+    Choice,
+    CommandStep,
+    Const,
+    GateStep,
+    JoinStep,
+    Many,
+    MetricSource,
+    MetricVar,
+    Producer,
+    Ref,
+    Step,
+    is_try,
+    variants_of,
+)
 
-_PLACEHOLDER = re.compile(r"(?<!\{)\{(input|output|params|wildcards|resources|log|threads)((?:\.[A-Za-z_]\w*)?)(:[^}]*)?\}(?!\})")
 REPORT_SUFFIXES = {"png", "svg", "html", "pdf"}
 _ATTR_PLACEHOLDER = re.compile(r"\{(input|output|params)\.([A-Za-z_]\w*)")
-
-
-def quote_template(template: str) -> str:
-    """Quote every placeholder: ``:q`` for files, and parameters are pre-quoted (see :func:`param_value`)."""
-    text = " ".join(template.split())  # folded YAML may leave newlines; a shell command is one line
-    # Parameters arrive already quoted by q() (Snakemake's :q drops an empty string), so :u.
-    return _PLACEHOLDER.sub(lambda m: "{" + m.group(1) + m.group(2) + (":u}" if m.group(1) == "params" else ":q}"),
-                            text)
-
-
-def py(value: Any) -> str:
-    """A Python literal for a value (strings with ``repr`` so newlines and quotes survive)."""
-    if isinstance(value, bool):
-        return '"true"' if value else '"false"'  # what a program's command line expects
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
-
-
-def param_value(value: Any) -> str:
-    """A params entry, shell-quoted by ``q()`` when the job runs.
-
-    Text with braces goes behind a lambda, since Snakemake formats params strings.
-    """
-    text = f"q({py(value)})"
-    return f"lambda w: {text}" if ("{" in text or "}" in text) else text
 
 
 class Compiler:
@@ -62,22 +53,19 @@ class Compiler:
     # -- paths -----------------------------------------------------------------------------------
     def path(self, step: Step, name: str) -> str:
         file = step.outputs[name] if name in step.outputs else f"{name}.json"
-        if step.is_try and name == "status":
+        if is_try(step) and name == "status":
             file = "status.json"
-        if step.variants is not None:
+        if variants_of(step) is not None:
             return f"{step.folder}/{{variant}}/{file}"
         return f"{step.folder}/{file}"
 
-    def register_variants(self, step: Step) -> None:
+    def register_variants(self, step: CommandStep) -> None:
         """Declare this flow's variants of a sweep (merged with other flows' at parse time)."""
         assert step.variants is not None
         self.consts[f"VARIANTS_{step.rule}"] = (f"register_variants({py(step.rule)}, "
                                                 f"{json.dumps(step.variants, sort_keys=False)})")
-        if step.rule not in self.skip:
-            self.consts[f"GROUP_{step.rule}"] = (f'sweep_group(workflow, config, "sweep_{step.rule}", '
-                                                 f"{len(step.variants)})")
 
-    def variant_param(self, step: Step, key: str) -> str:
+    def variant_param(self, step: CommandStep, key: str) -> str:
         self.register_variants(step)
         return f"lambda w: q(variant({py(step.rule)}, w.variant, {py(key)}))"
 
@@ -85,9 +73,11 @@ class Compiler:
         """A Python expression giving the file(s) of ``prod``; ``w`` is the wildcards."""
         if isinstance(prod, Ref):
             path = self.path(prod.step, prod.name)
-            if prod.step.variants is not None:
+            variants = variants_of(prod.step)
+            if variants is not None:
+                assert isinstance(prod.step, CommandStep)
                 self.register_variants(prod.step)
-                names = prod.variants if prod.variants is not None else tuple(prod.step.variants)
+                names = prod.variants if prod.variants is not None else tuple(variants)
                 return f"expand({py(path)}, variant={json.dumps(list(names))})"
             return py(path)
         if isinstance(prod, Many):
@@ -107,63 +97,45 @@ class Compiler:
         return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
 
     # -- rules -----------------------------------------------------------------------------------
-    def compile(self, target: str, index_path: str, header: list[str]) -> str:
+    def compile(self, target: str, index_path: str, header: list[str], index_file: str) -> str:
         blocks: list[str] = []
         for step in self.r.steps:
             if step.rule in self.skip:
                 blocks.append(f"# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
                 continue
             blocks.append(self.rule(step))
-        blocks.append(self.target(target, index_path))
+        blocks.append(self.target(target, index_path, index_file))
         consts = "\n".join(self.consts[k] for k in sorted(self.consts))
         head = "\n".join(f"# {line}" for line in header)
         return head + "\n\n" + (consts + "\n\n" if consts else "") + "\n".join(blocks)
 
     def rule(self, step: Step) -> str:
-        if step.kind == "gate":
+        if isinstance(step, GateStep):
             return self.gate(step)
-        if step.kind == "join":
+        if isinstance(step, JoinStep):
             return self.join(step)
+        assert isinstance(step, CommandStep)
         return self.call(step)
-
-    def emit(self, kind: str, name: str, comment: str, sections: list[tuple[str, Any]]) -> str:
-        lines = [f"# {comment}"] if comment else []
-        lines.append(f"{kind} {name}:")
-        for key, value in sections:
-            if value is None or value == [] or value == {}:
-                continue
-            if isinstance(value, dict):
-                lines.append(f"    {key}:")
-                lines += [f"        {k}={v}," for k, v in value.items()]
-            elif isinstance(value, list):
-                lines.append(f"    {key}:")
-                lines += [f"        {v}," for v in value]
-            elif key == "shell":
-                lines.append(f"    {key}:")
-                lines.append(f"        {value}")
-            else:
-                lines.append(f"    {key}: {value}")
-        return "\n".join(lines) + "\n"
 
     def comment(self, step: Step) -> str:
         where = ""
         if step.span is not None:
             line, col = step.span.position()
             where = f" at {step.span.source.name}:{line}:{col}"
-        src = f" ({step.command.path.relative_to(self.defs.root).as_posix()})" if step.command and \
-            step.command.path.is_relative_to(self.defs.root) else ""
+        src = f" ({step.cmd.path.relative_to(self.defs.root).as_posix()})" if isinstance(step, CommandStep) and \
+            step.cmd.path.is_relative_to(self.defs.root) else ""
         origin = f"; {step.origin}" if step.origin else ""
         return f"{step.label}{src}{where}{origin}"
 
     def log(self, step: Step) -> str:
-        return py(f"logs/steps/{step.key}/{{variant}}.log" if step.variants is not None else f"logs/steps/{step.key}.log")
+        return py(f"logs/steps/{step.key}/{{variant}}.log" if variants_of(step) is not None else f"logs/steps/{step.key}.log")
 
     def after(self, step: Step, inputs: dict[str, str]) -> dict[str, str]:
         """Ordering inputs: the previous stage's marker, unless already an input."""
         after = [p for p in step.after if self.input_value(p) not in inputs.values()]
         return {"after": self.input_value(after)} if after else {}
 
-    def call(self, step: Step) -> str:
+    def call(self, step: CommandStep) -> str:
         cmd = step.command
         assert cmd is not None
         inputs = {k: self.input_value(p) for k, p in step.inputs.items()}
@@ -173,8 +145,8 @@ class Compiler:
             {k: self.report_output(step, k) for k in step.outputs}
         params = self.params(step)
         resources = self.resources(step)
-        if step.kind == "agent":
-            shell = self.agent_shell(step, params)
+        if isinstance(step, AgentStep):
+            shell = agent_shell(self.defs.root, self.agent, step, params, inputs)
         else:
             shell = self.shell_text(step, params)
         kind = "checkpoint" if step.is_try else "rule"
@@ -185,9 +157,9 @@ class Compiler:
                                            ("group", f'"sweep_{step.rule}" if config.get("slashmake_group_sweeps") else None'
                                             if step.variants is not None else None),
                                            ("shell", py(shell))]
-        return self.emit(kind, step.rule, self.comment(step), sections)
+        return rule_text(kind, step.rule, self.comment(step), sections)
 
-    def report_output(self, step: Step, name: str) -> str:
+    def report_output(self, step: CommandStep, name: str) -> str:
         """An output path, wrapped in report() when it belongs in Snakemake's HTML report."""
         path = self.path(step, name)
         if path.rsplit(".", 1)[-1] in REPORT_SUFFIXES or name == "metrics":
@@ -196,7 +168,7 @@ class Compiler:
             return f"report({py(path)}, category={py(category)}, labels={labels})"
         return py(path)
 
-    def params(self, step: Step) -> dict[str, str]:
+    def params(self, step: CommandStep) -> dict[str, str]:
         params: dict[str, str] = {}
         for k, v in step.params.items():
             key = re.sub(r"\W", "_", k)
@@ -211,7 +183,7 @@ class Compiler:
             params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
         cmd = step.command
         assert cmd is not None
-        if step.kind == "agent" or "{params.arguments" in self.template(step):
+        if isinstance(step, AgentStep) or "{params.arguments" in self.template(step):
             params["arguments"] = param_value(step.args) if step.args else '""'
         elif step.args:
             raise CompileError(f"{cmd.display} takes no positional arguments (got {' '.join(step.args)}); "
@@ -222,7 +194,7 @@ class Compiler:
                 params[f"out_{name}"] = py(f"{step.folder}/.staging/{file}")
         return params
 
-    def resources(self, step: Step) -> dict[str, str]:
+    def resources(self, step: CommandStep) -> dict[str, str]:
         assert step.command is not None
         res: dict[str, Any] = {}
         if step.droid is not None:
@@ -234,7 +206,7 @@ class Compiler:
             if key == "gpu" and not v:
                 continue
             out[re.sub(r"\W", "_", key)] = py(v)
-        if step.kind == "agent":
+        if isinstance(step, AgentStep):
             out["agents"] = "1"
         if step.parallel:
             out[f"sweep_{step.rule}"] = "1"
@@ -243,12 +215,12 @@ class Compiler:
         return out
 
     @staticmethod
-    def template(step: Step) -> str:
+    def template(step: CommandStep) -> str:
         """The command's shell template (a ``script:`` runs with the positional arguments)."""
         assert step.command is not None
         return step.command.shell or f"python {step.command.script} {{params.arguments}}"
 
-    def shell_text(self, step: Step, params: dict[str, str]) -> str:
+    def shell_text(self, step: CommandStep, params: dict[str, str]) -> str:
         cmd = step.command
         assert cmd is not None
         template = self.template(step)
@@ -274,8 +246,8 @@ class Compiler:
             return self.attempt(step, body)
         return f"( {body} ) > {{log:q}} 2>&1"
 
-    def attempt(self, step: Step, body: str) -> str:
-        parts = ["{PYTHON:q} -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
+    def attempt(self, step: CommandStep, body: str) -> str:
+        parts = ["python -m slashmake.runtime attempt", f"--retries {step.retries}", f"--backoff {step.backoff:g}",
                  "--log {log:q}"]
         if step.is_try:
             parts += ["--status {output.status:q}", f"--stage {step.folder}/.staging", f"--publish {step.folder}",
@@ -285,27 +257,7 @@ class Compiler:
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
 
-    def agent_shell(self, step: Step, params: dict[str, str]) -> str:
-        cmd = step.command
-        assert cmd is not None
-        params["command_file"] = param_value(cmd.path.relative_to(self.defs.root).as_posix())
-        params["droid_file"] = param_value(step.droid.path.relative_to(self.defs.root).as_posix() if step.droid else "")
-        params["arguments"] = param_value(json.dumps(step.args))
-        params["program"] = param_value(json.dumps(self.agent.get("program") or []))
-        params["tools_format"] = param_value(str(self.agent.get("tools_format", "auto")))
-        params["timeout"] = param_value(float(cmd.timeout or self.agent.get("timeout", 600)))
-        inputs = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
-        for k in step.params:
-            name = re.sub(r"\W", "_", k)
-            inputs += f" --param {name}={{params.{name}:u}}"
-        droid = " --droid {params.droid_file:u}" if step.droid else ""
-        return ("{PYTHON:q} -m slashmake.agent --command {params.command_file:u}" + droid +
-                " --arguments {params.arguments:u} " + inputs +
-                " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
-                " --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u}"
-                " > {log:q} 2>&1").replace("  ", " ")
-
-    def gate(self, step: Step) -> str:
+    def gate(self, step: GateStep) -> str:
         inputs: dict[str, str] = {}
         params: dict[str, str] = {"op": py(step.op or "truthy")}
         args = "--op {params.op:q}"
@@ -330,42 +282,46 @@ class Compiler:
             params["threshold_key"] = py(t.key)
             args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
         inputs.update(self.after(step, inputs))
-        shell = "{PYTHON:q} -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
+        shell = "python -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
         labels = py({"gate": step.key}).replace("'", '"')
         decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={labels})"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
                                            ("log", [self.log(step)]), ("params", params),
                                            ("localrule", "True"), ("shell", py(shell))]
-        return self.emit("checkpoint", step.rule, self.comment(step), sections)
+        return rule_text("checkpoint", step.rule, self.comment(step), sections)
 
-    def join(self, step: Step) -> str:
+    def join(self, step: JoinStep) -> str:
         assert step.decider is not None
         decider = step.decider
-        decision = self.path(decider, "status" if decider.is_try else "decision")
+        decision = self.path(decider, "status" if is_try(decider) else "decision")
         opts = ", ".join(f"{py(b)}: {self.lazy_list(ps)}" for b, ps in step.branches.items())
         inputs = {"decision": py(decision), "chosen": f"lambda w: choose(checkpoints.{decider.rule}, {{{opts}}})"}
-        shell = "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
+        shell = "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
                 " > {log:q} 2>&1"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "join"))]),
                                            ("log", [self.log(step)]), ("localrule", "True"), ("shell", py(shell))]
-        return self.emit("rule", step.rule, f"joins the branches of {decider.label}", sections)
+        return rule_text("rule", step.rule, f"joins the branches of {decider.label}", sections)
 
     def lazy_list(self, prods: list[Producer]) -> str:
         return self.exprs(prods, "lambda:") if prods else "[]"
 
-    def target(self, name: str, index_path: str) -> str:
-        index = {"flow": self.r.name, "chain": self.r.chain,
-                 "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
-                            "origin": s.origin, "outputs": sorted(s.outputs) if s.kind != "join" else []}
-                           for s in self.r.steps]}
+    def target(self, name: str, index_path: str, index_file: str) -> str:
+        """The flow's target rule: writes the readable index from the flow's data file."""
         inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
-        shell = "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        inputs["index"] = py(index_file)
+        shell = "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
         log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
-        # behind a lambda: Snakemake would format {...} inside a params string (a chain may hold braces)
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
-                                           ("params", {"index": f"lambda w: {py(json.dumps(index, sort_keys=True))}"}),
                                            ("localrule", "True"), ("shell", py(shell))]
-        return self.emit("rule", name, f"target: snakemake -c2 {name}", sections)
+        return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
+
+
+def index_data(resolved: Resolved) -> dict[str, Any]:
+    """A flow's index: its chain and, per step, its key, label, kind, folder and outputs."""
+    return {"flow": resolved.name, "chain": resolved.chain,
+            "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
+                       "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
+                      for s in resolved.steps]}
 
 
 def _has_choice(prod: Producer) -> bool:
@@ -387,6 +343,7 @@ def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list
 
 
 def compile_text(resolved: Resolved, defs: Definitions, target: str, index_path: str, header: list[str],
-                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None) -> str:
-    """The Snakemake text of one resolved flow."""
-    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header)
+                 skip: dict[str, str] | None = None, agent: dict[str, Any] | None = None,
+                 index_file: str = "") -> str:
+    """The Snakemake text of one resolved flow; ``index_file`` holds its ``index_data`` (JSON)."""
+    return Compiler(resolved, defs, skip, agent).compile(target, index_path, header, index_file)

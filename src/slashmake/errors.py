@@ -1,8 +1,15 @@
-"""One error family for every user mistake, rendered as ``file:line:col: message`` with a caret."""
+"""One error family for every user-facing failure, rendered as ``file:line:col: message`` with a caret.
+
+Every error slashmake shows a user is a :class:`FlowError`: the CLI catches the root in one place,
+prints :meth:`FlowError.show` and exits with :attr:`FlowError.exit_code` (a traceback only with
+``--debug``). Subclasses say which stage failed; none needs its own handler.
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from typing import IO
 
 
 @dataclass(frozen=True)
@@ -48,16 +55,45 @@ class Span:
         return Span(self.source, min(self.start, other.start), max(self.end, other.end))
 
 
+EXIT_FAILED = 1  # a user mistake or a failed run
+EXIT_USAGE = 2  # bad arguments to a program (click's own usage errors exit 2 too)
+
+
 class FlowError(Exception):
-    """Root of every error slashmake reports to a user (never shown with a traceback)."""
+    """Root of every error slashmake reports to a user (never shown with a traceback).
+
+    ``exit_code`` is the status the CLI exits with; ``show()`` prints it the way click prints its
+    own errors (``Error: ...`` on standard error).
+    """
 
     kind = "error"
+    exit_code = EXIT_FAILED
 
-    def __init__(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 exit_code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.span = span
         self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def position(self) -> str:
+        """``file:line:col`` of the error, or ``''`` when it has no span."""
+        if self.span is None:
+            return ""
+        line, col = self.span.position()
+        return f"{self.span.source.name}:{line}:{col}"
+
+    def one_line(self) -> str:
+        """``file:line:col: message`` on one line (for a warning that names a bad file)."""
+        where = self.position()
+        first = self.message.splitlines()[0] if self.message else ""
+        return f"{where}: {first}" if where else first
+
+    def show(self, file: IO[str] | None = None) -> None:
+        """Print ``Error: <render()>`` to ``file`` (standard error by default), as click does."""
+        print(f"Error: {self.render()}", file=file if file is not None else sys.stderr)
 
     def render(self) -> str:
         """``file:line:col: message``, the source line, and a caret under the offending part."""
@@ -92,6 +128,34 @@ class CompileError(FlowError):
 
 class RunError(FlowError):
     """Running the workflow failed (Snakemake, a service, an executor)."""
+
+
+class DefinitionError(ResolveError):
+    """A command, droid, skill or plugin file is wrong (reported with its file:line:col)."""
+
+
+class ConfigError(FlowError):
+    """``config/config.yaml`` is wrong (reported with its file:line:col)."""
+
+
+class ToolsError(FlowError, ValueError):
+    """A ``tools``/``allowed-tools`` value that cannot be read at all (wrong type)."""
+
+
+class AgentError(RunError):
+    """An agent step failed: the program, its answer, or its arguments.
+
+    ``status`` is the exit status the agent runtime exits with (``EXIT_FAILED`` for a failed run,
+    ``EXIT_USAGE`` for bad arguments or definition files); it is ``exit_code`` under its old name.
+    """
+
+    def __init__(self, message: str, status: int = EXIT_FAILED, span: Span | None = None) -> None:
+        super().__init__(message, span, exit_code=status)
+
+    @property
+    def status(self) -> int:
+        """The exit status (kept for code that reads ``status``)."""
+        return self.exit_code
 
 
 def fail(cls: type[FlowError], message: str, span: Span | None = None, hint: str | None = None) -> FlowError:

@@ -2,6 +2,9 @@
 
 Tokens remember whether whitespace came before them: ``backoff=300`` is one argument and
 ``--parameters sigma:0.1,0.2`` one option value only because their pieces touch.
+
+Values quote as a shell user expects: ``"a b"`` and ``'a b'`` are one value each. A quote opens a
+string only where a token starts (``lr='c d'``); inside a word it is data (``it's``).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def _one(source: Source, text: str, i: int) -> tuple[str, str, int]:
             return OP, op, i + len(op)
     if ch in "|[]:/$=":
         return {"|": PIPE, "=": EQ}.get(ch, ch), ch, i + 1
-    if ch == '"':
+    if ch in "\"'":
         return _string(source, text, i)
     if is_word_char(ch):
         j = _word_end(text, i)
@@ -87,17 +90,18 @@ def _word_end(text: str, i: int) -> int:
 
 
 def _string(source: Source, text: str, i: int) -> tuple[str, str, int]:
-    """A double-quoted value; ``\\"`` and ``\\\\`` are escapes, anything else is literal."""
+    """A quoted value (``"..."`` or ``'...'``); a backslash escapes the quote or itself, else is literal."""
+    quote = text[i]
     out: list[str] = []
     j = i + 1
     while j < len(text):
         ch = text[j]
-        if ch == "\\" and j + 1 < len(text) and text[j + 1] in '"\\':
+        if ch == "\\" and j + 1 < len(text) and text[j + 1] in (quote, "\\"):
             out.append(text[j + 1])
             j += 2
-        elif ch == '"':
+        elif ch == quote:
             return STRING, "".join(out), j + 1
         else:
             out.append(ch)
             j += 1
-    raise FlowSyntaxError("unterminated string: missing closing '\"'", Span(source, i, len(text)))
+    raise FlowSyntaxError(f"unterminated string: missing closing {quote!r}", Span(source, i, len(text)))

@@ -17,7 +17,11 @@ from .nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Stage, Sweep
 KEYWORDS = {"if", "else", "end", "try", "catch", "fallback"}
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-MAX_NESTING = 64  # parallel[ inside parallel[ ...: deeper is an error, not a RecursionError
+# parallel[ inside parallel[, /if inside /if ...: deeper is a positioned error, never a RecursionError in a
+# later stage (the resolver and printer walk the tree recursively; 64 levels is far beyond any real chain).
+MAX_NESTING = 64
+# Look-alikes of '/' that a keyboard layout or a copied document produces (fullwidth, division, fraction).
+_SLASHES = "／∕⁄╱⧸"
 
 
 def parse(text: str, name: str = "<chain>", line_offset: int = 0, col_offset: int = 0) -> Flow:
@@ -63,6 +67,7 @@ class _Parser:
         self.i = 0
         self.source = source
         self.depth = 0  # open parallel[...] brackets
+        self.stacks: list[list[_Block]] = []  # the open /if and /try blocks of each enclosing flow
 
     # -- token helpers -------------------------------------------------------------------------
     @property
@@ -98,17 +103,20 @@ class _Parser:
             raise self.error("expected a stage (a /command), found {found}")
         root: list[Stage] = []
         stack: list[_Block] = []
+        self.stacks.append(stack)
         while True:
             self.stage(root, stack)
             if self.tok.kind != lx.ARROW:
                 break
             self.take()
+        self.stacks.pop()
         while stack:
             self.pop(root, stack)
         return Flow(tuple(root), span=start.merge(self.toks[self.i - 1].span))
 
     @staticmethod
     def pop(root: list[Stage], stack: list[_Block]) -> None:
+        """Close the innermost block and add it to its parent's branch."""
         node = stack.pop().close()
         (stack[-1].branch() if stack else root).append(node)
 
@@ -137,11 +145,13 @@ class _Parser:
         if self.tok.kind != lx.COLON or not self.touching():
             raise self.error(f"expected ':' after /{kw}, found {{found}}")
         self.take()
-        if kw == "if":
+        if kw in ("if", "try"):
             self.open_fresh(root, stack)
+            if self.nesting() >= MAX_NESTING:
+                raise FlowSyntaxError(f"/{kw} nested more than {MAX_NESTING} deep (close some with /end)", span)
+        if kw == "if":
             stack.append(_Block(self.gate_head(span), span))
         elif kw == "try":
-            self.open_fresh(root, stack)
             call = self.call()
             stack.append(_Block(Try(call, None, None, span=span), span.merge(call.span or span)))
         elif kw == "catch":
@@ -191,9 +201,9 @@ class _Parser:
                 return self.sweep(call)
             return call
         if t.kind == lx.WORD:
-            raise FlowSyntaxError(
-                f"'{t.text}' is not a stage: a command starts with '/' (did you mean /{t.text}?)", t.span
-            )
+            bare = t.text.lstrip(_SLASHES)
+            what = f"'{t.text[0]}' is not '/'" if bare != t.text else "a command starts with '/'"
+            raise FlowSyntaxError(f"'{t.text}' is not a stage: {what} (did you mean /{bare or t.text}?)", t.span)
         raise self.error("expected a stage (a /command), found {found}")
 
     def at_parallel(self) -> bool:
@@ -293,11 +303,20 @@ class _Parser:
         while self.tok.kind == lx.PIPE:
             self.take()
             values.append(self.arg())
+            first = next((v for v in values[:-1] if fmt_arg(v) == fmt_arg(values[-1])), None)
+            if first is not None and first.span is not None and values[-1].span is not None:
+                line, col = first.span.position()
+                raise FlowSyntaxError(f"duplicate sweep value {fmt_arg(values[-1])} (first given at {line}:{col})",
+                                      values[-1].span)
         end = self.expect(lx.RBRACK, "'|' or ']' in parallel[...]")
         return Sweep(call, tuple(values), span=(call.span or end.span).merge(end.span))
 
+    def nesting(self) -> int:
+        """How deep the next stage sits: open brackets plus open blocks."""
+        return self.depth + sum(len(s) for s in self.stacks)
+
     def parallel(self) -> Parallel:
-        if self.depth >= MAX_NESTING:
+        if self.nesting() >= MAX_NESTING:
             raise self.error(f"parallel[...] nested more than {MAX_NESTING} deep")
         start = self.take()
         self.take()
@@ -354,7 +373,7 @@ class _Parser:
 
 # -- printing ----------------------------------------------------------------------------------
 def _is_word(text: str) -> bool:
-    if not text or text.startswith("--") or "->" in text or not lx.is_word_char(text[0]):
+    if not text or text.startswith(("--", "'")) or "->" in text or not lx.is_word_char(text[0]):
         return False
     return all(lx.is_word_char(c) or c == "/" for c in text)
 

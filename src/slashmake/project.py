@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from . import __version__
+from .agent_program import AGENT_CONFIG_KEYS
+from .configfile import ConfigDoc, check_param_overrides, read_config
+from .configfile import load_config as load_config  # re-exported: callers import them from here
+from .configfile import validate_config as validate_config
 from .definitions import Definitions, load, slug
-from .errors import CompileError, ResolveError, Source, Span
+from .errors import DefinitionError
 
 if TYPE_CHECKING:
     from .resolve import Resolved
@@ -38,24 +40,30 @@ class Project:
     root: Path
     config: dict[str, Any] = field(default_factory=dict)
     _defs: Definitions | None = None
+    config_doc: ConfigDoc = field(default_factory=ConfigDoc)
+    macro_errors: dict[str, DefinitionError] = field(default_factory=dict)
 
     @classmethod
     def open(cls, root: Path | str = ".", config_file: str | None = None) -> Project:
         """Read the project's config (validated against its schema)."""
         root = Path(root).resolve()
         project = cls(root)
-        project.config = load_config(root, config_file)
+        project.config_doc = read_config(root, config_file)
+        project.config = dict(project.config_doc.data)
         return project
 
     @property
     def defs(self) -> Definitions:
+        """Every definition (plugins listed in config too); config's parameter overrides checked."""
         if self._defs is None:
-            self._defs = load(self.root)
+            plugins = self.config.get("plugins") or []
+            self._defs = load(self.root, [str(p) for p in plugins])
+            check_param_overrides(self.config_doc, self._defs)
         return self._defs
 
     def agent_config(self) -> dict[str, Any]:
         agent = self.config.get("agent") or {}
-        return {k: agent.get(k) for k in ("program", "tools_format", "timeout") if agent.get(k) is not None}
+        return {k: agent.get(k) for k in AGENT_CONFIG_KEYS if agent.get(k) is not None}
 
     # -- hashing ---------------------------------------------------------------------------------
     def sources_hash(self, sources: list[str], overrides: dict[str, str] | None = None) -> str:
@@ -92,6 +100,8 @@ class Project:
         if names != present:
             return True
         for name in names:
+            if not (folder / f"{name}.json").exists():
+                return True
             text = (folder / f"{name}.smk").read_text()
             m, s = _HASH_LINE.search(text), _SOURCES_LINE.search(text)
             if not m or not s or self.sources_hash(s.group(1).split()) != m.group(1):
@@ -99,7 +109,12 @@ class Project:
         return False
 
     def compile_macros(self, force: bool = False) -> list[Path]:
-        """(Re)write ``rules/compiled/<flow>.smk`` for every macro; return the files that changed."""
+        """(Re)write ``rules/compiled/<flow>.smk`` and its data file for every macro; return what changed.
+
+        A flow's data file (``<flow>.json``) holds its index and ``needs``: the compiled flows that
+        define steps it shares (computed once, in the first flow that has them), so a run includes
+        only the files its target needs.
+        """
         if not force and not self.stale():
             return []
         folder = self.root / COMPILED
@@ -108,18 +123,58 @@ class Project:
         defined: dict[str, str] = {}
         wanted: set[str] = set()
         for name in self.macros():
-            text, _ = self.compile_flow(f"/{name.replace('/', ':')}", name, defined)
             path = folder / f"{slug(name)}.smk"
-            wanted.add(path.name)
+            try:
+                text, resolved = self.compile_flow(f"/{name.replace('/', ':')}", name, defined,
+                                                   index_file=(COMPILED / f"{slug(name)}.json").as_posix())
+            except DefinitionError as e:  # it uses a bad file: only running this macro fails
+                self.macro_errors[name] = e
+                continue
+            data = self.flow_data(resolved, defined)
+            wanted.update((path.name, f"{path.stem}.json"))
             defined.update({r: path.name for r in _RULE_LINE.findall(text) if r not in defined})
-            if not path.exists() or path.read_text() != text:
-                _write(path, text)
-                changed.append(path)
-        for old in folder.glob("*.smk"):
+            for file, content in ((path, text), (path.with_suffix(".json"), data)):
+                if not file.exists() or file.read_text() != content:
+                    _write(file, content)
+                    changed.append(file)
+        for old in [*folder.glob("*.smk"), *folder.glob("*.json")]:
             if old.name not in wanted:
                 old.unlink()
                 changed.append(old)
         return changed
+
+    def flow_data(self, resolved: Resolved, defined: dict[str, str]) -> str:
+        """The JSON data file of a flow: its index, and the compiled flows it needs (in include order)."""
+        from .compile import index_data
+
+        needs: set[str] = set()
+        for step in resolved.steps:
+            if step.rule in defined:
+                stem = Path(defined[step.rule]).stem
+                needs.update((stem, *self._needs(stem)))
+        order = [slug(n) for n in self.macros()]
+        data = {**index_data(resolved), "needs": [n for n in order if n in needs]}
+        return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+    def _needs(self, stem: str) -> list[str]:
+        return self._needs_file(self.root / COMPILED / f"{stem}.json")
+
+    def flows_needed(self, target: str, chain_file: str | None) -> tuple[str, ...]:
+        """The compiled flows a run of ``target`` includes: its own (for a macro) and those it needs."""
+        if chain_file is not None:
+            stems = self._needs_file(self.root / Path(chain_file).with_suffix(".json"))
+        else:
+            own = next((slug(n) for n in self.macros() if target_name(n) == target), None)
+            stems = [*self._needs(own), own] if own else [p.stem for p in sorted((self.root / COMPILED).glob("*.smk"))]
+        return tuple(stems)
+
+    @staticmethod
+    def _needs_file(path: Path) -> list[str]:
+        try:
+            needs = json.loads(path.read_text()).get("needs")
+        except (OSError, ValueError):
+            return []
+        return [str(n) for n in needs] if isinstance(needs, list) else []
 
     def macro_rules(self) -> dict[str, str]:
         """Rule names defined by the compiled macros, with the file defining each."""
@@ -137,7 +192,8 @@ class Project:
                        param_overrides=self.config.get("params") or {}, agent_config=self.agent_config())
 
     def compile_flow(self, chain: str, name: str, skip: dict[str, str], overrides: dict[str, str] | None = None,
-                     source_name: str = "<chain>", target: str | None = None) -> tuple[str, Resolved]:
+                     source_name: str = "<chain>", target: str | None = None,
+                     index_file: str = "") -> tuple[str, Resolved]:
         """The compiled text of one flow (a macro's name or an ad-hoc chain), and its resolved steps."""
         from .compile import compile_text, header_lines
 
@@ -145,7 +201,7 @@ class Project:
         sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
         header = header_lines(name, chain, sources, self.sources_hash(sources, overrides))
         text = compile_text(resolved, self.defs, target or target_name(name), f"results/{slug(name)}/index.json",
-                            header, skip, self.agent_config())
+                            header, skip, self.agent_config(), index_file or f"{CHAINS.as_posix()}/{name}.json")
         return text, resolved
 
     def compile_chain(self, chain: str, overrides: dict[str, str] | None = None,
@@ -155,10 +211,12 @@ class Project:
         digest = hashlib.sha256(json.dumps([chain, overrides or {}], sort_keys=True).encode()).hexdigest()[:10]
         name = f"chain-{digest}"
         target = f"chain_{digest}"
-        text, resolved = self.compile_flow(chain, name, self.macro_rules(), overrides, source_name, target)
+        defined = self.macro_rules()
+        text, resolved = self.compile_flow(chain, name, defined, overrides, source_name, target)
         path = self.root / CHAINS / f"{name}.smk"
-        if not path.exists() or path.read_text() != text:
-            _write(path, text)
+        for file, content in ((path, text), (path.with_suffix(".json"), self.flow_data(resolved, defined))):
+            if not file.exists() or file.read_text() != content:
+                _write(file, content)
         return target, path, resolved
 
 
@@ -194,48 +252,3 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def load_config(root: Path, config_file: str | None = None) -> dict[str, Any]:
-    """Read ``config/config.yaml`` and check it against ``config/schema.yaml``."""
-    path = root / (config_file or "config/config.yaml")
-    if not path.exists():
-        return {}
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        pos = mark.index if mark else 0
-        raise ResolveError(f"invalid YAML: {getattr(e, 'problem', e)}", Span(Source(str(path), text), pos, pos + 1)) \
-            from None
-    try:
-        validate_config(root, data)
-    except CompileError as e:
-        raise CompileError(f"{path.relative_to(root)}: {e.message}") from None
-    return dict(data)
-
-
-def validate_config(root: Path, data: Any) -> None:
-    """Check a config against ``config/schema.yaml``, once per change (jsonschema costs ~0.1 s a start)."""
-    schema_path = root / "config/schema.yaml"
-    if not schema_path.exists():
-        return
-    schema_text = schema_path.read_text()
-    # Keys slashmake itself passes with --config (slashmake_chain...) change per run: leave them out.
-    user = {k: v for k, v in data.items() if not str(k).startswith("slashmake_")} if isinstance(data, dict) else data
-    digest = hashlib.sha256((json.dumps(user, sort_keys=True, default=str) + "\0" + schema_text).encode()).hexdigest()
-    marker = root / ".slashmake" / "config-valid"
-    if marker.exists() and marker.read_text() == digest:
-        return
-    import jsonschema
-
-    try:
-        jsonschema.validate(data, yaml.safe_load(schema_text))
-    except jsonschema.ValidationError as e:
-        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise CompileError(f"config '{where}': {e.message}") from None
-    try:
-        _write(marker, digest)
-    except OSError:
-        pass  # a read-only project still runs; it validates every time

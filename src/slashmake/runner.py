@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,13 @@ class Invocation:
     report: str | None = None
     extra: tuple[str, ...] = ()
     quiet: bool = False
+    until: tuple[str, ...] = ()
+    set_threads: tuple[str, ...] = ()  # RULE=N
+    set_resources: tuple[str, ...] = ()  # RULE:NAME=VALUE
+    # The compiled flows (rules/compiled/<name>.smk) the Snakefile includes; None: every one.
+    flows: tuple[str, ...] | None = None
+    # Where the executor ships a job group as one unit (runpod): GROUP=N merges a sweep's N variants.
+    group_components: tuple[str, ...] = ()
 
 
 def snakemake_argv(inv: Invocation) -> list[str]:
@@ -45,8 +53,10 @@ def snakemake_argv(inv: Invocation) -> list[str]:
     swallow a target that followed them.
     """
     argv = [*SNAKEMAKE, inv.target]
-    if inv.forcerun:
-        argv += ["--forcerun", *inv.forcerun]
+    for option, values in (("--forcerun", inv.forcerun), ("--until", inv.until),
+                           ("--set-threads", inv.set_threads), ("--set-resources", inv.set_resources)):
+        if values:
+            argv += [option, *values]
     argv += ["--cores", str(inv.cores)]
     if inv.profile:
         argv += ["--profile", inv.profile]
@@ -63,7 +73,13 @@ def snakemake_argv(inv: Invocation) -> list[str]:
     argv += list(inv.extra)
     config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
     if inv.executor == "runpod":
-        config.append("slashmake_group_sweeps=1")  # a sweep's variants travel to the pod as one job
+        # A sweep's rule is in group sweep_<rule> under this switch (the runpod profile sets it too;
+        # --config here replaces the profile's), and its variants travel to the pod as one job.
+        config.append("slashmake_group_sweeps=1")
+        if inv.group_components:
+            argv += ["--group-components", *inv.group_components]
+    if inv.flows is not None:
+        config.append(f"slashmake_flows=[{','.join(inv.flows)}]")  # a YAML list: Snakemake reads it so
     if config:
         argv += ["--config", *config]
     return argv
@@ -78,6 +94,8 @@ def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.Comple
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunError("another `slashmake run` is running in this project") from None
+        # a fresh id per run: agent steps sum their cost under it (agent.max_cost_usd)
+        os.environ["SLASHMAKE_RUN_ID"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
         if not inv.dry_run and any((root / ".snakemake" / "locks").glob("*.lock")):
             # Nobody holds run.lock, so Snakemake's locks are left over from a killed run.
             subprocess.run([*SNAKEMAKE, "--unlock", "--cores", "1"], cwd=root,  # noqa: S603

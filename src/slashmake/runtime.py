@@ -22,7 +22,11 @@ OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a <
 
 
 class StepFailure(Exception):
-    """A runtime failure the rule reports in its log."""
+    """A runtime failure the rule reports in its log (``slashmake run`` prints it; see outcomes.py)."""
+
+
+# The prefix of a failure line in a step's log: what `slashmake run` looks for to say why a step failed.
+FAILURE = "slashmake: error: "
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -37,13 +41,14 @@ def write_json(path: str | Path, data: Any) -> None:
 def read_metric(path: str | Path, key: str) -> Any:
     """One key of a metrics JSON file; errors name the file and the key."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StepFailure(f"metrics file {path} is missing (looking for '{key}')") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise StepFailure(f"metrics file {path} is not valid JSON ({e}); looking for '{key}'") from None
     if not isinstance(data, dict):
-        raise StepFailure(f"metrics file {path} must hold a JSON object; looking for '{key}'")
+        raise StepFailure(f"metrics file {path} must hold a JSON object, not {type(data).__name__}; "
+                          f"looking for '{key}'")
     norm = {k.replace("-", "_"): v for k, v in data.items()}
     if key.replace("-", "_") not in norm:
         raise StepFailure(f"metrics file {path} has no key '{key}' (it has: {', '.join(sorted(data)) or 'none'})")
@@ -91,7 +96,7 @@ def cmd_join(args: argparse.Namespace) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> None:
-    index = json.loads(args.index)
+    index = json.loads(Path(args.index).read_text())  # the flow's data file (index_data)
     out = Path(args.out)
     for i, step in enumerate(index["steps"], 1):
         folder = Path(step["folder"])
@@ -121,14 +126,18 @@ def cmd_attempt(args: argparse.Namespace) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(args.stage) if args.stage else None
     code = 1
-    for attempt in range(args.retries + 1):
+    # Definitions refuse negative values when they load; a hand-written rule still never crashes here.
+    retries, backoff = max(0, args.retries), max(0.0, args.backoff)
+    made = 0
+    for attempt in range(retries + 1):
         if attempt:
-            time.sleep(args.backoff * 2 ** (attempt - 1))
+            time.sleep(backoff * 2 ** (attempt - 1))
+        made += 1
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
             stage.mkdir(parents=True)
         with log.open("a") as fh:
-            fh.write(f"slashmake: attempt {attempt + 1}/{args.retries + 1} started at {time.time():.3f}\n")
+            fh.write(f"slashmake: attempt {attempt + 1}/{retries + 1} started at {time.time():.3f}\n")
             fh.flush()
             try:
                 code = subprocess.call(argv, stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)  # noqa: S603
@@ -140,10 +149,10 @@ def cmd_attempt(args: argparse.Namespace) -> int:
             break
     if args.status is None:
         return code
-    return _finish_try(args, stage, code, log)
+    return _finish_try(args, stage, code, log, made)
 
 
-def _finish_try(args: argparse.Namespace, stage: Path | None, code: int, log: Path) -> int:
+def _finish_try(args: argparse.Namespace, stage: Path | None, code: int, log: Path, made: int) -> int:
     publish = Path(args.publish)
     if code == 0 and stage is not None:
         for item in sorted(stage.rglob("*")):
@@ -154,7 +163,8 @@ def _finish_try(args: argparse.Namespace, stage: Path | None, code: int, log: Pa
     if stage is not None:
         shutil.rmtree(stage, ignore_errors=True)
     status = {"success": code == 0, "branch": "else" if code == 0 else "catch", "exit_code": code,
-              "label": args.label, "attempts": args.retries + 1}
+              "label": args.label, "attempts": made,
+              "attempts_allowed": max(0, args.retries) + 1}
     if code != 0:
         status["stderr_tail"] = _tail(log)
     write_json(args.status, status)
@@ -178,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--out", required=True)
     j.add_argument("files", nargs="*")
     i = sub.add_parser("index", help="write a flow's readable index")
-    i.add_argument("--index", required=True)
+    i.add_argument("--index", required=True, help="the flow's index data file (JSON)")
     i.add_argument("--out", required=True)
     i.add_argument("files", nargs="*")
     a = sub.add_parser("attempt", help="run a command with retries and backoff")
@@ -200,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_attempt(args)
         {"gate": cmd_gate, "join": cmd_join, "index": cmd_index}[args.cmd](args)
     except StepFailure as e:
-        print(f"slashmake: {e}", file=sys.stderr)
+        print(f"{FAILURE}{e}", file=sys.stderr)
         return 1
     return 0
 

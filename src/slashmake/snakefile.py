@@ -14,6 +14,8 @@ from typing import Any
 
 from .runtime import read_metric
 
+RECURSION_LIMIT = 50_000
+
 
 def prepare(root: str | Path, config: dict[str, Any]) -> None:
     """Rebuild stale compiled flows and put this interpreter first on PATH for the rules' programs.
@@ -23,6 +25,9 @@ def prepare(root: str | Path, config: dict[str, Any]) -> None:
     from .errors import FlowError
     from .project import Project, validate_config
 
+    # Snakemake builds its DAG recursively, a frame or so per stage: a chain of thousands of
+    # stages needs more than Python's default 1,000 frames.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     bindir = os.path.dirname(sys.executable)
     if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
@@ -31,6 +36,15 @@ def prepare(root: str | Path, config: dict[str, Any]) -> None:
         Project(Path(root).resolve(), dict(config)).compile_macros()
     except FlowError as e:
         raise SystemExit(f"slashmake: {e.render()}") from None
+
+
+def compiled_flows(root: str | Path, config: dict[str, Any]) -> list[Path]:
+    """The compiled flows to include: those ``config["slashmake_flows"]`` names, else every one."""
+    folder = Path(root, "rules/compiled")
+    names = config.get("slashmake_flows")
+    if names is None:
+        return sorted(folder.glob("*.smk"))
+    return [folder / f"{name}.smk" for name in names]
 
 
 def choose(checkpoint: Any, options: dict[str, Any]) -> Any:
@@ -74,31 +88,6 @@ def register_variants(rule: str, table: dict[str, dict[str, Any]]) -> None:
 def variant(rule: str, name: str, key: str) -> Any:
     """One parameter of one variant of a sweep."""
     return _VARIANTS[rule][name][key]
-
-
-def sweep_group(workflow: Any, config: dict[str, Any], name: str, size: int) -> None:
-    """Where the executor ships a job group as one unit (runpod), send a sweep's variants together.
-
-    Off unless ``config["slashmake_group_sweeps"]`` is set (the runpod profile sets it): on SLURM
-    each variant stays its own job.
-    """
-    if not config.get("slashmake_group_sweeps"):
-        return
-    # Snakemake parses the Snakefile with default group settings and swaps in the command line's
-    # just before execute() builds the DAG: add the sweeps' sizes there, so that an explicit
-    # --group-components NAME=N still wins.
-    pending = workflow.__dict__.get("_slashmake_sweep_groups")
-    if pending is None:
-        pending = workflow._slashmake_sweep_groups = {}
-        execute = workflow.execute
-
-        def execute_with_sweep_groups(*args: Any, **kwargs: Any) -> Any:
-            settings = workflow.group_settings
-            settings.group_components = {**pending, **dict(settings.group_components)}
-            return execute(*args, **kwargs)
-
-        workflow.execute = execute_with_sweep_groups
-    pending.setdefault(name, size)
 
 
 def q(value: Any) -> str:

@@ -13,15 +13,25 @@ Everything is normalised to Factory tool IDs:
     web         WebSearch, FetchUrl
     mcp         mcp            (a marker: MCP tools; Claude's ``mcp__server__tool`` names are kept)
 
-Claude Code names map onto them: Bash -> Execute (``Bash(git add:*)`` too), Write -> Create,
-Edit/MultiEdit/NotebookEdit -> Edit, WebFetch -> FetchUrl; Read, Glob, Grep, LS and WebSearch are
-the same. Unknown IDs (``Task``, ``Skill``...) are kept, with a warning.
+    agents      Task           (Claude Code: Agent, or its older name Task)
+    skills      Skill
+    todos       TodoWrite
+
+Claude Code names map onto them: Bash, BashOutput and KillShell -> Execute (``Bash(git add:*)``
+too), Write -> Create, Edit/MultiEdit/NotebookEdit -> Edit, NotebookRead -> Read, WebFetch ->
+FetchUrl, Agent/Task -> Task, TodoRead/TodoWrite -> TodoWrite; Read, Glob, Grep, LS, WebSearch and
+Skill are the same. Claude Code's tools with no Factory counterpart (AskUserQuestion, ExitPlanMode,
+LSP, SlashCommand...) are known and kept for ``claude``, left out for ``droid``. A list may be
+written with commas or spaces (``Read Grep Bash(git diff *)``). Unknown names are kept, with a
+warning (:func:`unknown_names` lets a caller warn once per name).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from .errors import ToolsError
 
 __all__ = [
     "ALL_TOOL_IDS",
@@ -33,11 +43,8 @@ __all__ = [
     "missing_tools",
     "normalize_tools",
     "to_program_form",
+    "unknown_names",
 ]
-
-
-class ToolsError(ValueError):
-    """A tools value that cannot be read at all (wrong type)."""
 
 
 MCP = "mcp"
@@ -50,10 +57,17 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "mcp": (MCP,),
 }
 
-# Factory IDs slashmake knows. TodoWrite is given to every droid by Factory; it is known, not needed.
+# Factory IDs slashmake knows beyond the categories (TodoWrite is given to every droid by Factory).
+_OTHER_FACTORY_IDS = frozenset({"TodoWrite", "Task", "Skill"})
 KNOWN_IDS: frozenset[str] = frozenset(
-    {tool for ids in CATEGORIES.values() for tool in ids} | {"TodoWrite"}
+    {tool for ids in CATEGORIES.values() for tool in ids} | _OTHER_FACTORY_IDS
 )
+
+# Claude Code tools with no Factory counterpart: known, passed to `claude`, not to `droid`.
+CLAUDE_ONLY: frozenset[str] = frozenset({
+    "AskUserQuestion", "ExitPlanMode", "EnterPlanMode", "LSP", "SlashCommand", "Artifact",
+    "ListMcpResourcesTool", "ReadMcpResourceTool", "TaskOutput", "TaskStop",
+})
 
 # "tools" omitted: the droid may use every tool.
 ALL_TOOL_IDS: frozenset[str] = KNOWN_IDS
@@ -72,6 +86,14 @@ _CLAUDE_TO_FACTORY: dict[str, str] = {
     "WebFetch": "FetchUrl",
     "WebSearch": "WebSearch",
     "TodoWrite": "TodoWrite",
+    "TodoRead": "TodoWrite",
+    "BashOutput": "Execute",
+    "KillShell": "Execute",
+    "KillBash": "Execute",
+    "NotebookRead": "Read",
+    "Agent": "Task",
+    "Task": "Task",
+    "Skill": "Skill",
 }
 
 # Factory ID -> Claude Code tool names (for ``--allowedTools``)
@@ -87,6 +109,8 @@ _FACTORY_TO_CLAUDE: dict[str, tuple[str, ...]] = {
     "WebSearch": ("WebSearch",),
     "FetchUrl": ("WebFetch",),
     "TodoWrite": ("TodoWrite",),
+    "Task": ("Task",),  # Claude Code's older name for Agent, which it still accepts
+    "Skill": ("Skill",),
 }
 
 PROGRAM_FORMATS = ("claude", "droid", "none")
@@ -101,7 +125,8 @@ _SPEC_RE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*\((.*)\)\s*$", re.DOTALL)
 
 
 def _split_commas(text: str) -> list[str]:
-    """Split ``"Bash(git add:*, git commit:*), Read"`` at top-level commas."""
+    """Split ``"Bash(git add:*, git commit:*), Read"`` (or ``"Read Bash(git diff *)"``) at top-level
+    commas and spaces: Claude Code's skills write their lists with spaces."""
     parts: list[str] = []
     depth = 0
     current: list[str] = []
@@ -110,7 +135,7 @@ def _split_commas(text: str) -> list[str]:
             depth += 1
         elif ch == ")":
             depth = max(0, depth - 1)
-        if ch == "," and depth == 0:
+        if (ch == "," or ch.isspace()) and depth == 0:
             parts.append("".join(current))
             current = []
         else:
@@ -150,6 +175,8 @@ def _one(entry: str) -> tuple[frozenset[str], str | None]:
         return frozenset({name}), None
     if name in _CLAUDE_TO_FACTORY:
         return frozenset({_CLAUDE_TO_FACTORY[name]}), None
+    if name in CLAUDE_ONLY:
+        return frozenset({name}), None
     key = name.lower().replace("_", "-")
     if name == name.lower() and key in CATEGORIES:
         return frozenset(CATEGORIES[key]), None
@@ -187,6 +214,11 @@ def normalize_tools(value: object) -> tuple[frozenset[str], list[str]]:
         if warning:
             warnings.append(warning)
     return frozenset(ids), warnings
+
+
+def unknown_names(ids: Iterable[str]) -> set[str]:
+    """The names in ``ids`` that neither agent documents (kept as written; worth one warning)."""
+    return {t for t in ids if t not in KNOWN_IDS and t not in CLAUDE_ONLY and not t.startswith("mcp__")}
 
 
 def _as_ids(value: object) -> frozenset[str] | None:
@@ -264,7 +296,7 @@ def to_program_form(ids: Iterable[str] | None, fmt: str, raw: object = None) -> 
     if fmt == "claude":
         names = _claude_names(id_list, raw)
         return ["--allowedTools", ",".join(names)] if names else []
-    names = [t for t in id_list if t != MCP and not t.startswith("mcp__")]
+    names = [t for t in id_list if t != MCP and not t.startswith("mcp__") and t not in CLAUDE_ONLY]
     return ["--enabled-tools", ",".join(names)] if names else []
 
 

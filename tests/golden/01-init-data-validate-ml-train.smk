@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 964bcd3147e4f9cc
+# sources-hash: b3b10fa9a7c4779e
 
 # /init (workflow/commands/init.md) at <chain>:1:1
 rule init_7ee99973:
@@ -78,7 +78,7 @@ checkpoint gate_acc_c82bcb8a:
         threshold="0.87",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at <chain>:1:68
 rule ml_deploy_ab6668f7:
@@ -105,18 +105,17 @@ rule join_acc_d9d1c093:
         "logs/steps/join-acc-d9d1c093.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_01
 rule seed_01:
     input:
         final="results/steps/join-acc-d9d1c093/join.json",
+        index=".slashmake/chains/seed-01.json",
     output:
         "results/seed-01/index.json",
     log:
         "logs/seed-01/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/init \\u2192 /data-validate \\u2192 /ml-train \\u2192 /ml-evaluate \\u2192 /if:acc>0.87 \\u2192 /ml-deploy\", \"flow\": \"seed-01\", \"steps\": [{\"folder\": \"results/steps/init-7ee99973\", \"key\": \"init-7ee99973\", \"kind\": \"call\", \"label\": \"/init\", \"origin\": \"\", \"outputs\": [\"workspace\"]}, {\"folder\": \"results/steps/data-validate-63bbfcb7\", \"key\": \"data-validate-63bbfcb7\", \"kind\": \"call\", \"label\": \"/data-validate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/ml-train-ba075d42\", \"key\": \"ml-train-ba075d42\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/ml-evaluate-67e78db0\", \"key\": \"ml-evaluate-67e78db0\", \"kind\": \"call\", \"label\": \"/ml-evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-acc-c82bcb8a\", \"key\": \"gate-acc-c82bcb8a\", \"kind\": \"gate\", \"label\": \"gate-acc\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-deploy-ab6668f7\", \"key\": \"ml-deploy-ab6668f7\", \"kind\": \"call\", \"label\": \"/ml-deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-acc-d9d1c093\", \"key\": \"join-acc-d9d1c093\", \"kind\": \"join\", \"label\": \"join-acc\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

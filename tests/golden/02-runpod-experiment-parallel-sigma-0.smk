@@ -3,9 +3,8 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: a743fe981b254103
+# sources-hash: e92c2f9ff3c6c688
 
-sweep_group(workflow, config, "sweep_runpod_experiment_c2c38dce", 3)
 register_variants("runpod_experiment_c2c38dce", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
 
 # /runpod-experiment (workflow/commands/runpod-experiment.md) at <chain>:1:1
@@ -40,12 +39,11 @@ rule results_aggregate_d22632b3:
 rule seed_02:
     input:
         final="results/steps/results-aggregate-d22632b3/metrics.json",
+        index=".slashmake/chains/seed-02.json",
     output:
         "results/seed-02/index.json",
     log:
         "logs/seed-02/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] \\u2192 /results:aggregate\", \"flow\": \"seed-02\", \"steps\": [{\"folder\": \"results/steps/runpod-experiment-c2c38dce\", \"key\": \"runpod-experiment-c2c38dce\", \"kind\": \"call\", \"label\": \"/runpod-experiment\", \"origin\": \"\", \"outputs\": [\"encoder\", \"metrics\"]}, {\"folder\": \"results/steps/results-aggregate-d22632b3\", \"key\": \"results-aggregate-d22632b3\", \"kind\": \"call\", \"label\": \"/results:aggregate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

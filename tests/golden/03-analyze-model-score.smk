@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: cc22a7f59d4f3e0d
+# sources-hash: 1daaabe150e58f91
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
 rule analyze_4470f3bf:
@@ -31,7 +31,7 @@ checkpoint gate_model_score_5778fb24:
         threshold="0.85",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --value {params.value:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --value {params.value:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:56
 rule deploy_cfe432ad:
@@ -70,18 +70,17 @@ rule join_model_score_0763729d:
         "logs/steps/join-model_score-0763729d.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_03
 rule seed_03:
     input:
         final="results/steps/join-model_score-0763729d/join.json",
+        index=".slashmake/chains/seed-03.json",
     output:
         "results/seed-03/index.json",
     log:
         "logs/seed-03/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/analyze \\u2192 $model_score=0.87 \\u2192 /if:$model_score>0.85 \\u2192 /deploy \\u2192 /else \\u2192 /optimize\", \"flow\": \"seed-03\", \"steps\": [{\"folder\": \"results/steps/analyze-4470f3bf\", \"key\": \"analyze-4470f3bf\", \"kind\": \"call\", \"label\": \"/analyze\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-model_score-5778fb24\", \"key\": \"gate-model_score-5778fb24\", \"kind\": \"gate\", \"label\": \"gate-model_score\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-cfe432ad\", \"key\": \"deploy-cfe432ad\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/optimize-66e2d733\", \"key\": \"optimize-66e2d733\", \"kind\": \"call\", \"label\": \"/optimize\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-model_score-0763729d\", \"key\": \"join-model_score-0763729d\", \"kind\": \"join\", \"label\": \"join-model_score\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

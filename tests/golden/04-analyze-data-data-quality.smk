@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: e4aaf2a3f3bb16b2
+# sources-hash: 47762b3798276c01
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
 rule analyze_data_4478080a:
@@ -31,7 +31,7 @@ checkpoint gate_data_quality_652cfec5:
         threshold="0.8",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:66
 rule ml_train_0800a6e3:
@@ -76,18 +76,17 @@ rule join_data_quality_63668a8a:
         "logs/steps/join-data_quality-63668a8a.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_04
 rule seed_04:
     input:
         final="results/steps/join-data_quality-63668a8a/join.json",
+        index=".slashmake/chains/seed-04.json",
     output:
         "results/seed-04/index.json",
     log:
         "logs/seed-04/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/analyze-data \\u2192 $data_quality=<result> \\u2192 /if:$data_quality>0.8 \\u2192 /ml-train \\u2192 /else \\u2192 /data-cleanup\", \"flow\": \"seed-04\", \"steps\": [{\"folder\": \"results/steps/analyze-data-4478080a\", \"key\": \"analyze-data-4478080a\", \"kind\": \"call\", \"label\": \"/analyze-data\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-data_quality-652cfec5\", \"key\": \"gate-data_quality-652cfec5\", \"kind\": \"gate\", \"label\": \"gate-data_quality\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/ml-train-0800a6e3\", \"key\": \"ml-train-0800a6e3\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/data-cleanup-77a5a6aa\", \"key\": \"data-cleanup-77a5a6aa\", \"kind\": \"call\", \"label\": \"/data-cleanup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-data_quality-63668a8a\", \"key\": \"join-data_quality-63668a8a\", \"kind\": \"join\", \"label\": \"join-data_quality\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

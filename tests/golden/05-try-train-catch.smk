@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 06b6e41d06b9fda9
+# sources-hash: 92e02fe5ce34b996
 
 # /train (workflow/commands/train.md) at <chain>:1:6
 checkpoint train_1ae7369a:
@@ -17,7 +17,7 @@ checkpoint train_1ae7369a:
         out_model="results/steps/train-1ae7369a/.staging/model.pt",
         out_metrics="results/steps/train-1ae7369a/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-1ae7369a/.staging --publish results/steps/train-1ae7369a --label training-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-1ae7369a/.staging --publish results/steps/train-1ae7369a --label training-failed -- bash -c _slashmake_body"
 
 # /use-backup (workflow/commands/use-backup.md) at <chain>:1:40
 rule use_backup_64ac4165:
@@ -56,18 +56,17 @@ rule join_train_7b345918:
         "logs/steps/join-train-7b345918.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_05
 rule seed_05:
     input:
         final="results/steps/join-train-7b345918/join.json",
+        index=".slashmake/chains/seed-05.json",
     output:
         "results/seed-05/index.json",
     log:
         "logs/seed-05/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/try:/train \\u2192 /catch:training-failed \\u2192 /fallback:use-backup \\u2192 /else \\u2192 /continue\", \"flow\": \"seed-05\", \"steps\": [{\"folder\": \"results/steps/train-1ae7369a\", \"key\": \"train-1ae7369a\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/use-backup-64ac4165\", \"key\": \"use-backup-64ac4165\", \"kind\": \"call\", \"label\": \"/use-backup\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-bc4d9399\", \"key\": \"continue-bc4d9399\", \"kind\": \"call\", \"label\": \"/continue\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-7b345918\", \"key\": \"join-train-7b345918\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: f3188345cec43be9
+# sources-hash: be7d2352b1277f0f
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
 checkpoint deploy_6625b2d3:
@@ -15,7 +15,7 @@ checkpoint deploy_6625b2d3:
         arguments="",
         out_report="results/steps/deploy-6625b2d3/.staging/report.json",
     shell:
-        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-6625b2d3/.staging --publish results/steps/deploy-6625b2d3 --label deployment-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/deploy.py --report {params.out_report:q} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/deploy-6625b2d3/.staging --publish results/steps/deploy-6625b2d3 --label deployment-failed -- bash -c _slashmake_body"
 
 # /rollback (workflow/commands/rollback.md) at <chain>:1:43
 rule rollback_f7c5b79d:
@@ -67,18 +67,17 @@ rule join_deploy_7126e12f:
         "logs/steps/join-deploy-7126e12f.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_06
 rule seed_06:
     input:
         final="results/steps/join-deploy-7126e12f/join.json",
+        index=".slashmake/chains/seed-06.json",
     output:
         "results/seed-06/index.json",
     log:
         "logs/seed-06/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/try:/deploy \\u2192 /catch:deployment-failed \\u2192 /rollback \\u2192 /notify-team \\u2192 /retry-deployment\", \"flow\": \"seed-06\", \"steps\": [{\"folder\": \"results/steps/deploy-6625b2d3\", \"key\": \"deploy-6625b2d3\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/rollback-f7c5b79d\", \"key\": \"rollback-f7c5b79d\", \"kind\": \"call\", \"label\": \"/rollback\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/notify-team-21bccc08\", \"key\": \"notify-team-21bccc08\", \"kind\": \"call\", \"label\": \"/notify-team\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retry-deployment-94568109\", \"key\": \"retry-deployment-94568109\", \"kind\": \"call\", \"label\": \"/retry-deployment\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-deploy-7126e12f\", \"key\": \"join-deploy-7126e12f\", \"kind\": \"join\", \"label\": \"join-deploy\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: 3f388b40bc02ca76
+# sources-hash: f1832550e1b6295c
 
 # /train (workflow/commands/train.md) at <chain>:1:1
 checkpoint train_39913d84:
@@ -17,7 +17,7 @@ checkpoint train_39913d84:
         out_model="results/steps/train-39913d84/.staging/model.pt",
         out_metrics="results/steps/train-39913d84/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; {PYTHON:q} -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-39913d84/.staging --publish results/steps/train-39913d84 --label failure -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-39913d84/.staging --publish results/steps/train-39913d84 --label failure -- bash -c _slashmake_body"
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
 rule escalate_2ba87a30:
@@ -56,18 +56,17 @@ rule join_train_9c983b6b:
         "logs/steps/join-train-9c983b6b.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_07
 rule seed_07:
     input:
         final="results/steps/join-train-9c983b6b/join.json",
+        index=".slashmake/chains/seed-07.json",
     output:
         "results/seed-07/index.json",
     log:
         "logs/seed-07/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/train-with-retry:3:backoff=300 \\u2192 /if:success \\u2192 /deploy \\u2192 /else \\u2192 /escalate\", \"flow\": \"seed-07\", \"steps\": [{\"folder\": \"results/steps/train-39913d84\", \"key\": \"train-39913d84\", \"kind\": \"call\", \"label\": \"/train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}, {\"folder\": \"results/steps/escalate-2ba87a30\", \"key\": \"escalate-2ba87a30\", \"kind\": \"call\", \"label\": \"/escalate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/deploy-6c599a01\", \"key\": \"deploy-6c599a01\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-train-9c983b6b\", \"key\": \"join-train-9c983b6b\", \"kind\": \"join\", \"label\": \"join-train\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

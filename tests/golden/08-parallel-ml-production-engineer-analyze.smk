@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 5f7fac07c705b073
+# sources-hash: f4e99d2e77514787
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
 rule analyze_model_architecture_7306ec7b:
@@ -20,10 +20,11 @@ rule analyze_model_architecture_7306ec7b:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("analyze-model-architecture-7306ec7b"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at <chain>:1:62
 rule validate_data_pipeline_b03e2085:
@@ -40,10 +41,11 @@ rule validate_data_pipeline_b03e2085:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("validate-data-pipeline-b03e2085"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at <chain>:1:116
 rule setup_monitoring_d8056ae2:
@@ -60,10 +62,11 @@ rule setup_monitoring_d8056ae2:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("setup-monitoring-d8056ae2"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173
 rule aggregate_502874bc:
@@ -96,12 +99,11 @@ rule plan_05c8ff2d:
 rule seed_08:
     input:
         final="results/steps/plan-05c8ff2d/report.json",
+        index=".slashmake/chains/seed-08.json",
     output:
         "results/seed-08/index.json",
     log:
         "logs/seed-08/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] \\u2192 /aggregate:analysis-results \\u2192 /plan:next-steps\", \"flow\": \"seed-08\", \"steps\": [{\"folder\": \"results/steps/analyze-model-architecture-7306ec7b\", \"key\": \"analyze-model-architecture-7306ec7b\", \"kind\": \"agent\", \"label\": \"/analyze-model-architecture\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/validate-data-pipeline-b03e2085\", \"key\": \"validate-data-pipeline-b03e2085\", \"kind\": \"agent\", \"label\": \"/validate-data-pipeline\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/setup-monitoring-d8056ae2\", \"key\": \"setup-monitoring-d8056ae2\", \"kind\": \"agent\", \"label\": \"/setup-monitoring\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/aggregate-502874bc\", \"key\": \"aggregate-502874bc\", \"kind\": \"call\", \"label\": \"/aggregate\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/plan-05c8ff2d\", \"key\": \"plan-05c8ff2d\", \"kind\": \"call\", \"label\": \"/plan\", \"origin\": \"\", \"outputs\": [\"report\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

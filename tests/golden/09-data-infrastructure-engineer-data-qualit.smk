@@ -3,7 +3,7 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: d4390e2a60c6bf1d
+# sources-hash: bee5eda8f4cd0193
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
 rule data_quality_check_acca7923:
@@ -20,21 +20,23 @@ rule data_quality_check_acca7923:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("data-quality-check-acca7923"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
-rule model_optimization_2105613a:
+rule model_optimization_68e6486a:
     input:
-        after="results/steps/data-quality-check-acca7923/metrics.json",
+        response="results/steps/data-quality-check-acca7923/response.md",
+        metrics="results/steps/data-quality-check-acca7923/metrics.json",
     output:
-        prompt="results/steps/model-optimization-2105613a/prompt.md",
-        response="results/steps/model-optimization-2105613a/response.md",
-        metrics=report("results/steps/model-optimization-2105613a/metrics.json", category="metrics", labels={"step": "model-optimization-2105613a", "file": "metrics"}),
+        prompt="results/steps/model-optimization-68e6486a/prompt.md",
+        response="results/steps/model-optimization-68e6486a/response.md",
+        metrics=report("results/steps/model-optimization-68e6486a/metrics.json", category="metrics", labels={"step": "model-optimization-68e6486a", "file": "metrics"}),
     log:
-        "logs/steps/model-optimization-2105613a.log",
+        "logs/steps/model-optimization-68e6486a.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/model-optimization.md"),
@@ -42,21 +44,23 @@ rule model_optimization_2105613a:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("model-optimization-68e6486a"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
-rule monitoring_setup_ad21f087:
+rule monitoring_setup_44ea7b39:
     input:
-        after="results/steps/model-optimization-2105613a/metrics.json",
+        response="results/steps/model-optimization-68e6486a/response.md",
+        metrics="results/steps/model-optimization-68e6486a/metrics.json",
     output:
-        prompt="results/steps/monitoring-setup-ad21f087/prompt.md",
-        response="results/steps/monitoring-setup-ad21f087/response.md",
-        metrics=report("results/steps/monitoring-setup-ad21f087/metrics.json", category="metrics", labels={"step": "monitoring-setup-ad21f087", "file": "metrics"}),
+        prompt="results/steps/monitoring-setup-44ea7b39/prompt.md",
+        response="results/steps/monitoring-setup-44ea7b39/response.md",
+        metrics=report("results/steps/monitoring-setup-44ea7b39/metrics.json", category="metrics", labels={"step": "monitoring-setup-44ea7b39", "file": "metrics"}),
     log:
-        "logs/steps/monitoring-setup-ad21f087.log",
+        "logs/steps/monitoring-setup-44ea7b39.log",
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/monitoring-setup.md"),
@@ -64,21 +68,21 @@ rule monitoring_setup_ad21f087:
         program=q("[]"),
         tools_format=q("auto"),
         timeout=q(600.0),
+        step=q("monitoring-setup-44ea7b39"),
     resources:
         agents=1,
     shell:
-        "{PYTHON:q} -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_09
 rule seed_09:
     input:
-        final="results/steps/monitoring-setup-ad21f087/metrics.json",
+        final="results/steps/monitoring-setup-44ea7b39/metrics.json",
+        index=".slashmake/chains/seed-09.json",
     output:
         "results/seed-09/index.json",
     log:
         "logs/seed-09/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/data-infrastructure-engineer:data-quality-check \\u2192 /ml-production-engineer:model-optimization \\u2192 /ml-observability-monitoring-engineer:monitoring-setup\", \"flow\": \"seed-09\", \"steps\": [{\"folder\": \"results/steps/data-quality-check-acca7923\", \"key\": \"data-quality-check-acca7923\", \"kind\": \"agent\", \"label\": \"/data-quality-check\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/model-optimization-2105613a\", \"key\": \"model-optimization-2105613a\", \"kind\": \"agent\", \"label\": \"/model-optimization\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}, {\"folder\": \"results/steps/monitoring-setup-ad21f087\", \"key\": \"monitoring-setup-ad21f087\", \"kind\": \"agent\", \"label\": \"/monitoring-setup\", \"origin\": \"\", \"outputs\": [\"metrics\", \"prompt\", \"response\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

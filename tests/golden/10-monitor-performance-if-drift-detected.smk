@@ -3,7 +3,7 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 30377aa4f44afb63
+# sources-hash: 02c640d3e1c20241
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
 rule monitor_performance_6f84199e:
@@ -30,7 +30,7 @@ checkpoint gate_drift_detected_3e2c5d2d:
         key="drift-detected",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /data-refresh (workflow/commands/data-refresh.md) at <chain>:1:45
 rule data_refresh_48081529:
@@ -85,7 +85,7 @@ checkpoint gate_better_performance_49ffedc1:
         key="better-performance",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:109
 rule deploy_1c84fcf0:
@@ -137,7 +137,7 @@ rule join_better_performance_df3daf76:
         "logs/steps/join-better-performance-df3daf76.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # joins the branches of gate-drift-detected
 rule join_drift_detected_4db5f0d6:
@@ -150,18 +150,17 @@ rule join_drift_detected_4db5f0d6:
         "logs/steps/join-drift-detected-4db5f0d6.log",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
 # target: snakemake -c2 seed_10
 rule seed_10:
     input:
         final="results/steps/join-drift-detected-4db5f0d6/join.json",
+        index=".slashmake/chains/seed-10.json",
     output:
         "results/seed-10/index.json",
     log:
         "logs/seed-10/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/monitor-performance \\u2192 /if:drift-detected \\u2192 /data-refresh \\u2192 /retrain \\u2192 /evaluate \\u2192 /if:better-performance \\u2192 /deploy \\u2192 /monitor \\u2192 /else \\u2192 /continue-monitoring\", \"flow\": \"seed-10\", \"steps\": [{\"folder\": \"results/steps/monitor-performance-6f84199e\", \"key\": \"monitor-performance-6f84199e\", \"kind\": \"call\", \"label\": \"/monitor-performance\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-drift-detected-3e2c5d2d\", \"key\": \"gate-drift-detected-3e2c5d2d\", \"kind\": \"gate\", \"label\": \"gate-drift-detected\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/data-refresh-48081529\", \"key\": \"data-refresh-48081529\", \"kind\": \"call\", \"label\": \"/data-refresh\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/retrain-cbdad6e4\", \"key\": \"retrain-cbdad6e4\", \"kind\": \"call\", \"label\": \"/retrain\", \"origin\": \"\", \"outputs\": [\"model\"]}, {\"folder\": \"results/steps/evaluate-dd6e11ed\", \"key\": \"evaluate-dd6e11ed\", \"kind\": \"call\", \"label\": \"/evaluate\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}, {\"folder\": \"results/steps/gate-better-performance-49ffedc1\", \"key\": \"gate-better-performance-49ffedc1\", \"kind\": \"gate\", \"label\": \"gate-better-performance\", \"origin\": \"\", \"outputs\": [\"decision\"]}, {\"folder\": \"results/steps/deploy-1c84fcf0\", \"key\": \"deploy-1c84fcf0\", \"kind\": \"call\", \"label\": \"/deploy\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/monitor-e2cbeda3\", \"key\": \"monitor-e2cbeda3\", \"kind\": \"call\", \"label\": \"/monitor\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/continue-monitoring-9451e3f7\", \"key\": \"continue-monitoring-9451e3f7\", \"kind\": \"call\", \"label\": \"/continue-monitoring\", \"origin\": \"\", \"outputs\": [\"report\"]}, {\"folder\": \"results/steps/join-better-performance-df3daf76\", \"key\": \"join-better-performance-df3daf76\", \"kind\": \"join\", \"label\": \"join-better-performance\", \"origin\": \"\", \"outputs\": []}, {\"folder\": \"results/steps/join-drift-detected-4db5f0d6\", \"key\": \"join-drift-detected-4db5f0d6\", \"kind\": \"join\", \"label\": \"join-drift-detected\", \"origin\": \"\", \"outputs\": []}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,10 +3,9 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: e23d249851e8ae6f
+# sources-hash: 65676988a8473a20
 
 workflow.register_resource("sweep_runpod_hpo_6bc3c6c5", 4)  # --parallel 4
-sweep_group(workflow, config, "sweep_runpod_hpo_6bc3c6c5", 3)
 register_variants("runpod_hpo_6bc3c6c5", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
 
 # /runpod-hpo (workflow/commands/runpod-hpo.md) at <chain>:1:1
@@ -30,12 +29,11 @@ rule runpod_hpo_6bc3c6c5:
 rule seed_11:
     input:
         final=expand("results/steps/runpod-hpo-6bc3c6c5/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"]),
+        index=".slashmake/chains/seed-11.json",
     output:
         "results/seed-11/index.json",
     log:
         "logs/seed-11/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4\", \"flow\": \"seed-11\", \"steps\": [{\"folder\": \"results/steps/runpod-hpo-6bc3c6c5\", \"key\": \"runpod-hpo-6bc3c6c5\", \"kind\": \"call\", \"label\": \"/runpod-hpo\", \"origin\": \"\", \"outputs\": [\"metrics\", \"report\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 72afa574e7c83e01
+# sources-hash: b07a7561e7ca5ca7
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train_c5cf8496:
@@ -26,12 +26,11 @@ rule ml_train_c5cf8496:
 rule seed_12:
     input:
         final="results/steps/ml-train-c5cf8496/metrics.json",
+        index=".slashmake/chains/seed-12.json",
     output:
         "results/seed-12/index.json",
     log:
         "logs/seed-12/index.log",
-    params:
-        index=lambda w: "{\"chain\": \"/ml-train --model simple_lstm --device cuda --epochs 60\", \"flow\": \"seed-12\", \"steps\": [{\"folder\": \"results/steps/ml-train-c5cf8496\", \"key\": \"ml-train-c5cf8496\", \"kind\": \"call\", \"label\": \"/ml-train\", \"origin\": \"\", \"outputs\": [\"metrics\", \"model\"]}]}",
     localrule: True
     shell:
-        "{PYTHON:q} -m slashmake.runtime index --index {params.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
+        "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

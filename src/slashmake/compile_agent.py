@@ -1,0 +1,67 @@
+"""The compiled form of an agent step: the ``python -m slashmake.agent`` line and its params.
+
+What the compiler resolved reaches the runtime as params: the command and droid files, the
+arguments, the agent settings from config.yaml (the preset or program, autonomy, permission mode,
+maximum turns, output format, budget). The command's ``@path`` files become inputs of the step (an
+edit reruns it; a missing one is an error at the line that names it), and a command with ``!``
+commands gets a ``bang`` param that Snakemake evaluates when it builds the DAG, so a change in
+what they print reruns the step, under ``slashmake run`` and plain ``snakemake`` alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .agent_prompt import body_offset, file_references, has_bang
+from .errors import CompileError, Source, Span
+from .smk import param_value, py
+from .steps import CommandStep
+
+
+def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: dict[str, str], inputs: dict[str, str]) -> str:
+    """The shell line of an agent step; fills its ``params`` and ``inputs`` (``@`` files) in place."""
+
+    cmd = step.command
+    assert cmd is not None
+    params["command_file"] = param_value(cmd.path.relative_to(root).as_posix())
+    params["droid_file"] = param_value(step.droid.path.relative_to(root).as_posix() if step.droid else "")
+    params["arguments"] = param_value(json.dumps(step.args))
+    agent = {k: v for k, v in config.items() if k not in ("timeout", "program", "tools_format")}
+    if agent.get("preset"):
+        params["preset"] = param_value(str(agent.pop("preset")))
+        flags = " --preset {params.preset:u}"
+    else:
+        params["program"] = param_value(json.dumps(config.get("program") or []))
+        params["tools_format"] = param_value(str(config.get("tools_format", "auto")))
+        flags = " --program {params.program:u} --tools-format {params.tools_format:u}"
+    for key, value in sorted(agent.items()):  # autonomy, permission_mode, max_turns, output, max_cost_usd
+        params[key] = param_value(value if isinstance(value, str) else json.dumps(value))
+        flags += f" --{key.replace('_', '-')} {{params.{key}:u}}"
+    params["timeout"] = param_value(float(cmd.timeout or config.get("timeout", 600)))
+    params["step"] = param_value(step.key)
+    body_line = body_offset(cmd.text)
+    refs = file_references(cmd.body, body_line)
+    for ref in refs:
+        if not (root / ref.path).is_file():
+            line = ref.line - 1
+            lines = cmd.text.splitlines(keepends=True)
+            start = sum(len(x) for x in lines[:line]) + max(0, lines[line].find("@" + ref.path))
+            span = Span(Source(str(cmd.path.relative_to(root)), cmd.text), start, start + len(ref.path) + 1)
+            raise CompileError(f"@{ref.path}: no such file (paths are relative to the project root)", span)
+    if refs:  # a referenced file is an input: editing it reruns the step
+        inputs["refs"] = "[" + ", ".join(py(r.path) for r in refs) + "]"
+    if has_bang(cmd.body):  # what its ! commands print, read when Snakemake builds the DAG
+        params["bang"] = (f"lambda w: bang_fingerprint({py(cmd.path.relative_to(root).as_posix())}, "
+                          f"{py(json.dumps(step.args))})")
+    args = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
+    for k in step.params:
+        name = re.sub(r"\W", "_", k)
+        args += f" --param {name}={{params.{name}:u}}"
+    droid = " --droid {params.droid_file:u}" if step.droid else ""
+    return ("python -m slashmake.agent --command {params.command_file:u}" + droid +
+            " --arguments {params.arguments:u} " + args +
+            " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
+            + flags + " --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1").replace("  ", " ")

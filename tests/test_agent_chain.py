@@ -1,0 +1,96 @@
+"""A chain of agent steps end to end (real Snakemake, the claude emulator): the hand-off, and reruns
+exactly when a step's rendered prompt changes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ToyProject
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(__file__).resolve().parent / "bin"
+CHAIN = "/s1 → /s2 → /s3"
+
+
+@pytest.fixture
+def chain(toy: ToyProject, monkeypatch: pytest.MonkeyPatch) -> ToyProject:
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("EMU_ARGV", str(toy.root / "calls.jsonl"))
+    monkeypatch.delenv("EMU_SHAPE", raising=False)
+    commands = toy.root / "workflow" / "commands"
+    (commands / "s1.md").write_text("---\ndescription: first\n---\nStep one. State: !`cat state.txt`\n")
+    (commands / "s2.md").write_text("---\ndescription: second\n---\nStep two, with @notes/context.md in mind.\n")
+    (commands / "s3.md").write_text("---\ndescription: third\n---\nStep three.\n")
+    (toy.root / "state.txt").write_text("alpha\n")
+    (toy.root / "notes").mkdir()
+    (toy.root / "notes" / "context.md").write_text("Context v1.\n")
+    toy.config(agent={"preset": "claude", "timeout": 60})
+    return toy
+
+
+def calls(toy: ToyProject) -> list[str]:
+    """The tasks the agent was called for since the last call (consumed)."""
+    path = toy.root / "calls.jsonl"
+    if not path.exists():
+        return []
+    tasks = [json.loads(line)["task"] for line in path.read_text().splitlines()]
+    path.unlink()
+    return tasks
+
+
+def latest(toy: ToyProject, name: str, file: str) -> str:
+    folders = sorted((toy.root / "results" / "steps").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
+    return (folders[-1] / file).read_text()
+
+
+def test_each_step_gets_the_answer_before_it_and_reruns_only_when_its_prompt_changes(chain: ToyProject) -> None:
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == ["/s1", "/s2", "/s3"]
+    p2, p3 = latest(chain, "s2", "prompt.md"), latest(chain, "s3", "prompt.md")
+    assert latest(chain, "s1", "response.md").rstrip() in p2
+    assert latest(chain, "s2", "response.md").rstrip() in p3
+    assert latest(chain, "s1", "response.md").rstrip() not in p3  # only the step directly before
+    assert "State: alpha" in latest(chain, "s1", "prompt.md")
+    assert "### File: notes/context.md" in p2 and "Context v1." in p2
+    rows = [json.loads(line) for line in (chain.root / "results" / "ledger.jsonl").read_text().splitlines()]
+    assert [r["metrics"]["turns"] for r in rows] == [3, 3, 3]
+    assert all(r["metrics"]["cost_usd"] == pytest.approx(0.0125) for r in rows)
+    table = chain.slashmake("results").stdout
+    assert "cost_usd" in table and "turns" in table
+
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == []  # nothing changed, nothing reruns
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(chain.slashmake("run", "-n", CHAIN))
+    assert calls(chain) == []
+
+    (chain.root / "notes" / "context.md").write_text("Context v2.\n")
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == ["/s2", "/s3"]  # the @ file: step 2 and what follows
+    assert "Context v2." in latest(chain, "s2", "prompt.md")
+
+    (chain.root / "state.txt").write_text("beta\n")
+    chain.slashmake("run", CHAIN)
+    assert calls(chain)[0] == "/s1"  # what its ! command prints changed
+    assert "State: beta" in latest(chain, "s1", "prompt.md")
+
+    s1 = chain.root / "workflow" / "commands" / "s1.md"
+    s1.write_text(s1.read_text() + "Be brief.\n")
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == ["/s1", "/s2", "/s3"]  # editing step 1's command reruns all three
+
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == []
+
+
+def test_a_missing_at_file_is_a_compile_error_at_its_line(chain: ToyProject) -> None:
+    (chain.root / "notes" / "context.md").unlink()
+    r = chain.slashmake("run", CHAIN, check=False)
+    assert r.returncode == 1
+    assert "workflow/commands/s2.md:4:" in r.stderr and "@notes/context.md: no such file" in r.stderr
+    assert "^" in r.stderr
+    assert calls(chain) == []

@@ -1,0 +1,168 @@
+"""The no-op fast path gives Snakemake's own answer (end to end through the CLI, real Snakemake).
+
+Each test runs a small flow of toy commands once, changes one kind of thing Snakemake's rerun
+decision reads, and checks both sides: plain ``snakemake -n`` on the same target says whether
+anything would run, and ``slashmake run`` answers "nothing to do" (without starting Snakemake)
+only where Snakemake would run nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FLOW = "/prep → /train → /if:accuracy>0.5 → /deploy → /else → /retry → /end → /report"
+TARGET = "nightly"
+NOOP = "nothing to do"
+
+
+def _project(toy) -> None:  # type: ignore[no-untyped-def]
+    toy.command("prep", output={"data": "data.json"})
+    toy.command("train", params={"acc": 0.9}, metrics={"accuracy": "{params.acc}"}, inputs=["data"])
+    for name in ("deploy", "retry", "report"):
+        toy.command(name)
+    toy.command(TARGET, flow=FLOW)
+
+
+def _snakemake_would_run(toy) -> bool:  # type: ignore[no-untyped-def]
+    dry = toy.snakemake("-n", "-c1", TARGET)
+    return "Nothing to be done" not in dry.stdout + dry.stderr
+
+
+def _answer(toy) -> tuple[bool, list[str]]:  # type: ignore[no-untyped-def]
+    """Whether ``slashmake run`` took the fast path, and the toy steps it ran."""
+    toy.ran()
+    out = toy.slashmake("run", f"/{TARGET}")
+    return NOOP in out.stdout, toy.ran()
+
+
+def _check(toy) -> bool:  # type: ignore[no-untyped-def]
+    """Snakemake's answer first (a dry run changes nothing), then slashmake's; they must agree."""
+    would_run = _snakemake_would_run(toy)
+    fast, ran = _answer(toy)
+    if fast:
+        assert not would_run, "the fast path said nothing to do where Snakemake would run something"
+        assert ran == []
+    return fast
+
+
+@pytest.fixture
+def done(toy):  # type: ignore[no-untyped-def]
+    """The flow run once to completion; a second run is the fast no-op."""
+    _project(toy)
+    first = toy.slashmake("run", f"/{TARGET}")
+    assert NOOP not in first.stdout and toy.ran() == ["prep", "train", "deploy", "report"]
+    assert _check(toy), "an unchanged project must be a no-op without Snakemake"
+    return toy
+
+
+def _step_file(toy, step: str, name: str) -> Path:  # type: ignore[no-untyped-def]
+    hits = sorted((toy.root / "results/steps").glob(f"{step}-*/{name}"))
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def test_unchanged_project_is_a_noop_and_prints_the_results(done) -> None:  # type: ignore[no-untyped-def]
+    out = done.slashmake("run", f"/{TARGET}")
+    assert NOOP in out.stdout and "accuracy=0.9" in out.stdout
+    assert done.ran() == []
+    assert not _snakemake_would_run(done)
+
+
+def test_an_input_whose_content_changed_runs(done) -> None:  # type: ignore[no-untyped-def]
+    time.sleep(0.05)
+    _step_file(done, "prep", "data.json").write_text('{"rows": 2}')  # /train's input
+    would_run = _snakemake_would_run(done)
+    fast, ran = _answer(done)
+    assert would_run and not fast and ran[0] == "train"
+    assert _check(done)
+
+
+def test_a_deleted_output_runs_its_step(done) -> None:  # type: ignore[no-untyped-def]
+    (done.root / "results" / TARGET / "index.json").unlink()
+    would_run = _snakemake_would_run(done)
+    fast, _ = _answer(done)
+    assert would_run and not fast and (done.root / "results" / TARGET / "index.json").exists()
+    assert _check(done)
+
+
+def test_a_deleted_intermediate_output_is_left_to_snakemake(done) -> None:  # type: ignore[no-untyped-def]
+    # Snakemake 9 does not rebuild an intermediate file whose consumers are up to date; whatever
+    # it decides, the fast path leaves the decision to it.
+    _step_file(done, "report", "report.json").unlink()
+    assert not _check(done)
+    assert _check(done)
+
+
+def test_a_changed_parameter_runs(done) -> None:  # type: ignore[no-untyped-def]
+    done.config(params={"acc": 0.8})
+    assert not _check(done)
+    assert _check(done)
+
+
+def test_a_changed_shell_command_runs(done) -> None:  # type: ignore[no-untyped-def]
+    path = done.root / "workflow/commands/report.md"
+    path.write_text(path.read_text().replace("python toy_step.py report", "python toy_step.py report --set x=1"))
+    assert not _check(done)
+    assert _check(done)
+
+
+def test_a_changed_config_runs_snakemake(done) -> None:  # type: ignore[no-untyped-def]
+    done.config(agent={"program": ["true"], "tools_format": "auto", "timeout": 30})
+    assert not _check(done)  # Snakemake decides (here: nothing to run), and the stamp is renewed
+    assert _check(done)
+
+
+def test_a_gate_whose_metric_changed_takes_the_other_branch(done) -> None:  # type: ignore[no-untyped-def]
+    metrics = _step_file(done, "train", "metrics.json")
+    time.sleep(0.05)
+    metrics.write_text(json.dumps({"accuracy": 0.1, "n_inputs": 1}))
+    would_run = _snakemake_would_run(done)
+    fast, ran = _answer(done)
+    assert would_run and not fast
+    assert "retry" in ran and "deploy" not in ran
+    assert _check(done)
+
+
+def test_a_killed_run_leaves_no_stamp(done) -> None:  # type: ignore[no-untyped-def]
+    path = done.root / "workflow/commands/report.md"
+    path.write_text(path.read_text().replace("python toy_step.py report", "sleep 30; python toy_step.py report"))
+    started = done.root / "results/steps"
+    proc = subprocess.Popen([sys.executable, "-m", "slashmake.cli", "run", f"/{TARGET}"], cwd=done.root,
+                            env=done.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(started.glob("report-*/")) and not _sleeping(proc.pid):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    path.write_text(path.read_text().replace("sleep 30; python toy_step.py report", "python toy_step.py report"))
+    # The shell is back as it was, but the killed run removed the stamp before it started.
+    assert not _noop_stamps(done.root)
+    assert not _check(done)
+
+
+def _sleeping(pid: int) -> bool:
+    out = subprocess.run(["pgrep", "-s", str(pid), "sleep"], capture_output=True, text=True)
+    return bool(out.stdout.strip())
+
+
+def _noop_stamps(root: Path) -> list[Path]:
+    return sorted((root / ".slashmake/noop").glob("*.json"))
+
+
+def test_forced_runs_skip_the_fast_path(done) -> None:  # type: ignore[no-untyped-def]
+    out = done.slashmake("run", f"/{TARGET}", "--forcerun", "/report")
+    assert NOOP not in out.stdout and done.ran() == ["report"]
+    assert not _noop_stamps(done.root)  # the forced run removed it; only a plain run writes one
+    assert not _check(done)
+    assert _check(done)
