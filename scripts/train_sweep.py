@@ -23,6 +23,7 @@ def main() -> int:
     ap.add_argument("--model", required=True, help="output: fine-tuned checkpoint .pt")
     ap.add_argument("--curve", help="output: fine-tuning curve PNG")
     ap.add_argument("--metrics", required=True, help="output: metrics JSON")
+    ap.add_argument("--arch", choices=["simple_lstm"], default="simple_lstm", help="model architecture")
     ap.add_argument("--start", choices=["pretrained", "scratch"], default="pretrained",
                     help="scratch: train from random weights (the control of /pretraining-effect)")
     add_config_args(ap, TrainConfig)

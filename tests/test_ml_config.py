@@ -71,3 +71,16 @@ def test_every_shell_placeholder_param_is_declared() -> None:
         fm = _frontmatter(p)
         for name in re.findall(r"\{params\.(\w+)\}", fm["shell"]):
             assert name in (fm.get("params") or {}), f"{p.name}: {{params.{name}}} is not declared"
+
+
+@pytest.mark.parametrize("path", _ml_commands(), ids=lambda p: p.stem)
+def test_every_flag_a_command_passes_is_one_its_script_takes(path: Path) -> None:
+    import subprocess
+    import sys
+
+    shell = _frontmatter(path)["shell"]
+    script = re.search(r"(scripts/\w+\.py)", shell).group(1)  # type: ignore[union-attr]
+    helptext = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True,
+                              timeout=60).stdout
+    for flag in re.findall(r"(--[\w-]+)", shell):
+        assert re.search(rf"{re.escape(flag)}\b", helptext), f"{path.name}: {script} has no {flag}"
