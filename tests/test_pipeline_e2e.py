@@ -109,16 +109,27 @@ class MLProject:
         return self.root / hits[nth or 0]["folder"]
 
     def inputs_of(self, flow: str, folder: Path) -> str:
-        """The input section of the compiled rule that writes into a step folder: what the step reads."""
-        text = (self.root / "rules/compiled" / f"{flow}.smk").read_text()
-        key = folder.name
-        for block in re.split(r"\n(?=rule |checkpoint )", text):
-            if f"results/steps/{key}/" in block.split("output:", 1)[-1]:
-                return block.split("input:", 1)[1].split("output:", 1)[0] if "input:" in block else ""
-        raise AssertionError(f"no rule writes {key} in {flow}.smk")
+        """The input section of the compiled rule that writes into a step folder: what the step reads.
 
-    def metrics(self, folder: Path) -> dict[str, Any]:
-        return json.loads((folder / "metrics.json").read_text())
+        ``rules.<name>.output.<key>`` references are replaced by the paths they name (a rule may
+        live in another compiled file when flows share the step).
+        """
+        blocks = [b for f in sorted((self.root / "rules/compiled").glob("*.smk"))
+                  for b in re.split(r"\n(?=rule |checkpoint )", f.read_text())]
+        outputs: dict[tuple[str, str], str] = {}
+        for b in blocks:
+            m = re.match(r"(?:rule|checkpoint) (\w+):", b)
+            if m and "output:" in b:
+                section = b.split("output:", 1)[1].split("\n    log:", 1)[0]
+                for key, path in re.findall(r'(\w+)=(?:report\(\s*)?"([^"]+)"', section):
+                    outputs[(m.group(1), key)] = path
+        for b in blocks:
+            out = b.split("output:", 1)[1].split("\n    log:", 1)[0] if "output:" in b else ""
+            if f"results/steps/{folder.name}/" in out:
+                reads = b.split("input:", 1)[1].split("output:", 1)[0] if "input:" in b.split("output:", 1)[0] else ""
+                return re.sub(r"rules\.(\w+)\.output\.(\w+)", lambda r: outputs.get((r.group(1), r.group(2)), r.group(0)),
+                              reads)
+        raise AssertionError(f"no rule writes {folder.name} in rules/compiled/")
 
     def decisions(self, flow: str) -> list[dict[str, Any]]:
         return [s["decision"] for s in self.index(flow)["steps"] if s["kind"] == "gate" and s.get("decision")]
