@@ -513,7 +513,7 @@ def test_runpod_hpo_parallel(shared: MLProject) -> None:
     assert shared.metrics(ev)["accuracy"] == shared.decisions(flow)[0]["value"]
     ran = shared.ran(flow)
     assert {"/runpod-setup", "/train", "/results:aggregate", "/best-model:select", "/ml-evaluate"} <= ran
-    assert ("/deploy" in ran) == (branch == "then") and ("/analyze-failures" in ran) == (branch == "else")
+    assert ("/ml-deploy" in ran) == (branch == "then") and ("/analyze-failures" in ran) == (branch == "else")
 
 
 def test_tuning_and_better_read_no_test_split(shared: MLProject) -> None:
@@ -547,9 +547,10 @@ def test_lstm_pretraining_full(shared: MLProject) -> None:
     shared.slashmake("run", "/lstm-pretraining-full")
     flow = "lstm-pretraining-full"
     ran = shared.ran(flow)
-    assert {"/data-validate", "/feature-engineer", "/pretrain-bilstm", "/fine-tune-simplelstm", "/evaluate"} <= ran
+    # /evaluate and /deploy are one-line aliases: their steps are /ml-evaluate and /ml-deploy
+    assert {"/data-validate", "/feature-engineer", "/pretrain-bilstm", "/fine-tune-simplelstm", "/ml-evaluate"} <= ran
     (branch,) = _check_decisions(shared, flow)
-    assert ({"/deploy", "/benchmark"} <= ran) == (branch == "then")
+    assert ({"/ml-deploy", "/benchmark"} <= ran) == (branch == "then")
     ft = shared.metrics(shared.step_of(flow, "/fine-tune-simplelstm"))
     assert ft["fine_tuned"] is True
 
@@ -573,9 +574,9 @@ def test_continuous_training(shared: MLProject) -> None:
     assert better["better_performance"] == (better["acc_gain_lo"] > better["margin"])  # v0001 is live
     assert branches[1] == ("then" if better["better_performance"] else "else")
     if branches[1] == "then":
-        assert {"/deploy", "/monitor"} <= ran and "/continue-monitoring" not in ran
+        assert {"/ml-deploy", "/monitor"} <= ran and "/continue-monitoring" not in ran
     else:
-        assert "/continue-monitoring" in ran and "/deploy" not in ran
+        assert "/continue-monitoring" in ran and "/ml-deploy" not in ran
 
 
 # ------------------------------------------------------------------------------------------------
@@ -605,11 +606,11 @@ def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
         assert float(re.match(r"sigma-([\d.]+)_seed-\d$", name).group(1)) == sigma, (name, sigma)  # type: ignore[union-attr]
     assert len(encoders) == 9  # each sigma and seed pre-trained its own encoder
 
-    # /fine-tune (pretraining-complete) loads /pretrain's encoder file.
+    # /fine-tune (pretraining-complete) loads /pretrain's encoder file (aliases of the -bilstm/-simplelstm steps).
     shared.slashmake("run", "/preprocess → /pretrain --sigma 0.15 → /fine-tune")
     flow = shared.flow_name("")
-    pre = shared.step_of(flow, "/pretrain")
-    ft = shared.metrics(shared.step_of(flow, "/fine-tune"))
+    pre = shared.step_of(flow, "/pretrain-bilstm")
+    ft = shared.metrics(shared.step_of(flow, "/fine-tune-simplelstm"))
     assert shared.metrics(pre)["sigma"] == 0.15
     assert ft["encoder_sha256_loaded"] == weights_sha256(pre / "encoder.pt", key="encoder") \
         == ft["model_encoder_sha256_at_start"]
