@@ -18,9 +18,13 @@ demo: setup
 	$(VENV)/bin/slashmake run /ml-pipeline-full --report results/report.html
 	$(VENV)/bin/slashmake results
 
+# Python (ruff, mypy) and the workflow as Snakemake's own tools see it: snakefmt and
+# `snakemake --lint` over the Snakefile, rules/common.smk and every compiled flow.
 lint: setup
 	$(VENV)/bin/ruff check src tests scripts bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/snakefmt --check Snakefile rules/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --lint --cores 1
 
 # Tests need a SLURM cluster (started here when this machine can) and start their own sshd.
 services:

@@ -24,7 +24,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-BASELINE = REPO.parent / "shared" / "baselines" / "make_baseline.py"
+# ../shared beside the checkout; SLASHMAKE_BASELINES names the folder elsewhere (a git worktree).
+BASELINE = Path(os.environ.get("SLASHMAKE_BASELINES", REPO.parent / "shared" / "baselines")) / "make_baseline.py"
 PY = sys.executable
 STEP = "printf '{{\"value\": 1}}\\n' > {output.out}"
 

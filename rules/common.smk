@@ -1,8 +1,6 @@
 # Hand-written helpers the compiled flows use. Imports stay light: this runs at every start.
-import os
-import time
-
 from slashmake.snakefile import (
+    agent_environment,
     choose,
     compiled_flows,
     flat,
@@ -16,11 +14,9 @@ from slashmake.snakefile import (
 # Checks config against config/schema.yaml (cached until either changes) and rebuilds stale flows.
 prepare(workflow.basedir, config)
 
-# One id per run: agent steps add their cost under it, for agent.max_cost_usd (slashmake run sets
-# a fresh one; a plain `snakemake` gets one here, and its local jobs inherit it).
-os.environ.setdefault(
-    "SLASHMAKE_RUN_ID", f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-)
+# One id per run for the agents' cost ledger, and agent.max_cost_usd, for the agent steps
+# (slashmake run sets a fresh id; a plain `snakemake` gets one here, and its local jobs inherit it).
+agent_environment(config)
 
 
 def bang_fingerprint(command_file, arguments):

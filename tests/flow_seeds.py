@@ -1,13 +1,12 @@
-"""The seed chains of DESIGN.md ("The flow language"), verbatim, shared by the parser tests.
+"""The seed chains of the language reference (docs/language.md, "Examples"), shared by the tests.
 
-DESIGN.md lives outside the repository (in the project's shared folder), so the chains are copied
-here; ``test_parser_properties.test_seed_list_matches_design`` checks the copy against the document
-whenever the document is reachable.
+``test_parser.test_the_language_reference_shows_the_seed_chains_and_macros`` checks this copy
+against the reference.
 """
 
 from __future__ import annotations
 
-# The chain in the introduction of DESIGN.md.
+# The chain in the introduction of the language reference.
 INTRO_CHAIN = "/init → /data-validate → /ml-train → /ml-evaluate → /if:accuracy>0.87 → /ml-deploy → /else → /hyperparameter-tune"
 
 # "The seed's chains, which must parse and mean what they read".

@@ -252,7 +252,7 @@ def test_failing_program(tmp_path: Path, defs: dict[str, Path]) -> None:
     stale = write(outputs(tmp_path)[1], "an old answer\n")  # a previous attempt's output
     r = run_agent(tmp_path, defs["cmd"], droid=defs["droid"], env={"FAKE_AGENT_FAIL": "3"})
     assert r.returncode == 1
-    err = r.stderr.split("slashmake.agent: error:", 1)[1]
+    err = r.stderr.split("slashmake: error:", 1)[1]
     assert repr(sys.executable) in err  # names the program
     assert "exited with status 3" in err
     assert "simulated failure for reviewer:review (exit 3)" in err  # end of its stderr

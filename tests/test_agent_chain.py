@@ -94,3 +94,51 @@ def test_a_missing_at_file_is_a_compile_error_at_its_line(chain: ToyProject) -> 
     assert "workflow/commands/s2.md:4:" in r.stderr and "@notes/context.md: no such file" in r.stderr
     assert "^" in r.stderr
     assert calls(chain) == []
+
+
+def test_the_budget_stops_the_run_before_the_next_agent_step(chain: ToyProject,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMU_COST", "0.015")
+    chain.config(agent={"preset": "claude", "timeout": 60, "max_cost_usd": 0.02})
+    r = chain.slashmake("run", CHAIN, check=False)
+    assert r.returncode == 1
+    assert calls(chain) == ["/s1", "/s2"]  # s2 started under budget ($0.015) and crossed it; s3 never started
+    assert "agent budget spent" in r.stdout + r.stderr
+    s3 = list((chain.root / "results" / "steps").glob("s3-*"))
+    assert all(not (d / "response.md").exists() and not (d / "prompt.md").exists() for d in s3)
+    rows = [json.loads(line) for line in (chain.root / "results" / "ledger.jsonl").read_text().splitlines()]
+    assert sum(r["metrics"]["cost_usd"] for r in rows) == pytest.approx(0.03)
+    assert len({r["run"] for r in rows}) == 1
+
+    chain.config(agent={"preset": "claude", "timeout": 60, "max_cost_usd": 1.0})  # a bigger budget: it goes on
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == ["/s3"]
+
+
+def test_a_command_can_opt_out_of_the_hand_off_or_name_its_inputs(chain: ToyProject) -> None:
+    commands = chain.root / "workflow" / "commands"
+    (commands / "s2.md").write_text("---\ndescription: second\nslashmake:\n  input: []\n---\nStep two alone.\n")
+    (commands / "s3.md").write_text("---\ndescription: third\nslashmake:\n  input: [response]\n---\nStep three.\n")
+    chain.slashmake("run", CHAIN)
+    assert calls(chain) == ["/s1", "/s2", "/s3"]
+    p2, p3 = latest(chain, "s2", "prompt.md"), latest(chain, "s3", "prompt.md")
+    assert "None: this step starts the flow." in p2 and latest(chain, "s1", "response.md").rstrip() not in p2
+    assert latest(chain, "s2", "response.md").rstrip() in p3
+    assert "- `metrics`:" not in p3  # only the input it names
+
+
+def test_the_compiled_step_passes_the_resolved_tools_model_and_effort(chain: ToyProject) -> None:
+    (chain.root / "droids").mkdir()
+    (chain.root / "droids" / "rev.md").write_text(
+        "---\nname: rev\ndescription: reviews\nmodel: opus\nreasoningEffort: high\ntools: [Read, Grep, Glob]\n---\nRev.\n")
+    (chain.root / "workflow" / "commands" / "look.md").write_text(
+        "---\ndescription: look\nmodel: sonnet\nallowed-tools: [Read, Grep]\n---\nLook.\n")
+    chain.slashmake("run", "/rev:look")
+    (call,) = [json.loads(line) for line in (chain.root / "calls.jsonl").read_text().splitlines()]
+    argv = call["argv"]
+    assert argv[argv.index("--model") + 1] == "sonnet"  # the command's own model wins
+    assert argv[argv.index("--effort") + 1] == "high"  # the droid's effort
+    assert argv[argv.index("--allowedTools") + 1] == "Grep,Read"
+    (compiled,) = (chain.root / ".slashmake" / "chains").glob("*.smk")
+    text = compiled.read_text()  # resolved once, by the compiler
+    assert 'agent_tools=q("Grep,Read")' in text and 'agent_model=q("sonnet")' in text

@@ -96,3 +96,10 @@ def test_a_missing_at_file_names_the_command_line(tmp_path: Path) -> None:
     r = render(tmp_path, "One.\nTwo: see @docs/missing.md\n", [], meta="description: d\n")
     assert r.returncode == 2
     assert "workflow/commands/c.md:5: @docs/missing.md: no such file" in r.stderr
+
+
+def test_at_signs_in_code_are_not_files(tmp_path: Path) -> None:
+    body = "Use fixtures:\n\n```python\n@pytest.fixture\ndef x(): ...\n```\n\nor `@functools.cache`.\n"
+    r = render(tmp_path, body, [])
+    assert r.returncode == 0, r.stderr
+    assert "@pytest.fixture" in prompt(tmp_path) and "### File:" not in prompt(tmp_path)

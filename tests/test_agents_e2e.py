@@ -243,7 +243,7 @@ def test_a_failing_agent_fails_its_step_with_a_clear_log(agents: ToyProject, mon
     assert len(logs) == 1
     assert logs[0].relative_to(agents.root).as_posix() in r.stdout + r.stderr  # Snakemake points at the log
     log = logs[0].read_text()
-    assert "slashmake.agent: error: agent program 'python' (/analyze as droid ml-production-engineer)" in log
+    assert "slashmake: error: agent program 'python' (/analyze as droid ml-production-engineer)" in log
     assert says in log
     folder = agents.root / "results/steps" / logs[0].stem
     assert not (folder / "response.md").exists() and not (folder / "metrics.json").exists()

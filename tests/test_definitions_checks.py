@@ -258,3 +258,8 @@ def test_a_good_config_override_loads(tmp_path: Path) -> None:
     root = config_project(tmp_path, "params:\n  epochs: 5\n  x.lr: 1\n  mode: 7\n")
     code, _, err = lint(root)
     assert code == 0, err
+
+
+def test_frontmatter_written_as_one_flow_mapping_is_checked_too(tmp_path: Path) -> None:
+    root = project(tmp_path, '{description: "x", slashmake: {threads: 0, shell: echo}}')
+    expect(root, "0", 1, "'slashmake.threads' must be at least 1, not 0", after="threads")

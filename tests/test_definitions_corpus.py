@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, ToyProject
 
 from slashmake.cli import main
 from slashmake.defmodel import Definitions
@@ -28,7 +28,7 @@ def defs() -> Definitions:
 
 
 def test_the_corpus_is_large_and_every_file_loads(defs: Definitions) -> None:
-    files = [p for p in CORPUS.rglob("*.md") if "docs" not in p.parts]
+    files = [p for p in CORPUS.rglob("*.md") if "docs" not in p.parts] + [CORPUS / ".factory/commands/greet"]
     assert len(files) >= 40
     assert defs.errors == []
     loaded = {c.path for c in defs.commands.values()} | {d.path for d in defs.droids.values()}
@@ -173,3 +173,31 @@ def test_an_unknown_tool_warns_once_per_name(tmp_path: Path) -> None:
     assert [w for w in defs.warnings if "Teleport" in w] == [
         "unknown tool 'Teleport' (in .claude/agents/a0.md, .claude/agents/a1.md, .claude/agents/a2.md): kept as "
         "written; neither Claude Code nor Droid documents it"]
+
+
+def test_every_definition_has_a_json_record_for_the_agent_runtime(defs: Definitions) -> None:
+    import json
+
+    for cmd in defs.commands.values():
+        rec = json.loads(json.dumps(cmd.record()))
+        assert (rec["body"], rec["description"], rec["argument_hint"]) == (cmd.body, cmd.description,
+                                                                          cmd.argument_hint)
+    rec = json.loads(json.dumps(defs.droids["planner"].record()))
+    assert rec["meta"]["permissionMode"] == "plan" and "ExitPlanMode" in rec["tools"]
+
+
+def test_a_droid_executable_command_is_a_shell_step(defs: Definitions) -> None:
+    greet = defs.commands["greet"]
+    assert (greet.origin, greet.kind, greet.description) == (".factory", "shell",
+                                                             "Greet someone by name (a Droid executable command)")
+    assert greet.shell == ".factory/commands/greet {params.arguments}"
+
+
+def test_an_executable_command_runs_with_the_chains_arguments_quoted(toy: ToyProject) -> None:
+    import shutil
+
+    (toy.root / ".factory/commands").mkdir(parents=True)
+    shutil.copy(CORPUS / ".factory/commands/greet", toy.root / ".factory/commands/greet")
+    toy.slashmake("run", "/greet big 'wide world' '$(touch canary)' ';'")
+    assert (toy.root / "greeting.txt").read_text() == "hello big wide world $(touch canary) ;\n"
+    assert not (toy.root / "canary").exists()

@@ -61,6 +61,9 @@ def test_good_commands_work_beside_corrupt_ones(toy: ToyProject, n_bad: int) -> 
         run = toy.slashmake("run", "/all-good")
         assert toy.ran() == ["good0", "good1", "good2"]
         assert len([w for w in run.stderr.splitlines() if w.startswith("warning: ")]) == n_bad
+        explain = toy.slashmake("explain", "/all-good")
+        assert "up to date" in explain.stdout
+        assert len([w for w in explain.stderr.splitlines() if w.startswith("warning: ")]) == n_bad
 
     used = toy.slashmake("run", "/uses-bad", check=False)
     assert used.returncode == 1 and "Traceback" not in used.stderr

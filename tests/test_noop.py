@@ -166,3 +166,23 @@ def test_forced_runs_skip_the_fast_path(done) -> None:  # type: ignore[no-untype
     assert not _noop_stamps(done.root)  # the forced run removed it; only a plain run writes one
     assert not _check(done)
     assert _check(done)
+
+
+def test_an_agent_commands_bang_output_is_left_to_snakemake(toy) -> None:  # type: ignore[no-untyped-def]
+    # A `!` line runs each time Snakemake parses the workflow, and its output is a parameter:
+    # no file shows its change, so such a flow never takes the fast path.
+    fake = Path(__file__).resolve().parent / "fake_agent.py"
+    toy.config(agent={"program": ["python", str(fake), "-f", "{prompt_file}"], "tools_format": "auto",
+                      "timeout": 60})
+    (toy.root / "workflow/commands/ask.md").write_text(
+        "---\ndescription: ask the agent\nallowed-tools: [Read]\n---\nThe note says: !`cat note.txt`.\n")
+    (toy.root / "note.txt").write_text("one\n")
+    toy.command("review", flow="/ask")
+    first = toy.slashmake("run", "/review")
+    assert NOOP not in first.stdout
+    (toy.root / "note.txt").write_text("two\n")
+    dry = toy.snakemake("-n", "-c1", "review")
+    assert "Nothing to be done" not in dry.stdout + dry.stderr, "Snakemake reruns the step: its parameter changed"
+    again = toy.slashmake("run", "/review")
+    assert NOOP not in again.stdout
+    assert "two" in next((toy.root / "results/steps").glob("ask-*/prompt.md")).read_text()

@@ -1,7 +1,10 @@
-"""Example-based tests of the flow-language parser: the tree of every seed chain in DESIGN.md, the
-printer, and the exact position and caret of each syntax error."""
+"""Example-based tests of the flow-language parser: the tree of every seed chain of the language
+reference (docs/language.md), the printer, and the exact position and caret of each syntax error."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from flow_seeds import INTRO_CHAIN, SEED_CHAINS, SEED_MACROS
@@ -412,3 +415,37 @@ def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
         parse("parallel[" * 400 + "/a" + "]" * 400)
     except FlowSyntaxError:
         pass
+
+
+# -- the language reference (docs/language.md) ------------------------------------------------------
+
+LANGUAGE_MD = Path(__file__).resolve().parent.parent / "docs" / "language.md"
+
+
+def _reference_examples() -> tuple[list[str], dict[str, str]]:
+    """The chains and the macros (name, flow) of the reference's Examples section."""
+    section = LANGUAGE_MD.read_text().split("\n## Examples\n")[1].split("\n## ")[0]
+    blocks = [ln[4:] for ln in section.splitlines() if ln.startswith("    ") and not ln.startswith("     ")]
+    macro = re.compile(r"(/[\w-]+) {2,}(.*)")
+    chains = [b for b in blocks if not macro.fullmatch(b)]
+    macros = dict(m.groups() for b in blocks if (m := macro.fullmatch(b)))
+    return chains, macros
+
+
+def test_the_language_reference_shows_the_seed_chains_and_macros() -> None:
+    chains, macros = _reference_examples()
+    assert chains == [INTRO_CHAIN, *SEED_CHAINS]
+    assert macros == SEED_MACROS
+
+
+def test_every_example_of_the_language_reference_parses() -> None:
+    chains, macros = _reference_examples()
+    for chain in [*chains, *macros.values()]:
+        assert parse(unparse(parse(chain))) == parse(chain)
+
+
+def test_the_language_reference_describes_every_construct() -> None:
+    text = LANGUAGE_MD.read_text()
+    for heading in ("Arrow", "Calls and names", "Arguments and options", "Sweeps", "Parallel sub-flows", "Gates",
+                    "Variables", "Try", "Retries", "Needs and macros", "Rule names"):
+        assert f"\n### {heading}" in text or f"\n## {heading}" in text, heading

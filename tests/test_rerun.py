@@ -79,3 +79,46 @@ def test_a_try_status_counts_the_attempts_made(toy) -> None:  # type: ignore[no-
     assert toy.ran() == ["flaky", "flaky"]
     status = json.loads((step_dir(toy.root, "flaky") / "status.json").read_text())
     assert (status["success"], status["attempts"], status["attempts_allowed"]) == (True, 2, 4)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_editing_a_shell_commands_prose_reruns_nothing(toy) -> None:  # type: ignore[no-untyped-def]
+    a = toy.command("a", body="Runs a.")
+    toy.command("b", inputs=["report"])
+    toy.slashmake("run", "/a → /b")
+    assert toy.ran() == ["a", "b"]
+    _edit(a, "Runs a.", "Runs a, now documented at length.")
+    _edit(a, "description: toy a", "description: a toy step, described better")
+    assert "will run" not in toy.slashmake("explain", "/a → /b").stdout
+    toy.slashmake("run", "/a → /b")
+    assert toy.ran() == []
+
+
+def test_editing_what_shapes_a_shell_rule_reruns_it_and_what_follows(toy) -> None:  # type: ignore[no-untyped-def]
+    a = toy.command("a", params={"n": 1})
+    toy.command("b", inputs=["report"])
+    toy.command("c")
+    toy.slashmake("run", "/c → /a → /b")
+    assert toy.ran() == ["c", "a", "b"]
+    _edit(a, "n: 1", "n: 2")
+    toy.slashmake("run", "/c → /a → /b")
+    assert toy.ran() == ["a", "b"]  # c is upstream and unchanged
+
+
+def test_editing_an_agent_commands_body_reruns_it(toy) -> None:  # type: ignore[no-untyped-def]
+    toy.config(agent={"program": ["python", str(Path(__file__).parent / "fake_agent.py"), "-f", "{prompt_file}"],
+                      "timeout": 60})
+    ask = toy.root / "workflow/commands/ask.md"
+    ask.write_text("---\ndescription: ask\n---\nSay hello.\n")
+    toy.slashmake("run", "/ask")
+    _edit(ask, "Say hello.", "Say goodbye.")
+    plan = toy.slashmake("explain", "/ask").stdout
+    assert re.search(r"^will run\s+/ask ", plan, re.M), plan
+    toy.slashmake("run", "/ask")
+    prompts = sorted(p.read_text() for p in (toy.root / "results/steps").glob("ask-*/prompt.md"))
+    assert len(prompts) == 2 and sum("Say goodbye." in p for p in prompts) == 1  # a new key: the prompt changed

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -104,3 +106,15 @@ def test_steps_are_named_by_command_for_per_rule_options(tmp_path: Path) -> None
     with pytest.raises(RunError, match="write STEP:NAME=VALUE"):
         per_rule(resolved, ("/ml-train=1000",), "--set-resources", ":")
 
+
+
+def test_the_set_resources_example_of_the_executor_docs_works(tmp_path: Path) -> None:
+    """docs/executors.md: `--set-resources ml_train:...` names the /ml-train step's rule."""
+    root = _repo_project(tmp_path)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-c2", "ml_pipeline_full", "--forcerun", "ml_train",
+                           "--set-resources", "ml_train:mem_mb=1000"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert re.search(r"rule ml_train:\n(?:\s+\S.*\n)*?\s+resources: .*mem_mb=1000", out), out[-3000:]

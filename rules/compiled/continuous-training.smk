@@ -3,18 +3,25 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/compare-live.md workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 9d176f38bc65a84b
+# sources-hash: fe2bb4e89cbfa9b3
+
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
-rule init_3f3adbb8:
+rule init:
     output:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
-        env="results/steps/init-3f3adbb8/env.json",
-        metrics=report("results/steps/init-3f3adbb8/metrics.json", category="metrics", labels={"step": "init-3f3adbb8", "file": "metrics"}),
+        data="results/steps/init-f0f9abf9/data.parquet",
+        test="results/steps/init-f0f9abf9/test.parquet",
+        unlabelled="results/steps/init-f0f9abf9/unlabelled.parquet",
+        env="results/steps/init-f0f9abf9/env.json",
+        metrics=report(
+            "results/steps/init-f0f9abf9/metrics.json",
+            category="metrics",
+            labels={"step": "init-f0f9abf9", "file": "metrics"},
+        ),
     log:
-        "logs/steps/init-3f3adbb8.log",
+        "logs/steps/init-f0f9abf9.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(200),
         n_test=q(600),
@@ -29,17 +36,23 @@ rule init_3f3adbb8:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
-rule monitor_performance_badb944a:
+rule monitor_performance:
     input:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        after="results/steps/init-3f3adbb8/metrics.json",
+        data=rules.init.output.data,
     output:
-        report="results/steps/monitor-performance-badb944a/drift.json",
-        current_data="results/steps/monitor-performance-badb944a/current.parquet",
-        metrics=report("results/steps/monitor-performance-badb944a/metrics.json", category="metrics", labels={"step": "monitor-performance-badb944a", "file": "metrics"}),
+        report="results/steps/monitor-performance-b6092729/drift.json",
+        current_data="results/steps/monitor-performance-b6092729/current.parquet",
+        metrics=report(
+            "results/steps/monitor-performance-b6092729/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-performance-b6092729", "file": "metrics"},
+        ),
     log:
-        "logs/steps/monitor-performance-badb944a.log",
+        "logs/steps/monitor-performance-b6092729.log",
+    conda:
+        "../../environment.yml"
     params:
         current=q(""),
         n_current=q(300),
@@ -49,51 +62,78 @@ rule monitor_performance_badb944a:
     shell:
         "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-drift-detected at workflow/commands/continuous-training.md:4:33
-checkpoint gate_drift_detected_cfd85a63:
+checkpoint gate_drift_detected:
     input:
-        metrics="results/steps/monitor-performance-badb944a/metrics.json",
+        metrics=rules.monitor_performance.output.metrics,
     output:
-        report("results/steps/gate-drift-detected-cfd85a63/decision.json", category="gates", labels={"gate": "gate-drift-detected-cfd85a63"}),
+        decision=report(
+            "results/steps/gate-drift-detected-a50076b1/decision.json",
+            category="gates",
+            labels={"gate": "gate-drift-detected-a50076b1"},
+        ),
     log:
-        "logs/steps/gate-drift-detected-cfd85a63.log",
+        "logs/steps/gate-drift-detected-a50076b1.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="drift_detected",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
-rule data_refresh_fb820c52:
+rule data_refresh:
     input:
-        current_data="results/steps/monitor-performance-badb944a/current.parquet",
-        after="results/steps/gate-drift-detected-cfd85a63/decision.json",
+        current_data=rules.monitor_performance.output.current_data,
+        # ordering only: runs after gate-drift-detected, reads none of its files
+        after=rules.gate_drift_detected.output.decision,
     output:
-        data="results/steps/data-refresh-fb820c52/data.parquet",
-        test="results/steps/data-refresh-fb820c52/test.parquet",
-        unlabelled="results/steps/data-refresh-fb820c52/unlabelled.parquet",
-        env="results/steps/data-refresh-fb820c52/env.json",
-        metrics=report("results/steps/data-refresh-fb820c52/metrics.json", category="metrics", labels={"step": "data-refresh-fb820c52", "file": "metrics"}),
+        data="results/steps/data-refresh-de0619a9/data.parquet",
+        test="results/steps/data-refresh-de0619a9/test.parquet",
+        unlabelled="results/steps/data-refresh-de0619a9/unlabelled.parquet",
+        env="results/steps/data-refresh-de0619a9/env.json",
+        metrics=report(
+            "results/steps/data-refresh-de0619a9/metrics.json",
+            category="metrics",
+            labels={"step": "data-refresh-de0619a9", "file": "metrics"},
+        ),
     log:
-        "logs/steps/data-refresh-fb820c52.log",
+        "logs/steps/data-refresh-de0619a9.log",
+    conda:
+        "../../environment.yml"
     params:
         test_frac=q(0.2),
         embargo_bars=q(0),
     shell:
         "( python scripts/init.py --source {input.current_data:q} --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
-rule retrain_c6fdacae:
+rule retrain:
     input:
-        data="results/steps/data-refresh-fb820c52/data.parquet",
-        after="results/steps/data-refresh-fb820c52/metrics.json",
+        data=rules.data_refresh.output.data,
     output:
-        model="results/steps/retrain-c6fdacae/model.pt",
-        curve=report("results/steps/retrain-c6fdacae/curve.png", category="retrain", labels={"step": "retrain-c6fdacae", "file": "curve"}),
-        metrics=report("results/steps/retrain-c6fdacae/metrics.json", category="metrics", labels={"step": "retrain-c6fdacae", "file": "metrics"}),
+        model="results/steps/retrain-89b58192/model.pt",
+        curve=report(
+            "results/steps/retrain-89b58192/curve.png",
+            category="retrain",
+            labels={"step": "retrain-89b58192", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/retrain-89b58192/metrics.json",
+            category="metrics",
+            labels={"step": "retrain-89b58192", "file": "metrics"},
+        ),
     log:
-        "logs/steps/retrain-c6fdacae.log",
+        "logs/steps/retrain-89b58192.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -104,21 +144,25 @@ rule retrain_c6fdacae:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.data:q} --params-json='' --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /compare-live (workflow/commands/compare-live.md) at workflow/commands/continuous-training.md:4:81
-rule compare_live_0bdffdcb:
+rule compare_live:
     input:
-        model="results/steps/retrain-c6fdacae/model.pt",
-        data="results/steps/data-refresh-fb820c52/data.parquet",
-        after="results/steps/retrain-c6fdacae/metrics.json",
+        model=rules.retrain.output.model,
+        data=rules.data_refresh.output.data,
     output:
-        metrics=report("results/steps/compare-live-0bdffdcb/metrics.json", category="metrics", labels={"step": "compare-live-0bdffdcb", "file": "metrics"}),
+        metrics=report(
+            "results/steps/compare-live-b33b7362/metrics.json",
+            category="metrics",
+            labels={"step": "compare-live-b33b7362", "file": "metrics"},
+        ),
     log:
-        "logs/steps/compare-live-0bdffdcb.log",
+        "logs/steps/compare-live-b33b7362.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -126,32 +170,47 @@ rule compare_live_0bdffdcb:
     shell:
         "( python scripts/compare_live.py --model {input.model:q} --data {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --margin {params.margin:u} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-better-performance at workflow/commands/continuous-training.md:4:97
-checkpoint gate_better_performance_ce92887d:
+checkpoint gate_better_performance:
     input:
-        metrics="results/steps/compare-live-0bdffdcb/metrics.json",
+        metrics=rules.compare_live.output.metrics,
     output:
-        report("results/steps/gate-better-performance-ce92887d/decision.json", category="gates", labels={"gate": "gate-better-performance-ce92887d"}),
+        decision=report(
+            "results/steps/gate-better-performance-2c9411bd/decision.json",
+            category="gates",
+            labels={"gate": "gate-better-performance-2c9411bd"},
+        ),
     log:
-        "logs/steps/gate-better-performance-ce92887d.log",
+        "logs/steps/gate-better-performance-2c9411bd.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="better_performance",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
-rule ml_deploy_d461753d:
+rule ml_deploy:
     input:
-        model="results/steps/retrain-c6fdacae/model.pt",
-        metrics="results/steps/compare-live-0bdffdcb/metrics.json",
-        after="results/steps/gate-better-performance-ce92887d/decision.json",
+        model=rules.retrain.output.model,
+        metrics=rules.compare_live.output.metrics,
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
-        record="results/steps/ml-deploy-d461753d/deploy.json",
-        metrics=report("results/steps/ml-deploy-d461753d/metrics.json", category="metrics", labels={"step": "ml-deploy-d461753d", "file": "metrics"}),
+        record="results/steps/ml-deploy-15f1fc21/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-15f1fc21/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-15f1fc21", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-deploy-d461753d.log",
+        "logs/steps/ml-deploy-15f1fc21.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -159,16 +218,24 @@ rule ml_deploy_d461753d:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:132
-rule monitor_3901b0e1:
+rule monitor:
     input:
-        data="results/steps/data-refresh-fb820c52/data.parquet",
-        after="results/steps/ml-deploy-d461753d/metrics.json",
+        data=rules.data_refresh.output.data,
+        # ordering only: runs after /ml-deploy, reads none of its files
+        after=rules.ml_deploy.output.metrics,
     output:
-        config="results/steps/monitor-3901b0e1/monitor.json",
-        metrics=report("results/steps/monitor-3901b0e1/metrics.json", category="metrics", labels={"step": "monitor-3901b0e1", "file": "metrics"}),
+        config="results/steps/monitor-e57187a6/monitor.json",
+        metrics=report(
+            "results/steps/monitor-e57187a6/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-e57187a6", "file": "metrics"},
+        ),
     log:
-        "logs/steps/monitor-3901b0e1.log",
+        "logs/steps/monitor-e57187a6.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -176,55 +243,84 @@ rule monitor_3901b0e1:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:151
-rule continue_monitoring_e63b718e:
+rule continue_monitoring:
     input:
-        after="results/steps/gate-better-performance-ce92887d/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
-        note="results/steps/continue-monitoring-e63b718e/note.json",
-        metrics=report("results/steps/continue-monitoring-e63b718e/metrics.json", category="metrics", labels={"step": "continue-monitoring-e63b718e", "file": "metrics"}),
+        note="results/steps/continue-monitoring-40c9f41d/note.json",
+        metrics=report(
+            "results/steps/continue-monitoring-40c9f41d/metrics.json",
+            category="metrics",
+            labels={"step": "continue-monitoring-40c9f41d", "file": "metrics"},
+        ),
     log:
-        "logs/steps/continue-monitoring-e63b718e.log",
+        "logs/steps/continue-monitoring-40c9f41d.log",
+    conda:
+        "../../environment.yml"
     params:
         message=q("no deploy: keep monitoring the live model"),
     shell:
         "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-better-performance
-rule join_better_performance_bf460d2c:
+rule join_better_performance:
     input:
-        decision="results/steps/gate-better-performance-ce92887d/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_ce92887d, {"then": "results/steps/monitor-3901b0e1/metrics.json", "else": "results/steps/continue-monitoring-e63b718e/metrics.json"}),
+        decision=rules.gate_better_performance.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_better_performance,
+            {
+                "then": rules.monitor.output.metrics,
+                "else": rules.continue_monitoring.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-better-performance-bf460d2c/join.json",
+        join="results/steps/join-better-performance-a77192a9/join.json",
     log:
-        "logs/steps/join-better-performance-bf460d2c.log",
+        "logs/steps/join-better-performance-a77192a9.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
+
 # joins the branches of gate-drift-detected
-rule join_drift_detected_ff3a67b7:
+rule join_drift_detected:
     input:
-        decision="results/steps/gate-drift-detected-cfd85a63/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_cfd85a63, {"then": "results/steps/join-better-performance-bf460d2c/join.json", "else": "results/steps/gate-drift-detected-cfd85a63/decision.json"}),
+        decision=rules.gate_drift_detected.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_drift_detected,
+            {
+                "then": rules.join_better_performance.output.join,
+                "else": rules.gate_drift_detected.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-drift-detected-ff3a67b7/join.json",
+        join="results/steps/join-drift-detected-67b8599a/join.json",
     log:
-        "logs/steps/join-drift-detected-ff3a67b7.log",
+        "logs/steps/join-drift-detected-67b8599a.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 continuous_training
 rule continuous_training:
     input:
-        final="results/steps/join-drift-detected-ff3a67b7/join.json",
+        final=rules.join_drift_detected.output.join,
         index="rules/compiled/continuous-training.json",
     output:
         "results/continuous-training/index.json",
     log:
         "logs/continuous-training/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

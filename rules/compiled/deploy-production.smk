@@ -3,46 +3,69 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 485aae7d62590dbd
+# sources-hash: 99eb20871ff7bff4
+
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
-rule code_review_c727286c:
+rule code_review:
     output:
-        report="results/steps/code-review-c727286c/ruff.json",
-        metrics=report("results/steps/code-review-c727286c/metrics.json", category="metrics", labels={"step": "code-review-c727286c", "file": "metrics"}),
+        report="results/steps/code-review-c52c4a74/ruff.json",
+        metrics=report(
+            "results/steps/code-review-c52c4a74/metrics.json",
+            category="metrics",
+            labels={"step": "code-review-c52c4a74", "file": "metrics"},
+        ),
     log:
-        "logs/steps/code-review-c727286c.log",
+        "logs/steps/code-review-c52c4a74.log",
+    conda:
+        "../../environment.yml"
     params:
         max_issues=q(0),
     shell:
         "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:25
-rule security_scan_a81f3abc:
+rule security_scan:
     input:
-        after="results/steps/code-review-c727286c/metrics.json",
+        # ordering only: runs after /code-review, reads none of its files
+        after=rules.code_review.output.metrics,
     output:
-        report="results/steps/security-scan-a81f3abc/bandit.json",
-        metrics=report("results/steps/security-scan-a81f3abc/metrics.json", category="metrics", labels={"step": "security-scan-a81f3abc", "file": "metrics"}),
+        report="results/steps/security-scan-506631ab/bandit.json",
+        metrics=report(
+            "results/steps/security-scan-506631ab/metrics.json",
+            category="metrics",
+            labels={"step": "security-scan-506631ab", "file": "metrics"},
+        ),
     log:
-        "logs/steps/security-scan-a81f3abc.log",
+        "logs/steps/security-scan-506631ab.log",
+    conda:
+        "../../environment.yml"
     params:
         fail_on=q("HIGH"),
     shell:
         "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
-rule init_d27576a4:
+rule init_2:
     input:
-        after="results/steps/security-scan-a81f3abc/metrics.json",
+        # ordering only: runs after /security-scan, reads none of its files
+        after=rules.security_scan.output.metrics,
     output:
-        data="results/steps/init-d27576a4/data.parquet",
-        test="results/steps/init-d27576a4/test.parquet",
-        unlabelled="results/steps/init-d27576a4/unlabelled.parquet",
-        env="results/steps/init-d27576a4/env.json",
-        metrics=report("results/steps/init-d27576a4/metrics.json", category="metrics", labels={"step": "init-d27576a4", "file": "metrics"}),
+        data="results/steps/init-805f60bb/data.parquet",
+        test="results/steps/init-805f60bb/test.parquet",
+        unlabelled="results/steps/init-805f60bb/unlabelled.parquet",
+        env="results/steps/init-805f60bb/env.json",
+        metrics=report(
+            "results/steps/init-805f60bb/metrics.json",
+            category="metrics",
+            labels={"step": "init-805f60bb", "file": "metrics"},
+        ),
     log:
-        "logs/steps/init-d27576a4.log",
+        "logs/steps/init-805f60bb.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(200),
         n_test=q(600),
@@ -57,32 +80,50 @@ rule init_d27576a4:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
-rule feature_engineer_301b0a84:
+rule feature_engineer_3:
     input:
-        data="results/steps/init-d27576a4/data.parquet",
-        test="results/steps/init-d27576a4/test.parquet",
-        after="results/steps/init-d27576a4/metrics.json",
+        data=rules.init_2.output.data,
+        test=rules.init_2.output.test,
     output:
-        features="results/steps/feature-engineer-301b0a84/features.npz",
-        test_features="results/steps/feature-engineer-301b0a84/test_features.npz",
-        metrics=report("results/steps/feature-engineer-301b0a84/metrics.json", category="metrics", labels={"step": "feature-engineer-301b0a84", "file": "metrics"}),
+        features="results/steps/feature-engineer-f52c1fd3/features.npz",
+        test_features="results/steps/feature-engineer-f52c1fd3/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-f52c1fd3/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-f52c1fd3", "file": "metrics"},
+        ),
     log:
-        "logs/steps/feature-engineer-301b0a84.log",
+        "logs/steps/feature-engineer-f52c1fd3.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
-rule ml_train_25f96cfd:
+rule ml_train_2:
     input:
-        features="results/steps/feature-engineer-301b0a84/features.npz",
-        after="results/steps/feature-engineer-301b0a84/metrics.json",
+        features=rules.feature_engineer_3.output.features,
     output:
-        model="results/steps/ml-train-25f96cfd/model.pt",
-        curve=report("results/steps/ml-train-25f96cfd/curve.png", category="ml-train", labels={"step": "ml-train-25f96cfd", "file": "curve"}),
-        metrics=report("results/steps/ml-train-25f96cfd/metrics.json", category="metrics", labels={"step": "ml-train-25f96cfd", "file": "metrics"}),
+        model="results/steps/ml-train-5578c984/model.pt",
+        curve=report(
+            "results/steps/ml-train-5578c984/curve.png",
+            category="ml-train",
+            labels={"step": "ml-train-5578c984", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/ml-train-5578c984/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-5578c984", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-train-25f96cfd.log",
+        "logs/steps/ml-train-5578c984.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -93,20 +134,24 @@ rule ml_train_25f96cfd:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
-rule performance_test_a2324685:
+rule performance_test:
     input:
-        model="results/steps/ml-train-25f96cfd/model.pt",
-        after="results/steps/ml-train-25f96cfd/metrics.json",
+        model=rules.ml_train_2.output.model,
     output:
-        metrics=report("results/steps/performance-test-a2324685/metrics.json", category="metrics", labels={"step": "performance-test-a2324685", "file": "metrics"}),
+        metrics=report(
+            "results/steps/performance-test-a2e5150e/metrics.json",
+            category="metrics",
+            labels={"step": "performance-test-a2e5150e", "file": "metrics"},
+        ),
     log:
-        "logs/steps/performance-test-a2324685.log",
+        "logs/steps/performance-test-a2e5150e.log",
+    conda:
+        "../../environment.yml"
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -114,16 +159,24 @@ rule performance_test_a2324685:
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
-rule runpod_staging_9d084552:
+rule runpod_staging:
     input:
-        model="results/steps/ml-train-25f96cfd/model.pt",
-        after="results/steps/performance-test-a2324685/metrics.json",
+        model=rules.ml_train_2.output.model,
+        # ordering only: runs after /performance-test, reads none of its files
+        after=rules.performance_test.output.metrics,
     output:
-        record="results/steps/runpod-staging-9d084552/deploy.json",
-        metrics=report("results/steps/runpod-staging-9d084552/metrics.json", category="metrics", labels={"step": "runpod-staging-9d084552", "file": "metrics"}),
+        record="results/steps/runpod-staging-804dfb9c/deploy.json",
+        metrics=report(
+            "results/steps/runpod-staging-804dfb9c/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-staging-804dfb9c", "file": "metrics"},
+        ),
     log:
-        "logs/steps/runpod-staging-9d084552.log",
+        "logs/steps/runpod-staging-804dfb9c.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q(""),
@@ -131,31 +184,46 @@ rule runpod_staging_9d084552:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # gate-tests-pass at workflow/commands/deploy-production.md:4:80
-checkpoint gate_tests_pass_a62575e2:
+checkpoint gate_tests_pass:
     input:
-        metrics="results/steps/runpod-staging-9d084552/metrics.json",
+        metrics=rules.runpod_staging.output.metrics,
     output:
-        report("results/steps/gate-tests-pass-a62575e2/decision.json", category="gates", labels={"gate": "gate-tests-pass-a62575e2"}),
+        decision=report(
+            "results/steps/gate-tests-pass-6027775b/decision.json",
+            category="gates",
+            labels={"gate": "gate-tests-pass-6027775b"},
+        ),
     log:
-        "logs/steps/gate-tests-pass-a62575e2.log",
+        "logs/steps/gate-tests-pass-6027775b.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="tests_pass",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /runpod-production (workflow/commands/runpod-production.md) at workflow/commands/deploy-production.md:4:97
-rule runpod_production_5997d700:
+rule runpod_production:
     input:
-        model="results/steps/ml-train-25f96cfd/model.pt",
-        after="results/steps/gate-tests-pass-a62575e2/decision.json",
+        model=rules.ml_train_2.output.model,
+        # ordering only: runs after gate-tests-pass, reads none of its files
+        after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/runpod-production-5997d700/deploy.json",
-        metrics=report("results/steps/runpod-production-5997d700/metrics.json", category="metrics", labels={"step": "runpod-production-5997d700", "file": "metrics"}),
+        record="results/steps/runpod-production-33f6fbb2/deploy.json",
+        metrics=report(
+            "results/steps/runpod-production-33f6fbb2/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-production-33f6fbb2", "file": "metrics"},
+        ),
     log:
-        "logs/steps/runpod-production-5997d700.log",
+        "logs/steps/runpod-production-33f6fbb2.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -163,16 +231,24 @@ rule runpod_production_5997d700:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
-rule monitor_setup_301ff132:
+rule monitor_setup:
     input:
-        data="results/steps/init-d27576a4/data.parquet",
-        after="results/steps/runpod-production-5997d700/metrics.json",
+        data=rules.init_2.output.data,
+        # ordering only: runs after /runpod-production, reads none of its files
+        after=rules.runpod_production.output.metrics,
     output:
-        config="results/steps/monitor-setup-301ff132/monitor.json",
-        metrics=report("results/steps/monitor-setup-301ff132/metrics.json", category="metrics", labels={"step": "monitor-setup-301ff132", "file": "metrics"}),
+        config="results/steps/monitor-setup-9230e08a/monitor.json",
+        metrics=report(
+            "results/steps/monitor-setup-9230e08a/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-setup-9230e08a", "file": "metrics"},
+        ),
     log:
-        "logs/steps/monitor-setup-301ff132.log",
+        "logs/steps/monitor-setup-9230e08a.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
@@ -180,43 +256,63 @@ rule monitor_setup_301ff132:
     shell:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
-rule rollback_6baef49b:
+rule rollback:
     input:
-        after="results/steps/gate-tests-pass-a62575e2/decision.json",
+        # ordering only: runs after gate-tests-pass, reads none of its files
+        after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/rollback-6baef49b/rollback.json",
-        metrics=report("results/steps/rollback-6baef49b/metrics.json", category="metrics", labels={"step": "rollback-6baef49b", "file": "metrics"}),
+        record="results/steps/rollback-688f74bb/rollback.json",
+        metrics=report(
+            "results/steps/rollback-688f74bb/metrics.json",
+            category="metrics",
+            labels={"step": "rollback-688f74bb", "file": "metrics"},
+        ),
     log:
-        "logs/steps/rollback-6baef49b.log",
+        "logs/steps/rollback-688f74bb.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
     shell:
         "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-tests-pass
-rule join_tests_pass_628e19b4:
+rule join_tests_pass:
     input:
-        decision="results/steps/gate-tests-pass-a62575e2/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_tests_pass_a62575e2, {"then": "results/steps/monitor-setup-301ff132/metrics.json", "else": "results/steps/rollback-6baef49b/metrics.json"}),
+        decision=rules.gate_tests_pass.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_tests_pass,
+            {
+                "then": rules.monitor_setup.output.metrics,
+                "else": rules.rollback.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-tests-pass-628e19b4/join.json",
+        join="results/steps/join-tests-pass-88512bd9/join.json",
     log:
-        "logs/steps/join-tests-pass-628e19b4.log",
+        "logs/steps/join-tests-pass-88512bd9.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 deploy_production
 rule deploy_production:
     input:
-        final="results/steps/join-tests-pass-628e19b4/join.json",
+        final=rules.join_tests_pass.output.join,
         index="rules/compiled/deploy-production.json",
     output:
         "results/deploy-production/index.json",
     log:
         "logs/deploy-production/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,89 +3,120 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: d780b4b5134a7b6e
+# sources-hash: 7f7335ac1228a8c6
+
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
-rule data_quality_check_9c853fe3:
+rule data_quality_check:
     output:
         prompt="results/steps/data-quality-check-9c853fe3/prompt.md",
         response="results/steps/data-quality-check-9c853fe3/response.md",
-        metrics=report("results/steps/data-quality-check-9c853fe3/metrics.json", category="metrics", labels={"step": "data-quality-check-9c853fe3", "file": "metrics"}),
+        metrics=report(
+            "results/steps/data-quality-check-9c853fe3/metrics.json",
+            category="metrics",
+            labels={"step": "data-quality-check-9c853fe3", "file": "metrics"},
+        ),
     log:
         "logs/steps/data-quality-check-9c853fe3.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/data-quality-check.md"),
         droid_file=q("droids/data-infrastructure-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Execute,Glob,Grep,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("data-quality-check-9c853fe3"),
-    resources:
-        mem_mb=2000,
-        agents=1,
+        agent_step=q("data-quality-check-9c853fe3"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /model-optimization (workflow/commands/model-optimization.md) at workflow/commands/droid-handoff.md:4:61
-rule model_optimization_fd1845f6:
+rule model_optimization:
     input:
-        response="results/steps/data-quality-check-9c853fe3/response.md",
-        after="results/steps/data-quality-check-9c853fe3/metrics.json",
+        response=rules.data_quality_check.output.response,
     output:
         prompt="results/steps/model-optimization-fd1845f6/prompt.md",
         response="results/steps/model-optimization-fd1845f6/response.md",
-        metrics=report("results/steps/model-optimization-fd1845f6/metrics.json", category="metrics", labels={"step": "model-optimization-fd1845f6", "file": "metrics"}),
+        metrics=report(
+            "results/steps/model-optimization-fd1845f6/metrics.json",
+            category="metrics",
+            labels={"step": "model-optimization-fd1845f6", "file": "metrics"},
+        ),
     log:
         "logs/steps/model-optimization-fd1845f6.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/model-optimization.md"),
         droid_file=q("droids/ml-production-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Execute,Glob,Grep,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("model-optimization-fd1845f6"),
-    resources:
-        mem_mb=2000,
-        agents=1,
+        agent_step=q("model-optimization-fd1845f6"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at workflow/commands/droid-handoff.md:4:106
-rule monitoring_setup_c54a08c7:
+rule monitoring_setup:
     input:
-        response="results/steps/model-optimization-fd1845f6/response.md",
-        after="results/steps/model-optimization-fd1845f6/metrics.json",
+        response=rules.model_optimization.output.response,
     output:
         prompt="results/steps/monitoring-setup-c54a08c7/prompt.md",
         response="results/steps/monitoring-setup-c54a08c7/response.md",
-        metrics=report("results/steps/monitoring-setup-c54a08c7/metrics.json", category="metrics", labels={"step": "monitoring-setup-c54a08c7", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitoring-setup-c54a08c7/metrics.json",
+            category="metrics",
+            labels={"step": "monitoring-setup-c54a08c7", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitoring-setup-c54a08c7.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=1000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/monitoring-setup.md"),
         droid_file=q("droids/ml-observability-monitoring-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Glob,Grep,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("monitoring-setup-c54a08c7"),
-    resources:
-        mem_mb=1000,
-        agents=1,
+        agent_step=q("monitoring-setup-c54a08c7"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 droid_handoff
 rule droid_handoff:
     input:
-        final="results/steps/monitoring-setup-c54a08c7/metrics.json",
+        final=rules.monitoring_setup.output.metrics,
         index="rules/compiled/droid-handoff.json",
     output:
         "results/droid-handoff/index.json",
     log:
         "logs/droid-handoff/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,76 +3,114 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 32c51a2b99c7b8a6
+# sources-hash: df855ac1735ca617
 
-# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
+
 
 # /data-validate (workflow/commands/data-validate.md) at workflow/commands/lstm-pretraining-full.md:4:10
-rule data_validate_7a3ea472:
+rule data_validate:
     input:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
-        after="results/steps/init-3f3adbb8/metrics.json",
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+        unlabelled=rules.init.output.unlabelled,
     output:
-        report="results/steps/data-validate-7a3ea472/validation.json",
-        metrics=report("results/steps/data-validate-7a3ea472/metrics.json", category="metrics", labels={"step": "data-validate-7a3ea472", "file": "metrics"}),
+        report="results/steps/data-validate-713e2235/validation.json",
+        metrics=report(
+            "results/steps/data-validate-713e2235/metrics.json",
+            category="metrics",
+            labels={"step": "data-validate-713e2235", "file": "metrics"},
+        ),
     log:
-        "logs/steps/data-validate-7a3ea472.log",
+        "logs/steps/data-validate-713e2235.log",
+    conda:
+        "../../environment.yml"
     params:
         max_bad_fraction=q(0.0),
     shell:
         "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
-rule feature_engineer_09b65bcb:
+rule feature_engineer:
     input:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        after="results/steps/data-validate-7a3ea472/metrics.json",
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+        # ordering only: runs after /data-validate, reads none of its files
+        after=rules.data_validate.output.metrics,
     output:
-        features="results/steps/feature-engineer-09b65bcb/features.npz",
-        test_features="results/steps/feature-engineer-09b65bcb/test_features.npz",
-        metrics=report("results/steps/feature-engineer-09b65bcb/metrics.json", category="metrics", labels={"step": "feature-engineer-09b65bcb", "file": "metrics"}),
+        features="results/steps/feature-engineer-d1f4515a/features.npz",
+        test_features="results/steps/feature-engineer-d1f4515a/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-d1f4515a/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-d1f4515a", "file": "metrics"},
+        ),
     log:
-        "logs/steps/feature-engineer-09b65bcb.log",
+        "logs/steps/feature-engineer-d1f4515a.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:53
-rule pretrain_bilstm_a2178892:
+rule pretrain_bilstm:
     input:
-        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
-        after="results/steps/feature-engineer-09b65bcb/metrics.json",
+        unlabelled=rules.init.output.unlabelled,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer.output.metrics,
     output:
-        encoder="results/steps/pretrain-bilstm-a2178892/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-a2178892/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-a2178892", "file": "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-a2178892/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-a2178892", "file": "metrics"}),
+        encoder="results/steps/pretrain-bilstm-c968659c/encoder.pt",
+        curve=report(
+            "results/steps/pretrain-bilstm-c968659c/curve.png",
+            category="pretrain-bilstm",
+            labels={"step": "pretrain-bilstm-c968659c", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/pretrain-bilstm-c968659c/metrics.json",
+            category="metrics",
+            labels={"step": "pretrain-bilstm-c968659c", "file": "metrics"},
+        ),
     log:
-        "logs/steps/pretrain-bilstm-a2178892.log",
+        "logs/steps/pretrain-bilstm-c968659c.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         sigma=q(0.12),
         steps=q(1000),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
-rule fine_tune_simplelstm_35c25e07:
+rule fine_tune_simplelstm:
     input:
-        encoder="results/steps/pretrain-bilstm-a2178892/encoder.pt",
-        features="results/steps/feature-engineer-09b65bcb/features.npz",
-        after="results/steps/pretrain-bilstm-a2178892/metrics.json",
+        encoder=rules.pretrain_bilstm.output.encoder,
+        features=rules.feature_engineer.output.features,
     output:
-        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-35c25e07/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-35c25e07", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-35c25e07/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-35c25e07", "file": "metrics"}),
+        model="results/steps/fine-tune-simplelstm-4d54a24d/model.pt",
+        curve=report(
+            "results/steps/fine-tune-simplelstm-4d54a24d/curve.png",
+            category="fine-tune-simplelstm",
+            labels={"step": "fine-tune-simplelstm-4d54a24d", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/fine-tune-simplelstm-4d54a24d/metrics.json",
+            category="metrics",
+            labels={"step": "fine-tune-simplelstm-4d54a24d", "file": "metrics"},
+        ),
     log:
-        "logs/steps/fine-tune-simplelstm-35c25e07.log",
+        "logs/steps/fine-tune-simplelstm-4d54a24d.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -83,55 +121,78 @@ rule fine_tune_simplelstm_35c25e07:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
-rule ml_evaluate_189c762d:
+rule ml_evaluate:
     input:
-        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        after="results/steps/fine-tune-simplelstm-35c25e07/metrics.json",
+        model=rules.fine_tune_simplelstm.output.model,
+        test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-189c762d/report.json",
-        reliability=report("results/steps/ml-evaluate-189c762d/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-189c762d", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-189c762d/metrics.json", category="metrics", labels={"step": "ml-evaluate-189c762d", "file": "metrics"}),
+        report="results/steps/ml-evaluate-8e7eba58/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-8e7eba58/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-8e7eba58", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-8e7eba58/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-8e7eba58", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-evaluate-189c762d.log",
+        "logs/steps/ml-evaluate-8e7eba58.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
-checkpoint gate_acc_8e991bcd:
+checkpoint gate_acc:
     input:
-        metrics="results/steps/ml-evaluate-189c762d/metrics.json",
+        metrics=rules.ml_evaluate.output.metrics,
     output:
-        report("results/steps/gate-acc-8e991bcd/decision.json", category="gates", labels={"gate": "gate-acc-8e991bcd"}),
+        decision=report(
+            "results/steps/gate-acc-0940b1c4/decision.json",
+            category="gates",
+            labels={"gate": "gate-acc-0940b1c4"},
+        ),
     log:
-        "logs/steps/gate-acc-8e991bcd.log",
+        "logs/steps/gate-acc-0940b1c4.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
-rule ml_deploy_c6cdd6d9:
+rule ml_deploy_2:
     input:
-        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
-        metrics="results/steps/ml-evaluate-189c762d/metrics.json",
-        after="results/steps/gate-acc-8e991bcd/decision.json",
+        model=rules.fine_tune_simplelstm.output.model,
+        metrics=rules.ml_evaluate.output.metrics,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc.output.decision,
     output:
-        record="results/steps/ml-deploy-c6cdd6d9/deploy.json",
-        metrics=report("results/steps/ml-deploy-c6cdd6d9/metrics.json", category="metrics", labels={"step": "ml-deploy-c6cdd6d9", "file": "metrics"}),
+        record="results/steps/ml-deploy-ca30ad28/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-ca30ad28/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-ca30ad28", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-deploy-c6cdd6d9.log",
+        "logs/steps/ml-deploy-ca30ad28.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -139,15 +200,23 @@ rule ml_deploy_c6cdd6d9:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
-rule benchmark_76628d15:
+rule benchmark:
     input:
-        model="results/steps/fine-tune-simplelstm-35c25e07/model.pt",
-        after="results/steps/ml-deploy-c6cdd6d9/metrics.json",
+        model=rules.fine_tune_simplelstm.output.model,
+        # ordering only: runs after /ml-deploy, reads none of its files
+        after=rules.ml_deploy_2.output.metrics,
     output:
-        metrics=report("results/steps/benchmark-76628d15/metrics.json", category="metrics", labels={"step": "benchmark-76628d15", "file": "metrics"}),
+        metrics=report(
+            "results/steps/benchmark-af2739d5/metrics.json",
+            category="metrics",
+            labels={"step": "benchmark-af2739d5", "file": "metrics"},
+        ),
     log:
-        "logs/steps/benchmark-76628d15.log",
+        "logs/steps/benchmark-af2739d5.log",
+    conda:
+        "../../environment.yml"
     params:
         max_p99_ms=q(50.0),
         n_runs=q(200),
@@ -155,28 +224,40 @@ rule benchmark_76628d15:
     shell:
         "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-acc
-rule join_acc_312f6589:
+rule join_acc:
     input:
-        decision="results/steps/gate-acc-8e991bcd/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_8e991bcd, {"then": "results/steps/benchmark-76628d15/metrics.json", "else": "results/steps/gate-acc-8e991bcd/decision.json"}),
+        decision=rules.gate_acc.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_acc,
+            {
+                "then": rules.benchmark.output.metrics,
+                "else": rules.gate_acc.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-acc-312f6589/join.json",
+        join="results/steps/join-acc-321867a5/join.json",
     log:
-        "logs/steps/join-acc-312f6589.log",
+        "logs/steps/join-acc-321867a5.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 lstm_pretraining_full
 rule lstm_pretraining_full:
     input:
-        final="results/steps/join-acc-312f6589/join.json",
+        final=rules.join_acc.output.join,
         index="rules/compiled/lstm-pretraining-full.json",
     output:
         "results/lstm-pretraining-full/index.json",
     log:
         "logs/lstm-pretraining-full/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,40 +3,62 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 28f6302fa2d8bcaa
+# sources-hash: 8e491d9c94453da8
 
-# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# data_validate_7a3ea472: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# data_validate: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
-# feature_engineer_09b65bcb: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+# feature_engineer: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
+
 
 # /baseline (workflow/commands/baseline.md) at workflow/commands/ml-pipeline-full.md:4:55
-rule baseline_60aaf852:
+rule baseline:
     input:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        after="results/steps/feature-engineer-09b65bcb/metrics.json",
+        data=rules.init.output.data,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer.output.metrics,
     output:
-        baseline="results/steps/baseline-60aaf852/baseline.json",
-        metrics=report("results/steps/baseline-60aaf852/metrics.json", category="metrics", labels={"step": "baseline-60aaf852", "file": "metrics"}),
+        baseline="results/steps/baseline-5e5882b2/baseline.json",
+        metrics=report(
+            "results/steps/baseline-5e5882b2/metrics.json",
+            category="metrics",
+            labels={"step": "baseline-5e5882b2", "file": "metrics"},
+        ),
     log:
-        "logs/steps/baseline-60aaf852.log",
+        "logs/steps/baseline-5e5882b2.log",
+    conda:
+        "../../environment.yml"
     params:
         folds=q(5),
     shell:
         "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
 
+
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:67
-rule ml_train_d17d4645:
+rule ml_train:
     input:
-        features="results/steps/feature-engineer-09b65bcb/features.npz",
-        after="results/steps/baseline-60aaf852/metrics.json",
+        features=rules.feature_engineer.output.features,
+        # ordering only: runs after /baseline, reads none of its files
+        after=rules.baseline.output.metrics,
     output:
-        model="results/steps/ml-train-d17d4645/model.pt",
-        curve=report("results/steps/ml-train-d17d4645/curve.png", category="ml-train", labels={"step": "ml-train-d17d4645", "file": "curve"}),
-        metrics=report("results/steps/ml-train-d17d4645/metrics.json", category="metrics", labels={"step": "ml-train-d17d4645", "file": "metrics"}),
+        model="results/steps/ml-train-760ad37f/model.pt",
+        curve=report(
+            "results/steps/ml-train-760ad37f/curve.png",
+            category="ml-train",
+            labels={"step": "ml-train-760ad37f", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/ml-train-760ad37f/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-760ad37f", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-train-d17d4645.log",
+        "logs/steps/ml-train-760ad37f.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -47,56 +69,79 @@ rule ml_train_d17d4645:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:79
-rule ml_evaluate_a3f511d5:
+rule ml_evaluate_2:
     input:
-        model="results/steps/ml-train-d17d4645/model.pt",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        baseline="results/steps/baseline-60aaf852/baseline.json",
-        after="results/steps/ml-train-d17d4645/metrics.json",
+        model=rules.ml_train.output.model,
+        test=rules.init.output.test,
+        baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-a3f511d5/report.json",
-        reliability=report("results/steps/ml-evaluate-a3f511d5/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-a3f511d5", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-a3f511d5/metrics.json", category="metrics", labels={"step": "ml-evaluate-a3f511d5", "file": "metrics"}),
+        report="results/steps/ml-evaluate-f0fb9cd5/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-f0fb9cd5/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-f0fb9cd5", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-f0fb9cd5/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-f0fb9cd5", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-evaluate-a3f511d5.log",
+        "logs/steps/ml-evaluate-f0fb9cd5.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:94
-checkpoint gate_accuracy_f267d4c9:
+checkpoint gate_accuracy:
     input:
-        metrics="results/steps/ml-evaluate-a3f511d5/metrics.json",
+        metrics=rules.ml_evaluate_2.output.metrics,
     output:
-        report("results/steps/gate-accuracy-f267d4c9/decision.json", category="gates", labels={"gate": "gate-accuracy-f267d4c9"}),
+        decision=report(
+            "results/steps/gate-accuracy-1f556f65/decision.json",
+            category="gates",
+            labels={"gate": "gate-accuracy-1f556f65"},
+        ),
     log:
-        "logs/steps/gate-accuracy-f267d4c9.log",
+        "logs/steps/gate-accuracy-1f556f65.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:114
-rule ml_deploy_4f3af1b7:
+rule ml_deploy_3:
     input:
-        model="results/steps/ml-train-d17d4645/model.pt",
-        metrics="results/steps/ml-evaluate-a3f511d5/metrics.json",
-        after="results/steps/gate-accuracy-f267d4c9/decision.json",
+        model=rules.ml_train.output.model,
+        metrics=rules.ml_evaluate_2.output.metrics,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy.output.decision,
     output:
-        record="results/steps/ml-deploy-4f3af1b7/deploy.json",
-        metrics=report("results/steps/ml-deploy-4f3af1b7/metrics.json", category="metrics", labels={"step": "ml-deploy-4f3af1b7", "file": "metrics"}),
+        record="results/steps/ml-deploy-0231f9b6/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-0231f9b6/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-0231f9b6", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-deploy-4f3af1b7.log",
+        "logs/steps/ml-deploy-0231f9b6.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -104,40 +149,60 @@ rule ml_deploy_4f3af1b7:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:135
-rule hyperparameter_tune_f1528c46:
+rule hyperparameter_tune:
     input:
-        features="results/steps/feature-engineer-09b65bcb/features.npz",
-        after="results/steps/gate-accuracy-f267d4c9/decision.json",
+        features=rules.feature_engineer.output.features,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy.output.decision,
     output:
-        model="results/steps/hyperparameter-tune-f1528c46/model.pt",
-        best_params="results/steps/hyperparameter-tune-f1528c46/best_params.json",
-        metrics=report("results/steps/hyperparameter-tune-f1528c46/metrics.json", category="metrics", labels={"step": "hyperparameter-tune-f1528c46", "file": "metrics"}),
+        model="results/steps/hyperparameter-tune-843b44b0/model.pt",
+        best_params="results/steps/hyperparameter-tune-843b44b0/best_params.json",
+        metrics=report(
+            "results/steps/hyperparameter-tune-843b44b0/metrics.json",
+            category="metrics",
+            labels={"step": "hyperparameter-tune-843b44b0", "file": "metrics"},
+        ),
     log:
-        "logs/steps/hyperparameter-tune-f1528c46.log",
+        "logs/steps/hyperparameter-tune-843b44b0.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         n_trials=q(3),
         steps=q(400),
         patience=q(6),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --steps {params.steps:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:158
-rule retrain_6dbc6d1f:
+rule retrain_2:
     input:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        best_params="results/steps/hyperparameter-tune-f1528c46/best_params.json",
-        after="results/steps/hyperparameter-tune-f1528c46/metrics.json",
+        data=rules.init.output.data,
+        best_params=rules.hyperparameter_tune.output.best_params,
     output:
-        model="results/steps/retrain-6dbc6d1f/model.pt",
-        curve=report("results/steps/retrain-6dbc6d1f/curve.png", category="retrain", labels={"step": "retrain-6dbc6d1f", "file": "curve"}),
-        metrics=report("results/steps/retrain-6dbc6d1f/metrics.json", category="metrics", labels={"step": "retrain-6dbc6d1f", "file": "metrics"}),
+        model="results/steps/retrain-12286bd4/model.pt",
+        curve=report(
+            "results/steps/retrain-12286bd4/curve.png",
+            category="retrain",
+            labels={"step": "retrain-12286bd4", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/retrain-12286bd4/metrics.json",
+            category="metrics",
+            labels={"step": "retrain-12286bd4", "file": "metrics"},
+        ),
     log:
-        "logs/steps/retrain-6dbc6d1f.log",
+        "logs/steps/retrain-12286bd4.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -148,56 +213,79 @@ rule retrain_6dbc6d1f:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.data:q} --params-json={input.best_params:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:169
-rule ml_evaluate_65be655b:
+rule ml_evaluate_3:
     input:
-        model="results/steps/retrain-6dbc6d1f/model.pt",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        baseline="results/steps/baseline-60aaf852/baseline.json",
-        after="results/steps/retrain-6dbc6d1f/metrics.json",
+        model=rules.retrain_2.output.model,
+        test=rules.init.output.test,
+        baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-65be655b/report.json",
-        reliability=report("results/steps/ml-evaluate-65be655b/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-65be655b", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-65be655b/metrics.json", category="metrics", labels={"step": "ml-evaluate-65be655b", "file": "metrics"}),
+        report="results/steps/ml-evaluate-a0621449/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-a0621449/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-a0621449", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-a0621449/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-a0621449", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-evaluate-65be655b.log",
+        "logs/steps/ml-evaluate-a0621449.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:184
-checkpoint gate_accuracy_01c79e26:
+checkpoint gate_accuracy_2:
     input:
-        metrics="results/steps/ml-evaluate-65be655b/metrics.json",
+        metrics=rules.ml_evaluate_3.output.metrics,
     output:
-        report("results/steps/gate-accuracy-01c79e26/decision.json", category="gates", labels={"gate": "gate-accuracy-01c79e26"}),
+        decision=report(
+            "results/steps/gate-accuracy-aff40190/decision.json",
+            category="gates",
+            labels={"gate": "gate-accuracy-aff40190"},
+        ),
     log:
-        "logs/steps/gate-accuracy-01c79e26.log",
+        "logs/steps/gate-accuracy-aff40190.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:204
-rule ml_deploy_71a37f21:
+rule ml_deploy_4:
     input:
-        model="results/steps/retrain-6dbc6d1f/model.pt",
-        metrics="results/steps/ml-evaluate-65be655b/metrics.json",
-        after="results/steps/gate-accuracy-01c79e26/decision.json",
+        model=rules.retrain_2.output.model,
+        metrics=rules.ml_evaluate_3.output.metrics,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy_2.output.decision,
     output:
-        record="results/steps/ml-deploy-71a37f21/deploy.json",
-        metrics=report("results/steps/ml-deploy-71a37f21/metrics.json", category="metrics", labels={"step": "ml-deploy-71a37f21", "file": "metrics"}),
+        record="results/steps/ml-deploy-53957ae9/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-53957ae9/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-53957ae9", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-deploy-71a37f21.log",
+        "logs/steps/ml-deploy-53957ae9.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -205,41 +293,62 @@ rule ml_deploy_71a37f21:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-accuracy
-rule join_accuracy_0ffd4824:
+rule join_accuracy:
     input:
-        decision="results/steps/gate-accuracy-01c79e26/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_01c79e26, {"then": "results/steps/ml-deploy-71a37f21/metrics.json", "else": "results/steps/gate-accuracy-01c79e26/decision.json"}),
+        decision=rules.gate_accuracy_2.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_accuracy_2,
+            {
+                "then": rules.ml_deploy_4.output.metrics,
+                "else": rules.gate_accuracy_2.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-accuracy-0ffd4824/join.json",
+        join="results/steps/join-accuracy-67780501/join.json",
     log:
-        "logs/steps/join-accuracy-0ffd4824.log",
+        "logs/steps/join-accuracy-67780501.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
+
 # joins the branches of gate-accuracy
-rule join_accuracy_f25c1cb0:
+rule join_accuracy_2:
     input:
-        decision="results/steps/gate-accuracy-f267d4c9/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_accuracy_f267d4c9, {"then": "results/steps/ml-deploy-4f3af1b7/metrics.json", "else": "results/steps/join-accuracy-0ffd4824/join.json"}),
+        decision=rules.gate_accuracy.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_accuracy,
+            {
+                "then": rules.ml_deploy_3.output.metrics,
+                "else": rules.join_accuracy.output.join,
+            },
+        ),
     output:
-        "results/steps/join-accuracy-f25c1cb0/join.json",
+        join="results/steps/join-accuracy-078365ef/join.json",
     log:
-        "logs/steps/join-accuracy-f25c1cb0.log",
+        "logs/steps/join-accuracy-078365ef.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final="results/steps/join-accuracy-f25c1cb0/join.json",
+        final=rules.join_accuracy_2.output.join,
         index="rules/compiled/ml-pipeline-full.json",
     output:
         "results/ml-pipeline-full/index.json",
     log:
         "logs/ml-pipeline-full/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

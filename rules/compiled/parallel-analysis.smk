@@ -3,133 +3,188 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 3e1b92396c4287eb
+# sources-hash: 95132ac40e1b98ed
+
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
-rule analyze_model_architecture_d9d52bc7:
+rule analyze_model_architecture:
     output:
         prompt="results/steps/analyze-model-architecture-d9d52bc7/prompt.md",
         response="results/steps/analyze-model-architecture-d9d52bc7/response.md",
-        metrics=report("results/steps/analyze-model-architecture-d9d52bc7/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-d9d52bc7", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-model-architecture-d9d52bc7/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-model-architecture-d9d52bc7", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-model-architecture-d9d52bc7.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/analyze-model-architecture.md"),
         droid_file=q("droids/ml-production-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Glob,Grep,LS,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("analyze-model-architecture-d9d52bc7"),
-    resources:
-        mem_mb=2000,
-        agents=1,
+        agent_step=q("analyze-model-architecture-d9d52bc7"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:71
-rule validate_data_pipeline_53c8ffba:
+rule validate_data_pipeline:
     output:
         prompt="results/steps/validate-data-pipeline-53c8ffba/prompt.md",
         response="results/steps/validate-data-pipeline-53c8ffba/response.md",
-        metrics=report("results/steps/validate-data-pipeline-53c8ffba/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-53c8ffba", "file": "metrics"}),
+        metrics=report(
+            "results/steps/validate-data-pipeline-53c8ffba/metrics.json",
+            category="metrics",
+            labels={"step": "validate-data-pipeline-53c8ffba", "file": "metrics"},
+        ),
     log:
         "logs/steps/validate-data-pipeline-53c8ffba.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/validate-data-pipeline.md"),
         droid_file=q("droids/data-infrastructure-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Execute,Glob,Grep,LS,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("validate-data-pipeline-53c8ffba"),
-    resources:
-        mem_mb=2000,
-        agents=1,
+        agent_step=q("validate-data-pipeline-53c8ffba"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:125
-rule setup_monitoring_90410b73:
+rule setup_monitoring:
     output:
         prompt="results/steps/setup-monitoring-90410b73/prompt.md",
         response="results/steps/setup-monitoring-90410b73/response.md",
-        metrics=report("results/steps/setup-monitoring-90410b73/metrics.json", category="metrics", labels={"step": "setup-monitoring-90410b73", "file": "metrics"}),
+        metrics=report(
+            "results/steps/setup-monitoring-90410b73/metrics.json",
+            category="metrics",
+            labels={"step": "setup-monitoring-90410b73", "file": "metrics"},
+        ),
     log:
         "logs/steps/setup-monitoring-90410b73.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=1000,
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/setup-monitoring.md"),
         droid_file=q("droids/ml-observability-monitoring-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Glob,Grep,LS,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("setup-monitoring-90410b73"),
-    resources:
-        mem_mb=1000,
-        agents=1,
+        agent_step=q("setup-monitoring-90410b73"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:182
-rule aggregate_c8b60211:
+rule aggregate:
     input:
-        response=flat("results/steps/analyze-model-architecture-d9d52bc7/response.md", "results/steps/validate-data-pipeline-53c8ffba/response.md", "results/steps/setup-monitoring-90410b73/response.md"),
-        after=flat("results/steps/analyze-model-architecture-d9d52bc7/metrics.json", "results/steps/validate-data-pipeline-53c8ffba/metrics.json", "results/steps/setup-monitoring-90410b73/metrics.json"),
+        response=flat(
+            rules.analyze_model_architecture.output.response,
+            rules.validate_data_pipeline.output.response,
+            rules.setup_monitoring.output.response,
+        ),
     output:
         prompt="results/steps/aggregate-c8b60211/prompt.md",
         response="results/steps/aggregate-c8b60211/response.md",
-        metrics=report("results/steps/aggregate-c8b60211/metrics.json", category="metrics", labels={"step": "aggregate-c8b60211", "file": "metrics"}),
+        metrics=report(
+            "results/steps/aggregate-c8b60211/metrics.json",
+            category="metrics",
+            labels={"step": "aggregate-c8b60211", "file": "metrics"},
+        ),
     log:
         "logs/steps/aggregate-c8b60211.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=500,
+        agents=1,
     params:
-        arguments=q("[\"analysis-results\"]"),
+        arguments=q('["analysis-results"]'),
         command_file=q("workflow/commands/aggregate.md"),
         droid_file=q("droids/command-workflow-orchestrator.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("aggregate-c8b60211"),
-    resources:
-        mem_mb=500,
-        agents=1,
+        agent_step=q("aggregate-c8b60211"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:212
-rule plan_37d40f89:
+rule plan:
     input:
-        response="results/steps/aggregate-c8b60211/response.md",
-        after="results/steps/aggregate-c8b60211/metrics.json",
+        response=rules.aggregate.output.response,
     output:
         prompt="results/steps/plan-37d40f89/prompt.md",
         response="results/steps/plan-37d40f89/response.md",
-        metrics=report("results/steps/plan-37d40f89/metrics.json", category="metrics", labels={"step": "plan-37d40f89", "file": "metrics"}),
+        metrics=report(
+            "results/steps/plan-37d40f89/metrics.json",
+            category="metrics",
+            labels={"step": "plan-37d40f89", "file": "metrics"},
+        ),
     log:
         "logs/steps/plan-37d40f89.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=500,
+        agents=1,
     params:
-        arguments=q("[\"next-steps\"]"),
+        arguments=q('["next-steps"]'),
         command_file=q("workflow/commands/plan.md"),
         droid_file=q("droids/command-workflow-orchestrator.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Glob,Grep,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("plan-37d40f89"),
-    resources:
-        mem_mb=500,
-        agents=1,
+        agent_step=q("plan-37d40f89"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 parallel_analysis
 rule parallel_analysis:
     input:
-        final="results/steps/plan-37d40f89/metrics.json",
+        final=rules.plan.output.metrics,
         index="rules/compiled/parallel-analysis.json",
     output:
         "results/parallel-analysis/index.json",
     log:
         "logs/parallel-analysis/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,59 +3,89 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 3db3318e3836e668
+# sources-hash: 63dc00d1d3a5495b
 
-# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
+
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
-rule feature_engineer_35a02c36:
+rule feature_engineer_2:
     input:
-        data="results/steps/init-3f3adbb8/data.parquet",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        after="results/steps/init-3f3adbb8/metrics.json",
+        data=rules.init.output.data,
+        test=rules.init.output.test,
     output:
-        features="results/steps/feature-engineer-35a02c36/features.npz",
-        test_features="results/steps/feature-engineer-35a02c36/test_features.npz",
-        metrics=report("results/steps/feature-engineer-35a02c36/metrics.json", category="metrics", labels={"step": "feature-engineer-35a02c36", "file": "metrics"}),
+        features="results/steps/feature-engineer-6bb43873/features.npz",
+        test_features="results/steps/feature-engineer-6bb43873/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-6bb43873/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-6bb43873", "file": "metrics"},
+        ),
     log:
-        "logs/steps/feature-engineer-35a02c36.log",
+        "logs/steps/feature-engineer-6bb43873.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/pretrain.md:5:9
-rule pretrain_bilstm_e4cdc8bb:
+rule pretrain_bilstm_2:
     input:
-        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
-        after="results/steps/feature-engineer-35a02c36/metrics.json",
+        unlabelled=rules.init.output.unlabelled,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer_2.output.metrics,
     output:
-        encoder="results/steps/pretrain-bilstm-e4cdc8bb/encoder.pt",
-        curve=report("results/steps/pretrain-bilstm-e4cdc8bb/curve.png", category="pretrain-bilstm", labels={"step": "pretrain-bilstm-e4cdc8bb", "file": "curve"}),
-        metrics=report("results/steps/pretrain-bilstm-e4cdc8bb/metrics.json", category="metrics", labels={"step": "pretrain-bilstm-e4cdc8bb", "file": "metrics"}),
+        encoder="results/steps/pretrain-bilstm-f03e4c8b/encoder.pt",
+        curve=report(
+            "results/steps/pretrain-bilstm-f03e4c8b/curve.png",
+            category="pretrain-bilstm",
+            labels={"step": "pretrain-bilstm-f03e4c8b", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/pretrain-bilstm-f03e4c8b/metrics.json",
+            category="metrics",
+            labels={"step": "pretrain-bilstm-f03e4c8b", "file": "metrics"},
+        ),
     log:
-        "logs/steps/pretrain-bilstm-e4cdc8bb.log",
+        "logs/steps/pretrain-bilstm-f03e4c8b.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         sigma=q(0.12),
         steps=q(1000),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/fine-tune.md:5:9
-rule fine_tune_simplelstm_962c4a7f:
+rule fine_tune_simplelstm_2:
     input:
-        encoder="results/steps/pretrain-bilstm-e4cdc8bb/encoder.pt",
-        features="results/steps/feature-engineer-35a02c36/features.npz",
-        after="results/steps/pretrain-bilstm-e4cdc8bb/metrics.json",
+        encoder=rules.pretrain_bilstm_2.output.encoder,
+        features=rules.feature_engineer_2.output.features,
     output:
-        model="results/steps/fine-tune-simplelstm-962c4a7f/model.pt",
-        curve=report("results/steps/fine-tune-simplelstm-962c4a7f/curve.png", category="fine-tune-simplelstm", labels={"step": "fine-tune-simplelstm-962c4a7f", "file": "curve"}),
-        metrics=report("results/steps/fine-tune-simplelstm-962c4a7f/metrics.json", category="metrics", labels={"step": "fine-tune-simplelstm-962c4a7f", "file": "metrics"}),
+        model="results/steps/fine-tune-simplelstm-7861b1d0/model.pt",
+        curve=report(
+            "results/steps/fine-tune-simplelstm-7861b1d0/curve.png",
+            category="fine-tune-simplelstm",
+            labels={"step": "fine-tune-simplelstm-7861b1d0", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/fine-tune-simplelstm-7861b1d0/metrics.json",
+            category="metrics",
+            labels={"step": "fine-tune-simplelstm-7861b1d0", "file": "metrics"},
+        ),
     log:
-        "logs/steps/fine-tune-simplelstm-962c4a7f.log",
+        "logs/steps/fine-tune-simplelstm-7861b1d0.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -66,38 +96,53 @@ rule fine_tune_simplelstm_962c4a7f:
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
-    resources:
-        mem_mb=2000,
     shell:
         "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
-rule ml_evaluate_ea498617:
+rule ml_evaluate_4:
     input:
-        model="results/steps/fine-tune-simplelstm-962c4a7f/model.pt",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        after="results/steps/fine-tune-simplelstm-962c4a7f/metrics.json",
+        model=rules.fine_tune_simplelstm_2.output.model,
+        test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-ea498617/report.json",
-        reliability=report("results/steps/ml-evaluate-ea498617/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-ea498617", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-ea498617/metrics.json", category="metrics", labels={"step": "ml-evaluate-ea498617", "file": "metrics"}),
+        report="results/steps/ml-evaluate-75306738/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-75306738/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-75306738", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-75306738/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-75306738", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-evaluate-ea498617.log",
+        "logs/steps/ml-evaluate-75306738.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
-rule ml_deploy_12bb77f0:
+rule ml_deploy_5:
     input:
-        model="results/steps/fine-tune-simplelstm-962c4a7f/model.pt",
-        metrics="results/steps/ml-evaluate-ea498617/metrics.json",
+        model=rules.fine_tune_simplelstm_2.output.model,
+        metrics=rules.ml_evaluate_4.output.metrics,
     output:
-        record="results/steps/ml-deploy-12bb77f0/deploy.json",
-        metrics=report("results/steps/ml-deploy-12bb77f0/metrics.json", category="metrics", labels={"step": "ml-deploy-12bb77f0", "file": "metrics"}),
+        record="results/steps/ml-deploy-b1f79e6a/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-b1f79e6a/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-b1f79e6a", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-deploy-12bb77f0.log",
+        "logs/steps/ml-deploy-b1f79e6a.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -105,15 +150,18 @@ rule ml_deploy_12bb77f0:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final="results/steps/ml-deploy-12bb77f0/metrics.json",
+        final=rules.ml_deploy_5.output.metrics,
         index="rules/compiled/pretraining-complete.json",
     output:
         "results/pretraining-complete/index.json",
     log:
         "logs/pretraining-complete/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

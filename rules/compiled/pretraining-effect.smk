@@ -3,28 +3,52 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: 2f0d5a44f83b8cc9
+# sources-hash: edf5b101b16dcc0e
 
-register_variants("train_and_test_823c625a", {"start-scratch_seed-1": {"start": "scratch", "seed": 1}, "start-scratch_seed-2": {"start": "scratch", "seed": 2}, "start-scratch_seed-3": {"start": "scratch", "seed": 3}, "start-pretrained_seed-1": {"start": "pretrained", "seed": 1}, "start-pretrained_seed-2": {"start": "pretrained", "seed": 2}, "start-pretrained_seed-3": {"start": "pretrained", "seed": 3}})
+register_variants(
+    "train_and_test",
+    {
+        "start-scratch_seed-1": {"start": "scratch", "seed": 1},
+        "start-scratch_seed-2": {"start": "scratch", "seed": 2},
+        "start-scratch_seed-3": {"start": "scratch", "seed": 3},
+        "start-pretrained_seed-1": {"start": "pretrained", "seed": 1},
+        "start-pretrained_seed-2": {"start": "pretrained", "seed": 2},
+        "start-pretrained_seed-3": {"start": "pretrained", "seed": 3},
+    },
+)
 
-# init_3f3adbb8: the same step as in rules/compiled/continuous-training.smk, computed once
+# init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_35a02c36: the same step as in rules/compiled/pretraining-complete.smk, computed once
+# feature_engineer_2: the same step as in rules/compiled/pretraining-complete.smk, computed once
+
 
 # /train-and-test (workflow/commands/train-and-test.md) at workflow/commands/pretraining-effect.md:4:30
-rule train_and_test_823c625a:
+rule train_and_test:
     input:
-        unlabelled="results/steps/init-3f3adbb8/unlabelled.parquet",
-        features="results/steps/feature-engineer-35a02c36/features.npz",
-        test="results/steps/init-3f3adbb8/test.parquet",
-        after="results/steps/feature-engineer-35a02c36/metrics.json",
+        unlabelled=rules.init.output.unlabelled,
+        features=rules.feature_engineer_2.output.features,
+        test=rules.init.output.test,
     output:
-        encoder="results/steps/train-and-test-823c625a/{variant}/encoder.pt",
-        model="results/steps/train-and-test-823c625a/{variant}/model.pt",
-        curve=report("results/steps/train-and-test-823c625a/{variant}/curve.png", category="train-and-test", labels={"step": "train-and-test-823c625a", "file": "curve"}),
-        metrics=report("results/steps/train-and-test-823c625a/{variant}/metrics.json", category="metrics", labels={"step": "train-and-test-823c625a", "file": "metrics"}),
+        encoder="results/steps/train-and-test-2feb5d22/{variant}/encoder.pt",
+        model="results/steps/train-and-test-2feb5d22/{variant}/model.pt",
+        curve=report(
+            "results/steps/train-and-test-2feb5d22/{variant}/curve.png",
+            category="train-and-test",
+            labels={"step": "train-and-test-2feb5d22", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/train-and-test-2feb5d22/{variant}/metrics.json",
+            category="metrics",
+            labels={"step": "train-and-test-2feb5d22", "file": "metrics"},
+        ),
     log:
-        "logs/steps/train-and-test-823c625a/{variant}.log",
+        "logs/steps/train-and-test-2feb5d22/{variant}.log",
+    group:
+        "sweep_train_and_test" if config.get("slashmake_group_sweeps") else None
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -33,41 +57,62 @@ rule train_and_test_823c625a:
         weight_decay=q(0.01),
         patience=q(6),
         jitter=q(0.03),
-        seed=lambda w: q(variant("train_and_test_823c625a", w.variant, "seed")),
+        seed=lambda w: q(variant("train_and_test", w.variant, "seed")),
         device=q("auto"),
         sigma=q(0.12),
-        start=lambda w: q(variant("train_and_test_823c625a", w.variant, "start")),
+        start=lambda w: q(variant("train_and_test", w.variant, "start")),
         pretrain_steps=q(1000),
-    resources:
-        mem_mb=2000,
-    group: "sweep_train_and_test_823c625a" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /results:compare (workflow/commands/results/compare.md) at workflow/commands/pretraining-effect.md:4:97
-rule results_compare_a7b7f40f:
+rule results_compare:
     input:
-        metrics=expand("results/steps/train-and-test-823c625a/{variant}/metrics.json", variant=["start-scratch_seed-1", "start-scratch_seed-2", "start-scratch_seed-3", "start-pretrained_seed-1", "start-pretrained_seed-2", "start-pretrained_seed-3"]),
+        metrics=expand(
+            rules.train_and_test.output.metrics,
+            variant=[
+                "start-scratch_seed-1",
+                "start-scratch_seed-2",
+                "start-scratch_seed-3",
+                "start-pretrained_seed-1",
+                "start-pretrained_seed-2",
+                "start-pretrained_seed-3",
+            ],
+        ),
     output:
-        summary="results/steps/results-compare-a7b7f40f/summary.json",
-        plot=report("results/steps/results-compare-a7b7f40f/metric_vs_sigma.png", category="results:compare", labels={"step": "results-compare-a7b7f40f", "file": "plot"}),
-        metrics=report("results/steps/results-compare-a7b7f40f/metrics.json", category="metrics", labels={"step": "results-compare-a7b7f40f", "file": "metrics"}),
+        summary="results/steps/results-compare-bf27bd80/summary.json",
+        plot=report(
+            "results/steps/results-compare-bf27bd80/metric_vs_sigma.png",
+            category="results:compare",
+            labels={"step": "results-compare-bf27bd80", "file": "plot"},
+        ),
+        metrics=report(
+            "results/steps/results-compare-bf27bd80/metrics.json",
+            category="metrics",
+            labels={"step": "results-compare-bf27bd80", "file": "metrics"},
+        ),
     log:
-        "logs/steps/results-compare-a7b7f40f.log",
+        "logs/steps/results-compare-bf27bd80.log",
+    conda:
+        "../../environment.yml"
     params:
         metric=q("test_accuracy"),
     shell:
         "( python scripts/aggregate.py --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
+
 # target: snakemake -c2 pretraining_effect
 rule pretraining_effect:
     input:
-        final="results/steps/results-compare-a7b7f40f/metrics.json",
+        final=rules.results_compare.output.metrics,
         index="rules/compiled/pretraining-effect.json",
     output:
         "results/pretraining-effect/index.json",
     log:
         "logs/pretraining-effect/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,32 +3,60 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 2b0057e2834bc3dc
+# sources-hash: dde32a3551851e10
 
-register_variants("train_6608bea8", {"sigma-0.0_seed-1": {"sigma": "0.0", "seed": 1}, "sigma-0.0_seed-2": {"sigma": "0.0", "seed": 2}, "sigma-0.0_seed-3": {"sigma": "0.0", "seed": 3}, "sigma-0.10_seed-1": {"sigma": "0.10", "seed": 1}, "sigma-0.10_seed-2": {"sigma": "0.10", "seed": 2}, "sigma-0.10_seed-3": {"sigma": "0.10", "seed": 3}, "sigma-0.20_seed-1": {"sigma": "0.20", "seed": 1}, "sigma-0.20_seed-2": {"sigma": "0.20", "seed": 2}, "sigma-0.20_seed-3": {"sigma": "0.20", "seed": 3}})
+register_variants(
+    "train",
+    {
+        "sigma-0.0_seed-1": {"sigma": "0.0", "seed": 1},
+        "sigma-0.0_seed-2": {"sigma": "0.0", "seed": 2},
+        "sigma-0.0_seed-3": {"sigma": "0.0", "seed": 3},
+        "sigma-0.10_seed-1": {"sigma": "0.10", "seed": 1},
+        "sigma-0.10_seed-2": {"sigma": "0.10", "seed": 2},
+        "sigma-0.10_seed-3": {"sigma": "0.10", "seed": 3},
+        "sigma-0.20_seed-1": {"sigma": "0.20", "seed": 1},
+        "sigma-0.20_seed-2": {"sigma": "0.20", "seed": 2},
+        "sigma-0.20_seed-3": {"sigma": "0.20", "seed": 3},
+    },
+)
+
 
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
-rule runpod_setup_a209440e:
+rule runpod_setup:
     output:
-        env="results/steps/runpod-setup-a209440e/env.json",
-        metrics=report("results/steps/runpod-setup-a209440e/metrics.json", category="metrics", labels={"step": "runpod-setup-a209440e", "file": "metrics"}),
+        env="results/steps/runpod-setup-95434907/env.json",
+        metrics=report(
+            "results/steps/runpod-setup-95434907/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-setup-95434907", "file": "metrics"},
+        ),
     log:
-        "logs/steps/runpod-setup-a209440e.log",
+        "logs/steps/runpod-setup-95434907.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /feature-engineer needs it
-rule init_6ed7a65a:
+rule init_3:
     input:
-        after="results/steps/runpod-setup-a209440e/metrics.json",
+        # ordering only: runs after /runpod-setup, reads none of its files
+        after=rules.runpod_setup.output.metrics,
     output:
-        data="results/steps/init-6ed7a65a/data.parquet",
-        test="results/steps/init-6ed7a65a/test.parquet",
-        unlabelled="results/steps/init-6ed7a65a/unlabelled.parquet",
-        env="results/steps/init-6ed7a65a/env.json",
-        metrics=report("results/steps/init-6ed7a65a/metrics.json", category="metrics", labels={"step": "init-6ed7a65a", "file": "metrics"}),
+        data="results/steps/init-6aa6f3c2/data.parquet",
+        test="results/steps/init-6aa6f3c2/test.parquet",
+        unlabelled="results/steps/init-6aa6f3c2/unlabelled.parquet",
+        env="results/steps/init-6aa6f3c2/env.json",
+        metrics=report(
+            "results/steps/init-6aa6f3c2/metrics.json",
+            category="metrics",
+            labels={"step": "init-6aa6f3c2", "file": "metrics"},
+        ),
     log:
-        "logs/steps/init-6ed7a65a.log",
+        "logs/steps/init-6aa6f3c2.log",
+    conda:
+        "../../environment.yml"
     params:
         n_labelled=q(200),
         n_test=q(600),
@@ -43,34 +71,54 @@ rule init_6ed7a65a:
     shell:
         "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
+
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
-rule feature_engineer_479c3347:
+rule feature_engineer_4:
     input:
-        data="results/steps/init-6ed7a65a/data.parquet",
-        test="results/steps/init-6ed7a65a/test.parquet",
-        after="results/steps/init-6ed7a65a/metrics.json",
+        data=rules.init_3.output.data,
+        test=rules.init_3.output.test,
     output:
-        features="results/steps/feature-engineer-479c3347/features.npz",
-        test_features="results/steps/feature-engineer-479c3347/test_features.npz",
-        metrics=report("results/steps/feature-engineer-479c3347/metrics.json", category="metrics", labels={"step": "feature-engineer-479c3347", "file": "metrics"}),
+        features="results/steps/feature-engineer-68a4e82b/features.npz",
+        test_features="results/steps/feature-engineer-68a4e82b/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-68a4e82b/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-68a4e82b", "file": "metrics"},
+        ),
     log:
-        "logs/steps/feature-engineer-479c3347.log",
+        "logs/steps/feature-engineer-68a4e82b.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:26
-rule train_6608bea8:
+rule train:
     input:
-        unlabelled="results/steps/init-6ed7a65a/unlabelled.parquet",
-        features="results/steps/feature-engineer-479c3347/features.npz",
-        after="results/steps/feature-engineer-479c3347/metrics.json",
+        unlabelled=rules.init_3.output.unlabelled,
+        features=rules.feature_engineer_4.output.features,
     output:
-        encoder="results/steps/train-6608bea8/{variant}/encoder.pt",
-        model="results/steps/train-6608bea8/{variant}/model.pt",
-        curve=report("results/steps/train-6608bea8/{variant}/curve.png", category="train", labels={"step": "train-6608bea8", "file": "curve"}),
-        metrics=report("results/steps/train-6608bea8/{variant}/metrics.json", category="metrics", labels={"step": "train-6608bea8", "file": "metrics"}),
+        encoder="results/steps/train-a43b2791/{variant}/encoder.pt",
+        model="results/steps/train-a43b2791/{variant}/model.pt",
+        curve=report(
+            "results/steps/train-a43b2791/{variant}/curve.png",
+            category="train",
+            labels={"step": "train-a43b2791", "file": "curve"},
+        ),
+        metrics=report(
+            "results/steps/train-a43b2791/{variant}/metrics.json",
+            category="metrics",
+            labels={"step": "train-a43b2791", "file": "metrics"},
+        ),
     log:
-        "logs/steps/train-6608bea8/{variant}.log",
+        "logs/steps/train-a43b2791/{variant}.log",
+    group:
+        "sweep_train" if config.get("slashmake_group_sweeps") else None
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
     params:
         model=q("simple_lstm"),
         steps=q(400),
@@ -79,106 +127,179 @@ rule train_6608bea8:
         weight_decay=q(0.01),
         patience=q(6),
         jitter=q(0.03),
-        seed=lambda w: q(variant("train_6608bea8", w.variant, "seed")),
+        seed=lambda w: q(variant("train", w.variant, "seed")),
         device=q("auto"),
-        sigma=lambda w: q(variant("train_6608bea8", w.variant, "sigma")),
+        sigma=lambda w: q(variant("train", w.variant, "sigma")),
         start=q("pretrained"),
         pretrain_steps=q(1000),
-    resources:
-        mem_mb=2000,
-    group: "sweep_train_6608bea8" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:79
-rule results_aggregate_7cb6257a:
+rule results_aggregate:
     input:
-        metrics=expand("results/steps/train-6608bea8/{variant}/metrics.json", variant=["sigma-0.0_seed-1", "sigma-0.0_seed-2", "sigma-0.0_seed-3", "sigma-0.10_seed-1", "sigma-0.10_seed-2", "sigma-0.10_seed-3", "sigma-0.20_seed-1", "sigma-0.20_seed-2", "sigma-0.20_seed-3"]),
+        metrics=expand(
+            rules.train.output.metrics,
+            variant=[
+                "sigma-0.0_seed-1",
+                "sigma-0.0_seed-2",
+                "sigma-0.0_seed-3",
+                "sigma-0.10_seed-1",
+                "sigma-0.10_seed-2",
+                "sigma-0.10_seed-3",
+                "sigma-0.20_seed-1",
+                "sigma-0.20_seed-2",
+                "sigma-0.20_seed-3",
+            ],
+        ),
     output:
-        summary="results/steps/results-aggregate-7cb6257a/summary.json",
-        plot=report("results/steps/results-aggregate-7cb6257a/metric_vs_sigma.png", category="results:aggregate", labels={"step": "results-aggregate-7cb6257a", "file": "plot"}),
-        metrics=report("results/steps/results-aggregate-7cb6257a/metrics.json", category="metrics", labels={"step": "results-aggregate-7cb6257a", "file": "metrics"}),
+        summary="results/steps/results-aggregate-ec7246e5/summary.json",
+        plot=report(
+            "results/steps/results-aggregate-ec7246e5/metric_vs_sigma.png",
+            category="results:aggregate",
+            labels={"step": "results-aggregate-ec7246e5", "file": "plot"},
+        ),
+        metrics=report(
+            "results/steps/results-aggregate-ec7246e5/metrics.json",
+            category="metrics",
+            labels={"step": "results-aggregate-ec7246e5", "file": "metrics"},
+        ),
     log:
-        "logs/steps/results-aggregate-7cb6257a.log",
+        "logs/steps/results-aggregate-ec7246e5.log",
+    conda:
+        "../../environment.yml"
     params:
         metric=q("val_accuracy"),
     shell:
         "( python scripts/aggregate.py --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
+
 # /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:100
-rule best_model_select_b01e26f1:
+rule best_model_select:
     input:
-        summary="results/steps/results-aggregate-7cb6257a/summary.json",
-        model=expand("results/steps/train-6608bea8/{variant}/model.pt", variant=["sigma-0.0_seed-1", "sigma-0.0_seed-2", "sigma-0.0_seed-3", "sigma-0.10_seed-1", "sigma-0.10_seed-2", "sigma-0.10_seed-3", "sigma-0.20_seed-1", "sigma-0.20_seed-2", "sigma-0.20_seed-3"]),
-        after="results/steps/results-aggregate-7cb6257a/metrics.json",
+        summary=rules.results_aggregate.output.summary,
+        model=expand(
+            rules.train.output.model,
+            variant=[
+                "sigma-0.0_seed-1",
+                "sigma-0.0_seed-2",
+                "sigma-0.0_seed-3",
+                "sigma-0.10_seed-1",
+                "sigma-0.10_seed-2",
+                "sigma-0.10_seed-3",
+                "sigma-0.20_seed-1",
+                "sigma-0.20_seed-2",
+                "sigma-0.20_seed-3",
+            ],
+        ),
     output:
-        model="results/steps/best-model-select-b01e26f1/model.pt",
-        metrics=report("results/steps/best-model-select-b01e26f1/metrics.json", category="metrics", labels={"step": "best-model-select-b01e26f1", "file": "metrics"}),
+        model="results/steps/best-model-select-76beafcc/model.pt",
+        metrics=report(
+            "results/steps/best-model-select-76beafcc/metrics.json",
+            category="metrics",
+            labels={"step": "best-model-select-76beafcc", "file": "metrics"},
+        ),
     log:
-        "logs/steps/best-model-select-b01e26f1.log",
+        "logs/steps/best-model-select-76beafcc.log",
+    conda:
+        "../../environment.yml"
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /baseline (workflow/commands/baseline.md) at workflow/commands/runpod-hpo-parallel.md:4:121
-rule baseline_06314871:
+rule baseline_2:
     input:
-        data="results/steps/init-6ed7a65a/data.parquet",
-        after="results/steps/best-model-select-b01e26f1/metrics.json",
+        data=rules.init_3.output.data,
+        # ordering only: runs after /best-model:select, reads none of its files
+        after=rules.best_model_select.output.metrics,
     output:
-        baseline="results/steps/baseline-06314871/baseline.json",
-        metrics=report("results/steps/baseline-06314871/metrics.json", category="metrics", labels={"step": "baseline-06314871", "file": "metrics"}),
+        baseline="results/steps/baseline-e626a650/baseline.json",
+        metrics=report(
+            "results/steps/baseline-e626a650/metrics.json",
+            category="metrics",
+            labels={"step": "baseline-e626a650", "file": "metrics"},
+        ),
     log:
-        "logs/steps/baseline-06314871.log",
+        "logs/steps/baseline-e626a650.log",
+    conda:
+        "../../environment.yml"
     params:
         folds=q(5),
     shell:
         "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/runpod-hpo-parallel.md:4:133
-rule ml_evaluate_c7ea347d:
+rule ml_evaluate_5:
     input:
-        model="results/steps/best-model-select-b01e26f1/model.pt",
-        test="results/steps/init-6ed7a65a/test.parquet",
-        baseline="results/steps/baseline-06314871/baseline.json",
-        after="results/steps/baseline-06314871/metrics.json",
+        model=rules.best_model_select.output.model,
+        test=rules.init_3.output.test,
+        baseline=rules.baseline_2.output.baseline,
     output:
-        report="results/steps/ml-evaluate-c7ea347d/report.json",
-        reliability=report("results/steps/ml-evaluate-c7ea347d/reliability.png", category="ml-evaluate", labels={"step": "ml-evaluate-c7ea347d", "file": "reliability"}),
-        metrics=report("results/steps/ml-evaluate-c7ea347d/metrics.json", category="metrics", labels={"step": "ml-evaluate-c7ea347d", "file": "metrics"}),
+        report="results/steps/ml-evaluate-21d3be32/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-21d3be32/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-21d3be32", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-21d3be32/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-21d3be32", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-evaluate-c7ea347d.log",
+        "logs/steps/ml-evaluate-21d3be32.log",
+    conda:
+        "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
         "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
+
 # gate-acc at workflow/commands/runpod-hpo-parallel.md:4:148
-checkpoint gate_acc_face7b43:
+checkpoint gate_acc_2:
     input:
-        metrics="results/steps/ml-evaluate-c7ea347d/metrics.json",
+        metrics=rules.ml_evaluate_5.output.metrics,
     output:
-        report("results/steps/gate-acc-face7b43/decision.json", category="gates", labels={"gate": "gate-acc-face7b43"}),
+        decision=report(
+            "results/steps/gate-acc-16ff1aa3/decision.json",
+            category="gates",
+            labels={"gate": "gate-acc-16ff1aa3"},
+        ),
     log:
-        "logs/steps/gate-acc-face7b43.log",
+        "logs/steps/gate-acc-16ff1aa3.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
-rule ml_deploy_6cba804d:
+rule ml_deploy_6:
     input:
-        model="results/steps/best-model-select-b01e26f1/model.pt",
-        metrics="results/steps/ml-evaluate-c7ea347d/metrics.json",
-        after="results/steps/gate-acc-face7b43/decision.json",
+        model=rules.best_model_select.output.model,
+        metrics=rules.ml_evaluate_5.output.metrics,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc_2.output.decision,
     output:
-        record="results/steps/ml-deploy-6cba804d/deploy.json",
-        metrics=report("results/steps/ml-deploy-6cba804d/metrics.json", category="metrics", labels={"step": "ml-deploy-6cba804d", "file": "metrics"}),
+        record="results/steps/ml-deploy-b049be1c/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-b049be1c/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-b049be1c", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-deploy-6cba804d.log",
+        "logs/steps/ml-deploy-b049be1c.log",
+    conda:
+        "../../environment.yml"
     params:
         registry=q("registry"),
         dvc_remote=q("dvc-remote"),
@@ -186,43 +307,63 @@ rule ml_deploy_6cba804d:
     shell:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:181
-rule analyze_failures_77cd3772:
+rule analyze_failures:
     input:
-        summary="results/steps/results-aggregate-7cb6257a/summary.json",
-        after="results/steps/gate-acc-face7b43/decision.json",
+        summary=rules.results_aggregate.output.summary,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc_2.output.decision,
     output:
-        report="results/steps/analyze-failures-77cd3772/failures.json",
-        metrics=report("results/steps/analyze-failures-77cd3772/metrics.json", category="metrics", labels={"step": "analyze-failures-77cd3772", "file": "metrics"}),
+        report="results/steps/analyze-failures-1cfc40f8/failures.json",
+        metrics=report(
+            "results/steps/analyze-failures-1cfc40f8/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-failures-1cfc40f8", "file": "metrics"},
+        ),
     log:
-        "logs/steps/analyze-failures-77cd3772.log",
+        "logs/steps/analyze-failures-1cfc40f8.log",
+    conda:
+        "../../environment.yml"
     params:
-        threshold=q(0.9),
+        threshold=q(0.87),
     shell:
         "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-acc
-rule join_acc_dcc7e87c:
+rule join_acc_2:
     input:
-        decision="results/steps/gate-acc-face7b43/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_face7b43, {"then": "results/steps/ml-deploy-6cba804d/metrics.json", "else": "results/steps/analyze-failures-77cd3772/metrics.json"}),
+        decision=rules.gate_acc_2.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_acc_2,
+            {
+                "then": rules.ml_deploy_6.output.metrics,
+                "else": rules.analyze_failures.output.metrics,
+            },
+        ),
     output:
-        "results/steps/join-acc-dcc7e87c/join.json",
+        join="results/steps/join-acc-e446b0ee/join.json",
     log:
-        "logs/steps/join-acc-dcc7e87c.log",
+        "logs/steps/join-acc-e446b0ee.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
-        final="results/steps/join-acc-dcc7e87c/join.json",
+        final=rules.join_acc_2.output.join,
         index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",
     log:
         "logs/runpod-hpo-parallel/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

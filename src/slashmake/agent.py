@@ -45,6 +45,7 @@ from slashmake.agent_results import (
     remove,
     write_atomic,
 )
+from slashmake.runtime import FAILURE
 from slashmake.tools import ToolsError, normalize_tools, to_program_form
 
 PROG = "slashmake.agent"
@@ -149,17 +150,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autonomy", default="low", help="droid exec --auto level")
     p.add_argument("--permission-mode", default="acceptEdits", help="claude --permission-mode")
     p.add_argument("--max-turns", type=int, default=None, help="claude --max-turns")
-    p.add_argument("--max-cost-usd", type=float, default=None, help="the run's agent budget")
+    budget = os.environ.get("SLASHMAKE_AGENT_MAX_COST_USD") or None
+    p.add_argument("--max-cost-usd", type=float, default=float(budget) if budget else None,
+                   help="the run's agent budget (default: $SLASHMAKE_AGENT_MAX_COST_USD, set from config)")
     p.add_argument("--ledger", default="results/ledger.jsonl", metavar="PATH")
     p.add_argument("--step", default="", help="the step's name in the ledger (default: the command's)")
+    p.add_argument("--tools", default=None, metavar="IDS",
+                   help="the tools the compiler resolved (comma-separated Factory IDs, or 'all'); "
+                        "with --model and --effort, instead of reading them from the files")
+    p.add_argument("--model", default=None, help="the model the compiler resolved ('' for the program's own)")
+    p.add_argument("--effort", default=None, help="the reasoning effort the compiler resolved")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS")
     return p
 
 
 def invocation(args: argparse.Namespace, cmd: Definition, droid: Definition | None, prompt: str) -> Invocation:
     """The program's argv, stdin and output format for this step."""
-    tools = step_tools(cmd, droid)
-    model, effort = model_and_effort(cmd, droid)
+    if args.tools is not None:  # compiled rules: the compiler's resolution, not a second one here
+        tools = None if args.tools == "all" else frozenset(t for t in args.tools.split(",") if t)
+        model, effort = args.model or "", args.effort or ""
+    else:
+        tools = step_tools(cmd, droid)
+        model, effort = model_and_effort(cmd, droid)
     prompt_file = os.path.abspath(args.prompt_out)
     raw_allowed = cmd.meta.get("allowed-tools")
     if args.preset:
@@ -257,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except AgentError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        # the runtime's shared error prefix: `slashmake run` prints these lines, naming the step
+        print(f"{FAILURE}{exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

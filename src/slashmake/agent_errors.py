@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .errors import FlowError
+from .errors import EXIT_FAILED, FlowError
 
-EXIT_FAILED = 1  # the agent program failed, timed out, gave no answer, or the budget is spent
+# EXIT_FAILED (1): the agent program failed, timed out, gave no answer, or the budget is spent
 EXIT_USAGE = 2  # bad arguments or definition files
 
 
@@ -14,5 +14,5 @@ class AgentError(FlowError):
     kind = "agent error"
 
     def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
-        super().__init__(message)
+        super().__init__(message, exit_code=status)
         self.status = status

@@ -239,9 +239,15 @@ class FileRef:
     line: int
 
 
+_CODE_RE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[ \t]*$|`[^`\n]+`", re.DOTALL | re.MULTILINE)
+
+
 def file_references(body: str, body_line: int = 1) -> list[FileRef]:
-    """The ``@path`` references of a body, in order, each once (outside ``!`` commands)."""
-    bangs = [(m.start(), m.end()) for r in (_BLOCK_BANG_RE, _INLINE_BANG_RE) for m in r.finditer(body)]
+    """The ``@path`` references of a body, in order, each once.
+
+    Not inside ``!`` commands, fenced code blocks or inline code: ``@pytest.fixture`` in an example
+    is code, not a file."""
+    bangs = [(m.start(), m.end()) for r in (_BLOCK_BANG_RE, _INLINE_BANG_RE, _CODE_RE) for m in r.finditer(body)]
     seen: dict[str, FileRef] = {}
     for m in _AT_RE.finditer(body):
         path = m.group(1).rstrip(".")

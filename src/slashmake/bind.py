@@ -16,6 +16,7 @@ from .errors import CompileError, ResolveError, Span, closest
 from .graph import Scope, norm
 from .nodes import Arg, Call, Option, Value, Var
 from .parser import is_number
+from .runtime import as_param, param_type_error
 from .steps import AgentStep, CallStep, CommandStep, Const, Many, MetricVar, Producer, Ref
 from .tools import missing_tools
 
@@ -32,6 +33,7 @@ class Binder:
         self.overrides = dict(overrides or {})  # --set name=value: wins over the chain's own $name=...
         self.param_overrides = dict(param_overrides or {})  # config's params: command.param or param
         self.sources: set[str] = set()  # the definition files the flow used
+        self.used_vars: set[str] = set()  # $names the flow read or assigned: a --set of any other is unused
 
     # -- names -----------------------------------------------------------------------------------
     def lookup(self, call: Call) -> tuple[Command, Droid | None, tuple[Arg, ...], desugar.Retry]:
@@ -40,10 +42,12 @@ class Binder:
         droid: Droid | None = None
         name = call.name
         commands = self.defs.commands
+        first = args[0].value if args and args[0].key is None and isinstance(args[0].value, str) else None
         if call.droid is not None:
             droid = self.droid(call.droid, call.span)
+            if name not in commands and first is not None and f"{name}/{first}" in commands:
+                name, args = f"{name}/{first}", args[1:]  # `droid:namespace:command`
         else:
-            first = args[0].value if args and args[0].key is None and isinstance(args[0].value, str) else None
             if first is not None and f"{name}/{first}" in commands:
                 name, args = f"{name}/{first}", args[1:]  # `/ml train` is /ml:train
             elif name not in commands and first is not None and name in self.defs.droids:
@@ -115,13 +119,19 @@ class Binder:
             if o.key in RESERVED_OPTIONS:
                 continue
             key = norm(o.key)
+            if key not in {norm(p) for p in cmd.params} and takes_arguments(cmd):
+                # as the agents take it: an option the command does not declare is part of $ARGUMENTS
+                step.args += [f"--{o.key}"] + ([] if o.value is None else [self.verbatim(o.value, env, o.span)])
+                continue
             if key not in {norm(p) for p in cmd.params}:
                 raise ResolveError(f"{cmd.display} has no parameter --{o.key} (its parameters: "
                                    f"{', '.join(cmd.params) or 'none'}){closest(key, list(cmd.params))}", o.span)
             self.set_param(step, key, True if o.value is None else o.value, env, o.span)
         step.inputs = self.inputs_for(cmd, env, call.span)
-        if isinstance(step, AgentStep) and not cmd.inputs:
-            step.inputs = handoff(env.last)  # a command that names its inputs gets those instead
+        sm = cmd.meta.get("slashmake")
+        if isinstance(step, AgentStep) and not (isinstance(sm, dict) and "input" in sm):
+            # a command that names its inputs gets those instead; `input: []` opts out
+            step.inputs = handoff(env.last)
         step.after = list(env.last)
         self.sources.add(cmd.path.as_posix())
         if droid is not None:
@@ -144,10 +154,15 @@ class Binder:
             if isinstance(binding, Const) and binding.value:
                 step.args.extend(json.loads(binding.value))
             return
-        value = self.value(arg.value, env, arg.span)
-        if isinstance(value, MetricVar):
-            raise ResolveError("a variable bound to a metric can only set a parameter (name=$var)", arg.span)
+        value = self.verbatim(arg.value, env, arg.span)
         step.args.append(f"{arg.key}={value}" if arg.key else value)
+
+    def verbatim(self, raw: Value, env: Scope, span: Span | None) -> str:
+        """A positional argument's text (a variable's constant value; a metric cannot be one)."""
+        value = self.value(raw, env, span)
+        if isinstance(value, MetricVar):
+            raise ResolveError("a variable bound to a metric can only set a parameter (name=$var)", span)
+        return value
 
     def set_param(self, step: CommandStep, key: str, raw: Value | bool, env: Scope, span: Span | None) -> None:
         name = next(p for p in step.cmd.params if norm(p) == key)
@@ -161,11 +176,11 @@ class Binder:
         else:
             step.params[name] = coerce(value, step.cmd.params[name], name, span)
 
-    @staticmethod
-    def value(value: Value, env: Scope, span: Span | None) -> str | MetricVar:
+    def value(self, value: Value, env: Scope, span: Span | None) -> str | MetricVar:
         """A literal, or what a ``$variable`` is bound to here."""
         if isinstance(value, str):
             return value
+        self.used_vars.add(value.name)
         binding = env.vars.get(value.name)
         if binding is None:
             raise ResolveError(f"variable ${value.name} is not set (bind it with ${value.name}=... earlier in the "
@@ -211,6 +226,11 @@ class Binder:
         return scope, extra
 
 
+def takes_arguments(cmd: Command) -> bool:
+    """Whether the command has a place for free arguments: an agent's ``$ARGUMENTS``, ``{params.arguments}``."""
+    return cmd.kind == "agent" or cmd.script is not None or "{params.arguments" in (cmd.shell or "")
+
+
 def handoff(last: list[Producer]) -> dict[str, Producer]:
     """The default inputs of an agent step: the answers and metrics of the agent steps directly before it."""
     refs = [p for p in last if isinstance(p, Ref) and isinstance(p.step, AgentStep)]
@@ -233,15 +253,6 @@ def _fmt(v: Any) -> str:
 def coerce(value: str, default: Any, name: str, span: Span | None) -> Any:
     """Give an argument the type of the parameter's default (``60`` → 60 where epochs is an int)."""
     try:
-        if isinstance(default, bool):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return value.lower() in ("true", "1", "yes")
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            float(value)
-            return value if is_number(value) else float(value)
+        return as_param(value, default)
     except ValueError:
-        raise ResolveError(f"parameter {name} takes a {type(default).__name__}, not '{value}'", span) from None
-    return value
+        raise ResolveError(param_type_error(name, default, value), span) from None

@@ -82,6 +82,8 @@ def _prepare(project: Project, chain: str, source: str, overrides: dict[str, str
         resolved = project.resolve_chain(chain, name, source)
         return target_name(name), None, resolved
     target, path, resolved = project.compile_chain(chain, overrides, source)
+    for w in resolved.warnings:
+        click.echo(f"warning: {w}", err=True)
     return target, path.relative_to(project.root).as_posix(), resolved
 
 
@@ -120,8 +122,10 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     plain = not (force or until or report)  # only a plain run vouches for, or is answered by, a stamp
     stamp = noop.fresh(root, key) if plain and not os.environ.get("SLASHMAKE_NO_FASTPATH") else None
     if stamp is not None:
-        click.echo(f"nothing to do: {stamp['target']} is up to date (nothing Snakemake reads changed since "
-                   "its last successful run; Snakemake was not started)")
+        # Snakemake's own words first: what a no-op says does not depend on who answered it.
+        click.echo(f"Nothing to be done (all requested files are present and up to date): nothing to do for "
+                   f"{stamp['target']}; nothing Snakemake reads changed since its last successful run, so it "
+                   "was not started")
         if stamp.get("summary"):
             click.echo(stamp["summary"])
         return
@@ -156,7 +160,9 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
         summary = results_table(project.root, resolved)
         click.echo(summary)
         if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
-            noop.record(project.root, key, target, before, summary)
+            compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
+            noop.record(project.root, key, target, before, summary,
+                        [*compiled, *([project.root / chain_file] if chain_file else [])])
 
 
 def results_table(root: Path, resolved: Resolved) -> str:
@@ -242,15 +248,26 @@ def list_cmd() -> None:
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("dag.svg"),
-              show_default=True, help="Picture file: .svg, .png or .pdf.")
+              show_default=True, help="Picture file: .svg, .png or .pdf (.dot: the Graphviz text).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...]) -> None:
-    """Draw the flow's job graph with Graphviz."""
+@click.option("--rulegraph", is_flag=True, help="Draw Snakemake's own rule graph instead.")
+def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, ...], rulegraph: bool) -> None:
+    """Draw the flow as written: steps and their state, gates with both branches, the branch taken."""
     project = _project()
     text, source = _chain_text(chain, file)
-    target, chain_file, _ = _prepare(project, text, source, _overrides(sets))
-    dot = runner.dag_dot(runner.Invocation(target, chain_file=chain_file), project.root)
-    runner.render_dot(dot, output)
+    target, chain_file, resolved = _prepare(project, text, source, _overrides(sets))
+    if rulegraph:
+        dot = runner.dag_dot(runner.Invocation(target, chain_file=chain_file), project.root, "--rulegraph")
+    else:
+        from .flowdot import flow_dot
+
+        proc = runner.run(runner.Invocation(target, dry_run=True, chain_file=chain_file), project.root, capture=True)
+        planned = {job.rule for job in runner.parse_dry_run(proc.stdout + proc.stderr)}
+        dot = flow_dot(resolved, project.root, planned)
+    if output.suffix == ".dot":
+        output.write_text(dot)
+    else:
+        runner.render_dot(dot, output)
     click.echo(f"wrote {output}")
 
 
@@ -258,7 +275,7 @@ def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, .
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-@click.option("--force", multiple=True, metavar="STEP")
+@click.option("--forcerun", "--force", "force", multiple=True, metavar="STEP", help="As if this step were forced.")
 def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...]) -> None:
     """For each step: will it run or is it up to date, and why."""
     project = _project(warn=True)
@@ -267,7 +284,8 @@ def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: 
     stale = outcomes.stale(project.root, resolved)
     asked = _force_rules(resolved, force)
     forced = asked + tuple(dict.fromkeys(s.path for s in stale))
-    inv = runner.Invocation(target, dry_run=True, forcerun=forced, chain_file=chain_file)
+    inv = runner.Invocation(target, dry_run=True, forcerun=forced, chain_file=chain_file,
+                            flows=project.flows_needed(target, chain_file))
     proc = runner.run(inv, project.root, capture=True)
     jobs = runner.parse_dry_run(proc.stdout + proc.stderr)
     whys = {s.step.rule: s.why for s in stale if s.step.rule not in asked}  # why slashmake forces it

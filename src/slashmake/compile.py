@@ -8,7 +8,6 @@ chain reaches its program as one argv element and never as shell text.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -17,7 +16,22 @@ from .compile_agent import agent_shell
 from .definitions import Definitions
 from .errors import CompileError
 from .resolve import Resolved
-from .smk import param_value, py, quote_template, rule_text
+from .smk import (
+    CONDA_ENV,
+    ENV_FILE,
+    Bracketed,
+    Commented,
+    Expr,
+    Prefixed,
+    call,
+    flat,
+    layout,
+    literal,
+    param_value,
+    py,
+    quote_template,
+    rule_text,
+)
 from .steps import (
     AgentStep,
     Choice,
@@ -31,7 +45,9 @@ from .steps import (
     Producer,
     Ref,
     Step,
+    has_choice,
     is_try,
+    sure_refs,
     variants_of,
 )
 
@@ -48,7 +64,9 @@ class Compiler:
         self.defs = defs
         self.skip = skip or {}
         self.agent = agent or {}
-        self.consts: dict[str, str] = {}
+        # each rule's software environment: the project's environment file, when it has one
+        self.conda = py(CONDA_ENV) if (defs.root / ENV_FILE).exists() else None
+        self.consts: dict[str, Expr] = {}  # statements before the rules (sweep tables, caps)
 
     # -- paths -----------------------------------------------------------------------------------
     def path(self, step: Step, name: str) -> str:
@@ -62,38 +80,45 @@ class Compiler:
     def register_variants(self, step: CommandStep) -> None:
         """Declare this flow's variants of a sweep (merged with other flows' at parse time)."""
         assert step.variants is not None
-        self.consts[f"VARIANTS_{step.rule}"] = (f"register_variants({py(step.rule)}, "
-                                                f"{json.dumps(step.variants, sort_keys=False)})")
+        self.consts[f"VARIANTS_{step.rule}"] = call("register_variants", py(step.rule), literal(step.variants))
 
     def variant_param(self, step: CommandStep, key: str) -> str:
         self.register_variants(step)
         return f"lambda w: q(variant({py(step.rule)}, w.variant, {py(key)}))"
 
-    def expr(self, prod: Producer) -> str:
+    def expr(self, prod: Producer) -> Expr:
         """A Python expression giving the file(s) of ``prod``; ``w`` is the wildcards."""
         if isinstance(prod, Ref):
-            path = self.path(prod.step, prod.name)
-            variants = variants_of(prod.step)
-            if variants is not None:
-                assert isinstance(prod.step, CommandStep)
-                self.register_variants(prod.step)
-                names = prod.variants if prod.variants is not None else tuple(variants)
-                return f"expand({py(path)}, variant={json.dumps(list(names))})"
-            return py(path)
+            return self.ref(prod)
         if isinstance(prod, Many):
-            return "flat(" + ", ".join(self.expr(p) for p in prod.parts) + ")"
-        opts = ", ".join(f"{py(b)}: {self.lazy(p)}" for b, p in prod.options)
-        return f"choose(checkpoints.{prod.decider.rule}, {{{opts}}})"
+            return call("flat", *(self.expr(p) for p in prod.parts))
+        opts = tuple(Prefixed(f"{py(b)}: ", self.lazy(p)) for b, p in prod.options)
+        return call("choose", f"checkpoints.{prod.decider.rule}", Bracketed("{", opts, "}"))
 
-    def lazy(self, prod: Producer) -> str:
-        return f"lambda: {self.expr(prod)}" if isinstance(prod, Choice) else self.expr(prod)
+    def ref(self, prod: Ref) -> Expr:
+        """``rules.<name>.output.<key>``; for a sweep, the variants this consumer gathers."""
+        step = prod.step
+        if (is_try(step) and prod.name != "status") or not prod.name.isidentifier():
+            path: Expr = py(self.path(step, prod.name))  # a /try publishes its files itself, not as outputs
+        else:
+            path = f"rules.{step.rule}.output.{prod.name}"
+        variants = variants_of(step)
+        if variants is not None:
+            assert isinstance(step, CommandStep)
+            self.register_variants(step)
+            names = prod.variants if prod.variants is not None else tuple(variants)
+            return call("expand", path, Prefixed("variant=", literal(list(names))))
+        return path
 
-    def exprs(self, prods: list[Producer], wrap: str) -> str:
+    def lazy(self, prod: Producer) -> Expr:
+        return Prefixed("lambda: ", self.expr(prod)) if isinstance(prod, Choice) else self.expr(prod)
+
+    def exprs(self, prods: list[Producer], wrap: str) -> Expr:
         """The files of several producers as one expression, behind ``wrap`` when a branch decides them."""
-        text = self.expr(prods[0]) if len(prods) == 1 else "flat(" + ", ".join(self.expr(p) for p in prods) + ")"
-        return f"{wrap} {text}" if any(_has_choice(p) for p in prods) else text
+        text = self.expr(prods[0]) if len(prods) == 1 else call("flat", *(self.expr(p) for p in prods))
+        return Prefixed(f"{wrap} ", text) if any(has_choice(p) for p in prods) else text
 
-    def input_value(self, prod: Producer | list[Producer]) -> str:
+    def input_value(self, prod: Producer | list[Producer]) -> Expr:
         return self.exprs(prod if isinstance(prod, list) else [prod], "lambda w:")
 
     # -- rules -----------------------------------------------------------------------------------
@@ -101,13 +126,13 @@ class Compiler:
         blocks: list[str] = []
         for step in self.r.steps:
             if step.rule in self.skip:
-                blocks.append(f"# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
+                blocks.append(f"\n# {step.rule}: the same step as in rules/compiled/{self.skip[step.rule]}, computed once\n")
                 continue
             blocks.append(self.rule(step))
         blocks.append(self.target(target, index_path, index_file))
-        consts = "\n".join(self.consts[k] for k in sorted(self.consts))
+        consts = "\n".join("\n".join(layout(self.consts[k], 0)) for k in sorted(self.consts))
         head = "\n".join(f"# {line}" for line in header)
-        return head + "\n\n" + (consts + "\n\n" if consts else "") + "\n".join(blocks)
+        return head + "\n" + ("\n" + consts + "\n" if consts else "") + "".join(blocks)
 
     def rule(self, step: Step) -> str:
         if isinstance(step, GateStep):
@@ -130,23 +155,33 @@ class Compiler:
     def log(self, step: Step) -> str:
         return py(f"logs/steps/{step.key}/{{variant}}.log" if variants_of(step) is not None else f"logs/steps/{step.key}.log")
 
-    def after(self, step: Step, inputs: dict[str, str]) -> dict[str, str]:
-        """Ordering inputs: the previous stage's marker, unless already an input."""
-        after = [p for p in step.after if self.input_value(p) not in inputs.values()]
-        return {"after": self.input_value(after)} if after else {}
+    def after(self, step: Step, inputs: dict[str, Expr], read: list[Producer]) -> dict[str, Expr | Commented]:
+        """An ordering-only input: the stage before, unless the step reads a file of it."""
+        reads = {r.step.key for r in sure_refs(read)}
+        have = {flat(v) for v in inputs.values()}
+        after = [p for p in step.after if not (isinstance(p, Ref) and p.step.key in reads)
+                 and flat(self.input_value(p)) not in have]
+        if not after:
+            return {}
+        labels = ", ".join(dict.fromkeys(r.step.label for r in sure_refs(after))) or "the stage before"
+        return {"after": Commented(f"ordering only: runs after {labels}, reads none of its files",
+                                   self.input_value(after))}
 
     def call(self, step: CommandStep) -> str:
         cmd = step.command
         assert cmd is not None
-        inputs = {k: self.input_value(p) for k, p in step.inputs.items()}
+        inputs: dict[str, Expr | Commented] = {k: self.input_value(p) for k, p in step.inputs.items()}
         inputs.update({f"var_{k}": self.input_value(v.source) for k, v in step.var_params.items()})
-        inputs.update(self.after(step, inputs))
-        outs = {"status": py(f"{step.folder}/status.json")} if step.is_try else \
+        read = [*step.inputs.values(), *(v.source for v in step.var_params.values())]
+        inputs.update(self.after(step, inputs, read))  # type: ignore[arg-type]
+        outs: dict[str, Expr] = {"status": py(f"{step.folder}/status.json")} if step.is_try else \
             {k: self.report_output(step, k) for k in step.outputs}
         params = self.params(step)
         resources = self.resources(step)
         if isinstance(step, AgentStep):
-            shell = agent_shell(self.defs.root, self.agent, step, params, inputs)
+            refs: dict[str, str] = {}  # the files its prompt names with @
+            shell = agent_shell(self.defs.root, self.agent, step, params, refs)
+            inputs.update(refs)
         else:
             shell = self.shell_text(step, params)
         kind = "checkpoint" if step.is_try else "rule"
@@ -156,16 +191,16 @@ class Compiler:
                                            # a sweep's variants travel together on remote executors
                                            ("group", f'"sweep_{step.rule}" if config.get("slashmake_group_sweeps") else None'
                                             if step.variants is not None else None),
-                                           ("shell", py(shell))]
+                                           ("conda", self.conda), ("shell", py(shell))]
         return rule_text(kind, step.rule, self.comment(step), sections)
 
-    def report_output(self, step: CommandStep, name: str) -> str:
+    def report_output(self, step: CommandStep, name: str) -> Expr:
         """An output path, wrapped in report() when it belongs in Snakemake's HTML report."""
         path = self.path(step, name)
         if path.rsplit(".", 1)[-1] in REPORT_SUFFIXES or name == "metrics":
             category = "metrics" if name == "metrics" else step.label.lstrip("/")
-            labels = py({"step": step.key, "file": name}).replace("'", '"')
-            return f"report({py(path)}, category={py(category)}, labels={labels})"
+            return call("report", py(path), Prefixed("category=", py(category)),
+                        Prefixed("labels=", literal({"step": step.key, "file": name})))
         return py(path)
 
     def params(self, step: CommandStep) -> dict[str, str]:
@@ -180,7 +215,13 @@ class Compiler:
             for k in sorted({k for vv in step.variants.values() for k in vv} - set(step.params)):
                 params[re.sub(r"\W", "_", k)] = self.variant_param(step, k)
         for k, v in step.var_params.items():
-            params[re.sub(r"\W", "_", k)] = f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}))"
+            # typed by the parameter's default when the job runs: the rule a constant follows (bind.coerce)
+            where = ""
+            if step.span is not None:
+                line, col = step.span.position()
+                where = f"{step.span.source.name}:{line}:{col}"
+            params[re.sub(r"\W", "_", k)] = (f"lambda w, input: q(metric(input.var_{k}, {py(v.key)}, "
+                                              f"{step.cmd.params[k]!r}, {py(k)}, {py(where)}))")
         cmd = step.command
         assert cmd is not None
         if isinstance(step, AgentStep) or "{params.arguments" in self.template(step):
@@ -258,16 +299,19 @@ class Compiler:
             " -- bash -c _slashmake_body"
 
     def gate(self, step: GateStep) -> str:
-        inputs: dict[str, str] = {}
+        inputs: dict[str, Expr] = {}
+        read: list[Producer] = []
         params: dict[str, str] = {"op": py(step.op or "truthy")}
         args = "--op {params.op:q}"
         m = step.metric
         if isinstance(m, MetricSource):
             inputs["metrics"] = self.input_value(m.producer)
+            read.append(m.producer)
             params["key"] = py(m.key)
             args += " --metrics {input.metrics:q} --key {params.key:q}"
         elif isinstance(m, MetricVar):
             inputs["metrics"] = self.input_value(m.source)
+            read.append(m.source)
             params["key"] = py(m.key)
             args += " --metrics {input.metrics:q} --key {params.key:q}"
         elif isinstance(m, Const):
@@ -279,30 +323,33 @@ class Compiler:
             args += " --threshold {params.threshold:q}"
         elif isinstance(t, MetricVar):
             inputs["threshold"] = self.input_value(t.source)
+            read.append(t.source)
             params["threshold_key"] = py(t.key)
             args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
-        inputs.update(self.after(step, inputs))
+        all_inputs: dict[str, Expr | Commented] = {**inputs, **self.after(step, inputs, read)}
         shell = "python -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
-        labels = py({"gate": step.key}).replace("'", '"')
-        decision = f"report({py(self.path(step, 'decision'))}, category=\"gates\", labels={labels})"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [decision]),
+        decision = call("report", py(self.path(step, "decision")), Prefixed("category=", py("gates")),
+                        Prefixed("labels=", literal({"gate": step.key})))
+        sections: list[tuple[str, Any]] = [("input", all_inputs), ("output", {"decision": decision}),
                                            ("log", [self.log(step)]), ("params", params),
-                                           ("localrule", "True"), ("shell", py(shell))]
+                                           ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
         return rule_text("checkpoint", step.rule, self.comment(step), sections)
 
     def join(self, step: JoinStep) -> str:
         assert step.decider is not None
         decider = step.decider
-        decision = self.path(decider, "status" if is_try(decider) else "decision")
-        opts = ", ".join(f"{py(b)}: {self.lazy_list(ps)}" for b, ps in step.branches.items())
-        inputs = {"decision": py(decision), "chosen": f"lambda w: choose(checkpoints.{decider.rule}, {{{opts}}})"}
+        opts = tuple(Prefixed(f"{py(b)}: ", self.lazy_list(ps)) for b, ps in step.branches.items())
+        decision_ref = f"rules.{decider.rule}.output.{'status' if is_try(decider) else 'decision'}"
+        inputs = {"decision": decision_ref,
+                  "chosen": Prefixed("lambda w: ", call("choose", f"checkpoints.{decider.rule}", Bracketed("{", opts, "}")))}
         shell = "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
                 " > {log:q} 2>&1"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(self.path(step, "join"))]),
-                                           ("log", [self.log(step)]), ("localrule", "True"), ("shell", py(shell))]
+        sections: list[tuple[str, Any]] = [("input", inputs), ("output", {"join": py(self.path(step, "join"))}),
+                                           ("log", [self.log(step)]), ("localrule", "True"), ("conda", self.conda),
+                                           ("shell", py(shell))]
         return rule_text("rule", step.rule, f"joins the branches of {decider.label}", sections)
 
-    def lazy_list(self, prods: list[Producer]) -> str:
+    def lazy_list(self, prods: list[Producer]) -> Expr:
         return self.exprs(prods, "lambda:") if prods else "[]"
 
     def target(self, name: str, index_path: str, index_file: str) -> str:
@@ -312,7 +359,7 @@ class Compiler:
         shell = "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
         log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
-                                           ("localrule", "True"), ("shell", py(shell))]
+                                           ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
         return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
 
 
@@ -322,14 +369,6 @@ def index_data(resolved: Resolved) -> dict[str, Any]:
             "steps": [{"key": s.key, "label": s.label, "kind": s.kind, "folder": s.folder,
                        "origin": s.origin, "outputs": sorted(s.outputs) if not isinstance(s, JoinStep) else []}
                       for s in resolved.steps]}
-
-
-def _has_choice(prod: Producer) -> bool:
-    if isinstance(prod, Choice):
-        return True
-    if isinstance(prod, Many):
-        return any(_has_choice(p) for p in prod.parts)
-    return False
 
 
 def header_lines(name: str, chain: str, sources: list[str], digest: str) -> list[str]:

@@ -2,9 +2,9 @@
 
 What the compiler resolved reaches the runtime as params: the command and droid files, the
 arguments, the agent settings from config.yaml (the preset or program, autonomy, permission mode,
-maximum turns, output format, budget). The command's ``@path`` files become inputs of the step (an
+maximum turns, output format; the budget comes through the environment). The command's ``@path`` files become inputs of the step (an
 edit reruns it; a missing one is an error at the line that names it), and a command with ``!``
-commands gets a ``bang`` param that Snakemake evaluates when it builds the DAG, so a change in
+commands gets an ``agent_bang`` param that Snakemake evaluates when it builds the DAG, so a change in
 what they print reruns the step, under ``slashmake run`` and plain ``snakemake`` alike.
 """
 
@@ -21,6 +21,25 @@ from .smk import param_value, py
 from .steps import CommandStep
 
 
+def step_spec(step: CommandStep) -> dict[str, Any]:
+    """What the compiler resolved for the runtime: the step's tools, model and effort.
+
+    Tools: the command's ``allowed-tools`` within the droid's ``tools`` (bind checked that the droid
+    has them all), None for no restriction. The command's own model and effort win over its droid's."""
+    cmd, droid = step.cmd, step.droid
+    tools = cmd.allowed_tools
+    if droid is not None and droid.tools is not None:
+        tools = droid.tools if tools is None else tools & droid.tools
+
+    def setting(*values: Any) -> str:
+        return next((str(v) for v in values if v and str(v) != "inherit"), "")
+
+    effort = setting(cmd.meta.get("reasoningEffort"), cmd.meta.get("effort"),
+                     droid.reasoning_effort if droid else None)
+    return {"tools": None if tools is None else sorted(tools), "model": setting(cmd.model, droid.model if droid else None),
+            "effort": effort}
+
+
 def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: dict[str, str], inputs: dict[str, str]) -> str:
     """The shell line of an agent step; fills its ``params`` and ``inputs`` (``@`` files) in place."""
 
@@ -29,19 +48,27 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
     params["command_file"] = param_value(cmd.path.relative_to(root).as_posix())
     params["droid_file"] = param_value(step.droid.path.relative_to(root).as_posix() if step.droid else "")
     params["arguments"] = param_value(json.dumps(step.args))
-    agent = {k: v for k, v in config.items() if k not in ("timeout", "program", "tools_format")}
+    # max_cost_usd reaches the step through the environment (rules/common.smk): a params value
+    # would rerun every agent step when the budget changes
+    agent = {k: v for k, v in config.items() if k not in ("timeout", "program", "tools_format", "max_cost_usd")}
     if agent.get("preset"):
-        params["preset"] = param_value(str(agent.pop("preset")))
-        flags = " --preset {params.preset:u}"
+        params["agent_preset"] = param_value(str(agent.pop("preset")))
+        flags = " --preset {params.agent_preset:u}"
     else:
         params["program"] = param_value(json.dumps(config.get("program") or []))
         params["tools_format"] = param_value(str(config.get("tools_format", "auto")))
         flags = " --program {params.program:u} --tools-format {params.tools_format:u}"
-    for key, value in sorted(agent.items()):  # autonomy, permission_mode, max_turns, output, max_cost_usd
-        params[key] = param_value(value if isinstance(value, str) else json.dumps(value))
-        flags += f" --{key.replace('_', '-')} {{params.{key}:u}}"
+    for key, value in sorted(agent.items()):  # autonomy, permission_mode, max_turns, output
+        # agent_*: never the name of one of the command's own parameters
+        params[f"agent_{key}"] = param_value(value if isinstance(value, str) else json.dumps(value))
+        flags += f" --{key.replace('_', '-')} {{params.agent_{key}:u}}"
+    spec = step_spec(step)
+    params["agent_tools"] = param_value("all" if spec["tools"] is None else ",".join(spec["tools"]))
+    params["agent_model"] = param_value(spec["model"])
+    params["agent_effort"] = param_value(spec["effort"])
+    flags += " --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u}"
     params["timeout"] = param_value(float(cmd.timeout or config.get("timeout", 600)))
-    params["step"] = param_value(step.key)
+    params["agent_step"] = param_value(step.key)
     body_line = body_offset(cmd.text)
     refs = file_references(cmd.body, body_line)
     for ref in refs:
@@ -54,7 +81,7 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
     if refs:  # a referenced file is an input: editing it reruns the step
         inputs["refs"] = "[" + ", ".join(py(r.path) for r in refs) + "]"
     if has_bang(cmd.body):  # what its ! commands print, read when Snakemake builds the DAG
-        params["bang"] = (f"lambda w: bang_fingerprint({py(cmd.path.relative_to(root).as_posix())}, "
+        params["agent_bang"] = (f"lambda w: bang_fingerprint({py(cmd.path.relative_to(root).as_posix())}, "
                           f"{py(json.dumps(step.args))})")
     args = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
     for k in step.params:
@@ -64,4 +91,4 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
     return ("python -m slashmake.agent --command {params.command_file:u}" + droid +
             " --arguments {params.arguments:u} " + args +
             " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
-            + flags + " --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1").replace("  ", " ")
+            + flags + " --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1").replace("  ", " ")

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .deffile import DefFile
+from .deffile import DefFile, decode
 from .defmodel import Command, Droid, Metrics, name_slug
 from .errors import ToolsError
 from .tools import normalize_tools, unknown_names
@@ -320,6 +320,24 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str],
         timeout=sm.get("timeout"), digest=hashlib.sha256(f.text.encode()).hexdigest(), origin=origin,
         label=_text(f, "name") or path.stem, argument_hint=_text(f, "argument-hint"),
         model=str(model) if isinstance(model, (str, int, float)) else None, meta=dict(data), spans=spans,
+    )
+
+
+def load_script_command(path: Path, name: str, root: Path, text: str | None = None) -> Command:
+    """A Droid executable command (a file that starts with ``#!``): a shell step running the file with
+    the chain's arguments, as Droid runs it with what follows the command. Its first comment line
+    after the ``#!`` line is its description."""
+    rel = _rel(path, root)
+    body = text if text is not None else decode(path.read_bytes(), rel)
+    comments = [ln.lstrip("#").strip() for ln in body.split("\n")[1:] if ln.startswith("#")]
+    description = next((c for c in comments if c), path.name)
+    runnable = rel if "/" in rel else f"./{rel}"
+    shell = runnable.replace("{", "{{").replace("}", "}}") + " {params.arguments}"
+    return Command(
+        name=name, path=path, text=body, description=description, body=body, allowed_tools=None, raw_tools=None,
+        droid=None, params={}, needs=(), inputs={}, optional_inputs=frozenset(), outputs={}, metrics=None,
+        shell=shell, script=None, flow=None, flow_pos=(0, 0), threads=1, resources={}, retries=0, backoff=0.0,
+        timeout=None, digest=hashlib.sha256(body.encode()).hexdigest(), origin=".factory", label=path.name,
     )
 
 

@@ -130,24 +130,30 @@ class DefFile:
             text = self.yaml_text[seg.value_start : seg.end]
             self.raw[key] = _plain(text)
             if key == "slashmake":
-                self.data[key] = self._strict_slashmake(seg)
+                self.data[key] = self._strict_slashmake(seg.start, seg.end)
             elif isinstance(strict, dict) and key in strict:
                 self.data[key] = strict[key]
             else:
                 self.data[key] = _lenient(self.yaml_text[seg.start : seg.end], key, self.raw[key])
         self.segs = seen
+        if isinstance(strict, dict):  # keys the line reader cannot see (a flow mapping, odd keys)
+            for key, value in strict.items():
+                if str(key) == "slashmake" and "slashmake" not in seen:
+                    self.data["slashmake"] = self._strict_slashmake(0, len(self.yaml_text))
+                else:
+                    self.data.setdefault(str(key), value)
 
-    def _strict_slashmake(self, seg: Segment) -> Any:
-        chunk = self.yaml_text[seg.start : seg.end]
-        base = self.offset + seg.start
+    def _strict_slashmake(self, start: int, end: int) -> Any:
+        chunk = self.yaml_text[start:end]
+        base = self.offset + start
         try:
             root = yaml.compose(chunk, Loader=_LOADER)
             data = safe_load(chunk)
         except yaml.YAMLError as e:
             raise yaml_error(e, self.source, base) from None
         self.sm_base = base
-        if isinstance(root, yaml.MappingNode) and root.value:
-            self.node = root.value[0][1]
+        if isinstance(root, yaml.MappingNode):
+            self.node = next((v for k, v in root.value if getattr(k, "value", None) == "slashmake"), None)
         return data.get("slashmake") if isinstance(data, dict) else None
 
     # -- positions -------------------------------------------------------------------------------
@@ -190,7 +196,10 @@ class DefFile:
                 break
             node = nxt
         if found is None:
-            return self._seg_span(self.segs["slashmake"], value=len(keys) == 1 and value)
+            seg = self.segs.get("slashmake")
+            if seg is not None:
+                return self._seg_span(seg, value=len(keys) == 1 and value)
+            found = self.node
         return Span(self.source, self.sm_base + found.start_mark.index,
                     max(self.sm_base + found.end_mark.index, self.sm_base + found.start_mark.index + 1))
 

@@ -92,6 +92,14 @@ class Command:
         """The name as a chain writes it: ``/results:aggregate``."""
         return "/" + self.name.replace("/", ":")
 
+    def record(self) -> dict[str, Any]:
+        """What an agent runtime needs, JSON-ready: the raw body and every key as read (leniently)."""
+        return {"name": self.name, "display": self.display, "path": str(self.path), "origin": self.origin,
+                "description": self.description, "argument_hint": self.argument_hint, "model": self.model,
+                "allowed_tools": sorted(self.allowed_tools) if self.allowed_tools is not None else None,
+                "raw_tools": json_ready(self.raw_tools), "droid": self.droid, "body": self.body,
+                "meta": json_ready(self.meta)}
+
 
 @dataclass(frozen=True)
 class Droid:
@@ -111,6 +119,25 @@ class Droid:
     display_name: str = ""  # ``name:`` as written (``E2E Verifier``); ``name`` is its slug
     reasoning_effort: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+    def record(self) -> dict[str, Any]:
+        """What an agent runtime needs, JSON-ready (see :meth:`Command.record`)."""
+        return {"name": self.name, "display_name": self.display_name, "path": str(self.path), "origin": self.origin,
+                "description": self.description, "model": self.model, "reasoning_effort": self.reasoning_effort,
+                "tools": sorted(self.tools) if self.tools is not None else None,
+                "raw_tools": json_ready(self.raw_tools), "body": self.body, "meta": json_ready(self.meta)}
+
+
+def json_ready(value: Any) -> Any:
+    """A frontmatter value as JSON can hold it (YAML dates and other scalars become text)."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_ready(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 @dataclass

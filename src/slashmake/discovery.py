@@ -4,7 +4,7 @@ Where (first wins on a name clash, with a warning naming both files):
 
     origin    commands                                   droids
     project   workflow/commands/**.md                    droids/**.md
-    .factory  .factory/commands/**.md                    .factory/droids/*.md (top level, as Droid)
+    .factory  .factory/commands/**.md, and its #! files   .factory/droids/*.md (top level, as Droid)
     .claude   .claude/commands/**.md                     .claude/agents/**.md
     skill     .factory/skills/<name>/SKILL.md, .claude/skills/<name>/SKILL.md
     plugin    <plugin>/commands, skills (as /<plugin>:<name>)   <plugin>/agents (as <plugin>:<name>)
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .defchecks import load_command, load_droid
+from .defchecks import load_command, load_droid, load_script_command
 from .deffile import decode
 from .defmodel import Command, Definitions, Droid, name_slug
 from .errors import DefinitionError, Source, Span
@@ -50,6 +50,7 @@ class Found:
     name: str
     origin: str
     prefix: str = ""  # droids of a plugin: ``<plugin>:``
+    executable: bool = False  # a Droid executable command (``#!``), not Markdown
 
 
 def _commands_in(base: Path, origin: str, namespace: str = "") -> Iterator[Found]:
@@ -57,6 +58,19 @@ def _commands_in(base: Path, origin: str, namespace: str = "") -> Iterator[Found
         rel = path.relative_to(base).with_suffix("")
         parts = [*rel.parts[:-1], _command_name(rel.name)]
         yield Found(path, namespace + "/".join(parts), origin)
+
+
+def _executables_in(base: Path) -> Iterator[Found]:
+    """Droid's executable commands: files without ``.md`` whose first line is a ``#!`` line."""
+    for path in sorted(base.rglob("*")) if base.is_dir() else []:
+        if path.suffix == ".md" or not path.is_file() or _generated(path):
+            continue
+        with path.open("rb") as fh:
+            if fh.read(2) != b"#!":
+                continue
+        rel = path.relative_to(base)
+        parts = [*rel.parts[:-1], _command_name(rel.name.rsplit(".", 1)[0] if "." in rel.name else rel.name)]
+        yield Found(path, "/".join(parts), ".factory", executable=True)
 
 
 def _command_name(stem: str) -> str:
@@ -126,6 +140,7 @@ def load(root: Path, plugins: Iterable[str] = ()) -> Definitions:
     """Read every command and droid under ``root`` (and the listed plugin folders), each on its own."""
     defs = Definitions(root)
     commands: list[Found] = [f for rel, origin in COMMAND_DIRS for f in _commands_in(root / rel, origin)]
+    commands += _executables_in(root / ".factory/commands")
     commands += [f for rel in SKILL_DIRS for f in _skills_in(root / rel)]
     droids: list[Found] = [f for rel, origin, rec in DROID_DIRS for f in _droids_in(root / rel, origin, rec)]
     for plugin in plugins:
@@ -151,7 +166,8 @@ def load(root: Path, plugins: Iterable[str] = ()) -> Definitions:
         if _clash(defs, found.name, found.path, claims, "command /" + found.name.replace("/", ":")):
             continue
         try:
-            cmd = load_command(found.path, found.name, root, defs.warnings, names, resources, unknown, found.origin)
+            cmd = load_script_command(found.path, found.name, root) if found.executable else \
+                load_command(found.path, found.name, root, defs.warnings, names, resources, unknown, found.origin)
         except DefinitionError as e:
             _bad(defs, found, e, defs.broken, claims, "command")
             continue

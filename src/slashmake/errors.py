@@ -55,8 +55,7 @@ class Span:
         return Span(self.source, min(self.start, other.start), max(self.end, other.end))
 
 
-EXIT_FAILED = 1  # a user mistake or a failed run
-EXIT_USAGE = 2  # bad arguments to a program (click's own usage errors exit 2 too)
+EXIT_FAILED = 1  # a user mistake or a failed run (usage errors exit 2, as click's own do)
 
 
 class FlowError(Exception):
@@ -140,22 +139,6 @@ class ConfigError(FlowError):
 
 class ToolsError(FlowError, ValueError):
     """A ``tools``/``allowed-tools`` value that cannot be read at all (wrong type)."""
-
-
-class AgentError(RunError):
-    """An agent step failed: the program, its answer, or its arguments.
-
-    ``status`` is the exit status the agent runtime exits with (``EXIT_FAILED`` for a failed run,
-    ``EXIT_USAGE`` for bad arguments or definition files); it is ``exit_code`` under its old name.
-    """
-
-    def __init__(self, message: str, status: int = EXIT_FAILED, span: Span | None = None) -> None:
-        super().__init__(message, span, exit_code=status)
-
-    @property
-    def status(self) -> int:
-        """The exit status (kept for code that reads ``status``)."""
-        return self.exit_code
 
 
 def fail(cls: type[FlowError], message: str, span: Span | None = None, hint: str | None = None) -> FlowError:

@@ -119,8 +119,12 @@ def planned(defs: Definitions, warnings: list[str] | None = None) -> list[Entry]
     ad-hoc entry point goes.
     """
     entries: list[Entry] = []
+    # The agents' own prompt commands (.claude/, .factory/, skills, plugins) and Droid's executable
+    # commands already are commands in those agents: an entry point would shadow them.
+    own = [c for c in defs.commands.values()
+           if c.origin == "project" or (c.kind != "agent" and not c.text.startswith("#!"))]
     commands: list[tuple[str, Command | None]] = [
-        (entry_name(c.name), c) for c in sorted(defs.commands.values(), key=lambda c: (entry_name(c.name), c.name))]
+        (entry_name(c.name), c) for c in sorted(own, key=lambda c: (entry_name(c.name), c.name))]
     seen: dict[str, Command | None] = {}
     if ADHOC not in {n for n, _ in commands}:
         commands.append((ADHOC, None))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .defmodel import Command, Definitions
 from .errors import FlowError
 from .project import Project
+from .resolve import needs_cycles
 from .tools import describe, missing_tools
 
 ORIGINS = ("project", ".factory", ".claude", "skill", "plugin")
@@ -22,6 +23,9 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     problems = 0
     for e in defs.errors:
         echo(f"error: {e.render()}", err=True)
+        problems += 1
+    for cycle in needs_cycles(defs):
+        echo(f"error: {cycle.render()}", err=True)
         problems += 1
     shown = {id(e) for e in defs.errors}
     for name in project.macros():

@@ -35,6 +35,9 @@ STAMPS = Path(".slashmake/noop")
 PROJECT_FILES = ("Snakefile", "rules", "config", "profiles", "environment.yml", "workflow/envs",
                  *(d[0] for d in COMMAND_DIRS), *(d[0] for d in DROID_DIRS), *SKILL_DIRS)
 State = list[int] | None
+# Parameters computed by running a program each time Snakemake parses the workflow (an agent
+# command's `!` lines): no file shows their change, so a flow that has them always asks Snakemake.
+DYNAMIC = ("bang_fingerprint(",)
 
 
 def stamp_file(root: Path, key: dict[str, Any]) -> Path:
@@ -185,14 +188,25 @@ def forget(root: Path, key: dict[str, Any]) -> None:
     stamp_file(root, key).unlink(missing_ok=True)
 
 
-def record(root: Path, key: dict[str, Any], target: str, before: dict[str, State], summary: str) -> bool:
+def record(root: Path, key: dict[str, Any], target: str, before: dict[str, State], summary: str,
+           compiled: Iterable[Path] = ()) -> bool:
     """Write the stamp after a successful run; ``before`` is ``project_state`` from before it.
+
+    ``compiled`` are the compiled files the run included: one with a parameter in ``DYNAMIC``
+    gets no stamp.
 
     Nothing is written when a project file changed during the run (the run may have compiled the
     old one), when the run left work behind, or when ``flow_files`` cannot vouch for its files.
     """
     if project_state(root) != before or not _quiet(root):
         return False
+    for path in compiled:
+        try:
+            text = path.read_text()
+        except OSError:
+            return False
+        if any(marker in text for marker in DYNAMIC):
+            return False
     files = flow_files(root, target)
     if files is None:
         return False

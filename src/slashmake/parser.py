@@ -1,4 +1,4 @@
-"""A recursive-descent parser for slash-command chains, and the printer that inverts it.
+"""A recursive-descent parser for slash-command chains (its inverse, the printer, is :mod:`.printer`).
 
 Stages arrive as a flat arrow-separated list; ``/if``, ``/try``, ``/catch``, ``/else`` and ``/end``
 are markers that :class:`_Block` folds into nested :class:`Gate` and :class:`Try` nodes.
@@ -13,6 +13,7 @@ from . import lexer as lx
 from .errors import FlowSyntaxError, Source, Span
 from .lexer import Token
 from .nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Stage, Sweep, Try, Value, Var
+from .printer import fmt_arg, fmt_call, fmt_value, unparse  # noqa: F401  (the printer that inverts parse)
 
 KEYWORDS = {"if", "else", "end", "try", "catch", "fallback"}
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -241,7 +242,7 @@ class _Parser:
             self.take()
             args.append(self.arg())
         while self.tok.kind in (lx.WORD, lx.STRING, lx.DOLLAR) and not self.at_parallel():
-            args.append(self.arg())
+            args.append(self.url(self.arg()))
         options: list[Option] = []
         while self.tok.kind == lx.OPTION:
             options.append(self.option())
@@ -251,6 +252,17 @@ class _Parser:
             raise self.error("unexpected {found}: arguments go before --options")
         end = self.toks[self.i - 1].span
         return Call(name.text, tuple(args), tuple(options), fallback=fallback, span=start.merge(end))
+
+    def url(self, arg: Arg) -> Arg:
+        """``https://host/a?b=c`` after a space is one value (as an agent's ``$ARGUMENTS`` takes it)."""
+        if not (arg.key is None and isinstance(arg.value, str) and self.touching() and self.tok.kind == lx.COLON
+                and self.peek().kind == lx.SLASH and not self.peek().spaced):
+            return arg
+        parts, span = [arg.value], arg.span
+        while self.touching() and self.tok.kind in (lx.COLON, lx.SLASH, lx.WORD, lx.EQ, lx.OP):
+            parts.append(self.take().text)
+            span = self.toks[self.i - 1].span if span is None else span.merge(self.toks[self.i - 1].span)
+        return Arg("".join(parts), span=span)
 
     def check_name(self, tok: Token) -> None:
         if not _NAME.fullmatch(tok.text):
@@ -369,71 +381,3 @@ class _Parser:
         if not const and not _NAME.fullmatch(t.text):
             raise FlowSyntaxError(f"'{t.text}' is not a metric name", t.span)
         return Assign(name.text, "const" if const else "metric", t.text, span=dollar.span.merge(t.span))
-
-
-# -- printing ----------------------------------------------------------------------------------
-def _is_word(text: str) -> bool:
-    if not text or text.startswith(("--", "'")) or "->" in text or not lx.is_word_char(text[0]):
-        return False
-    return all(lx.is_word_char(c) or c == "/" for c in text)
-
-
-def fmt_value(value: Value) -> str:
-    """A value as the language writes it: a bare word when it can be one, else quoted."""
-    if isinstance(value, Var):
-        return f"${value.name}"
-    if _is_word(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def fmt_arg(arg: Arg) -> str:
-    """``key=value`` or a lone value."""
-    return f"{arg.key}={fmt_value(arg.value)}" if arg.key else fmt_value(arg.value)
-
-
-def fmt_call(call: Call) -> str:
-    """``/name args --options`` (or ``droid:name ...``)."""
-    head = f"{call.droid}:{call.name}" if call.droid else f"/{call.name}"
-    if call.fallback:
-        head = f"/fallback:{call.name}"
-    # Arguments print in the colon form (`/train-with-retry:3:backoff=300`), as agents write them.
-    parts = [head + "".join(":" + fmt_arg(a) for a in call.args)]
-    for o in call.options:
-        parts.append(f"--{o.key}" if o.value is None else f"--{o.key} {fmt_value(o.value)}")
-    return " ".join(parts)
-
-
-def unparse(flow: Flow) -> str:
-    """Print a tree back as a chain that parses to an equal tree."""
-    return " → ".join(_stage(s) for s in flow.stages)
-
-
-def _stage(stage: Stage) -> str:
-    if isinstance(stage, Call):
-        return fmt_call(stage)
-    if isinstance(stage, Sweep):
-        vals = " | ".join(fmt_arg(a) for a in stage.values)
-        return f"{fmt_call(stage.call)} parallel[{vals}]"
-    if isinstance(stage, Parallel):
-        return "parallel[" + " | ".join(unparse(b) for b in stage.branches) + "]"
-    if isinstance(stage, Assign):
-        return f"${stage.name}={stage.value}"
-    if isinstance(stage, Gate):
-        head = "/if:" + fmt_value(stage.metric)
-        if stage.op:
-            # `x-` then `>` would print as the arrow `->`: keep them apart.
-            sep = " " if head.endswith("-") and stage.op.startswith(">") else ""
-            head += sep + stage.op + fmt_value(stage.threshold or "")
-        return _branches(head, stage.then.stages, stage.orelse)
-    head = f"/try:{fmt_call(stage.call)}"
-    if stage.label is not None:
-        head += f" → /catch:{stage.label}"
-    return _branches(head, stage.catch.stages if stage.catch else (), stage.orelse)
-
-
-def _branches(head: str, then: tuple[Stage, ...], orelse: Flow | None) -> str:
-    parts = [head, *(_stage(s) for s in then)]
-    if orelse is not None:
-        parts += ["/else", *(_stage(s) for s in orelse.stages)]
-    return " → ".join([*parts, "/end"])

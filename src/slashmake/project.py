@@ -22,6 +22,7 @@ from .configfile import load_config as load_config  # re-exported: callers impor
 from .configfile import validate_config as validate_config
 from .definitions import Definitions, load, slug
 from .errors import DefinitionError
+from .names import REGISTRY, RuleNames
 
 if TYPE_CHECKING:
     from .resolve import Resolved
@@ -73,6 +74,7 @@ class Project:
             path = self.root / rel
             h.update(rel.encode() + b"\0" + (path.read_bytes() if path.exists() else b"<missing>") + b"\0")
         names = sorted(p.relative_to(self.root).as_posix() for p in self.defs.files())
+        names.append(f"environment.yml:{(self.root / 'environment.yml').exists()}")  # rules get conda: with it
         h.update(json.dumps([names, self.config.get("params") or {}, self.agent_config(), overrides or {}],
                             sort_keys=True).encode())
         return h.hexdigest()[:16]
@@ -122,12 +124,25 @@ class Project:
         changed: list[Path] = []
         defined: dict[str, str] = {}
         wanted: set[str] = set()
-        for name in self.macros():
+        # In file order, as the Snakefile includes them: a step two flows share is defined in the first.
+        flows: list[tuple[str, Resolved]] = []
+        for name in sorted(self.macros(), key=lambda n: f"{slug(n)}.smk"):
+            try:
+                flows.append((name, self._resolve(f"/{name.replace('/', ':')}", name)))
+            except DefinitionError as e:  # it uses a bad file: only running this macro fails
+                self.macro_errors[name] = e
+        names = self.rule_names()
+        names.keep_only({s.key for _, r in flows for s in r.steps})
+        # New names go first to steps a chain writes, then to those pulled in by a command's needs.
+        for written in (True, False):
+            for _, resolved in flows:
+                names.name([s for s in resolved.steps if (not s.origin) == written])
+        for name, resolved in flows:
             path = folder / f"{slug(name)}.smk"
             try:
-                text, resolved = self.compile_flow(f"/{name.replace('/', ':')}", name, defined,
-                                                   index_file=(COMPILED / f"{slug(name)}.json").as_posix())
-            except DefinitionError as e:  # it uses a bad file: only running this macro fails
+                text = self.compile_resolved(resolved, name, defined,
+                                             index_file=(COMPILED / f"{slug(name)}.json").as_posix())
+            except DefinitionError as e:
                 self.macro_errors[name] = e
                 continue
             data = self.flow_data(resolved, defined)
@@ -137,11 +152,19 @@ class Project:
                 if not file.exists() or file.read_text() != content:
                     _write(file, content)
                     changed.append(file)
+        wanted.add(REGISTRY.name)
         for old in [*folder.glob("*.smk"), *folder.glob("*.json")]:
             if old.name not in wanted:
                 old.unlink()
                 changed.append(old)
+        names.save(self.root)
         return changed
+
+    def rule_names(self) -> RuleNames:
+        """The project's table of rule names (see :mod:`.names`); flow targets are reserved."""
+        from .names import RuleNames
+
+        return RuleNames.load(self.root, reserved={target_name(m) for m in self.macros()})
 
     def flow_data(self, resolved: Resolved, defined: dict[str, str]) -> str:
         """The JSON data file of a flow: its index, and the compiled flows it needs (in include order)."""
@@ -152,7 +175,8 @@ class Project:
             if step.rule in defined:
                 stem = Path(defined[step.rule]).stem
                 needs.update((stem, *self._needs(stem)))
-        order = [slug(n) for n in self.macros()]
+        # the include order (file names sorted): a flow's file comes after those whose rules it uses
+        order = sorted((slug(n) for n in self.macros()), key=lambda stem: f"{stem}.smk")
         data = {**index_data(resolved), "needs": [n for n in order if n in needs]}
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
@@ -183,7 +207,13 @@ class Project:
 
     def resolve_chain(self, chain: str, name: str, source_name: str = "<chain>",
                       overrides: dict[str, str] | None = None) -> Resolved:
-        """parse → resolve, with the config's parameter overrides."""
+        """parse → resolve, with the config's parameter overrides; steps named from the project's table."""
+        resolved = self._resolve(chain, name, source_name, overrides)
+        self.rule_names().name(resolved.steps)
+        return resolved
+
+    def _resolve(self, chain: str, name: str, source_name: str = "<chain>",
+                 overrides: dict[str, str] | None = None) -> Resolved:
         from .parser import parse  # imported here: a Snakefile start with a fresh cache needs neither
         from .resolve import resolve
 
@@ -195,14 +225,21 @@ class Project:
                      source_name: str = "<chain>", target: str | None = None,
                      index_file: str = "") -> tuple[str, Resolved]:
         """The compiled text of one flow (a macro's name or an ad-hoc chain), and its resolved steps."""
+        resolved = self.resolve_chain(chain, name, source_name, overrides)
+        return self.compile_resolved(resolved, name, skip, overrides, target, index_file), resolved
+
+    def compile_resolved(self, resolved: Resolved, name: str, skip: dict[str, str],
+                         overrides: dict[str, str] | None = None, target: str | None = None,
+                         index_file: str = "") -> str:
+        """The compiled text of a resolved flow whose steps have their rule names."""
         from .compile import compile_text, header_lines
 
-        resolved = self.resolve_chain(chain, name, source_name, overrides)
+        chain = resolved.chain
         sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
         header = header_lines(name, chain, sources, self.sources_hash(sources, overrides))
         text = compile_text(resolved, self.defs, target or target_name(name), f"results/{slug(name)}/index.json",
                             header, skip, self.agent_config(), index_file or f"{CHAINS.as_posix()}/{name}.json")
-        return text, resolved
+        return text
 
     def compile_chain(self, chain: str, overrides: dict[str, str] | None = None,
                       source_name: str = "<chain>") -> tuple[str, Path, Resolved]:
@@ -212,9 +249,20 @@ class Project:
         name = f"chain-{digest}"
         target = f"chain_{digest}"
         defined = self.macro_rules()
-        text, resolved = self.compile_flow(chain, name, defined, overrides, source_name, target)
+        resolved = self.resolve_chain(chain, name, source_name, overrides)
         path = self.root / CHAINS / f"{name}.smk"
-        for file, content in ((path, text), (path.with_suffix(".json"), self.flow_data(resolved, defined))):
+        # What the compiled text depends on beyond the chain: its sources (and slashmake's code),
+        # the rules the project's flows already define, and the steps' rule names. Unchanged, the
+        # file on disk is the text compiling would give.
+        sources = [_rel(s, self.root) for s in sorted(resolved.sources)]
+        key = hashlib.sha256(json.dumps([self.sources_hash(sources, overrides), sorted(defined.items()),
+                                         [s.rule for s in resolved.steps]]).encode()).hexdigest()[:16]
+        stamp = path.with_suffix(".key")
+        if path.exists() and path.with_suffix(".json").exists() and stamp.exists() and stamp.read_text() == key:
+            return target, path, resolved
+        text = self.compile_resolved(resolved, name, defined, overrides, target)
+        for file, content in ((path, text), (path.with_suffix(".json"), self.flow_data(resolved, defined)),
+                              (stamp, key)):
             if not file.exists() or file.read_text() != content:
                 _write(file, content)
         return target, path, resolved

@@ -18,6 +18,9 @@ writer in :mod:`.compile`) and register the method in ``STAGES``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -28,6 +31,7 @@ from .definitions import Command, Definitions, slug
 from .errors import CompileError, ResolveError, Span, closest
 from .graph import Graph, Scope, after_decision, after_parallel, norm
 from .nodes import Arg, Assign, Call, Flow, Gate, Parallel, Stage, Sweep, Try, Var
+from .parser import fmt_arg
 from .steps import (  # noqa: F401  (re-exported: the compiler and the CLI read them from here)
     AGENT_METRICS,
     AgentStep,
@@ -71,11 +75,15 @@ class Resolver(Binder):
         self.graph = Graph(agent_config)
         self.warnings: list[str] = []
         self.macro_stack: list[str] = []
+        self.needs_stack: list[str] = []  # commands whose needs are being pulled in, outermost first
 
     # -- entry ---------------------------------------------------------------------------------
     def resolve(self, flow: Flow, name: str, chain: str) -> Resolved:
         env = Scope(vars={k: Const(v) for k, v in self.overrides.items()})
         env = self.flow(flow, env)
+        for unused in sorted(set(self.overrides) - self.used_vars):
+            self.warnings.append(f"--set {unused}=...: the flow has no ${unused}, so it changes nothing"
+                                 f"{closest(unused, sorted(self.used_vars))}")
         return Resolved(name, chain, self.graph.steps, env.last, self.sources, self.warnings)
 
     def flow(self, flow: Flow, env: Scope) -> Scope:
@@ -103,14 +111,22 @@ class Resolver(Binder):
 
     def pull_needs(self, cmd: Command, env: Scope, span: Span | None) -> Scope:
         """Put the command's missing prerequisites ahead of it, as Make builds prerequisites."""
-        for need in cmd.needs:
-            if need in env.seen:
-                continue
-            if need not in self.defs.commands:
-                self.defs.command(need)
-                raise ResolveError(f"{cmd.display} needs /{need}, which is not defined", span)
-            env = self.call(Call(need.split("/")[0], tuple(Arg(p) for p in need.split("/")[1:]), span=span), env,
-                            origin=f"pulled in: {cmd.display} needs it")
+        if cmd.name in self.needs_stack:  # a needs b needs ... a: no order can satisfy it
+            path = [*self.needs_stack[self.needs_stack.index(cmd.name):], cmd.name]
+            files = ", ".join(dict.fromkeys(self.defs.commands[n].path.name for n in path))
+            raise CompileError(f"needs cycle: {' → '.join('/' + n.replace('/', ':') for n in path)} ({files})", span)
+        self.needs_stack.append(cmd.name)
+        try:
+            for need in cmd.needs:
+                if need in env.seen:
+                    continue
+                if need not in self.defs.commands:
+                    self.defs.command(need)
+                    raise ResolveError(f"{cmd.display} needs /{need}, which is not defined", span)
+                env = self.call(Call(need.split("/")[0], tuple(Arg(p) for p in need.split("/")[1:]), span=span),
+                                env, origin=f"pulled in: {cmd.display} needs it")
+        finally:
+            self.needs_stack.pop()
         return env
 
     # -- sweeps ----------------------------------------------------------------------------------
@@ -126,6 +142,7 @@ class Resolver(Binder):
         env = self.pull_needs(cmd, env, span)
         step = self.make_step(cmd, droid, call, args, env, "")
         table: dict[str, dict[str, Any]] = {}
+        given: dict[str, tuple[Arg, ...]] = {}
         for vargs in variants:
             probe = CallStep(step.label, command=cmd)
             for a in vargs:
@@ -133,10 +150,12 @@ class Resolver(Binder):
             if probe.args or probe.var_params:
                 raise ResolveError(f"sweep value '{vargs[0].value}' does not set a parameter of {cmd.display} "
                                    f"(its parameters: {', '.join(cmd.params) or 'none'})", vargs[0].span)
-            name = slug("_".join(f"{k}-{v}" for k, v in probe.params.items()) or "default")
-            table[name] = {k: v for k, v in probe.params.items()}
-        if len(table) < len(variants):
-            raise ResolveError("two sweep values give the same variant", span)
+            name = variant_name(probe.params)
+            if name in table:
+                same = " ".join(fmt_arg(a) for a in given[name])
+                raise ResolveError(f"duplicate sweep value {' '.join(fmt_arg(a) for a in vargs)}: it gives the "
+                                   f"same parameters as {same}", vargs[-1].span)
+            table[name], given[name] = dict(probe.params), vargs
         step.variants = table
         step.parallel = self.int_option({o.key: o for o in call.options}, "parallel", 0) or None
         self.set_retries(step, call, retry)
@@ -224,6 +243,7 @@ class Resolver(Binder):
 
     def assign(self, node: Assign, env: Scope) -> Scope:
         env = env.copy()
+        self.used_vars.add(node.name)
         if node.name in self.overrides:
             env.vars[node.name] = Const(self.overrides[node.name])
             return env
@@ -272,6 +292,53 @@ Resolver.STAGES.update({
     Try: Resolver.try_,
     Assign: Resolver.assign,
 })
+
+
+def needs_cycles(defs: Definitions) -> list[CompileError]:
+    """Every ``needs:`` cycle among the definitions (a command needing itself is one), once each,
+    positioned on the ``needs`` of its first command: what ``lint`` reports before any chain meets it."""
+    found: list[CompileError] = []
+    seen_cycles: set[frozenset[str]] = set()
+    for start in sorted(defs.commands):
+        stack: list[tuple[str, list[str]]] = [(start, [start])]  # iterative: no recursion limit
+        while stack:
+            name, path = stack.pop()
+            for need in defs.commands[name].needs:
+                if need == start:
+                    cycle = [*path, need]
+                    if frozenset(path) not in seen_cycles:
+                        seen_cycles.add(frozenset(path))
+                        cmd = defs.commands[start]
+                        found.append(CompileError(f"needs cycle: {' → '.join('/' + n.replace('/', ':') for n in cycle)}",
+                                                  cmd.spans.get("needs")))
+                elif need in defs.commands and need not in path and need > start:
+                    stack.append((need, [*path, need]))  # a cycle is found from its smallest name only
+    return found
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
+
+
+def variant_name(params: dict[str, Any]) -> str:
+    """A sweep variant's folder name: readable, and never the same for two different parameter sets.
+
+    ``lr-0.1_seed-3`` when that text spells the parameters back unambiguously — keys without ``-``,
+    values without ``_`` (so each item is the key up to its first ``-`` and the value up to the next
+    ``_``); otherwise the readable slug, ``~`` (which a plain name never holds) and a hash of the exact
+    values, so ``lr="p q"`` and ``lr="p-q"`` never share a folder.
+    """
+    if not params:
+        return "default"
+    text = "_".join(f"{k}-{_fmt_value(v)}" for k, v in params.items())
+    if all(_PLAIN_KEY.fullmatch(k) and _PLAIN_VALUE.fullmatch(_fmt_value(v)) for k, v in params.items()):
+        return text
+    exact = json.dumps([[k, v] for k, v in params.items()], sort_keys=True, default=str)
+    return f"{slug(text)[:60]}~{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
+
+
+def _fmt_value(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
 def resolve(flow: Flow, defs: Definitions, name: str, chain: str, **kw: Any) -> Resolved:

@@ -162,9 +162,9 @@ def parse_dry_run(text: str) -> list[PlannedJob]:
     return jobs
 
 
-def dag_dot(inv: Invocation, root: Path) -> str:
-    """The job graph as Graphviz dot text."""
-    argv = [*snakemake_argv(Invocation(inv.target, chain_file=inv.chain_file)), "--dag", "--quiet", "all"]
+def dag_dot(inv: Invocation, root: Path, graph: str = "--dag") -> str:
+    """Snakemake's job graph (``--dag``) or rule graph (``--rulegraph``) as Graphviz dot text."""
+    argv = [*snakemake_argv(Invocation(inv.target, chain_file=inv.chain_file)), graph, "--quiet", "all"]
     proc = subprocess.run(argv, cwd=root, text=True, capture_output=True)  # noqa: S603
     if proc.returncode != 0:
         raise RunError(f"snakemake --dag failed: {proc.stderr[-1500:]}")

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import RunError
+
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # parser.is_number's pattern
 OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
        "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
-class StepFailure(Exception):
+class StepFailure(RunError):
     """A runtime failure the rule reports in its log (``slashmake run`` prints it; see outcomes.py)."""
 
 
@@ -53,6 +57,36 @@ def read_metric(path: str | Path, key: str) -> Any:
     if key.replace("-", "_") not in norm:
         raise StepFailure(f"metrics file {path} has no key '{key}' (it has: {', '.join(sorted(data)) or 'none'})")
     return norm[key.replace("-", "_")]
+
+
+def as_param(text: str, default: Any) -> Any:
+    """A parameter's value from its text, typed like its default; ValueError when it cannot be.
+
+    The one rule for a constant in a chain and for a metric read when the job runs: ``60`` is an
+    int, ``0.5`` is not (nor is ``60.0``), ``true``/``false``/``1``/``0``/``yes``/``no`` are booleans.
+    """
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(text)
+        return text.lower() in ("true", "1", "yes")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        float(text)
+        return text if _DECIMAL.fullmatch(text) else float(text)
+    return text
+
+
+def param_type_error(name: str, default: Any, value: str) -> str:
+    """The message for a value a parameter refuses; the same for a constant and for a metric."""
+    return f"parameter {name} takes a {type(default).__name__}, not '{value}'"
+
+
+def metric_text(value: Any) -> str:
+    """A metric's value as a chain would write it (``true``, ``0.5``, ``3``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _number(value: Any, what: str) -> float | bool:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from .runtime import read_metric
+from .runtime import as_param, metric_text, param_type_error, read_metric
 
 RECURSION_LIMIT = 50_000
 
@@ -36,6 +37,16 @@ def prepare(root: str | Path, config: dict[str, Any]) -> None:
         Project(Path(root).resolve(), dict(config)).compile_macros()
     except FlowError as e:
         raise SystemExit(f"slashmake: {e.render()}") from None
+
+
+def agent_environment(config: dict[str, Any]) -> None:
+    """Set what agent steps read from the environment: this run's id and agent.max_cost_usd.
+
+    The id keeps one already set (by `slashmake run`, or the process that started this one); the
+    cost cap is not a parameter, so changing it reruns nothing.
+    """
+    os.environ.setdefault("SLASHMAKE_RUN_ID", f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.environ["SLASHMAKE_AGENT_MAX_COST_USD"] = str((config.get("agent") or {}).get("max_cost_usd") or "")
 
 
 def compiled_flows(root: str | Path, config: dict[str, Any]) -> list[Path]:
@@ -68,13 +79,24 @@ def flat(*parts: Any) -> list[str]:
     return out
 
 
-def metric(path: Any, key: str) -> Any:
-    """A variable's value, read from the metrics file of the step that bound it."""
+def metric(path: Any, key: str, like: Any = None, param: str = "", where: str = "") -> Any:
+    """A variable's value, read from the metrics file of the step that bound it.
+
+    With ``like`` (the parameter's default) the value is typed by the rule a constant follows, and
+    refused with the same message (runtime.as_param), naming the chain position ``where``.
+    """
     if not os.path.exists(str(path)):
         # While the DAG is built the file may not exist yet: a FileNotFoundError naming the input
         # lets Snakemake defer the parameter until the job runs.
         raise FileNotFoundError(2, "metrics file not written yet", str(path))
-    return read_metric(str(path), key)
+    value = read_metric(str(path), key)
+    if like is None:
+        return value
+    text = metric_text(value)
+    try:
+        return as_param(text, like)
+    except ValueError:
+        raise ValueError(f"{where}: {param_type_error(param, like, text)} (metric '{key}' of {path})") from None
 
 
 _VARIANTS: dict[str, dict[str, dict[str, Any]]] = {}

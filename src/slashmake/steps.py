@@ -9,7 +9,8 @@ and what determines its result (:meth:`Step.identity`, hashed into its key).
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -110,15 +111,12 @@ class Step:
     span: Span | None = None
     origin: str = ""
     after: list[Producer] = field(default_factory=list)  # what runs before it with no file passed on
-    key: str = ""
+    key: str = ""  # what determines its result, hashed: its folder's name
+    rule: str = ""  # its rule's name, given by names.RuleNames once the flow is resolved
 
     @property
     def folder(self) -> str:
         return f"results/steps/{self.key}"
-
-    @property
-    def rule(self) -> str:
-        return re.sub(r"\W", "_", self.key)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -188,6 +186,26 @@ class CallStep(CommandStep):
     def outputs(self) -> dict[str, str]:
         return dict(self.cmd.outputs) or {"done": ".done"}
 
+    def identity(self, agent_config: dict[str, Any]) -> dict[str, Any]:
+        # A program's result depends on the rule its frontmatter shapes, not on the prose around it:
+        # editing the Markdown body or the description reruns nothing (an agent's body is its prompt).
+        ident = super().identity(agent_config)
+        ident["command"] = rule_digest(self.cmd)
+        if self.droid is not None:
+            ident["droid"] = sorted(self.droid.resources.items())  # a droid's prose is no part of a program
+        return ident
+
+
+def rule_digest(cmd: Command) -> str:
+    """A hash of what in a command file shapes its rule: program, parameters, files, resources, limits."""
+    metrics = cmd.metrics
+    shape = {"shell": cmd.shell, "script": cmd.script, "params": cmd.params, "inputs": cmd.inputs,
+             "optional": sorted(cmd.optional_inputs), "outputs": cmd.outputs, "needs": list(cmd.needs),
+             "metrics": None if metrics is None else [metrics.file, list(metrics.keys), metrics.primary,
+                                                      sorted(metrics.aliases.items())],
+             "threads": cmd.threads, "resources": cmd.resources, "timeout": cmd.timeout, "droid": cmd.droid}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
+
 
 @dataclass(eq=False)
 class AgentStep(CommandStep):
@@ -204,7 +222,9 @@ class AgentStep(CommandStep):
         return self.cmd.metrics or AGENT_METRICS
 
     def identity(self, agent_config: dict[str, Any]) -> dict[str, Any]:
-        return {**super().identity(agent_config), "agent": agent_config}
+        # the budget decides whether a step may start, not what it answers
+        return {**super().identity(agent_config),
+                "agent": {k: v for k, v in agent_config.items() if k != "max_cost_usd"}}
 
 
 @dataclass(eq=False)
@@ -253,3 +273,23 @@ def variants_of(step: Step) -> dict[str, dict[str, Any]] | None:
 def is_try(step: Step) -> bool:
     """Whether the step is a /try (a failure is a branch)."""
     return isinstance(step, CommandStep) and step.is_try
+
+
+def sure_refs(prods: list[Producer]) -> list[Ref]:
+    """The steps' files among ``prods`` that are read whatever branch is taken."""
+    out: list[Ref] = []
+    for p in prods:
+        if isinstance(p, Ref):
+            out.append(p)
+        elif isinstance(p, Many):
+            out += sure_refs(list(p.parts))
+    return out
+
+
+def has_choice(prod: Producer) -> bool:
+    """Whether the files of ``prod`` depend on a branch a gate or try takes."""
+    if isinstance(prod, Choice):
+        return True
+    if isinstance(prod, Many):
+        return any(has_choice(p) for p in prod.parts)
+    return False

@@ -3,42 +3,61 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: b3b10fa9a7c4779e
+# sources-hash: 38ac0b557b12f220
+
 
 # /init (workflow/commands/init.md) at <chain>:1:1
-rule init_7ee99973:
+rule init:
     output:
-        workspace="results/steps/init-7ee99973/workspace.json",
+        workspace="results/steps/init-a7be7931/workspace.json",
     log:
-        "logs/steps/init-7ee99973.log",
+        "logs/steps/init-a7be7931.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/init.py --workspace {output.workspace:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /data-validate (workflow/commands/data-validate.md) at <chain>:1:9
-rule data_validate_63bbfcb7:
+rule data_validate:
     input:
-        after="results/steps/init-7ee99973/workspace.json",
+        # ordering only: runs after /init, reads none of its files
+        after=rules.init.output.workspace,
     output:
-        report="results/steps/data-validate-63bbfcb7/report.json",
-        metrics=report("results/steps/data-validate-63bbfcb7/metrics.json", category="metrics", labels={"step": "data-validate-63bbfcb7", "file": "metrics"}),
+        report="results/steps/data-validate-70dca28e/report.json",
+        metrics=report(
+            "results/steps/data-validate-70dca28e/metrics.json",
+            category="metrics",
+            labels={"step": "data-validate-70dca28e", "file": "metrics"},
+        ),
     log:
-        "logs/steps/data-validate-63bbfcb7.log",
+        "logs/steps/data-validate-70dca28e.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/data-validate.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:26
-rule ml_train_ba075d42:
+rule ml_train:
     input:
-        after="results/steps/data-validate-63bbfcb7/metrics.json",
+        # ordering only: runs after /data-validate, reads none of its files
+        after=rules.data_validate.output.metrics,
     output:
-        model="results/steps/ml-train-ba075d42/model.pt",
-        metrics=report("results/steps/ml-train-ba075d42/metrics.json", category="metrics", labels={"step": "ml-train-ba075d42", "file": "metrics"}),
+        model="results/steps/ml-train-0485946c/model.pt",
+        metrics=report(
+            "results/steps/ml-train-0485946c/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-0485946c", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-train-ba075d42.log",
+        "logs/steps/ml-train-0485946c.log",
+    conda:
+        "../../environment.yml"
     params:
         model=q("simple_lstm"),
         device=q("auto"),
@@ -49,73 +68,102 @@ rule ml_train_ba075d42:
     shell:
         "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at <chain>:1:38
-rule ml_evaluate_67e78db0:
+rule ml_evaluate:
     input:
-        model="results/steps/ml-train-ba075d42/model.pt",
-        after="results/steps/ml-train-ba075d42/metrics.json",
+        model=rules.ml_train.output.model,
     output:
-        report="results/steps/ml-evaluate-67e78db0/report.json",
-        metrics=report("results/steps/ml-evaluate-67e78db0/metrics.json", category="metrics", labels={"step": "ml-evaluate-67e78db0", "file": "metrics"}),
+        report="results/steps/ml-evaluate-700bf588/report.json",
+        metrics=report(
+            "results/steps/ml-evaluate-700bf588/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-700bf588", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-evaluate-67e78db0.log",
+        "logs/steps/ml-evaluate-700bf588.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/ml-evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-acc at <chain>:1:53
-checkpoint gate_acc_c82bcb8a:
+checkpoint gate_acc:
     input:
-        metrics="results/steps/ml-evaluate-67e78db0/metrics.json",
+        metrics=rules.ml_evaluate.output.metrics,
     output:
-        report("results/steps/gate-acc-c82bcb8a/decision.json", category="gates", labels={"gate": "gate-acc-c82bcb8a"}),
+        decision=report(
+            "results/steps/gate-acc-435509b0/decision.json",
+            category="gates",
+            labels={"gate": "gate-acc-435509b0"},
+        ),
     log:
-        "logs/steps/gate-acc-c82bcb8a.log",
+        "logs/steps/gate-acc-435509b0.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="accuracy",
         threshold="0.87",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-deploy (workflow/commands/ml-deploy.md) at <chain>:1:68
-rule ml_deploy_ab6668f7:
+rule ml_deploy:
     input:
-        model="results/steps/ml-train-ba075d42/model.pt",
-        after="results/steps/gate-acc-c82bcb8a/decision.json",
+        model=rules.ml_train.output.model,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc.output.decision,
     output:
-        report="results/steps/ml-deploy-ab6668f7/report.json",
+        report="results/steps/ml-deploy-b11756ef/report.json",
     log:
-        "logs/steps/ml-deploy-ab6668f7.log",
+        "logs/steps/ml-deploy-b11756ef.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/ml-deploy.py --report {output.report:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-acc
-rule join_acc_d9d1c093:
+rule join_acc:
     input:
-        decision="results/steps/gate-acc-c82bcb8a/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_acc_c82bcb8a, {"then": "results/steps/ml-deploy-ab6668f7/report.json", "else": "results/steps/gate-acc-c82bcb8a/decision.json"}),
+        decision=rules.gate_acc.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_acc,
+            {
+                "then": rules.ml_deploy.output.report,
+                "else": rules.gate_acc.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-acc-d9d1c093/join.json",
+        join="results/steps/join-acc-5f248445/join.json",
     log:
-        "logs/steps/join-acc-d9d1c093.log",
+        "logs/steps/join-acc-5f248445.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_01
 rule seed_01:
     input:
-        final="results/steps/join-acc-d9d1c093/join.json",
+        final=rules.join_acc.output.join,
         index=".slashmake/chains/seed-01.json",
     output:
         "results/seed-01/index.json",
     log:
         "logs/seed-01/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,47 +3,75 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: e92c2f9ff3c6c688
+# sources-hash: 4fbf27fdf22092c7
 
-register_variants("runpod_experiment_c2c38dce", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
+register_variants(
+    "runpod_experiment",
+    {
+        "sigma-0.10": {"sigma": "0.10"},
+        "sigma-0.12": {"sigma": "0.12"},
+        "sigma-0.15": {"sigma": "0.15"},
+    },
+)
+
 
 # /runpod-experiment (workflow/commands/runpod-experiment.md) at <chain>:1:1
-rule runpod_experiment_c2c38dce:
+rule runpod_experiment:
     output:
-        encoder="results/steps/runpod-experiment-c2c38dce/{variant}/encoder.pt",
-        metrics=report("results/steps/runpod-experiment-c2c38dce/{variant}/metrics.json", category="metrics", labels={"step": "runpod-experiment-c2c38dce", "file": "metrics"}),
+        encoder="results/steps/runpod-experiment-f0e7a168/{variant}/encoder.pt",
+        metrics=report(
+            "results/steps/runpod-experiment-f0e7a168/{variant}/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-experiment-f0e7a168", "file": "metrics"},
+        ),
     log:
-        "logs/steps/runpod-experiment-c2c38dce/{variant}.log",
+        "logs/steps/runpod-experiment-f0e7a168/{variant}.log",
+    group:
+        "sweep_runpod_experiment" if config.get("slashmake_group_sweeps") else None
+    conda:
+        "../../environment.yml"
     params:
-        sigma=lambda w: q(variant("runpod_experiment_c2c38dce", w.variant, "sigma")),
+        sigma=lambda w: q(variant("runpod_experiment", w.variant, "sigma")),
         arguments="",
-    group: "sweep_runpod_experiment_c2c38dce" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/runpod-experiment.py --encoder {output.encoder:q} --metrics {output.metrics:q} --sigma {params.sigma:u} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /results:aggregate (workflow/commands/results/aggregate.md) at <chain>:1:69
-rule results_aggregate_d22632b3:
+rule results_aggregate:
     input:
-        metrics=expand("results/steps/runpod-experiment-c2c38dce/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"]),
+        metrics=expand(
+            rules.runpod_experiment.output.metrics,
+            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"],
+        ),
     output:
-        report="results/steps/results-aggregate-d22632b3/report.json",
-        metrics=report("results/steps/results-aggregate-d22632b3/metrics.json", category="metrics", labels={"step": "results-aggregate-d22632b3", "file": "metrics"}),
+        report="results/steps/results-aggregate-c5978bc3/report.json",
+        metrics=report(
+            "results/steps/results-aggregate-c5978bc3/metrics.json",
+            category="metrics",
+            labels={"step": "results-aggregate-c5978bc3", "file": "metrics"},
+        ),
     log:
-        "logs/steps/results-aggregate-d22632b3.log",
+        "logs/steps/results-aggregate-c5978bc3.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/results_aggregate.py --report {output.report:q} --metrics {output.metrics:q} --metrics {input.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # target: snakemake -c2 seed_02
 rule seed_02:
     input:
-        final="results/steps/results-aggregate-d22632b3/metrics.json",
+        final=rules.results_aggregate.output.metrics,
         index=".slashmake/chains/seed-02.json",
     output:
         "results/seed-02/index.json",
     log:
         "logs/seed-02/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

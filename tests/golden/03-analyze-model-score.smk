@@ -3,84 +3,116 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: 1daaabe150e58f91
+# sources-hash: 99c3c5f19f5607dc
+
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
-rule analyze_4470f3bf:
+rule analyze:
     output:
-        report="results/steps/analyze-4470f3bf/report.json",
-        metrics=report("results/steps/analyze-4470f3bf/metrics.json", category="metrics", labels={"step": "analyze-4470f3bf", "file": "metrics"}),
+        report="results/steps/analyze-e747ed31/report.json",
+        metrics=report(
+            "results/steps/analyze-e747ed31/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-e747ed31", "file": "metrics"},
+        ),
     log:
-        "logs/steps/analyze-4470f3bf.log",
+        "logs/steps/analyze-e747ed31.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/analyze.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-model_score at <chain>:1:32
-checkpoint gate_model_score_5778fb24:
+checkpoint gate_model_score:
     input:
-        after="results/steps/analyze-4470f3bf/metrics.json",
+        # ordering only: runs after /analyze, reads none of its files
+        after=rules.analyze.output.metrics,
     output:
-        report("results/steps/gate-model_score-5778fb24/decision.json", category="gates", labels={"gate": "gate-model_score-5778fb24"}),
+        decision=report(
+            "results/steps/gate-model_score-c22f314b/decision.json",
+            category="gates",
+            labels={"gate": "gate-model_score-c22f314b"},
+        ),
     log:
-        "logs/steps/gate-model_score-5778fb24.log",
+        "logs/steps/gate-model_score-c22f314b.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         value="0.87",
         threshold="0.85",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --value {params.value:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at <chain>:1:56
-rule deploy_cfe432ad:
+rule deploy:
     input:
-        after="results/steps/gate-model_score-5778fb24/decision.json",
+        # ordering only: runs after gate-model_score, reads none of its files
+        after=rules.gate_model_score.output.decision,
     output:
-        report="results/steps/deploy-cfe432ad/report.json",
+        report="results/steps/deploy-cbe999f8/report.json",
     log:
-        "logs/steps/deploy-cfe432ad.log",
+        "logs/steps/deploy-cbe999f8.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /optimize (workflow/commands/optimize.md) at <chain>:1:74
-rule optimize_66e2d733:
+rule optimize:
     input:
-        after="results/steps/gate-model_score-5778fb24/decision.json",
+        # ordering only: runs after gate-model_score, reads none of its files
+        after=rules.gate_model_score.output.decision,
     output:
-        report="results/steps/optimize-66e2d733/report.json",
+        report="results/steps/optimize-cefc281e/report.json",
     log:
-        "logs/steps/optimize-66e2d733.log",
+        "logs/steps/optimize-cefc281e.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/optimize.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-model_score
-rule join_model_score_0763729d:
+rule join_model_score:
     input:
-        decision="results/steps/gate-model_score-5778fb24/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_model_score_5778fb24, {"then": "results/steps/deploy-cfe432ad/report.json", "else": "results/steps/optimize-66e2d733/report.json"}),
+        decision=rules.gate_model_score.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_model_score,
+            {"then": rules.deploy.output.report, "else": rules.optimize.output.report},
+        ),
     output:
-        "results/steps/join-model_score-0763729d/join.json",
+        join="results/steps/join-model_score-77bd9f26/join.json",
     log:
-        "logs/steps/join-model_score-0763729d.log",
+        "logs/steps/join-model_score-77bd9f26.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_03
 rule seed_03:
     input:
-        final="results/steps/join-model_score-0763729d/join.json",
+        final=rules.join_model_score.output.join,
         index=".slashmake/chains/seed-03.json",
     output:
         "results/seed-03/index.json",
     log:
         "logs/seed-03/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

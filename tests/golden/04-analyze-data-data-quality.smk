@@ -3,45 +3,67 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 47762b3798276c01
+# sources-hash: f1d868a63ffaccfd
+
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
-rule analyze_data_4478080a:
+rule analyze_data:
     output:
-        report="results/steps/analyze-data-4478080a/report.json",
-        metrics=report("results/steps/analyze-data-4478080a/metrics.json", category="metrics", labels={"step": "analyze-data-4478080a", "file": "metrics"}),
+        report="results/steps/analyze-data-1959fdbc/report.json",
+        metrics=report(
+            "results/steps/analyze-data-1959fdbc/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-data-1959fdbc", "file": "metrics"},
+        ),
     log:
-        "logs/steps/analyze-data-4478080a.log",
+        "logs/steps/analyze-data-1959fdbc.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/analyze-data.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-data_quality at <chain>:1:42
-checkpoint gate_data_quality_652cfec5:
+checkpoint gate_data_quality:
     input:
-        metrics="results/steps/analyze-data-4478080a/metrics.json",
+        metrics=rules.analyze_data.output.metrics,
     output:
-        report("results/steps/gate-data_quality-652cfec5/decision.json", category="gates", labels={"gate": "gate-data_quality-652cfec5"}),
+        decision=report(
+            "results/steps/gate-data_quality-66e71d4f/decision.json",
+            category="gates",
+            labels={"gate": "gate-data_quality-66e71d4f"},
+        ),
     log:
-        "logs/steps/gate-data_quality-652cfec5.log",
+        "logs/steps/gate-data_quality-66e71d4f.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op=">",
         key="data_quality",
         threshold="0.8",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:66
-rule ml_train_0800a6e3:
+rule ml_train:
     input:
-        after="results/steps/gate-data_quality-652cfec5/decision.json",
+        # ordering only: runs after gate-data_quality, reads none of its files
+        after=rules.gate_data_quality.output.decision,
     output:
-        model="results/steps/ml-train-0800a6e3/model.pt",
-        metrics=report("results/steps/ml-train-0800a6e3/metrics.json", category="metrics", labels={"step": "ml-train-0800a6e3", "file": "metrics"}),
+        model="results/steps/ml-train-08426f28/model.pt",
+        metrics=report(
+            "results/steps/ml-train-08426f28/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-08426f28", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-train-0800a6e3.log",
+        "logs/steps/ml-train-08426f28.log",
+    conda:
+        "../../environment.yml"
     params:
         model=q("simple_lstm"),
         device=q("auto"),
@@ -52,41 +74,57 @@ rule ml_train_0800a6e3:
     shell:
         "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /data-cleanup (workflow/commands/data-cleanup.md) at <chain>:1:86
-rule data_cleanup_77a5a6aa:
+rule data_cleanup:
     input:
-        after="results/steps/gate-data_quality-652cfec5/decision.json",
+        # ordering only: runs after gate-data_quality, reads none of its files
+        after=rules.gate_data_quality.output.decision,
     output:
-        report="results/steps/data-cleanup-77a5a6aa/report.json",
+        report="results/steps/data-cleanup-7a4f4d6b/report.json",
     log:
-        "logs/steps/data-cleanup-77a5a6aa.log",
+        "logs/steps/data-cleanup-7a4f4d6b.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/data-cleanup.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-data_quality
-rule join_data_quality_63668a8a:
+rule join_data_quality:
     input:
-        decision="results/steps/gate-data_quality-652cfec5/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_data_quality_652cfec5, {"then": "results/steps/ml-train-0800a6e3/metrics.json", "else": "results/steps/data-cleanup-77a5a6aa/report.json"}),
+        decision=rules.gate_data_quality.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_data_quality,
+            {
+                "then": rules.ml_train.output.metrics,
+                "else": rules.data_cleanup.output.report,
+            },
+        ),
     output:
-        "results/steps/join-data_quality-63668a8a/join.json",
+        join="results/steps/join-data_quality-83153f37/join.json",
     log:
-        "logs/steps/join-data_quality-63668a8a.log",
+        "logs/steps/join-data_quality-83153f37.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_04
 rule seed_04:
     input:
-        final="results/steps/join-data_quality-63668a8a/join.json",
+        final=rules.join_data_quality.output.join,
         index=".slashmake/chains/seed-04.json",
     output:
         "results/seed-04/index.json",
     log:
         "logs/seed-04/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,70 +3,93 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 92e02fe5ce34b996
+# sources-hash: 4a9ab6d2d20529b1
+
 
 # /train (workflow/commands/train.md) at <chain>:1:6
-checkpoint train_1ae7369a:
+checkpoint train:
     output:
-        status="results/steps/train-1ae7369a/status.json",
+        status="results/steps/train-5f66377e/status.json",
     log:
-        "logs/steps/train-1ae7369a.log",
+        "logs/steps/train-5f66377e.log",
+    conda:
+        "../../environment.yml"
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-1ae7369a/.staging/model.pt",
-        out_metrics="results/steps/train-1ae7369a/.staging/metrics.json",
+        out_model="results/steps/train-5f66377e/.staging/model.pt",
+        out_metrics="results/steps/train-5f66377e/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-1ae7369a/.staging --publish results/steps/train-1ae7369a --label training-failed -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 0 --backoff 0 --log {log:q} --status {output.status:q} --stage results/steps/train-5f66377e/.staging --publish results/steps/train-5f66377e --label training-failed -- bash -c _slashmake_body"
+
 
 # /use-backup (workflow/commands/use-backup.md) at <chain>:1:40
-rule use_backup_64ac4165:
+rule use_backup:
     input:
-        after="results/steps/train-1ae7369a/status.json",
+        # ordering only: runs after /train, reads none of its files
+        after=rules.train.output.status,
     output:
-        report="results/steps/use-backup-64ac4165/report.json",
+        report="results/steps/use-backup-928de916/report.json",
     log:
-        "logs/steps/use-backup-64ac4165.log",
+        "logs/steps/use-backup-928de916.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/use-backup.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /continue (workflow/commands/continue.md) at <chain>:1:71
-rule continue_bc4d9399:
+rule step_continue:
     input:
-        after="results/steps/train-1ae7369a/status.json",
+        # ordering only: runs after /train, reads none of its files
+        after=rules.train.output.status,
     output:
-        report="results/steps/continue-bc4d9399/report.json",
+        report="results/steps/continue-84f87466/report.json",
     log:
-        "logs/steps/continue-bc4d9399.log",
+        "logs/steps/continue-84f87466.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/continue.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of /train
-rule join_train_7b345918:
+rule join_train:
     input:
-        decision="results/steps/train-1ae7369a/status.json",
-        chosen=lambda w: choose(checkpoints.train_1ae7369a, {"catch": "results/steps/use-backup-64ac4165/report.json", "else": "results/steps/continue-bc4d9399/report.json"}),
+        decision=rules.train.output.status,
+        chosen=lambda w: choose(
+            checkpoints.train,
+            {
+                "catch": rules.use_backup.output.report,
+                "else": rules.step_continue.output.report,
+            },
+        ),
     output:
-        "results/steps/join-train-7b345918/join.json",
+        join="results/steps/join-train-4b2fc30a/join.json",
     log:
-        "logs/steps/join-train-7b345918.log",
+        "logs/steps/join-train-4b2fc30a.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_05
 rule seed_05:
     input:
-        final="results/steps/join-train-7b345918/join.json",
+        final=rules.join_train.output.join,
         index=".slashmake/chains/seed-05.json",
     output:
         "results/seed-05/index.json",
     log:
         "logs/seed-05/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

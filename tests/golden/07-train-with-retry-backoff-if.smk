@@ -3,70 +3,93 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: f1832550e1b6295c
+# sources-hash: eefa943818e32f6d
+
 
 # /train (workflow/commands/train.md) at <chain>:1:1
-checkpoint train_39913d84:
+checkpoint train:
     output:
-        status="results/steps/train-39913d84/status.json",
+        status="results/steps/train-8ec9ce49/status.json",
     log:
-        "logs/steps/train-39913d84.log",
+        "logs/steps/train-8ec9ce49.log",
+    conda:
+        "../../environment.yml"
     params:
         sigma=q(0.12),
         arguments="",
-        out_model="results/steps/train-39913d84/.staging/model.pt",
-        out_metrics="results/steps/train-39913d84/.staging/metrics.json",
+        out_model="results/steps/train-8ec9ce49/.staging/model.pt",
+        out_metrics="results/steps/train-8ec9ce49/.staging/metrics.json",
     shell:
-        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-39913d84/.staging --publish results/steps/train-39913d84 --label failure -- bash -c _slashmake_body"
+        "_slashmake_body() {{ python scripts/train.py --model {params.out_model:q} --metrics {params.out_metrics:q} --sigma {params.sigma:u} {params.arguments:u} ; }}; export -f _slashmake_body; python -m slashmake.runtime attempt --retries 3 --backoff 300 --log {log:q} --status {output.status:q} --stage results/steps/train-8ec9ce49/.staging --publish results/steps/train-8ec9ce49 --label failure -- bash -c _slashmake_body"
+
 
 # /escalate (workflow/commands/escalate.md) at <chain>:1:67
-rule escalate_2ba87a30:
+rule escalate:
     input:
-        after="results/steps/train-39913d84/status.json",
+        # ordering only: runs after /train, reads none of its files
+        after=rules.train.output.status,
     output:
-        report="results/steps/escalate-2ba87a30/report.json",
+        report="results/steps/escalate-30f4eb24/report.json",
     log:
-        "logs/steps/escalate-2ba87a30.log",
+        "logs/steps/escalate-30f4eb24.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/escalate.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at <chain>:1:49
-rule deploy_6c599a01:
+rule deploy:
     input:
-        after="results/steps/train-39913d84/status.json",
+        # ordering only: runs after /train, reads none of its files
+        after=rules.train.output.status,
     output:
-        report="results/steps/deploy-6c599a01/report.json",
+        report="results/steps/deploy-e70edb45/report.json",
     log:
-        "logs/steps/deploy-6c599a01.log",
+        "logs/steps/deploy-e70edb45.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of /train
-rule join_train_9c983b6b:
+rule join_train:
     input:
-        decision="results/steps/train-39913d84/status.json",
-        chosen=lambda w: choose(checkpoints.train_39913d84, {"catch": "results/steps/escalate-2ba87a30/report.json", "else": "results/steps/deploy-6c599a01/report.json"}),
+        decision=rules.train.output.status,
+        chosen=lambda w: choose(
+            checkpoints.train,
+            {
+                "catch": rules.escalate.output.report,
+                "else": rules.deploy.output.report,
+            },
+        ),
     output:
-        "results/steps/join-train-9c983b6b/join.json",
+        join="results/steps/join-train-cb353f71/join.json",
     log:
-        "logs/steps/join-train-9c983b6b.log",
+        "logs/steps/join-train-cb353f71.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_07
 rule seed_07:
     input:
-        final="results/steps/join-train-9c983b6b/join.json",
+        final=rules.join_train.output.join,
         index=".slashmake/chains/seed-07.json",
     output:
         "results/seed-07/index.json",
     log:
         "logs/seed-07/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

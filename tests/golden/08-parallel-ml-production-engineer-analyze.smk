@@ -3,107 +3,150 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: f4e99d2e77514787
+# sources-hash: e16ad4d860a71182
+
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
-rule analyze_model_architecture_7306ec7b:
+rule analyze_model_architecture:
     output:
         prompt="results/steps/analyze-model-architecture-7306ec7b/prompt.md",
         response="results/steps/analyze-model-architecture-7306ec7b/response.md",
-        metrics=report("results/steps/analyze-model-architecture-7306ec7b/metrics.json", category="metrics", labels={"step": "analyze-model-architecture-7306ec7b", "file": "metrics"}),
+        metrics=report(
+            "results/steps/analyze-model-architecture-7306ec7b/metrics.json",
+            category="metrics",
+            labels={"step": "analyze-model-architecture-7306ec7b", "file": "metrics"},
+        ),
     log:
         "logs/steps/analyze-model-architecture-7306ec7b.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/analyze-model-architecture.md"),
         droid_file=q("droids/ml-production-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Grep,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("analyze-model-architecture-7306ec7b"),
-    resources:
-        agents=1,
+        agent_step=q("analyze-model-architecture-7306ec7b"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at <chain>:1:62
-rule validate_data_pipeline_b03e2085:
+rule validate_data_pipeline:
     output:
         prompt="results/steps/validate-data-pipeline-b03e2085/prompt.md",
         response="results/steps/validate-data-pipeline-b03e2085/response.md",
-        metrics=report("results/steps/validate-data-pipeline-b03e2085/metrics.json", category="metrics", labels={"step": "validate-data-pipeline-b03e2085", "file": "metrics"}),
+        metrics=report(
+            "results/steps/validate-data-pipeline-b03e2085/metrics.json",
+            category="metrics",
+            labels={"step": "validate-data-pipeline-b03e2085", "file": "metrics"},
+        ),
     log:
         "logs/steps/validate-data-pipeline-b03e2085.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/validate-data-pipeline.md"),
         droid_file=q("droids/data-infrastructure-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Execute,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("validate-data-pipeline-b03e2085"),
-    resources:
-        agents=1,
+        agent_step=q("validate-data-pipeline-b03e2085"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at <chain>:1:116
-rule setup_monitoring_d8056ae2:
+rule setup_monitoring:
     output:
         prompt="results/steps/setup-monitoring-d8056ae2/prompt.md",
         response="results/steps/setup-monitoring-d8056ae2/response.md",
-        metrics=report("results/steps/setup-monitoring-d8056ae2/metrics.json", category="metrics", labels={"step": "setup-monitoring-d8056ae2", "file": "metrics"}),
+        metrics=report(
+            "results/steps/setup-monitoring-d8056ae2/metrics.json",
+            category="metrics",
+            labels={"step": "setup-monitoring-d8056ae2", "file": "metrics"},
+        ),
     log:
         "logs/steps/setup-monitoring-d8056ae2.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/setup-monitoring.md"),
         droid_file=q("droids/ml-observability-monitoring-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Create,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("setup-monitoring-d8056ae2"),
-    resources:
-        agents=1,
+        agent_step=q("setup-monitoring-d8056ae2"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173
-rule aggregate_502874bc:
+rule aggregate:
     input:
-        response=flat("results/steps/analyze-model-architecture-7306ec7b/response.md", "results/steps/validate-data-pipeline-b03e2085/response.md", "results/steps/setup-monitoring-d8056ae2/response.md"),
-        after=flat("results/steps/analyze-model-architecture-7306ec7b/metrics.json", "results/steps/validate-data-pipeline-b03e2085/metrics.json", "results/steps/setup-monitoring-d8056ae2/metrics.json"),
+        response=flat(
+            rules.analyze_model_architecture.output.response,
+            rules.validate_data_pipeline.output.response,
+            rules.setup_monitoring.output.response,
+        ),
     output:
-        report="results/steps/aggregate-502874bc/report.json",
+        report="results/steps/aggregate-b0ba7597/report.json",
     log:
-        "logs/steps/aggregate-502874bc.log",
+        "logs/steps/aggregate-b0ba7597.log",
+    conda:
+        "../../environment.yml"
     params:
-        arguments=q(['analysis-results']),
+        arguments=q(["analysis-results"]),
     shell:
         "( python scripts/aggregate.py --inputs {input.response:q} --out {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /plan (workflow/commands/plan.md) at <chain>:1:203
-rule plan_05c8ff2d:
+rule plan:
     input:
-        after="results/steps/aggregate-502874bc/report.json",
+        # ordering only: runs after /aggregate, reads none of its files
+        after=rules.aggregate.output.report,
     output:
-        report="results/steps/plan-05c8ff2d/report.json",
+        report="results/steps/plan-751d6767/report.json",
     log:
-        "logs/steps/plan-05c8ff2d.log",
+        "logs/steps/plan-751d6767.log",
+    conda:
+        "../../environment.yml"
     params:
-        arguments=q(['next-steps']),
+        arguments=q(["next-steps"]),
     shell:
         "( python scripts/plan.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_08
 rule seed_08:
     input:
-        final="results/steps/plan-05c8ff2d/report.json",
+        final=rules.plan.output.report,
         index=".slashmake/chains/seed-08.json",
     output:
         "results/seed-08/index.json",
     log:
         "logs/seed-08/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

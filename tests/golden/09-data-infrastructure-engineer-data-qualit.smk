@@ -3,86 +3,119 @@
 # flow: seed-09
 # chain: /data-infrastructure-engineer:data-quality-check → /ml-production-engineer:model-optimization → /ml-observability-monitoring-engineer:monitoring-setup
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: bee5eda8f4cd0193
+# sources-hash: a82a584c2167f3b5
+
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at <chain>:1:1
-rule data_quality_check_acca7923:
+rule data_quality_check:
     output:
         prompt="results/steps/data-quality-check-acca7923/prompt.md",
         response="results/steps/data-quality-check-acca7923/response.md",
-        metrics=report("results/steps/data-quality-check-acca7923/metrics.json", category="metrics", labels={"step": "data-quality-check-acca7923", "file": "metrics"}),
+        metrics=report(
+            "results/steps/data-quality-check-acca7923/metrics.json",
+            category="metrics",
+            labels={"step": "data-quality-check-acca7923", "file": "metrics"},
+        ),
     log:
         "logs/steps/data-quality-check-acca7923.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/data-quality-check.md"),
         droid_file=q("droids/data-infrastructure-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Execute,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("data-quality-check-acca7923"),
-    resources:
-        agents=1,
+        agent_step=q("data-quality-check-acca7923"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /model-optimization (workflow/commands/model-optimization.md) at <chain>:1:52
-rule model_optimization_68e6486a:
+rule model_optimization:
     input:
-        response="results/steps/data-quality-check-acca7923/response.md",
-        metrics="results/steps/data-quality-check-acca7923/metrics.json",
+        response=rules.data_quality_check.output.response,
+        metrics=rules.data_quality_check.output.metrics,
     output:
         prompt="results/steps/model-optimization-68e6486a/prompt.md",
         response="results/steps/model-optimization-68e6486a/response.md",
-        metrics=report("results/steps/model-optimization-68e6486a/metrics.json", category="metrics", labels={"step": "model-optimization-68e6486a", "file": "metrics"}),
+        metrics=report(
+            "results/steps/model-optimization-68e6486a/metrics.json",
+            category="metrics",
+            labels={"step": "model-optimization-68e6486a", "file": "metrics"},
+        ),
     log:
         "logs/steps/model-optimization-68e6486a.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/model-optimization.md"),
         droid_file=q("droids/ml-production-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Edit,Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("model-optimization-68e6486a"),
-    resources:
-        agents=1,
+        agent_step=q("model-optimization-68e6486a"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at <chain>:1:97
-rule monitoring_setup_44ea7b39:
+rule monitoring_setup:
     input:
-        response="results/steps/model-optimization-68e6486a/response.md",
-        metrics="results/steps/model-optimization-68e6486a/metrics.json",
+        response=rules.model_optimization.output.response,
+        metrics=rules.model_optimization.output.metrics,
     output:
         prompt="results/steps/monitoring-setup-44ea7b39/prompt.md",
         response="results/steps/monitoring-setup-44ea7b39/response.md",
-        metrics=report("results/steps/monitoring-setup-44ea7b39/metrics.json", category="metrics", labels={"step": "monitoring-setup-44ea7b39", "file": "metrics"}),
+        metrics=report(
+            "results/steps/monitoring-setup-44ea7b39/metrics.json",
+            category="metrics",
+            labels={"step": "monitoring-setup-44ea7b39", "file": "metrics"},
+        ),
     log:
         "logs/steps/monitoring-setup-44ea7b39.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        agents=1,
     params:
         arguments=q("[]"),
         command_file=q("workflow/commands/monitoring-setup.md"),
         droid_file=q("droids/ml-observability-monitoring-engineer.md"),
         program=q("[]"),
         tools_format=q("auto"),
+        agent_tools=q("Read"),
+        agent_model=q(""),
+        agent_effort=q(""),
         timeout=q(600.0),
-        step=q("monitoring-setup-44ea7b39"),
-    resources:
-        agents=1,
+        agent_step=q("monitoring-setup-44ea7b39"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --step {params.step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --input metrics={input.metrics:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_09
 rule seed_09:
     input:
-        final="results/steps/monitoring-setup-44ea7b39/metrics.json",
+        final=rules.monitoring_setup.output.metrics,
         index=".slashmake/chains/seed-09.json",
     output:
         "results/seed-09/index.json",
     log:
         "logs/seed-09/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,164 +3,233 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 02c640d3e1c20241
+# sources-hash: 978df9d67d34fc3c
+
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
-rule monitor_performance_6f84199e:
+rule monitor_performance:
     output:
-        report="results/steps/monitor-performance-6f84199e/report.json",
-        metrics=report("results/steps/monitor-performance-6f84199e/metrics.json", category="metrics", labels={"step": "monitor-performance-6f84199e", "file": "metrics"}),
+        report="results/steps/monitor-performance-f43c9a42/report.json",
+        metrics=report(
+            "results/steps/monitor-performance-f43c9a42/metrics.json",
+            category="metrics",
+            labels={"step": "monitor-performance-f43c9a42", "file": "metrics"},
+        ),
     log:
-        "logs/steps/monitor-performance-6f84199e.log",
+        "logs/steps/monitor-performance-f43c9a42.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/monitor-performance.py --report {output.report:q} --metrics {output.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-drift-detected at <chain>:1:24
-checkpoint gate_drift_detected_3e2c5d2d:
+checkpoint gate_drift_detected:
     input:
-        metrics="results/steps/monitor-performance-6f84199e/metrics.json",
+        metrics=rules.monitor_performance.output.metrics,
     output:
-        report("results/steps/gate-drift-detected-3e2c5d2d/decision.json", category="gates", labels={"gate": "gate-drift-detected-3e2c5d2d"}),
+        decision=report(
+            "results/steps/gate-drift-detected-c6a0d041/decision.json",
+            category="gates",
+            labels={"gate": "gate-drift-detected-c6a0d041"},
+        ),
     log:
-        "logs/steps/gate-drift-detected-3e2c5d2d.log",
+        "logs/steps/gate-drift-detected-c6a0d041.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="drift-detected",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /data-refresh (workflow/commands/data-refresh.md) at <chain>:1:45
-rule data_refresh_48081529:
+rule data_refresh:
     input:
-        after="results/steps/gate-drift-detected-3e2c5d2d/decision.json",
+        # ordering only: runs after gate-drift-detected, reads none of its files
+        after=rules.gate_drift_detected.output.decision,
     output:
-        report="results/steps/data-refresh-48081529/report.json",
+        report="results/steps/data-refresh-02230d83/report.json",
     log:
-        "logs/steps/data-refresh-48081529.log",
+        "logs/steps/data-refresh-02230d83.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/data-refresh.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /retrain (workflow/commands/retrain.md) at <chain>:1:61
-rule retrain_cbdad6e4:
+rule retrain:
     input:
-        after="results/steps/data-refresh-48081529/report.json",
+        # ordering only: runs after /data-refresh, reads none of its files
+        after=rules.data_refresh.output.report,
     output:
-        model="results/steps/retrain-cbdad6e4/model.pt",
+        model="results/steps/retrain-0fcef4e6/model.pt",
     log:
-        "logs/steps/retrain-cbdad6e4.log",
+        "logs/steps/retrain-0fcef4e6.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/retrain.py --model {output.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /evaluate (workflow/commands/evaluate.md) at <chain>:1:72
-rule evaluate_dd6e11ed:
+rule evaluate:
     input:
-        model="results/steps/retrain-cbdad6e4/model.pt",
+        model=rules.retrain.output.model,
     output:
-        report="results/steps/evaluate-dd6e11ed/report.json",
-        metrics=report("results/steps/evaluate-dd6e11ed/metrics.json", category="metrics", labels={"step": "evaluate-dd6e11ed", "file": "metrics"}),
+        report="results/steps/evaluate-a737eb18/report.json",
+        metrics=report(
+            "results/steps/evaluate-a737eb18/metrics.json",
+            category="metrics",
+            labels={"step": "evaluate-a737eb18", "file": "metrics"},
+        ),
     log:
-        "logs/steps/evaluate-dd6e11ed.log",
+        "logs/steps/evaluate-a737eb18.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/evaluate.py --report {output.report:q} --metrics {output.metrics:q} --model {input.model:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # gate-better-performance at <chain>:1:84
-checkpoint gate_better_performance_49ffedc1:
+checkpoint gate_better_performance:
     input:
-        metrics="results/steps/evaluate-dd6e11ed/metrics.json",
+        metrics=rules.evaluate.output.metrics,
     output:
-        report("results/steps/gate-better-performance-49ffedc1/decision.json", category="gates", labels={"gate": "gate-better-performance-49ffedc1"}),
+        decision=report(
+            "results/steps/gate-better-performance-d67b0bcd/decision.json",
+            category="gates",
+            labels={"gate": "gate-better-performance-d67b0bcd"},
+        ),
     log:
-        "logs/steps/gate-better-performance-49ffedc1.log",
+        "logs/steps/gate-better-performance-d67b0bcd.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         op="truthy",
         key="better-performance",
-    localrule: True
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
+
 # /deploy (workflow/commands/deploy.md) at <chain>:1:109
-rule deploy_1c84fcf0:
+rule deploy:
     input:
-        after="results/steps/gate-better-performance-49ffedc1/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
-        report="results/steps/deploy-1c84fcf0/report.json",
+        report="results/steps/deploy-0d37e6fb/report.json",
     log:
-        "logs/steps/deploy-1c84fcf0.log",
+        "logs/steps/deploy-0d37e6fb.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/deploy.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /monitor (workflow/commands/monitor.md) at <chain>:1:119
-rule monitor_e2cbeda3:
+rule monitor:
     input:
-        after="results/steps/deploy-1c84fcf0/report.json",
+        # ordering only: runs after /deploy, reads none of its files
+        after=rules.deploy.output.report,
     output:
-        report="results/steps/monitor-e2cbeda3/report.json",
+        report="results/steps/monitor-f60d3945/report.json",
     log:
-        "logs/steps/monitor-e2cbeda3.log",
+        "logs/steps/monitor-f60d3945.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/monitor.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at <chain>:1:138
-rule continue_monitoring_9451e3f7:
+rule continue_monitoring:
     input:
-        after="results/steps/gate-better-performance-49ffedc1/decision.json",
+        # ordering only: runs after gate-better-performance, reads none of its files
+        after=rules.gate_better_performance.output.decision,
     output:
-        report="results/steps/continue-monitoring-9451e3f7/report.json",
+        report="results/steps/continue-monitoring-563c213a/report.json",
     log:
-        "logs/steps/continue-monitoring-9451e3f7.log",
+        "logs/steps/continue-monitoring-563c213a.log",
+    conda:
+        "../../environment.yml"
     params:
         arguments="",
     shell:
         "( python scripts/continue-monitoring.py --report {output.report:q} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # joins the branches of gate-better-performance
-rule join_better_performance_df3daf76:
+rule join_better_performance:
     input:
-        decision="results/steps/gate-better-performance-49ffedc1/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_better_performance_49ffedc1, {"then": "results/steps/monitor-e2cbeda3/report.json", "else": "results/steps/continue-monitoring-9451e3f7/report.json"}),
+        decision=rules.gate_better_performance.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_better_performance,
+            {
+                "then": rules.monitor.output.report,
+                "else": rules.continue_monitoring.output.report,
+            },
+        ),
     output:
-        "results/steps/join-better-performance-df3daf76/join.json",
+        join="results/steps/join-better-performance-812b066c/join.json",
     log:
-        "logs/steps/join-better-performance-df3daf76.log",
+        "logs/steps/join-better-performance-812b066c.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
 
+
 # joins the branches of gate-drift-detected
-rule join_drift_detected_4db5f0d6:
+rule join_drift_detected:
     input:
-        decision="results/steps/gate-drift-detected-3e2c5d2d/decision.json",
-        chosen=lambda w: choose(checkpoints.gate_drift_detected_3e2c5d2d, {"then": "results/steps/join-better-performance-df3daf76/join.json", "else": "results/steps/gate-drift-detected-3e2c5d2d/decision.json"}),
+        decision=rules.gate_drift_detected.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_drift_detected,
+            {
+                "then": rules.join_better_performance.output.join,
+                "else": rules.gate_drift_detected.output.decision,
+            },
+        ),
     output:
-        "results/steps/join-drift-detected-4db5f0d6/join.json",
+        join="results/steps/join-drift-detected-78d8b8cf/join.json",
     log:
-        "logs/steps/join-drift-detected-4db5f0d6.log",
+        "logs/steps/join-drift-detected-78d8b8cf.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_10
 rule seed_10:
     input:
-        final="results/steps/join-drift-detected-4db5f0d6/join.json",
+        final=rules.join_drift_detected.output.join,
         index=".slashmake/chains/seed-10.json",
     output:
         "results/seed-10/index.json",
     log:
         "logs/seed-10/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

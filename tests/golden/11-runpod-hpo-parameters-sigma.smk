@@ -3,37 +3,58 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: 65676988a8473a20
+# sources-hash: 66355b4b2449a145
 
-workflow.register_resource("sweep_runpod_hpo_6bc3c6c5", 4)  # --parallel 4
-register_variants("runpod_hpo_6bc3c6c5", {"sigma-0.10": {"sigma": "0.10"}, "sigma-0.12": {"sigma": "0.12"}, "sigma-0.15": {"sigma": "0.15"}})
+workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
+register_variants(
+    "runpod_hpo",
+    {
+        "sigma-0.10": {"sigma": "0.10"},
+        "sigma-0.12": {"sigma": "0.12"},
+        "sigma-0.15": {"sigma": "0.15"},
+    },
+)
+
 
 # /runpod-hpo (workflow/commands/runpod-hpo.md) at <chain>:1:1
-rule runpod_hpo_6bc3c6c5:
+rule runpod_hpo:
     output:
-        report="results/steps/runpod-hpo-6bc3c6c5/{variant}/report.json",
-        metrics=report("results/steps/runpod-hpo-6bc3c6c5/{variant}/metrics.json", category="metrics", labels={"step": "runpod-hpo-6bc3c6c5", "file": "metrics"}),
+        report="results/steps/runpod-hpo-d6ab4233/{variant}/report.json",
+        metrics=report(
+            "results/steps/runpod-hpo-d6ab4233/{variant}/metrics.json",
+            category="metrics",
+            labels={"step": "runpod-hpo-d6ab4233", "file": "metrics"},
+        ),
     log:
-        "logs/steps/runpod-hpo-6bc3c6c5/{variant}.log",
+        "logs/steps/runpod-hpo-d6ab4233/{variant}.log",
+    group:
+        "sweep_runpod_hpo" if config.get("slashmake_group_sweeps") else None
+    conda:
+        "../../environment.yml"
+    resources:
+        sweep_runpod_hpo=1,
     params:
-        sigma=lambda w: q(variant("runpod_hpo_6bc3c6c5", w.variant, "sigma")),
+        sigma=lambda w: q(variant("runpod_hpo", w.variant, "sigma")),
         lr=q(0.001),
         arguments="",
-    resources:
-        sweep_runpod_hpo_6bc3c6c5=1,
-    group: "sweep_runpod_hpo_6bc3c6c5" if config.get("slashmake_group_sweeps") else None
     shell:
         "( python scripts/runpod-hpo.py --report {output.report:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --lr {params.lr:u} {params.arguments:u} ) > {log:q} 2>&1"
+
 
 # target: snakemake -c2 seed_11
 rule seed_11:
     input:
-        final=expand("results/steps/runpod-hpo-6bc3c6c5/{variant}/metrics.json", variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"]),
+        final=expand(
+            rules.runpod_hpo.output.metrics,
+            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"],
+        ),
         index=".slashmake/chains/seed-11.json",
     output:
         "results/seed-11/index.json",
     log:
         "logs/seed-11/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"

@@ -3,15 +3,22 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: b07a7561e7ca5ca7
+# sources-hash: 095939dfbe92044e
+
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
-rule ml_train_c5cf8496:
+rule ml_train:
     output:
-        model="results/steps/ml-train-c5cf8496/model.pt",
-        metrics=report("results/steps/ml-train-c5cf8496/metrics.json", category="metrics", labels={"step": "ml-train-c5cf8496", "file": "metrics"}),
+        model="results/steps/ml-train-56b9ed60/model.pt",
+        metrics=report(
+            "results/steps/ml-train-56b9ed60/metrics.json",
+            category="metrics",
+            labels={"step": "ml-train-56b9ed60", "file": "metrics"},
+        ),
     log:
-        "logs/steps/ml-train-c5cf8496.log",
+        "logs/steps/ml-train-56b9ed60.log",
+    conda:
+        "../../environment.yml"
     params:
         model=q("simple_lstm"),
         device=q("cuda"),
@@ -22,15 +29,18 @@ rule ml_train_c5cf8496:
     shell:
         "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
+
 # target: snakemake -c2 seed_12
 rule seed_12:
     input:
-        final="results/steps/ml-train-c5cf8496/metrics.json",
+        final=rules.ml_train.output.metrics,
         index=".slashmake/chains/seed-12.json",
     output:
         "results/seed-12/index.json",
     log:
         "logs/seed-12/index.log",
     localrule: True
+    conda:
+        "../../environment.yml"
     shell:
         "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
