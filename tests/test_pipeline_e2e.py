@@ -131,6 +131,9 @@ class MLProject:
                               reads)
         raise AssertionError(f"no rule writes {folder.name} in rules/compiled/")
 
+    def metrics(self, folder: Path) -> dict[str, Any]:
+        return json.loads((folder / "metrics.json").read_text())
+
     def decisions(self, flow: str) -> list[dict[str, Any]]:
         return [s["decision"] for s in self.index(flow)["steps"] if s["kind"] == "gate" and s.get("decision")]
 
