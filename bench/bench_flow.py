@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,31 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from benchlib import REPO, STEP, project_skeleton, write_command
 
-REPO = Path(__file__).resolve().parent.parent
 # ../shared beside the checkout; SLASHMAKE_BASELINES names the folder elsewhere (a git worktree).
 BASELINE = Path(os.environ.get("SLASHMAKE_BASELINES", REPO.parent / "shared" / "baselines")) / "make_baseline.py"
 PY = sys.executable
-STEP = "printf '{{\"value\": 1}}\\n' > {output.out}"
 
 
 def project(root: Path) -> None:
-    """A slashmake project with the real Snakefile and two toy commands."""
-    shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    (root / "rules").mkdir()
-    shutil.copy(REPO / "rules/common.smk", root / "rules/common.smk")
-    (root / "config/profiles/default").mkdir(parents=True)
-    for rel in ("config/config.yaml", "config/schema.yaml", "config/profiles/default/config.yaml"):
-        shutil.copy(REPO / rel, root / rel)
-    os.symlink("config/profiles", root / "profiles")
-    cmds = root / "workflow/commands"
-    cmds.mkdir(parents=True)
-    specs = {"s": {"params": {}}, "train": {"params": {"sigma": 0.1}}, "agg": {"input": ["out"]}}
+    """A slashmake project with the real Snakefile and three toy commands."""
+    project_skeleton(root)
+    specs: dict[str, dict[str, object]] = {"s": {"params": {}}, "train": {"params": {"sigma": 0.1}},
+                                           "agg": {"input": ["out"]}}
     for name, spec in specs.items():
-        spec.update(output={"out": "out.json"}, shell=STEP)
-        front = yaml.safe_dump({"description": "bench step", "slashmake": spec}, sort_keys=False)
-        (cmds / f"{name}.md").write_text(f"---\n{front}---\n")
+        write_command(root, name, {**spec, "output": {"out": "out.json"}, "shell": STEP})
 
 
 def timed(argv: list[str], cwd: Path) -> float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,36 +24,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from benchlib import STEP, project_skeleton, write_command
 
-REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BIN = Path(PY).parent
-STEP = "printf '{{\"value\": 1}}\\n' > {output.out}"
 STAGES = 10
-
-
-def _command(root: Path, name: str, spec: dict[str, object]) -> None:
-    front = yaml.safe_dump({"description": "bench step", "slashmake": spec}, sort_keys=False)
-    path = root / "workflow/commands" / f"{name}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"---\n{front}---\n")
 
 
 def slashmake_project(root: Path, extra_flows: int) -> None:
     """The real Snakefile, a 10-stage macro /chain10, and ``extra_flows`` unrelated macros."""
-    shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    (root / "rules").mkdir()
-    shutil.copy(REPO / "rules/common.smk", root / "rules/common.smk")
-    (root / "config/profiles/default").mkdir(parents=True)
-    for rel in ("config/config.yaml", "config/schema.yaml", "config/profiles/default/config.yaml"):
-        shutil.copy(REPO / rel, root / rel)
-    os.symlink("config/profiles", root / "profiles")
+    project_skeleton(root)
     for i in range(STAGES):
-        _command(root, f"s{i}", {"params": {}, "output": {"out": "out.json"}, "shell": STEP})
-    _command(root, "chain10", {"flow": " → ".join(f"/s{i}" for i in range(STAGES))})
+        write_command(root, f"s{i}", {"params": {}, "output": {"out": "out.json"}, "shell": STEP})
+    write_command(root, "chain10", {"flow": " → ".join(f"/s{i}" for i in range(STAGES))})
     for f in range(extra_flows):
-        _command(root, f"x{f}", {"params": {"k": f}, "output": {"out": "out.json"}, "shell": STEP})
-        _command(root, f"flow{f:02d}", {"flow": " → ".join([f"/x{f}"] + [f"/s{i}" for i in range(STAGES - 1)])})
+        write_command(root, f"x{f}", {"params": {"k": f}, "output": {"out": "out.json"}, "shell": STEP})
+        write_command(root, f"flow{f:02d}", {"flow": " → ".join([f"/x{f}"] + [f"/s{i}" for i in range(STAGES - 1)])})
 
 
 def dvc_project(root: Path) -> None:

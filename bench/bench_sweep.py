@@ -2,7 +2,7 @@
 """Benchmark: a 4-variant sigma sweep of pre-training, sequential (1 job, 1 thread) vs 2
 concurrent jobs x 1 thread each. Prints parallel efficiency = (T_seq / T_par) / 2 (goal >= 0.85).
 
-    python bench/bench_sweep.py [--epochs 2] [--n-unlabelled 1500]
+    python bench/bench_sweep.py [--steps 100] [--n-unlabelled 1500]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _cpu() -> float:
 def main() -> None:
     """Run the benchmark and print the efficiency."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--n-unlabelled", type=int, default=1500)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
@@ -63,8 +63,8 @@ def main() -> None:
                 f"--metrics={d}/{tag}-{sigma}.json",
                 "--sigma",
                 sigma,
-                "--epochs",
-                str(a.epochs),
+                "--steps",
+                str(a.steps),
                 "--threads",
                 "1",
                 "--device",
@@ -94,13 +94,13 @@ def main() -> None:
     print(f"sequential (baseline), 4 variants x 1 thread: {t_seq:.2f} s")
     print(f"{a.jobs} concurrent jobs x 1 thread            : {t_par:.2f} s")
     print(f"speedup {speedup:.2f}x; parallel efficiency = {speedup / a.jobs:.3f}  (goal >= 0.85)")
-    through_slashmake(a.epochs, a.n_unlabelled)
+    through_slashmake(a.steps, a.n_unlabelled)
 
 
-SWEEP = "/init → /pretrain parallel[sigma-0.10 | sigma-0.12 | sigma-0.15 | sigma-0.20]"
+SWEEP = "/init → /pretrain-bilstm parallel[sigma-0.10 | sigma-0.12 | sigma-0.15 | sigma-0.20]"
 
 
-def through_slashmake(epochs: int, n_unlabelled: int) -> None:
+def through_slashmake(steps: int, n_unlabelled: int) -> None:
     """The same sweep as a slashmake flow: `--cores 1` (baseline) against `--cores 2`."""
     import yaml
     from bench_pipeline import copy_project
@@ -112,7 +112,7 @@ def through_slashmake(epochs: int, n_unlabelled: int) -> None:
             copy_project(root)
             cfg = yaml.safe_load((root / "config/config.yaml").read_text())
             cfg["params"] = {"n_unlabelled": n_unlabelled, "n_labelled": 200, "n_test": 50,
-                             "pretrain.epochs": epochs, "device": "cpu"}
+                             "pretrain-bilstm.steps": steps, "device": "cpu"}
             (root / "config/config.yaml").write_text(yaml.safe_dump(cfg))
             cli = [sys.executable, "-m", "slashmake.cli", "run"]
             subprocess.run([*cli, "/init"], cwd=root, check=True, capture_output=True)

@@ -1,10 +1,10 @@
 # ruff: noqa: S603  (benchmarks run this repo's own scripts with fixed argv)
-"""Benchmark: scripts/train.py vs a plain PyTorch loop (same model, data, epochs, 1 thread).
+"""Benchmark: scripts/train.py vs a plain PyTorch loop (same model, data, optimiser steps, 1 thread).
 
 Both run as fresh processes (imports included), alternating A/B to cancel drift in machine
 load; prints the median wall times and the ratio baseline/slashmake (goal >= 0.95).
 
-    python bench/bench_train.py [--epochs 8] [--repeats 3] [--n-labelled 1000]
+    python bench/bench_train.py [--steps 300] [--repeats 3] [--n-labelled 1000]
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ z = np.load(sys.argv[1]); X, y = z["X"], z["y"]
 idx = np.random.default_rng(17).permutation(len(X)); cut = int(0.85 * len(X))
 Xt, yt = torch.from_numpy(X[idx[:cut]]), torch.from_numpy(y[idx[:cut]]).long()
 model = SimpleLSTM(ModelConfig()); opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
-for epoch in range(int(sys.argv[3])):
-    model.train(); perm = torch.randperm(len(Xt))
-    for i in range(0, len(Xt), 64):
-        b = perm[i:i + 64]
-        loss = torch.nn.functional.cross_entropy(model(Xt[b]), yt[b])
-        opt.zero_grad(); loss.backward(); opt.step()
+model.train()
+for step in range(int(sys.argv[3])):
+    b = torch.randint(0, len(Xt), (32,))
+    loss = torch.nn.functional.cross_entropy(model(Xt[b]), yt[b])
+    opt.zero_grad(); loss.backward(); opt.step()
 torch.save(model.state_dict(), sys.argv[2])
 """
 
@@ -52,7 +51,7 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     """Run the benchmark and print the ratio."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-labelled", type=int, default=1000)
     a = ap.parse_args()
@@ -89,16 +88,16 @@ def main() -> None:
             f"--features={d}/f.npz",
             f"--model={d}/m.pt",
             f"--metrics={d}/m.json",
-            "--epochs",
-            str(a.epochs),
+            "--steps",
+            str(a.steps),
             "--patience",
-            str(a.epochs),
+            str(a.steps),
             "--threads",
             "1",
             "--device",
             "cpu",
         ]
-        plain = [py, f"{d}/plain.py", f"{d}/f.npz", f"{d}/p.pt", str(a.epochs)]
+        plain = [py, f"{d}/plain.py", f"{d}/f.npz", f"{d}/p.pt", str(a.steps)]
         t_ours: list[tuple[float, float]] = []
         t_plain: list[tuple[float, float]] = []
         for _ in range(a.repeats):
@@ -113,7 +112,7 @@ def main() -> None:
             f"[{what}] scripts/train.py             : median {mo:.2f} s  runs {[round(t[i], 2) for t in t_ours]}"
         )
         print(
-            f"[{what}] ratio baseline/train.py = {mp / mo:.3f}  (goal >= 0.95; {a.epochs} epochs, {a.n_labelled} windows, 1 thread)"
+            f"[{what}] ratio baseline/train.py = {mp / mo:.3f}  (goal >= 0.95; {a.steps} steps, {a.n_labelled} windows, 1 thread)"
         )
 
 

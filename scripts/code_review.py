@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from slashmake_ml.cli import main_guard  # noqa: E402
+from _ml import main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = parser(__doc__)
     ap.add_argument("--paths", nargs="+", default=["scripts", "src/slashmake_ml"])
     ap.add_argument("--max-issues", type=int, default=0)
     ap.add_argument("--report", required=True)

@@ -4,21 +4,14 @@ remote. Deploying the same weights again makes no new version (recorded as a no-
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from slashmake_ml.cli import boolean, main_guard  # noqa: E402
+from _ml import boolean, main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = parser(__doc__)
     ap.add_argument("--model", required=True, help="input: checkpoint .pt")
     ap.add_argument("--eval-metrics", help="input: evaluation metrics JSON, copied into the model card")
     ap.add_argument("--registry", default="registry")

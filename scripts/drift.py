@@ -5,21 +5,12 @@ Without --current, a synthetic "incoming" batch is generated (--n-current, --cur
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from slashmake_ml.cli import main_guard  # noqa: E402
+from _ml import main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = parser(__doc__)
     ap.add_argument("--reference", required=True, help="input: reference windows (.parquet/.csv)")
     ap.add_argument("--current", default="", help="input: new windows; empty = synthetic batch")
     ap.add_argument("--n-current", type=int, default=300)
@@ -41,7 +32,7 @@ def main() -> int:
         cur_df = read_table(a.current)
     else:
         ohlc, y = generate(a.n_current, a.current_seed, ref.shape[1], shift=a.shift)
-        cur_df = to_frame(ohlc, None, 10_000_000)
+        cur_df = to_frame(ohlc, y, 10_000_000)  # labelled, as if annotated before a refresh
     cur, _, _ = from_frame(cur_df)
     m = detect(ref, cur, a.psi_threshold, a.ks_alpha)
     if a.current_out:

@@ -1,26 +1,22 @@
 """Evaluate a checkpoint on the held-out test set; append the result to the experiment ledger.
 
-With --compare-registry, also evaluates the registry's live model on the same test set and
-publishes better_performance (true when the registry is empty).
+This is the one step of a flow that reads the test set, for the model the flow chose. With
+--baseline (the fitted baselines of /baseline), it also scores them on the same test windows and
+publishes the model's lift over the baseline chosen by cross-validation, with a paired bootstrap
+interval: acc_lift, acc_lift_lo, acc_lift_hi (gate on ``/if:acc_lift_lo>0``).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from slashmake_ml.cli import boolean, main_guard  # noqa: E402
+import numpy as np
+from _ml import load_labelled, main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = parser(__doc__)
     ap.add_argument("--model", required=True, help="input: checkpoint .pt")
     ap.add_argument("--test", required=True, help="input: test windows (.parquet/.csv) or features .npz")
     ap.add_argument("--metrics", required=True, help="output: metrics JSON")
@@ -30,9 +26,7 @@ def main() -> int:
         "--ledger", default="results/ledger.jsonl", help="experiment ledger (JSONL, appended); empty = none"
     )
     ap.add_argument("--step", default="evaluate", help="flow step name recorded in the ledger")
-    ap.add_argument("--compare-registry", type=boolean, default=False)
-    ap.add_argument("--registry", default="registry")
-    ap.add_argument("--model-name", default="simple_lstm")
+    ap.add_argument("--baseline", default="", help="input: fitted baselines JSON from /baseline")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
 
@@ -40,20 +34,17 @@ def main() -> int:
 
     from slashmake_ml import ledger
     from slashmake_ml.evaluate import classification_metrics, predict_proba
-    from slashmake_ml.features import load_features
     from slashmake_ml.fileio import write_json, write_metrics
     from slashmake_ml.model import load_checkpoint
     from slashmake_ml.plots import plot_reliability
 
     torch.set_num_threads(a.threads)
-    X, y = load_features(a.test)
-    if y is None:
-        raise SystemExit(f"error: {a.test} has no labels")
+    X, y = load_labelled(a.test)
     model, _ = load_checkpoint(a.model)
     proba = predict_proba(model, X)  # (N, C)
     m = classification_metrics(proba, y)
-    if a.compare_registry:
-        m.update(compare_with_registry(a.registry, a.model_name, X, y, m["accuracy"]))
+    if a.baseline:
+        m.update(baseline_lift(a.baseline, a.test, proba.argmax(1) == y))
     if a.reliability:
         plot_reliability(proba.max(1), (proba.argmax(1) == y).astype(float), a.reliability)
     if a.report:
@@ -77,20 +68,19 @@ def main() -> int:
     return 0
 
 
-def compare_with_registry(
-    registry: str, name: str, X: object, y: object, accuracy: float
-) -> dict[str, object]:
-    """Accuracy of the registry's live model on the same test set; better_performance flag."""
-    from slashmake_ml import registry as reg
-    from slashmake_ml.evaluate import classification_metrics, predict_proba
-    from slashmake_ml.model import load_checkpoint
+def baseline_lift(baseline: str, test: str, correct: np.ndarray) -> dict[str, object]:
+    """Each baseline's test accuracy and the model's paired-bootstrap lift over the chosen one."""
+    from slashmake_ml.baseline import bootstrap_lift, predict_baselines
+    from slashmake_ml.data import from_frame, read_table
+    from slashmake_ml.fileio import read_json
 
-    cur = reg.current(registry, name)
-    if cur is None:
-        return {"better_performance": True, "registry_accuracy": -1.0, "registry_version": ""}
-    live, _ = load_checkpoint(str(Path(registry) / name / cur / "state_dict.pt"))
-    acc = classification_metrics(predict_proba(live, X), y)["accuracy"]  # type: ignore[arg-type]
-    return {"better_performance": bool(accuracy > acc), "registry_accuracy": acc, "registry_version": cur}
+    fitted = read_json(baseline)
+    ohlc, y, _ = from_frame(read_table(test))  # baselines read prices, not features
+    pred = predict_baselines(fitted, ohlc)
+    out: dict[str, object] = {f"{b}_acc": float((p == y).mean()) for b, p in pred.items()}
+    out["baseline_acc"] = out[f"{fitted['best']}_acc"]
+    out.update(bootstrap_lift(correct, pred[fitted["best"]] == y))
+    return out
 
 
 if __name__ == "__main__":

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from slashmake_ml.cli import main_guard  # noqa: E402
+from _ml import main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = parser(__doc__)
     ap.add_argument("--message", required=True)
     ap.add_argument("--note", required=True, help="output: JSON")
     ap.add_argument("--metrics", required=True)

@@ -3,21 +3,12 @@ tests_pass when outputs are valid and p99 <= --max-p99-ms."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from slashmake_ml.cli import main_guard  # noqa: E402
+from _ml import main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = parser(__doc__)
     ap.add_argument("--model", required=True)
     ap.add_argument("--n-runs", type=int, default=200)
     ap.add_argument("--batch", type=int, default=1)

@@ -1,67 +1,62 @@
-"""One sweep variant of /train: pre-train the encoder with time-warp sigma, fine-tune SimpleLSTM
-from it, and evaluate on the test set, all in one job. Metrics include sigma and accuracy."""
+"""One sweep variant: pre-train the encoder with time-warp sigma (unless --start scratch), fine-tune
+SimpleLSTM from it, all in one job, for one seed.
+
+Metrics are the validation metrics the sweep selects on (val_accuracy, best_val_loss) with sigma,
+seed and pretrained. Only with --test (a measurement flow that selects nothing, such as
+/pretraining-effect) are the test metrics added.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-try:
-    import slashmake_ml  # noqa: F401
-except ModuleNotFoundError:  # a checkout without `pip install -e .`: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # share the sibling scripts' argument sets
-from pretrain import add_pretrain_args, run_pretrain  # noqa: E402
-from train import add_train_args, train_config  # noqa: E402
-
-from slashmake_ml.cli import main_guard  # noqa: E402
+from _ml import add_config_args, config_from_args, load_labelled, main_guard, parser
 
 
 def main() -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--unlabelled", required=True, help="input: unlabelled windows")
+    from slashmake_ml.config import PretrainConfig, TrainConfig
+
+    ap = parser(__doc__)
+    ap.add_argument("--unlabelled", required=True, help="input: unlabelled windows (long schema)")
     ap.add_argument("--features", required=True, help="input: labelled features .npz (or .parquet)")
-    ap.add_argument("--test", required=True, help="input: test windows")
+    ap.add_argument("--test", default="", help="input: test windows, for a measurement flow only")
     ap.add_argument("--encoder", required=True, help="output: encoder .pt")
     ap.add_argument("--model", required=True, help="output: fine-tuned checkpoint .pt")
     ap.add_argument("--curve", help="output: fine-tuning curve PNG")
     ap.add_argument("--metrics", required=True, help="output: metrics JSON")
-    ap.add_argument("--ledger", default="results/ledger.jsonl")
-    ap.add_argument("--step", default="train")
-    add_train_args(ap)
-    add_pretrain_args(ap)
+    ap.add_argument("--arch", choices=["simple_lstm"], default="simple_lstm", help="model architecture")
+    ap.add_argument("--start", choices=["pretrained", "scratch"], default="pretrained",
+                    help="scratch: train from random weights (the control of /pretraining-effect)")
+    add_config_args(ap, TrainConfig)
+    add_config_args(ap, PretrainConfig, prefix="pretrain-", skip=("seed", "threads", "device"))
     a = ap.parse_args()
 
-    import torch
-
-    from slashmake_ml import ledger
-    from slashmake_ml.evaluate import classification_metrics, predict_proba
-    from slashmake_ml.features import load_features
     from slashmake_ml.fileio import write_metrics
-    from slashmake_ml.model import save_checkpoint
-    from slashmake_ml.plots import plot_curve
-    from slashmake_ml.train import train_classifier
+    from slashmake_ml.pretrain import pretrain_and_save
+    from slashmake_ml.train import fit_and_save
 
-    pre = run_pretrain(a, a.unlabelled, a.encoder, None)
-    enc = torch.load(a.encoder, map_location="cpu", weights_only=True)["encoder"]
-    X, y = load_features(a.features)
-    assert y is not None, "labelled features required"
-    cfg = train_config(a)
-    res = train_classifier(X, y, cfg, init_encoder=enc, log=sys.stdout)
-    save_checkpoint(a.model, res.model, {"train_config": cfg.to_dict(), "sigma": a.sigma})
-    if a.curve:
-        plot_curve(res.history, a.curve, f"fine-tune sigma={a.sigma}")
-    Xt, yt = load_features(a.test)
-    assert yt is not None, "labelled test set required"
-    m = classification_metrics(predict_proba(res.model, Xt), yt)
-    m.update({k: v for k, v in res.metrics.items() if k not in m})
-    m.update(sigma=a.sigma, recon_loss=pre["recon_loss"], encoder_sha256=pre["encoder_sha256"])
-    if a.ledger:
-        ledger.append(a.ledger, a.step, m, sigma=a.sigma)
-    print(f"train sigma={a.sigma}: accuracy={m['accuracy']:.4f} f1_macro={m['f1_macro']:.4f}")
+    pretrained = a.start == "pretrained"
+    cfg = config_from_args(TrainConfig, a)
+    pcfg = config_from_args(PretrainConfig, a, "pretrain-", seed=a.seed, threads=a.threads, device=a.device)
+    m: dict[str, object] = {"sigma": pcfg.sigma, "seed": a.seed, "pretrained": pretrained}
+    if pretrained:
+        pre = pretrain_and_save(a.unlabelled, pcfg, a.encoder, None)
+        m.update({k: pre[k] for k in ("recon_heldout", "recon_mean_baseline", "recon_neighbour_baseline",
+                                      "encoder_sha256")})
+    else:
+        from slashmake_ml.fileio import atomic_write_text
+
+        atomic_write_text(a.encoder, "no pre-training (--start scratch)\n")
+    X, y = load_labelled(a.features)
+    res = fit_and_save(X, y, cfg, a.model, a.curve, a.encoder if pretrained else None,
+                       {"sigma": pcfg.sigma, "seed": a.seed})
+    m.update(res.metrics)
+    if a.test:
+        from slashmake_ml.evaluate import classification_metrics, predict_proba
+
+        Xt, yt = load_labelled(a.test)
+        m.update({f"test_{k}": v for k, v in classification_metrics(predict_proba(res.model, Xt), yt).items()})
+    print(f"variant sigma={pcfg.sigma} seed={a.seed} start={a.start}: "
+          f"val_accuracy={m['val_accuracy']:.4f}")
     write_metrics(a.metrics, m)
     return 0
 

@@ -77,10 +77,10 @@ def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert read_table(tmp_path / "d.parquet")["window_id"].nunique() == 40
     # A user's CSV: timestamps for t, some windows unlabelled.
-    ohlc, y = generate(30, seed=5)
+    ohlc, y = generate(60, seed=5)
     df = to_frame(ohlc, y)
     df["t"] = pd.Timestamp("2024-01-02 09:30") + pd.to_timedelta(df["t"], unit="min")
-    df.loc[df["window_id"] >= 25, "label"] = np.nan
+    df.loc[df["window_id"] >= 50, "label"] = np.nan
     df.to_csv(tmp_path / "user.csv", index=False)
     user = [
         f"--data={tmp_path}/ud.parquet",
@@ -90,7 +90,7 @@ def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
     r = run("scripts/init.py", *user, "--source", str(tmp_path / "user.csv"))
     assert r.returncode == 0, r.stderr
     n = [read_table(tmp_path / f)["window_id"].nunique() for f in ("ud.parquet", "ut.parquet", "uu.parquet")]
-    assert n == [20, 5, 5]
+    assert n == [40, 10, 10]
 
 
 def test_shuffle_labels_keeps_balance_changes_assignment(tmp_path: Path) -> None:
@@ -109,3 +109,55 @@ def test_shuffle_labels_keeps_balance_changes_assignment(tmp_path: Path) -> None
     ya = read_table(tmp_path / "a.parquet").groupby("window_id")["label"].first()
     yb = read_table(tmp_path / "b.parquet").groupby("window_id")["label"].first()
     assert ya.sum() == yb.sum() and (ya != yb).mean() > 0.2
+
+
+def _sliding(n_windows: int, stride: int, labelled_upto: int) -> pd.DataFrame:
+    """Overlapping windows of one price series with global minute timestamps."""
+    ohlc, y = generate(n_windows, seed=9)
+    df = to_frame(ohlc, y)
+    start = pd.Timestamp("2024-01-02 09:30") + pd.to_timedelta(df["window_id"] * stride, unit="min")
+    df["t"] = start + pd.to_timedelta(df["t"], unit="min")
+    df.loc[df["window_id"] >= labelled_upto, "label"] = np.nan
+    return df
+
+
+def _spans(path: Path) -> pd.DataFrame:
+    g = read_table(path).assign(t=lambda d: pd.to_datetime(d["t"])).groupby("window_id")["t"]
+    return pd.DataFrame({"start": g.min(), "end": g.max()})
+
+
+def test_time_ordered_split_purges_windows_that_overlap_the_test_period(tmp_path: Path) -> None:
+    # 120 windows of 105 bars, one every 20 bars: each overlaps its 5 neighbours on each side.
+    df = _sliding(120, 20, labelled_upto=90)  # the latest 30 are unlabelled
+    df.sample(frac=1.0, random_state=1).to_csv(tmp_path / "series.csv", index=False)  # file order must not matter
+    out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
+    r = run("scripts/init.py", *out, "--source", str(tmp_path / "series.csv"), "--embargo-bars", "10")
+    assert r.returncode == 0, r.stderr
+    train, test, unl = (_spans(tmp_path / f) for f in ("d.parquet", "t.parquet", "u.parquet"))
+    assert len(test) == 18 and test.index.min() == 72  # the latest 20% of the 90 labelled windows
+    gap = pd.Timedelta(minutes=10)
+    assert train["end"].max() < test["start"].min() - gap  # nothing overlaps across the purge
+    assert len(train) == 72 - 5  # windows 67..71 end inside the test period or its 10-bar embargo
+    # Unlabelled windows after the test start overlap it: none reaches pre-training.
+    assert unl.empty or unl["end"].max() < test["start"].min() - gap
+
+
+def test_pre_training_never_sees_a_test_window_when_a_file_has_no_unlabelled_windows(tmp_path: Path) -> None:
+    df = _sliding(80, 120, labelled_upto=80)  # all labelled, no overlap (stride > window)
+    df.to_parquet(tmp_path / "all.parquet")
+    out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
+    assert run("scripts/init.py", *out, "--source", str(tmp_path / "all.parquet")).returncode == 0
+    pre = set(read_table(tmp_path / "u.parquet")["window_id"])
+    test = set(read_table(tmp_path / "t.parquet")["window_id"])
+    assert pre and test and not pre & test
+    assert pre == set(read_table(tmp_path / "d.parquet")["window_id"])
+    assert "label" not in read_table(tmp_path / "u.parquet").columns
+
+
+def test_a_split_too_small_is_a_clear_error(tmp_path: Path) -> None:
+    _sliding(30, 120, labelled_upto=30).to_csv(tmp_path / "few.csv", index=False)
+    out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
+    r = run("scripts/init.py", *out, "--source", str(tmp_path / "few.csv"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "30 labelled windows are too few for a 20% test split" in r.stderr
+    assert not (tmp_path / "d.parquet").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -16,11 +17,10 @@ import torch.nn.functional as F
 
 from slashmake_ml.config import ModelConfig
 from slashmake_ml.model import SimpleLSTM, n_params, state_dict_sha256
-from slashmake_ml.pretrain import time_warp
 from slashmake_ml.train import focal_loss
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--epochs", "2", "--patience", "2", "--batch-size", "32"]
+TINY = ["--steps", "20", "--eval-every", "10", "--patience", "2", "--batch-size", "32"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,15 +68,6 @@ def test_focal_loss_with_gamma_0_is_cross_entropy() -> None:
     assert focal_loss(logits, y, 2.0) < F.cross_entropy(logits, y)
 
 
-def test_time_warp_identity_at_zero_and_changes_with_sigma() -> None:
-    x = torch.randn(4, 105, 6)
-    g = torch.Generator().manual_seed(0)
-    assert torch.equal(time_warp(x, 0.0, 4, g), x)
-    w = time_warp(x, 0.2, 4, g)
-    assert w.shape == x.shape and not torch.allclose(w, x)
-    assert torch.allclose(w[:, 0], x[:, 0]) and torch.allclose(w[:, -1], x[:, -1], atol=1e-5)  # ends pinned
-
-
 def test_same_seed_same_metrics_other_seed_different(data: Path, tmp_path: Path) -> None:
     ms = []
     for tag, seed in (("a", "1"), ("b", "1"), ("c", "2")):
@@ -107,8 +98,10 @@ def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path
             f"--curve={tmp_path}/c{sigma}.png",
             "--sigma",
             sigma,
-            "--epochs",
-            "1",
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
         )
         m = load(tmp_path / f"pre{sigma}.json")
         assert m["sigma"] == float(sigma)
@@ -122,6 +115,10 @@ def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path
         f"--model={tmp_path}/ft.pt",
         f"--metrics={tmp_path}/ft.json",
         *TINY,
+        "--freeze-steps",
+        "5",
+        "--patience",
+        "100",
     )
     ft = load(tmp_path / "ft.json")
     assert ft["fine_tuned"] is True
@@ -132,6 +129,12 @@ def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path
         k.removeprefix("encoder."): v for k, v in ck["state_dict"].items() if k.startswith("encoder.")
     }
     assert state_dict_sha256(enc_final) != encs["0.10"]
+    # While frozen (Moola's first phase) the encoder does not move, though the head does.
+    run("scripts/train.py", f"--features={data}/features.npz", f"--init-encoder={tmp_path}/enc0.10.pt",
+        f"--model={tmp_path}/frozen.pt", *TINY, "--freeze-steps", "1000")
+    ck = torch.load(tmp_path / "frozen.pt", weights_only=True)["state_dict"]
+    frozen = {k.removeprefix("encoder."): v for k, v in ck.items() if k.startswith("encoder.")}
+    assert state_dict_sha256(frozen) == encs["0.10"]
 
 
 def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path: Path) -> None:
@@ -143,18 +146,20 @@ def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path
         f"--features={data}/features.npz",
         f"--model={model}",
         f"--metrics={metrics}",
-        "--epochs",
-        "500",
+        "--steps",
+        "100000",
+        "--eval-every",
+        "5",
         "--patience",
-        "500",
+        "100000",
     ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     deadline = time.time() + 120
-    for line in proc.stdout:  # wait until training is under way (one epoch logged)
-        if line.startswith("epoch 1 ") or time.time() > deadline:
+    for line in proc.stdout:  # wait until training is under way (one evaluation logged)
+        if line.startswith("step 5 ") or time.time() > deadline:
             break
-    time.sleep(0.2)  # now mid-epoch 2
+    time.sleep(0.2)  # now between evaluations
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -163,7 +168,7 @@ def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path
         p for p in tmp_path.iterdir() if p.name.startswith("model.pt") and not p.name.endswith(".tmp")
     ]
     run(*args[1:4], f"--metrics={metrics}", *TINY)  # a rerun completes
-    assert model.exists() and load(metrics)["epochs_run"] == 2
+    assert model.exists() and load(metrics)["steps_run"] == 20
 
 
 def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path) -> None:
@@ -180,9 +185,6 @@ def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path
             f"--ledger={ledger}",
             "--step",
             "ml-evaluate",
-            "--compare-registry",
-            "true",
-            f"--registry={tmp_path}/empty",
         )
     m = load(tmp_path / "e.json")
     for k in (
@@ -197,7 +199,6 @@ def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path
         "cm_1_1",
     ):
         assert isinstance(m[k], int | float), k
-    assert m["better_performance"] is True  # empty registry
     assert sum(int(m[f"cm_{i}_{j}"]) for i in (0, 1) for j in (0, 1)) == 60  # type: ignore[call-overload]
     rows = [json.loads(x) for x in ledger.read_text().splitlines()]
     assert (
@@ -209,47 +210,53 @@ def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path
     assert (tmp_path / "rel.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_sweep_variants_aggregate_and_select(data: Path, tmp_path: Path) -> None:
+def test_sweep_runs_aggregate_as_mean_and_sd_and_select_on_validation(data: Path, tmp_path: Path) -> None:
     files, models = [], []
-    for sigma in ("0.10", "0.15"):
-        v = tmp_path / f"sigma-{sigma}"
-        run(
-            "scripts/train_sweep.py",
-            f"--unlabelled={data}/unl.parquet",
-            f"--features={data}/features.npz",
-            f"--test={data}/test.parquet",
-            f"--encoder={v}/encoder.pt",
-            f"--model={v}/model.pt",
-            f"--metrics={v}/metrics.json",
-            f"--ledger={tmp_path}/ledger.jsonl",
-            "--sigma",
-            sigma,
-            "--pretrain-epochs",
-            "1",
-            *TINY,
-        )
-        files.append(str(v / "metrics.json"))
-        models.append(str(v / "model.pt"))
-        assert load(v / "metrics.json")["sigma"] == float(sigma)
-    run(
-        "scripts/aggregate.py",
-        "--metrics",
-        *files,
-        f"--out={tmp_path}/agg.json",
-        f"--summary={tmp_path}/summary.json",
-        f"--plot={tmp_path}/sigma.png",
-    )
-    agg = load(tmp_path / "agg.json")
-    accs = {float(s): load(Path(f))["accuracy"] for s, f in zip(("0.10", "0.15"), files, strict=True)}
-    assert agg["best_acc"] == max(accs.values()) and agg["n_variants"] == 2
-    assert accs[agg["best_sigma"]] == agg["best_acc"]  # type: ignore[index]
-    run(
-        "scripts/select_best.py",
-        f"--summary={tmp_path}/summary.json",
-        "--models",
-        *reversed(models),
-        f"--model={tmp_path}/best.pt",
-        f"--metrics={tmp_path}/sel.json",
-    )
-    src = load(tmp_path / "sel.json")["source_model"]
-    assert Path(str(src)).parent.name == f"sigma-{agg['best_sigma']:.2f}"  # type: ignore[str-format]
+    for sigma in ("0.0", "0.2"):
+        for seed in ("1", "2", "3"):
+            v = tmp_path / f"sigma-{sigma}_seed-{seed}"
+            run("scripts/train_sweep.py", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz",
+                f"--encoder={v}/encoder.pt", f"--model={v}/model.pt", f"--metrics={v}/metrics.json",
+                "--pretrain-sigma", sigma, "--pretrain-steps", "10", "--seed", seed, *TINY)
+            m = load(v / "metrics.json")
+            assert m["sigma"] == float(sigma) and m["seed"] == int(seed)
+            assert not any(k.startswith("test_") for k in m)  # a selection sweep reports validation only
+            files.append(str(v / "metrics.json"))
+            models.append(str(v / "model.pt"))
+    run("scripts/aggregate.py", "--metrics", *files, f"--out={tmp_path}/agg.json",
+        f"--summary={tmp_path}/summary.json", f"--plot={tmp_path}/sigma.png")
+    agg, summary = load(tmp_path / "agg.json"), load(tmp_path / "summary.json")
+    groups = {g["sigma"]: g for g in summary["groups"]}  # type: ignore[attr-defined]
+    assert set(groups) == {0.0, 0.2} and agg["min_seeds"] == 3 and agg["n_runs"] == 6
+    for sigma, g in groups.items():
+        vals = [load(Path(f))["val_accuracy"] for f in files if f"sigma-{sigma:.1f}_" in f]
+        assert g["values"] == pytest.approx(vals)
+        assert g["mean"] == pytest.approx(statistics.mean(vals))
+        assert g["sd"] == pytest.approx(statistics.stdev(vals))
+    best = max(groups.values(), key=lambda g: (g["mean"], -g["sd"]))
+    assert agg["best_sigma"] == best["sigma"] and agg["best_mean"] == pytest.approx(best["mean"])
+    assert (tmp_path / "sigma.png").read_bytes()[:4] == b"\x89PNG"
+    run("scripts/select_best.py", f"--summary={tmp_path}/summary.json", "--models", *reversed(models),
+        f"--model={tmp_path}/best.pt", f"--metrics={tmp_path}/sel.json")
+    src = Path(str(load(tmp_path / "sel.json")["source_model"])).parent
+    assert src.name.startswith(f"sigma-{best['sigma']:.1f}_")
+    top = max(best["runs"], key=lambda r: r["val_accuracy"])
+    assert str(src) == top["variant_dir"]
+
+
+def test_scratch_and_pretrained_runs_give_a_paired_difference(data: Path, tmp_path: Path) -> None:
+    files = []
+    for start in ("scratch", "pretrained"):
+        for seed in ("1", "2"):
+            v = tmp_path / f"{start}-{seed}"
+            run("scripts/train_sweep.py", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz",
+                f"--test={data}/test.parquet", f"--encoder={v}/encoder.pt", f"--model={v}/model.pt",
+                f"--metrics={v}/metrics.json", "--start", start, "--pretrain-steps", "10", "--seed", seed, *TINY)
+            files.append(v / "metrics.json")
+    run("scripts/aggregate.py", "--metrics", *map(str, files), "--metric", "test_accuracy",
+        f"--out={tmp_path}/cmp.json")
+    m = load(tmp_path / "cmp.json")
+    acc = {f.parent.name: load(f)["test_accuracy"] for f in files}
+    diffs = [acc[f"pretrained-{s}"] - acc[f"scratch-{s}"] for s in ("1", "2")]  # type: ignore[operator]
+    assert m["n_pairs"] == 2 and m["diff_mean"] == pytest.approx(statistics.mean(diffs))
+    assert m["diff_lo"] <= m["diff_mean"] <= m["diff_hi"]  # type: ignore[operator]

@@ -108,7 +108,8 @@ def test_script_passes_clean_data_and_publishes_quality(tmp_path: Path, frame: p
 
 
 def test_validate_script_does_not_import_torch() -> None:
-    code = "import runpy, sys; sys.argv=['validate.py','--help']\ntry:\n    runpy.run_path('scripts/validate.py', run_name='__main__')\nexcept SystemExit: pass\nimport slashmake_ml.validate, slashmake_ml.drift, slashmake_ml.ops\nprint('torch' in sys.modules)"
+    # sys.path[0] = scripts/, as `python scripts/validate.py` sets it (the scripts share scripts/_ml.py)
+    code = "import runpy, sys; sys.argv=['validate.py','--help']; sys.path.insert(0, 'scripts')\ntry:\n    runpy.run_path('scripts/validate.py', run_name='__main__')\nexcept SystemExit: pass\nimport slashmake_ml.validate, slashmake_ml.drift, slashmake_ml.ops\nprint('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.stdout.strip().endswith("False"), r.stdout + r.stderr
 

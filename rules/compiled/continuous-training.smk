@@ -2,36 +2,39 @@
 # It is rebuilt when a definition it came from changes.
 # flow: continuous-training
 # chain: /continuous-training
-# sources: workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/init.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 873c66f1e69c90ac
+# sources: workflow/commands/compare-live.md workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
+# sources-hash: 1f325b90bb98fd44
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
 rule init:
     output:
-        data="results/steps/init-4d1c7c21/data.parquet",
-        test="results/steps/init-4d1c7c21/test.parquet",
-        unlabelled="results/steps/init-4d1c7c21/unlabelled.parquet",
-        env="results/steps/init-4d1c7c21/env.json",
+        data="results/steps/init-f0f9abf9/data.parquet",
+        test="results/steps/init-f0f9abf9/test.parquet",
+        unlabelled="results/steps/init-f0f9abf9/unlabelled.parquet",
+        env="results/steps/init-f0f9abf9/env.json",
         metrics=report(
-            "results/steps/init-4d1c7c21/metrics.json",
+            "results/steps/init-f0f9abf9/metrics.json",
             category="metrics",
-            labels={"step": "init-4d1c7c21", "file": "metrics"},
+            labels={"step": "init-f0f9abf9", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-4d1c7c21.log",
+        "logs/steps/init-f0f9abf9.log",
     conda:
         "../../environment.yml"
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
+        n_labelled=q(200),
+        n_test=q(600),
+        n_unlabelled=q(4000),
         data_seed=q(7),
         shift=q(0.0),
+        label_noise=q(0.03),
         source=q(""),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
@@ -39,15 +42,15 @@ rule monitor_performance:
     input:
         data=rules.init.output.data,
     output:
-        report="results/steps/monitor-performance-e07fdbd4/drift.json",
-        current_data="results/steps/monitor-performance-e07fdbd4/current.parquet",
+        report="results/steps/monitor-performance-b6092729/drift.json",
+        current_data="results/steps/monitor-performance-b6092729/current.parquet",
         metrics=report(
-            "results/steps/monitor-performance-e07fdbd4/metrics.json",
+            "results/steps/monitor-performance-b6092729/metrics.json",
             category="metrics",
-            labels={"step": "monitor-performance-e07fdbd4", "file": "metrics"},
+            labels={"step": "monitor-performance-b6092729", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-performance-e07fdbd4.log",
+        "logs/steps/monitor-performance-b6092729.log",
     conda:
         "../../environment.yml"
     params:
@@ -66,12 +69,12 @@ checkpoint gate_drift_detected:
         metrics=rules.monitor_performance.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-drift-detected-031abf25/decision.json",
+            "results/steps/gate-drift-detected-a50076b1/decision.json",
             category="gates",
-            labels={"gate": "gate-drift-detected-031abf25"},
+            labels={"gate": "gate-drift-detected-a50076b1"},
         ),
     log:
-        "logs/steps/gate-drift-detected-031abf25.log",
+        "logs/steps/gate-drift-detected-a50076b1.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -85,32 +88,28 @@ checkpoint gate_drift_detected:
 # /data-refresh (workflow/commands/data-refresh.md) at workflow/commands/continuous-training.md:4:54
 rule data_refresh:
     input:
+        current_data=rules.monitor_performance.output.current_data,
         # ordering only: runs after gate-drift-detected, reads none of its files
         after=rules.gate_drift_detected.output.decision,
     output:
-        data="results/steps/data-refresh-2d9ede20/data.parquet",
-        test="results/steps/data-refresh-2d9ede20/test.parquet",
-        unlabelled="results/steps/data-refresh-2d9ede20/unlabelled.parquet",
-        env="results/steps/data-refresh-2d9ede20/env.json",
+        data="results/steps/data-refresh-de0619a9/data.parquet",
+        test="results/steps/data-refresh-de0619a9/test.parquet",
+        unlabelled="results/steps/data-refresh-de0619a9/unlabelled.parquet",
+        env="results/steps/data-refresh-de0619a9/env.json",
         metrics=report(
-            "results/steps/data-refresh-2d9ede20/metrics.json",
+            "results/steps/data-refresh-de0619a9/metrics.json",
             category="metrics",
-            labels={"step": "data-refresh-2d9ede20", "file": "metrics"},
+            labels={"step": "data-refresh-de0619a9", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-refresh-2d9ede20.log",
+        "logs/steps/data-refresh-de0619a9.log",
     conda:
         "../../environment.yml"
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
-        data_seed=q(11),
-        shift=q(0.5),
-        source=q(""),
-        shuffle_labels=q("false"),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --source {input.current_data:q} --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} ) > {log:q} 2>&1"
 
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
@@ -118,78 +117,72 @@ rule retrain:
     input:
         data=rules.data_refresh.output.data,
     output:
-        model="results/steps/retrain-5b50d6bb/model.pt",
+        model="results/steps/retrain-89b58192/model.pt",
         curve=report(
-            "results/steps/retrain-5b50d6bb/curve.png",
+            "results/steps/retrain-89b58192/curve.png",
             category="retrain",
-            labels={"step": "retrain-5b50d6bb", "file": "curve"},
+            labels={"step": "retrain-89b58192", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-5b50d6bb/metrics.json",
+            "results/steps/retrain-89b58192/metrics.json",
             category="metrics",
-            labels={"step": "retrain-5b50d6bb", "file": "metrics"},
+            labels={"step": "retrain-89b58192", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-5b50d6bb.log",
+        "logs/steps/retrain-89b58192.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json='' ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --params-json='' --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/continuous-training.md:4:81
-rule evaluate:
+# /compare-live (workflow/commands/compare-live.md) at workflow/commands/continuous-training.md:4:81
+rule compare_live:
     input:
         model=rules.retrain.output.model,
-        test=rules.data_refresh.output.test,
+        data=rules.data_refresh.output.data,
     output:
-        report="results/steps/evaluate-e47bd64e/report.json",
-        reliability=report(
-            "results/steps/evaluate-e47bd64e/reliability.png",
-            category="evaluate",
-            labels={"step": "evaluate-e47bd64e", "file": "reliability"},
-        ),
         metrics=report(
-            "results/steps/evaluate-e47bd64e/metrics.json",
+            "results/steps/compare-live-b33b7362/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-e47bd64e", "file": "metrics"},
+            labels={"step": "compare-live-b33b7362", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-e47bd64e.log",
+        "logs/steps/compare-live-b33b7362.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
         registry=q("registry"),
         model_name=q("simple_lstm"),
+        margin=q(0.0),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
+        "( python scripts/compare_live.py --model {input.model:q} --data {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --margin {params.margin:u} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# gate-better-performance at workflow/commands/continuous-training.md:4:93
+# gate-better-performance at workflow/commands/continuous-training.md:4:97
 checkpoint gate_better_performance:
     input:
-        metrics=rules.evaluate.output.metrics,
+        metrics=rules.compare_live.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-better-performance-fa1b3b93/decision.json",
+            "results/steps/gate-better-performance-2c9411bd/decision.json",
             category="gates",
-            labels={"gate": "gate-better-performance-fa1b3b93"},
+            labels={"gate": "gate-better-performance-2c9411bd"},
         ),
     log:
-        "logs/steps/gate-better-performance-fa1b3b93.log",
+        "logs/steps/gate-better-performance-2c9411bd.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -200,22 +193,22 @@ checkpoint gate_better_performance:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
 
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/continuous-training.md:4:118
-rule deploy:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy:
     input:
         model=rules.retrain.output.model,
-        metrics=rules.evaluate.output.metrics,
+        metrics=rules.compare_live.output.metrics,
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        record="results/steps/deploy-b46ca67a/deploy.json",
+        record="results/steps/ml-deploy-15f1fc21/deploy.json",
         metrics=report(
-            "results/steps/deploy-b46ca67a/metrics.json",
+            "results/steps/ml-deploy-15f1fc21/metrics.json",
             category="metrics",
-            labels={"step": "deploy-b46ca67a", "file": "metrics"},
+            labels={"step": "ml-deploy-15f1fc21", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-b46ca67a.log",
+        "logs/steps/ml-deploy-15f1fc21.log",
     conda:
         "../../environment.yml"
     params:
@@ -226,21 +219,21 @@ rule deploy:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:128
+# /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:132
 rule monitor:
     input:
         data=rules.data_refresh.output.data,
-        # ordering only: runs after /deploy, reads none of its files
-        after=rules.deploy.output.metrics,
+        # ordering only: runs after /ml-deploy, reads none of its files
+        after=rules.ml_deploy.output.metrics,
     output:
-        config="results/steps/monitor-7add66b1/monitor.json",
+        config="results/steps/monitor-e57187a6/monitor.json",
         metrics=report(
-            "results/steps/monitor-7add66b1/metrics.json",
+            "results/steps/monitor-e57187a6/metrics.json",
             category="metrics",
-            labels={"step": "monitor-7add66b1", "file": "metrics"},
+            labels={"step": "monitor-e57187a6", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-7add66b1.log",
+        "logs/steps/monitor-e57187a6.log",
     conda:
         "../../environment.yml"
     params:
@@ -251,20 +244,20 @@ rule monitor:
         "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:147
+# /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:151
 rule continue_monitoring:
     input:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        note="results/steps/continue-monitoring-08bc58a5/note.json",
+        note="results/steps/continue-monitoring-40c9f41d/note.json",
         metrics=report(
-            "results/steps/continue-monitoring-08bc58a5/metrics.json",
+            "results/steps/continue-monitoring-40c9f41d/metrics.json",
             category="metrics",
-            labels={"step": "continue-monitoring-08bc58a5", "file": "metrics"},
+            labels={"step": "continue-monitoring-40c9f41d", "file": "metrics"},
         ),
     log:
-        "logs/steps/continue-monitoring-08bc58a5.log",
+        "logs/steps/continue-monitoring-40c9f41d.log",
     conda:
         "../../environment.yml"
     params:
@@ -285,9 +278,9 @@ rule join_better_performance:
             },
         ),
     output:
-        join="results/steps/join-better-performance-1fc72358/join.json",
+        join="results/steps/join-better-performance-a77192a9/join.json",
     log:
-        "logs/steps/join-better-performance-1fc72358.log",
+        "logs/steps/join-better-performance-a77192a9.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -307,9 +300,9 @@ rule join_drift_detected:
             },
         ),
     output:
-        join="results/steps/join-drift-detected-027033a3/join.json",
+        join="results/steps/join-drift-detected-67b8599a/join.json",
     log:
-        "logs/steps/join-drift-detected-027033a3.log",
+        "logs/steps/join-drift-detected-67b8599a.log",
     localrule: True
     conda:
         "../../environment.yml"

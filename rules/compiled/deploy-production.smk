@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: b51882b470d30968
+# sources-hash: 63f6eb7ed8634ba4
 
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
@@ -53,29 +53,32 @@ rule init_2:
         # ordering only: runs after /security-scan, reads none of its files
         after=rules.security_scan.output.metrics,
     output:
-        data="results/steps/init-4786fa74/data.parquet",
-        test="results/steps/init-4786fa74/test.parquet",
-        unlabelled="results/steps/init-4786fa74/unlabelled.parquet",
-        env="results/steps/init-4786fa74/env.json",
+        data="results/steps/init-805f60bb/data.parquet",
+        test="results/steps/init-805f60bb/test.parquet",
+        unlabelled="results/steps/init-805f60bb/unlabelled.parquet",
+        env="results/steps/init-805f60bb/env.json",
         metrics=report(
-            "results/steps/init-4786fa74/metrics.json",
+            "results/steps/init-805f60bb/metrics.json",
             category="metrics",
-            labels={"step": "init-4786fa74", "file": "metrics"},
+            labels={"step": "init-805f60bb", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-4786fa74.log",
+        "logs/steps/init-805f60bb.log",
     conda:
         "../../environment.yml"
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
+        n_labelled=q(200),
+        n_test=q(600),
+        n_unlabelled=q(4000),
         data_seed=q(7),
         shift=q(0.0),
+        label_noise=q(0.03),
         source=q(""),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
@@ -84,15 +87,15 @@ rule feature_engineer_3:
         data=rules.init_2.output.data,
         test=rules.init_2.output.test,
     output:
-        features="results/steps/feature-engineer-1b542cd6/features.npz",
-        test_features="results/steps/feature-engineer-1b542cd6/test_features.npz",
+        features="results/steps/feature-engineer-f52c1fd3/features.npz",
+        test_features="results/steps/feature-engineer-f52c1fd3/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-1b542cd6/metrics.json",
+            "results/steps/feature-engineer-f52c1fd3/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-1b542cd6", "file": "metrics"},
+            labels={"step": "feature-engineer-f52c1fd3", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-1b542cd6.log",
+        "logs/steps/feature-engineer-f52c1fd3.log",
     conda:
         "../../environment.yml"
     shell:
@@ -104,35 +107,35 @@ rule ml_train_2:
     input:
         features=rules.feature_engineer_3.output.features,
     output:
-        model="results/steps/ml-train-c0c089c4/model.pt",
+        model="results/steps/ml-train-5578c984/model.pt",
         curve=report(
-            "results/steps/ml-train-c0c089c4/curve.png",
+            "results/steps/ml-train-5578c984/curve.png",
             category="ml-train",
-            labels={"step": "ml-train-c0c089c4", "file": "curve"},
+            labels={"step": "ml-train-5578c984", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/ml-train-c0c089c4/metrics.json",
+            "results/steps/ml-train-5578c984/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-c0c089c4", "file": "metrics"},
+            labels={"step": "ml-train-5578c984", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-c0c089c4.log",
+        "logs/steps/ml-train-5578c984.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
@@ -141,12 +144,12 @@ rule performance_test:
         model=rules.ml_train_2.output.model,
     output:
         metrics=report(
-            "results/steps/performance-test-0b690b15/metrics.json",
+            "results/steps/performance-test-a2e5150e/metrics.json",
             category="metrics",
-            labels={"step": "performance-test-0b690b15", "file": "metrics"},
+            labels={"step": "performance-test-a2e5150e", "file": "metrics"},
         ),
     log:
-        "logs/steps/performance-test-0b690b15.log",
+        "logs/steps/performance-test-a2e5150e.log",
     conda:
         "../../environment.yml"
     params:
@@ -164,14 +167,14 @@ rule runpod_staging:
         # ordering only: runs after /performance-test, reads none of its files
         after=rules.performance_test.output.metrics,
     output:
-        record="results/steps/runpod-staging-193a7794/deploy.json",
+        record="results/steps/runpod-staging-804dfb9c/deploy.json",
         metrics=report(
-            "results/steps/runpod-staging-193a7794/metrics.json",
+            "results/steps/runpod-staging-804dfb9c/metrics.json",
             category="metrics",
-            labels={"step": "runpod-staging-193a7794", "file": "metrics"},
+            labels={"step": "runpod-staging-804dfb9c", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-staging-193a7794.log",
+        "logs/steps/runpod-staging-804dfb9c.log",
     conda:
         "../../environment.yml"
     params:
@@ -188,12 +191,12 @@ checkpoint gate_tests_pass:
         metrics=rules.runpod_staging.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-tests-pass-5cacf723/decision.json",
+            "results/steps/gate-tests-pass-6027775b/decision.json",
             category="gates",
-            labels={"gate": "gate-tests-pass-5cacf723"},
+            labels={"gate": "gate-tests-pass-6027775b"},
         ),
     log:
-        "logs/steps/gate-tests-pass-5cacf723.log",
+        "logs/steps/gate-tests-pass-6027775b.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -211,14 +214,14 @@ rule runpod_production:
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/runpod-production-1701bf6a/deploy.json",
+        record="results/steps/runpod-production-33f6fbb2/deploy.json",
         metrics=report(
-            "results/steps/runpod-production-1701bf6a/metrics.json",
+            "results/steps/runpod-production-33f6fbb2/metrics.json",
             category="metrics",
-            labels={"step": "runpod-production-1701bf6a", "file": "metrics"},
+            labels={"step": "runpod-production-33f6fbb2", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-production-1701bf6a.log",
+        "logs/steps/runpod-production-33f6fbb2.log",
     conda:
         "../../environment.yml"
     params:
@@ -236,14 +239,14 @@ rule monitor_setup:
         # ordering only: runs after /runpod-production, reads none of its files
         after=rules.runpod_production.output.metrics,
     output:
-        config="results/steps/monitor-setup-374c9a86/monitor.json",
+        config="results/steps/monitor-setup-9230e08a/monitor.json",
         metrics=report(
-            "results/steps/monitor-setup-374c9a86/metrics.json",
+            "results/steps/monitor-setup-9230e08a/metrics.json",
             category="metrics",
-            labels={"step": "monitor-setup-374c9a86", "file": "metrics"},
+            labels={"step": "monitor-setup-9230e08a", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-setup-374c9a86.log",
+        "logs/steps/monitor-setup-9230e08a.log",
     conda:
         "../../environment.yml"
     params:
@@ -260,14 +263,14 @@ rule rollback:
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/rollback-9ab2fcc7/rollback.json",
+        record="results/steps/rollback-688f74bb/rollback.json",
         metrics=report(
-            "results/steps/rollback-9ab2fcc7/metrics.json",
+            "results/steps/rollback-688f74bb/metrics.json",
             category="metrics",
-            labels={"step": "rollback-9ab2fcc7", "file": "metrics"},
+            labels={"step": "rollback-688f74bb", "file": "metrics"},
         ),
     log:
-        "logs/steps/rollback-9ab2fcc7.log",
+        "logs/steps/rollback-688f74bb.log",
     conda:
         "../../environment.yml"
     params:
@@ -289,9 +292,9 @@ rule join_tests_pass:
             },
         ),
     output:
-        join="results/steps/join-tests-pass-c2c4d40b/join.json",
+        join="results/steps/join-tests-pass-88512bd9/join.json",
     log:
-        "logs/steps/join-tests-pass-c2c4d40b.log",
+        "logs/steps/join-tests-pass-88512bd9.log",
     localrule: True
     conda:
         "../../environment.yml"

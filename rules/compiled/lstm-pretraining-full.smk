@@ -2,8 +2,8 @@
 # It is rebuilt when a definition it came from changes.
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
-# sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 7ef05e8d021a40de
+# sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
+# sources-hash: 844447942db9b2f9
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -15,14 +15,14 @@ rule data_validate:
         test=rules.init.output.test,
         unlabelled=rules.init.output.unlabelled,
     output:
-        report="results/steps/data-validate-5eca4c78/validation.json",
+        report="results/steps/data-validate-713e2235/validation.json",
         metrics=report(
-            "results/steps/data-validate-5eca4c78/metrics.json",
+            "results/steps/data-validate-713e2235/metrics.json",
             category="metrics",
-            labels={"step": "data-validate-5eca4c78", "file": "metrics"},
+            labels={"step": "data-validate-713e2235", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-validate-5eca4c78.log",
+        "logs/steps/data-validate-713e2235.log",
     conda:
         "../../environment.yml"
     params:
@@ -39,15 +39,15 @@ rule feature_engineer:
         # ordering only: runs after /data-validate, reads none of its files
         after=rules.data_validate.output.metrics,
     output:
-        features="results/steps/feature-engineer-082877cf/features.npz",
-        test_features="results/steps/feature-engineer-082877cf/test_features.npz",
+        features="results/steps/feature-engineer-d1f4515a/features.npz",
+        test_features="results/steps/feature-engineer-d1f4515a/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-082877cf/metrics.json",
+            "results/steps/feature-engineer-d1f4515a/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-082877cf", "file": "metrics"},
+            labels={"step": "feature-engineer-d1f4515a", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-082877cf.log",
+        "logs/steps/feature-engineer-d1f4515a.log",
     conda:
         "../../environment.yml"
     shell:
@@ -61,31 +61,31 @@ rule pretrain_bilstm:
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer.output.metrics,
     output:
-        encoder="results/steps/pretrain-bilstm-d96a0fbc/encoder.pt",
+        encoder="results/steps/pretrain-bilstm-c968659c/encoder.pt",
         curve=report(
-            "results/steps/pretrain-bilstm-d96a0fbc/curve.png",
+            "results/steps/pretrain-bilstm-c968659c/curve.png",
             category="pretrain-bilstm",
-            labels={"step": "pretrain-bilstm-d96a0fbc", "file": "curve"},
+            labels={"step": "pretrain-bilstm-c968659c", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/pretrain-bilstm-d96a0fbc/metrics.json",
+            "results/steps/pretrain-bilstm-c968659c/metrics.json",
             category="metrics",
-            labels={"step": "pretrain-bilstm-d96a0fbc", "file": "metrics"},
+            labels={"step": "pretrain-bilstm-c968659c", "file": "metrics"},
         ),
     log:
-        "logs/steps/pretrain-bilstm-d96a0fbc.log",
+        "logs/steps/pretrain-bilstm-c968659c.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         sigma=q(0.12),
-        epochs=q(4),
+        steps=q(1000),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
@@ -94,78 +94,76 @@ rule fine_tune_simplelstm:
         encoder=rules.pretrain_bilstm.output.encoder,
         features=rules.feature_engineer.output.features,
     output:
-        model="results/steps/fine-tune-simplelstm-b62c8986/model.pt",
+        model="results/steps/fine-tune-simplelstm-4d54a24d/model.pt",
         curve=report(
-            "results/steps/fine-tune-simplelstm-b62c8986/curve.png",
+            "results/steps/fine-tune-simplelstm-4d54a24d/curve.png",
             category="fine-tune-simplelstm",
-            labels={"step": "fine-tune-simplelstm-b62c8986", "file": "curve"},
+            labels={"step": "fine-tune-simplelstm-4d54a24d", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/fine-tune-simplelstm-b62c8986/metrics.json",
+            "results/steps/fine-tune-simplelstm-4d54a24d/metrics.json",
             category="metrics",
-            labels={"step": "fine-tune-simplelstm-b62c8986", "file": "metrics"},
+            labels={"step": "fine-tune-simplelstm-4d54a24d", "file": "metrics"},
         ),
     log:
-        "logs/steps/fine-tune-simplelstm-b62c8986.log",
+        "logs/steps/fine-tune-simplelstm-4d54a24d.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/lstm-pretraining-full.md:4:96
-rule evaluate_2:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
+rule ml_evaluate:
     input:
         model=rules.fine_tune_simplelstm.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/evaluate-4711de25/report.json",
+        report="results/steps/ml-evaluate-8e7eba58/report.json",
         reliability=report(
-            "results/steps/evaluate-4711de25/reliability.png",
-            category="evaluate",
-            labels={"step": "evaluate-4711de25", "file": "reliability"},
+            "results/steps/ml-evaluate-8e7eba58/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-8e7eba58", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/evaluate-4711de25/metrics.json",
+            "results/steps/ml-evaluate-8e7eba58/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-4711de25", "file": "metrics"},
+            labels={"step": "ml-evaluate-8e7eba58", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-4711de25.log",
+        "logs/steps/ml-evaluate-8e7eba58.log",
     conda:
         "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
-        registry=q("registry"),
-        model_name=q("simple_lstm"),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
 checkpoint gate_acc:
     input:
-        metrics=rules.evaluate_2.output.metrics,
+        metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-e7faf419/decision.json",
+            "results/steps/gate-acc-0940b1c4/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-e7faf419"},
+            labels={"gate": "gate-acc-0940b1c4"},
         ),
     log:
-        "logs/steps/gate-acc-e7faf419.log",
+        "logs/steps/gate-acc-0940b1c4.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -177,22 +175,22 @@ checkpoint gate_acc:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/lstm-pretraining-full.md:4:123
-rule deploy_2:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_2:
     input:
         model=rules.fine_tune_simplelstm.output.model,
-        metrics=rules.evaluate_2.output.metrics,
+        metrics=rules.ml_evaluate.output.metrics,
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        record="results/steps/deploy-72eed08b/deploy.json",
+        record="results/steps/ml-deploy-ca30ad28/deploy.json",
         metrics=report(
-            "results/steps/deploy-72eed08b/metrics.json",
+            "results/steps/ml-deploy-ca30ad28/metrics.json",
             category="metrics",
-            labels={"step": "deploy-72eed08b", "file": "metrics"},
+            labels={"step": "ml-deploy-ca30ad28", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-72eed08b.log",
+        "logs/steps/ml-deploy-ca30ad28.log",
     conda:
         "../../environment.yml"
     params:
@@ -207,16 +205,16 @@ rule deploy_2:
 rule benchmark:
     input:
         model=rules.fine_tune_simplelstm.output.model,
-        # ordering only: runs after /deploy, reads none of its files
-        after=rules.deploy_2.output.metrics,
+        # ordering only: runs after /ml-deploy, reads none of its files
+        after=rules.ml_deploy_2.output.metrics,
     output:
         metrics=report(
-            "results/steps/benchmark-26be150c/metrics.json",
+            "results/steps/benchmark-af2739d5/metrics.json",
             category="metrics",
-            labels={"step": "benchmark-26be150c", "file": "metrics"},
+            labels={"step": "benchmark-af2739d5", "file": "metrics"},
         ),
     log:
-        "logs/steps/benchmark-26be150c.log",
+        "logs/steps/benchmark-af2739d5.log",
     conda:
         "../../environment.yml"
     params:
@@ -239,9 +237,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-7c779f7b/join.json",
+        join="results/steps/join-acc-321867a5/join.json",
     log:
-        "logs/steps/join-acc-7c779f7b.log",
+        "logs/steps/join-acc-321867a5.log",
     localrule: True
     conda:
         "../../environment.yml"

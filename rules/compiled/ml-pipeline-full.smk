@@ -2,8 +2,8 @@
 # It is rebuilt when a definition it came from changes.
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
-# sources: workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 23cdc92cbc3bce68
+# sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
+# sources-hash: 48ec9a06502d6993
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -12,81 +12,107 @@
 # feature_engineer: the same step as in rules/compiled/lstm-pretraining-full.smk, computed once
 
 
-# /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:55
+# /baseline (workflow/commands/baseline.md) at workflow/commands/ml-pipeline-full.md:4:55
+rule baseline:
+    input:
+        data=rules.init.output.data,
+        # ordering only: runs after /feature-engineer, reads none of its files
+        after=rules.feature_engineer.output.metrics,
+    output:
+        baseline="results/steps/baseline-5e5882b2/baseline.json",
+        metrics=report(
+            "results/steps/baseline-5e5882b2/metrics.json",
+            category="metrics",
+            labels={"step": "baseline-5e5882b2", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/baseline-5e5882b2.log",
+    conda:
+        "../../environment.yml"
+    params:
+        folds=q(5),
+    shell:
+        "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
+
+
+# /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:67
 rule ml_train:
     input:
         features=rules.feature_engineer.output.features,
+        # ordering only: runs after /baseline, reads none of its files
+        after=rules.baseline.output.metrics,
     output:
-        model="results/steps/ml-train-18f5467e/model.pt",
+        model="results/steps/ml-train-760ad37f/model.pt",
         curve=report(
-            "results/steps/ml-train-18f5467e/curve.png",
+            "results/steps/ml-train-760ad37f/curve.png",
             category="ml-train",
-            labels={"step": "ml-train-18f5467e", "file": "curve"},
+            labels={"step": "ml-train-760ad37f", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/ml-train-18f5467e/metrics.json",
+            "results/steps/ml-train-760ad37f/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-18f5467e", "file": "metrics"},
+            labels={"step": "ml-train-760ad37f", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-18f5467e.log",
+        "logs/steps/ml-train-760ad37f.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:67
-rule ml_evaluate:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:79
+rule ml_evaluate_2:
     input:
         model=rules.ml_train.output.model,
         test=rules.init.output.test,
+        baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-5619ba84/report.json",
+        report="results/steps/ml-evaluate-f0fb9cd5/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-5619ba84/reliability.png",
+            "results/steps/ml-evaluate-f0fb9cd5/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-5619ba84", "file": "reliability"},
+            labels={"step": "ml-evaluate-f0fb9cd5", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/ml-evaluate-5619ba84/metrics.json",
+            "results/steps/ml-evaluate-f0fb9cd5/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-5619ba84", "file": "metrics"},
+            labels={"step": "ml-evaluate-f0fb9cd5", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-5619ba84.log",
+        "logs/steps/ml-evaluate-f0fb9cd5.log",
     conda:
         "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:82
+# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:94
 checkpoint gate_accuracy:
     input:
-        metrics=rules.ml_evaluate.output.metrics,
+        metrics=rules.ml_evaluate_2.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-6dd8e4ab/decision.json",
+            "results/steps/gate-accuracy-1f556f65/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-6dd8e4ab"},
+            labels={"gate": "gate-accuracy-1f556f65"},
         ),
     log:
-        "logs/steps/gate-accuracy-6dd8e4ab.log",
+        "logs/steps/gate-accuracy-1f556f65.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -98,22 +124,22 @@ checkpoint gate_accuracy:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 
-# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:102
-rule ml_deploy:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:114
+rule ml_deploy_3:
     input:
         model=rules.ml_train.output.model,
-        metrics=rules.ml_evaluate.output.metrics,
+        metrics=rules.ml_evaluate_2.output.metrics,
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        record="results/steps/ml-deploy-3bb942a5/deploy.json",
+        record="results/steps/ml-deploy-0231f9b6/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-3bb942a5/metrics.json",
+            "results/steps/ml-deploy-0231f9b6/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-3bb942a5", "file": "metrics"},
+            labels={"step": "ml-deploy-0231f9b6", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-3bb942a5.log",
+        "logs/steps/ml-deploy-0231f9b6.log",
     conda:
         "../../environment.yml"
     params:
@@ -124,88 +150,187 @@ rule ml_deploy:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:123
+# /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:135
 rule hyperparameter_tune:
     input:
         features=rules.feature_engineer.output.features,
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        model="results/steps/hyperparameter-tune-69a51fd5/model.pt",
-        best_params="results/steps/hyperparameter-tune-69a51fd5/best_params.json",
+        model="results/steps/hyperparameter-tune-843b44b0/model.pt",
+        best_params="results/steps/hyperparameter-tune-843b44b0/best_params.json",
         metrics=report(
-            "results/steps/hyperparameter-tune-69a51fd5/metrics.json",
+            "results/steps/hyperparameter-tune-843b44b0/metrics.json",
             category="metrics",
-            labels={"step": "hyperparameter-tune-69a51fd5", "file": "metrics"},
+            labels={"step": "hyperparameter-tune-843b44b0", "file": "metrics"},
         ),
     log:
-        "logs/steps/hyperparameter-tune-69a51fd5.log",
+        "logs/steps/hyperparameter-tune-843b44b0.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         n_trials=q(3),
-        epochs=q(10),
-        patience=q(4),
+        steps=q(400),
+        patience=q(6),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --epochs {params.epochs:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --steps {params.steps:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:146
+# /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:158
 rule retrain_2:
     input:
         data=rules.init.output.data,
         best_params=rules.hyperparameter_tune.output.best_params,
     output:
-        model="results/steps/retrain-9f276d0f/model.pt",
+        model="results/steps/retrain-12286bd4/model.pt",
         curve=report(
-            "results/steps/retrain-9f276d0f/curve.png",
+            "results/steps/retrain-12286bd4/curve.png",
             category="retrain",
-            labels={"step": "retrain-9f276d0f", "file": "curve"},
+            labels={"step": "retrain-12286bd4", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-9f276d0f/metrics.json",
+            "results/steps/retrain-12286bd4/metrics.json",
             category="metrics",
-            labels={"step": "retrain-9f276d0f", "file": "metrics"},
+            labels={"step": "retrain-12286bd4", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-9f276d0f.log",
+        "logs/steps/retrain-12286bd4.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.data:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} --params-json={input.best_params:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.data:q} --params-json={input.best_params:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+
+
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:169
+rule ml_evaluate_3:
+    input:
+        model=rules.retrain_2.output.model,
+        test=rules.init.output.test,
+        baseline=rules.baseline.output.baseline,
+    output:
+        report="results/steps/ml-evaluate-a0621449/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-a0621449/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-a0621449", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-a0621449/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-a0621449", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/ml-evaluate-a0621449.log",
+    conda:
+        "../../environment.yml"
+    params:
+        ledger=q("results/ledger.jsonl"),
+    shell:
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+
+
+# gate-accuracy at workflow/commands/ml-pipeline-full.md:4:184
+checkpoint gate_accuracy_2:
+    input:
+        metrics=rules.ml_evaluate_3.output.metrics,
+    output:
+        decision=report(
+            "results/steps/gate-accuracy-aff40190/decision.json",
+            category="gates",
+            labels={"gate": "gate-accuracy-aff40190"},
+        ),
+    log:
+        "logs/steps/gate-accuracy-aff40190.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        op=">",
+        key="accuracy",
+        threshold="0.87",
+    shell:
+        "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
+
+
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/ml-pipeline-full.md:4:204
+rule ml_deploy_4:
+    input:
+        model=rules.retrain_2.output.model,
+        metrics=rules.ml_evaluate_3.output.metrics,
+        # ordering only: runs after gate-accuracy, reads none of its files
+        after=rules.gate_accuracy_2.output.decision,
+    output:
+        record="results/steps/ml-deploy-53957ae9/deploy.json",
+        metrics=report(
+            "results/steps/ml-deploy-53957ae9/metrics.json",
+            category="metrics",
+            labels={"step": "ml-deploy-53957ae9", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/ml-deploy-53957ae9.log",
+    conda:
+        "../../environment.yml"
+    params:
+        registry=q("registry"),
+        dvc_remote=q("dvc-remote"),
+        model_name=q("simple_lstm"),
+    shell:
+        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # joins the branches of gate-accuracy
 rule join_accuracy:
     input:
+        decision=rules.gate_accuracy_2.output.decision,
+        chosen=lambda w: choose(
+            checkpoints.gate_accuracy_2,
+            {
+                "then": rules.ml_deploy_4.output.metrics,
+                "else": rules.gate_accuracy_2.output.decision,
+            },
+        ),
+    output:
+        join="results/steps/join-accuracy-67780501/join.json",
+    log:
+        "logs/steps/join-accuracy-67780501.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q} > {log:q} 2>&1"
+
+
+# joins the branches of gate-accuracy
+rule join_accuracy_2:
+    input:
         decision=rules.gate_accuracy.output.decision,
         chosen=lambda w: choose(
             checkpoints.gate_accuracy,
             {
-                "then": rules.ml_deploy.output.metrics,
-                "else": rules.retrain_2.output.metrics,
+                "then": rules.ml_deploy_3.output.metrics,
+                "else": rules.join_accuracy.output.join,
             },
         ),
     output:
-        join="results/steps/join-accuracy-331586be/join.json",
+        join="results/steps/join-accuracy-078365ef/join.json",
     log:
-        "logs/steps/join-accuracy-331586be.log",
+        "logs/steps/join-accuracy-078365ef.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -216,7 +341,7 @@ rule join_accuracy:
 # target: snakemake -c2 ml_pipeline_full
 rule ml_pipeline_full:
     input:
-        final=rules.join_accuracy.output.join,
+        final=rules.join_accuracy_2.output.join,
         index="rules/compiled/ml-pipeline-full.json",
     output:
         "results/ml-pipeline-full/index.json",

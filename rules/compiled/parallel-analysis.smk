@@ -3,7 +3,7 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 917686b9cc44cf5d
+# sources-hash: d81b566a4ac8bb41
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
@@ -111,15 +111,15 @@ rule aggregate:
             rules.setup_monitoring.output.response,
         ),
     output:
-        prompt="results/steps/aggregate-0425496e/prompt.md",
-        response="results/steps/aggregate-0425496e/response.md",
+        prompt="results/steps/aggregate-c8b60211/prompt.md",
+        response="results/steps/aggregate-c8b60211/response.md",
         metrics=report(
-            "results/steps/aggregate-0425496e/metrics.json",
+            "results/steps/aggregate-c8b60211/metrics.json",
             category="metrics",
-            labels={"step": "aggregate-0425496e", "file": "metrics"},
+            labels={"step": "aggregate-c8b60211", "file": "metrics"},
         ),
     log:
-        "logs/steps/aggregate-0425496e.log",
+        "logs/steps/aggregate-c8b60211.log",
     conda:
         "../../environment.yml"
     resources:
@@ -135,7 +135,7 @@ rule aggregate:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("aggregate-0425496e"),
+        agent_step=q("aggregate-c8b60211"),
     shell:
         "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
@@ -145,15 +145,15 @@ rule plan:
     input:
         response=rules.aggregate.output.response,
     output:
-        prompt="results/steps/plan-ea9be0c5/prompt.md",
-        response="results/steps/plan-ea9be0c5/response.md",
+        prompt="results/steps/plan-37d40f89/prompt.md",
+        response="results/steps/plan-37d40f89/response.md",
         metrics=report(
-            "results/steps/plan-ea9be0c5/metrics.json",
+            "results/steps/plan-37d40f89/metrics.json",
             category="metrics",
-            labels={"step": "plan-ea9be0c5", "file": "metrics"},
+            labels={"step": "plan-37d40f89", "file": "metrics"},
         ),
     log:
-        "logs/steps/plan-ea9be0c5.log",
+        "logs/steps/plan-37d40f89.log",
     conda:
         "../../environment.yml"
     resources:
@@ -169,7 +169,7 @@ rule plan:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("plan-ea9be0c5"),
+        agent_step=q("plan-37d40f89"),
     shell:
         "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 

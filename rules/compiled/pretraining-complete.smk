@@ -2,128 +2,145 @@
 # It is rebuilt when a definition it came from changes.
 # flow: pretraining-complete
 # chain: /pretraining-complete
-# sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/preprocess.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 834e18cbc5d0da8d
+# sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
+# sources-hash: eef8a72d5f3cd579
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
-# feature_engineer_2: the same step as in rules/compiled/preprocess-time-series.smk, computed once
+
+# /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess.md:4:9
+rule feature_engineer_2:
+    input:
+        data=rules.init.output.data,
+        test=rules.init.output.test,
+    output:
+        features="results/steps/feature-engineer-6bb43873/features.npz",
+        test_features="results/steps/feature-engineer-6bb43873/test_features.npz",
+        metrics=report(
+            "results/steps/feature-engineer-6bb43873/metrics.json",
+            category="metrics",
+            labels={"step": "feature-engineer-6bb43873", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/feature-engineer-6bb43873.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# /pretrain (workflow/commands/pretrain.md) at workflow/commands/pretraining-complete.md:4:24
-rule pretrain:
+# /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/pretrain.md:5:9
+rule pretrain_bilstm_2:
     input:
         unlabelled=rules.init.output.unlabelled,
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer_2.output.metrics,
     output:
-        encoder="results/steps/pretrain-9ca9c729/encoder.pt",
+        encoder="results/steps/pretrain-bilstm-f03e4c8b/encoder.pt",
         curve=report(
-            "results/steps/pretrain-9ca9c729/curve.png",
-            category="pretrain",
-            labels={"step": "pretrain-9ca9c729", "file": "curve"},
+            "results/steps/pretrain-bilstm-f03e4c8b/curve.png",
+            category="pretrain-bilstm",
+            labels={"step": "pretrain-bilstm-f03e4c8b", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/pretrain-9ca9c729/metrics.json",
+            "results/steps/pretrain-bilstm-f03e4c8b/metrics.json",
             category="metrics",
-            labels={"step": "pretrain-9ca9c729", "file": "metrics"},
+            labels={"step": "pretrain-bilstm-f03e4c8b", "file": "metrics"},
         ),
     log:
-        "logs/steps/pretrain-9ca9c729.log",
+        "logs/steps/pretrain-bilstm-f03e4c8b.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         sigma=q(0.12),
-        epochs=q(4),
+        steps=q(1000),
         mask_ratio=q(0.15),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.epochs:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /fine-tune (workflow/commands/fine-tune.md) at workflow/commands/pretraining-complete.md:4:36
-rule fine_tune:
+# /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/fine-tune.md:5:9
+rule fine_tune_simplelstm_2:
     input:
-        encoder=rules.pretrain.output.encoder,
+        encoder=rules.pretrain_bilstm_2.output.encoder,
         features=rules.feature_engineer_2.output.features,
     output:
-        model="results/steps/fine-tune-df92a698/model.pt",
+        model="results/steps/fine-tune-simplelstm-7861b1d0/model.pt",
         curve=report(
-            "results/steps/fine-tune-df92a698/curve.png",
-            category="fine-tune",
-            labels={"step": "fine-tune-df92a698", "file": "curve"},
+            "results/steps/fine-tune-simplelstm-7861b1d0/curve.png",
+            category="fine-tune-simplelstm",
+            labels={"step": "fine-tune-simplelstm-7861b1d0", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/fine-tune-df92a698/metrics.json",
+            "results/steps/fine-tune-simplelstm-7861b1d0/metrics.json",
             category="metrics",
-            labels={"step": "fine-tune-df92a698", "file": "metrics"},
+            labels={"step": "fine-tune-simplelstm-7861b1d0", "file": "metrics"},
         ),
     log:
-        "logs/steps/fine-tune-df92a698.log",
+        "logs/steps/fine-tune-simplelstm-7861b1d0.log",
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
     params:
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /evaluate (workflow/commands/evaluate.md) at workflow/commands/pretraining-complete.md:4:49
-rule evaluate_3:
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
+rule ml_evaluate_4:
     input:
-        model=rules.fine_tune.output.model,
+        model=rules.fine_tune_simplelstm_2.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/evaluate-d0392351/report.json",
+        report="results/steps/ml-evaluate-75306738/report.json",
         reliability=report(
-            "results/steps/evaluate-d0392351/reliability.png",
-            category="evaluate",
-            labels={"step": "evaluate-d0392351", "file": "reliability"},
+            "results/steps/ml-evaluate-75306738/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-75306738", "file": "reliability"},
         ),
         metrics=report(
-            "results/steps/evaluate-d0392351/metrics.json",
+            "results/steps/ml-evaluate-75306738/metrics.json",
             category="metrics",
-            labels={"step": "evaluate-d0392351", "file": "metrics"},
+            labels={"step": "ml-evaluate-75306738", "file": "metrics"},
         ),
     log:
-        "logs/steps/evaluate-d0392351.log",
+        "logs/steps/ml-evaluate-75306738.log",
     conda:
         "../../environment.yml"
     params:
         ledger=q("results/ledger.jsonl"),
-        registry=q("registry"),
-        model_name=q("simple_lstm"),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step evaluate --threads {threads:q} --compare-registry true --registry {params.registry:u} --model-name {params.model_name:u} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/pretraining-complete.md:4:61
-rule deploy_3:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_5:
     input:
-        model=rules.fine_tune.output.model,
-        metrics=rules.evaluate_3.output.metrics,
+        model=rules.fine_tune_simplelstm_2.output.model,
+        metrics=rules.ml_evaluate_4.output.metrics,
     output:
-        record="results/steps/deploy-d5ee8d3a/deploy.json",
+        record="results/steps/ml-deploy-b1f79e6a/deploy.json",
         metrics=report(
-            "results/steps/deploy-d5ee8d3a/metrics.json",
+            "results/steps/ml-deploy-b1f79e6a/metrics.json",
             category="metrics",
-            labels={"step": "deploy-d5ee8d3a", "file": "metrics"},
+            labels={"step": "ml-deploy-b1f79e6a", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-d5ee8d3a.log",
+        "logs/steps/ml-deploy-b1f79e6a.log",
     conda:
         "../../environment.yml"
     params:
@@ -137,7 +154,7 @@ rule deploy_3:
 # target: snakemake -c2 pretraining_complete
 rule pretraining_complete:
     input:
-        final=rules.deploy_3.output.metrics,
+        final=rules.ml_deploy_5.output.metrics,
         index="rules/compiled/pretraining-complete.json",
     output:
         "results/pretraining-complete/index.json",

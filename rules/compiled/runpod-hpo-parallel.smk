@@ -2,16 +2,21 @@
 # It is rebuilt when a definition it came from changes.
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
-# sources: workflow/commands/analyze-failures.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 05dbf1af701c315a
+# sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
+# sources-hash: 8ced7ac525b33b5f
 
 register_variants(
     "train",
     {
-        "sigma-0.10": {"sigma": "0.10"},
-        "sigma-0.12": {"sigma": "0.12"},
-        "sigma-0.15": {"sigma": "0.15"},
-        "sigma-0.20": {"sigma": "0.20"},
+        "sigma-0.0_seed-1": {"sigma": "0.0", "seed": 1},
+        "sigma-0.0_seed-2": {"sigma": "0.0", "seed": 2},
+        "sigma-0.0_seed-3": {"sigma": "0.0", "seed": 3},
+        "sigma-0.10_seed-1": {"sigma": "0.10", "seed": 1},
+        "sigma-0.10_seed-2": {"sigma": "0.10", "seed": 2},
+        "sigma-0.10_seed-3": {"sigma": "0.10", "seed": 3},
+        "sigma-0.20_seed-1": {"sigma": "0.20", "seed": 1},
+        "sigma-0.20_seed-2": {"sigma": "0.20", "seed": 2},
+        "sigma-0.20_seed-3": {"sigma": "0.20", "seed": 3},
     },
 )
 
@@ -39,29 +44,32 @@ rule init_3:
         # ordering only: runs after /runpod-setup, reads none of its files
         after=rules.runpod_setup.output.metrics,
     output:
-        data="results/steps/init-de7b08cb/data.parquet",
-        test="results/steps/init-de7b08cb/test.parquet",
-        unlabelled="results/steps/init-de7b08cb/unlabelled.parquet",
-        env="results/steps/init-de7b08cb/env.json",
+        data="results/steps/init-6aa6f3c2/data.parquet",
+        test="results/steps/init-6aa6f3c2/test.parquet",
+        unlabelled="results/steps/init-6aa6f3c2/unlabelled.parquet",
+        env="results/steps/init-6aa6f3c2/env.json",
         metrics=report(
-            "results/steps/init-de7b08cb/metrics.json",
+            "results/steps/init-6aa6f3c2/metrics.json",
             category="metrics",
-            labels={"step": "init-de7b08cb", "file": "metrics"},
+            labels={"step": "init-6aa6f3c2", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-de7b08cb.log",
+        "logs/steps/init-6aa6f3c2.log",
     conda:
         "../../environment.yml"
     params:
-        n_labelled=q(1000),
-        n_test=q(300),
-        n_unlabelled=q(2000),
+        n_labelled=q(200),
+        n_test=q(600),
+        n_unlabelled=q(4000),
         data_seed=q(7),
         shift=q(0.0),
+        label_noise=q(0.03),
         source=q(""),
+        test_frac=q(0.2),
+        embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
@@ -70,42 +78,41 @@ rule feature_engineer_4:
         data=rules.init_3.output.data,
         test=rules.init_3.output.test,
     output:
-        features="results/steps/feature-engineer-1a0d7b6f/features.npz",
-        test_features="results/steps/feature-engineer-1a0d7b6f/test_features.npz",
+        features="results/steps/feature-engineer-68a4e82b/features.npz",
+        test_features="results/steps/feature-engineer-68a4e82b/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-1a0d7b6f/metrics.json",
+            "results/steps/feature-engineer-68a4e82b/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-1a0d7b6f", "file": "metrics"},
+            labels={"step": "feature-engineer-68a4e82b", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-1a0d7b6f.log",
+        "logs/steps/feature-engineer-68a4e82b.log",
     conda:
         "../../environment.yml"
     shell:
         "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:35
+# /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:26
 rule train:
     input:
         unlabelled=rules.init_3.output.unlabelled,
         features=rules.feature_engineer_4.output.features,
-        test=rules.init_3.output.test,
     output:
-        encoder="results/steps/train-e840de3d/{variant}/encoder.pt",
-        model="results/steps/train-e840de3d/{variant}/model.pt",
+        encoder="results/steps/train-a43b2791/{variant}/encoder.pt",
+        model="results/steps/train-a43b2791/{variant}/model.pt",
         curve=report(
-            "results/steps/train-e840de3d/{variant}/curve.png",
+            "results/steps/train-a43b2791/{variant}/curve.png",
             category="train",
-            labels={"step": "train-e840de3d", "file": "curve"},
+            labels={"step": "train-a43b2791", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/train-e840de3d/{variant}/metrics.json",
+            "results/steps/train-a43b2791/{variant}/metrics.json",
             category="metrics",
-            labels={"step": "train-e840de3d", "file": "metrics"},
+            labels={"step": "train-a43b2791", "file": "metrics"},
         ),
     log:
-        "logs/steps/train-e840de3d/{variant}.log",
+        "logs/steps/train-a43b2791/{variant}.log",
     group:
         "sweep_train" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -113,111 +120,184 @@ rule train:
     resources:
         mem_mb=2000,
     params:
-        sigma=lambda w: q(variant("train", w.variant, "sigma")),
-        pretrain_epochs=q(3),
         model=q("simple_lstm"),
-        epochs=q(20),
-        patience=q(5),
-        batch_size=q(64),
+        steps=q(400),
+        batch_size=q(32),
         lr=q(0.003),
         weight_decay=q(0.01),
+        patience=q(6),
         jitter=q(0.03),
-        seed=q(17),
+        seed=lambda w: q(variant("train", w.variant, "seed")),
         device=q("auto"),
-        ledger=q("results/ledger.jsonl"),
+        sigma=lambda w: q(variant("train", w.variant, "sigma")),
+        start=q("pretrained"),
+        pretrain_steps=q(1000),
     shell:
-        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --pretrain-epochs {params.pretrain_epochs:u} --ledger={params.ledger:u} --arch {params.model:u} --epochs {params.epochs:u} --patience {params.patience:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
-# /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:116
+# /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:79
 rule results_aggregate:
     input:
         metrics=expand(
             rules.train.output.metrics,
-            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
+            variant=[
+                "sigma-0.0_seed-1",
+                "sigma-0.0_seed-2",
+                "sigma-0.0_seed-3",
+                "sigma-0.10_seed-1",
+                "sigma-0.10_seed-2",
+                "sigma-0.10_seed-3",
+                "sigma-0.20_seed-1",
+                "sigma-0.20_seed-2",
+                "sigma-0.20_seed-3",
+            ],
         ),
     output:
-        summary="results/steps/results-aggregate-db6d0ed5/summary.json",
+        summary="results/steps/results-aggregate-ec7246e5/summary.json",
         plot=report(
-            "results/steps/results-aggregate-db6d0ed5/metric_vs_sigma.png",
+            "results/steps/results-aggregate-ec7246e5/metric_vs_sigma.png",
             category="results:aggregate",
-            labels={"step": "results-aggregate-db6d0ed5", "file": "plot"},
+            labels={"step": "results-aggregate-ec7246e5", "file": "plot"},
         ),
         metrics=report(
-            "results/steps/results-aggregate-db6d0ed5/metrics.json",
+            "results/steps/results-aggregate-ec7246e5/metrics.json",
             category="metrics",
-            labels={"step": "results-aggregate-db6d0ed5", "file": "metrics"},
+            labels={"step": "results-aggregate-ec7246e5", "file": "metrics"},
         ),
     log:
-        "logs/steps/results-aggregate-db6d0ed5.log",
+        "logs/steps/results-aggregate-ec7246e5.log",
     conda:
         "../../environment.yml"
+    params:
+        metric=q("val_accuracy"),
     shell:
-        "( python scripts/aggregate.py --metrics {input.metrics:q} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
+        "( python scripts/aggregate.py --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
 
-# /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:137
+# /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:100
 rule best_model_select:
     input:
         summary=rules.results_aggregate.output.summary,
         model=expand(
             rules.train.output.model,
-            variant=["sigma-0.10", "sigma-0.12", "sigma-0.15", "sigma-0.20"],
+            variant=[
+                "sigma-0.0_seed-1",
+                "sigma-0.0_seed-2",
+                "sigma-0.0_seed-3",
+                "sigma-0.10_seed-1",
+                "sigma-0.10_seed-2",
+                "sigma-0.10_seed-3",
+                "sigma-0.20_seed-1",
+                "sigma-0.20_seed-2",
+                "sigma-0.20_seed-3",
+            ],
         ),
     output:
-        model="results/steps/best-model-select-1ccb529b/model.pt",
+        model="results/steps/best-model-select-76beafcc/model.pt",
         metrics=report(
-            "results/steps/best-model-select-1ccb529b/metrics.json",
+            "results/steps/best-model-select-76beafcc/metrics.json",
             category="metrics",
-            labels={"step": "best-model-select-1ccb529b", "file": "metrics"},
+            labels={"step": "best-model-select-76beafcc", "file": "metrics"},
         ),
     log:
-        "logs/steps/best-model-select-1ccb529b.log",
+        "logs/steps/best-model-select-76beafcc.log",
     conda:
         "../../environment.yml"
     shell:
         "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# gate-best-acc at workflow/commands/runpod-hpo-parallel.md:4:158
-checkpoint gate_best_acc:
+# /baseline (workflow/commands/baseline.md) at workflow/commands/runpod-hpo-parallel.md:4:121
+rule baseline_2:
     input:
-        metrics=rules.best_model_select.output.metrics,
+        data=rules.init_3.output.data,
+        # ordering only: runs after /best-model:select, reads none of its files
+        after=rules.best_model_select.output.metrics,
     output:
-        decision=report(
-            "results/steps/gate-best-acc-4d8a2072/decision.json",
-            category="gates",
-            labels={"gate": "gate-best-acc-4d8a2072"},
+        baseline="results/steps/baseline-e626a650/baseline.json",
+        metrics=report(
+            "results/steps/baseline-e626a650/metrics.json",
+            category="metrics",
+            labels={"step": "baseline-e626a650", "file": "metrics"},
         ),
     log:
-        "logs/steps/gate-best-acc-4d8a2072.log",
+        "logs/steps/baseline-e626a650.log",
+    conda:
+        "../../environment.yml"
+    params:
+        folds=q(5),
+    shell:
+        "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
+
+
+# /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/runpod-hpo-parallel.md:4:133
+rule ml_evaluate_5:
+    input:
+        model=rules.best_model_select.output.model,
+        test=rules.init_3.output.test,
+        baseline=rules.baseline_2.output.baseline,
+    output:
+        report="results/steps/ml-evaluate-21d3be32/report.json",
+        reliability=report(
+            "results/steps/ml-evaluate-21d3be32/reliability.png",
+            category="ml-evaluate",
+            labels={"step": "ml-evaluate-21d3be32", "file": "reliability"},
+        ),
+        metrics=report(
+            "results/steps/ml-evaluate-21d3be32/metrics.json",
+            category="metrics",
+            labels={"step": "ml-evaluate-21d3be32", "file": "metrics"},
+        ),
+    log:
+        "logs/steps/ml-evaluate-21d3be32.log",
+    conda:
+        "../../environment.yml"
+    params:
+        ledger=q("results/ledger.jsonl"),
+    shell:
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+
+
+# gate-acc at workflow/commands/runpod-hpo-parallel.md:4:148
+checkpoint gate_acc_2:
+    input:
+        metrics=rules.ml_evaluate_5.output.metrics,
+    output:
+        decision=report(
+            "results/steps/gate-acc-16ff1aa3/decision.json",
+            category="gates",
+            labels={"gate": "gate-acc-16ff1aa3"},
+        ),
+    log:
+        "logs/steps/gate-acc-16ff1aa3.log",
     localrule: True
     conda:
         "../../environment.yml"
     params:
         op=">",
-        key="best_acc",
-        threshold="0.90",
+        key="accuracy",
+        threshold="0.87",
     shell:
         "python -m slashmake.runtime gate --op {params.op:q} --metrics {input.metrics:q} --key {params.key:q} --threshold {params.threshold:q} --out {output:q} > {log:q} 2>&1"
 
 
-# /deploy (workflow/commands/deploy.md) at workflow/commands/runpod-hpo-parallel.md:4:178
-rule deploy_4:
+# /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
+rule ml_deploy_6:
     input:
         model=rules.best_model_select.output.model,
-        metrics=rules.best_model_select.output.metrics,
-        # ordering only: runs after gate-best-acc, reads none of its files
-        after=rules.gate_best_acc.output.decision,
+        metrics=rules.ml_evaluate_5.output.metrics,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc_2.output.decision,
     output:
-        record="results/steps/deploy-2f85b6c7/deploy.json",
+        record="results/steps/ml-deploy-b049be1c/deploy.json",
         metrics=report(
-            "results/steps/deploy-2f85b6c7/metrics.json",
+            "results/steps/ml-deploy-b049be1c/metrics.json",
             category="metrics",
-            labels={"step": "deploy-2f85b6c7", "file": "metrics"},
+            labels={"step": "ml-deploy-b049be1c", "file": "metrics"},
         ),
     log:
-        "logs/steps/deploy-2f85b6c7.log",
+        "logs/steps/ml-deploy-b049be1c.log",
     conda:
         "../../environment.yml"
     params:
@@ -228,44 +308,44 @@ rule deploy_4:
         "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:196
+# /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:181
 rule analyze_failures:
     input:
         summary=rules.results_aggregate.output.summary,
-        # ordering only: runs after gate-best-acc, reads none of its files
-        after=rules.gate_best_acc.output.decision,
+        # ordering only: runs after gate-acc, reads none of its files
+        after=rules.gate_acc_2.output.decision,
     output:
-        report="results/steps/analyze-failures-c9ecc49d/failures.json",
+        report="results/steps/analyze-failures-1cfc40f8/failures.json",
         metrics=report(
-            "results/steps/analyze-failures-c9ecc49d/metrics.json",
+            "results/steps/analyze-failures-1cfc40f8/metrics.json",
             category="metrics",
-            labels={"step": "analyze-failures-c9ecc49d", "file": "metrics"},
+            labels={"step": "analyze-failures-1cfc40f8", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-failures-c9ecc49d.log",
+        "logs/steps/analyze-failures-1cfc40f8.log",
     conda:
         "../../environment.yml"
     params:
-        threshold=q(0.9),
+        threshold=q(0.87),
     shell:
         "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
-# joins the branches of gate-best-acc
-rule join_best_acc:
+# joins the branches of gate-acc
+rule join_acc_2:
     input:
-        decision=rules.gate_best_acc.output.decision,
+        decision=rules.gate_acc_2.output.decision,
         chosen=lambda w: choose(
-            checkpoints.gate_best_acc,
+            checkpoints.gate_acc_2,
             {
-                "then": rules.deploy_4.output.metrics,
+                "then": rules.ml_deploy_6.output.metrics,
                 "else": rules.analyze_failures.output.metrics,
             },
         ),
     output:
-        join="results/steps/join-best-acc-7ebb4275/join.json",
+        join="results/steps/join-acc-e446b0ee/join.json",
     log:
-        "logs/steps/join-best-acc-7ebb4275.log",
+        "logs/steps/join-acc-e446b0ee.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -276,7 +356,7 @@ rule join_best_acc:
 # target: snakemake -c2 runpod_hpo_parallel
 rule runpod_hpo_parallel:
     input:
-        final=rules.join_best_acc.output.join,
+        final=rules.join_acc_2.output.join,
         index="rules/compiled/runpod-hpo-parallel.json",
     output:
         "results/runpod-hpo-parallel/index.json",

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .deffile import decode
+from .deffile import decode, find_node, node_span
 from .defmodel import Definitions
 from .errors import ConfigError, DefinitionError, Source, Span, closest
 
@@ -33,23 +33,10 @@ class ConfigDoc:
         """Where a path of keys sits in the file (the nearest part that is there), or None."""
         if self.source is None or self.node is None:
             return None
-        node: Any = self.node
-        found: Any = None
-        for key in keys:
-            nxt = None
-            if isinstance(node, yaml.MappingNode):
-                for k, v in node.value:
-                    if k.value == str(key):
-                        nxt, found = v, (v if value else k)
-                        break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                nxt = found = node.value[key]
-            if nxt is None:
-                break
-            node = nxt
+        found = find_node(self.node, keys, value)
         if found is None:
             return Span(self.source, 0, 1)
-        return Span(self.source, found.start_mark.index, max(found.end_mark.index, found.start_mark.index + 1))
+        return node_span(self.source, found)
 
 
 def read_config(root: Path, config_file: str | None = None) -> ConfigDoc:

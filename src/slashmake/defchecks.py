@@ -260,18 +260,9 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str],
                  unknown_tools: dict[str, list[str]] | None = None, origin: str = "project",
                  text: str | None = None) -> Command:
     """Read and check one command file (``droids``: the names a ``droid:`` key may use)."""
-    f = DefFile(path, _rel(path, root), text)
+    f, sm = _read(path, root, text, COMMAND_TOP_KEYS, COMMAND_KEYS, "kept for the agent, ignored here", warnings)
     data = f.data
     unknown = unknown_tools if unknown_tools is not None else {}
-    for key in data:
-        if key not in COMMAND_TOP_KEYS:
-            warnings.append(f.warn_at(f"unknown key '{key}' (kept for the agent, ignored here)", key))
-    sm = data.get("slashmake")
-    if sm is None:
-        sm = {}
-    if not isinstance(sm, dict):
-        raise f.error(f"'slashmake' must be a mapping, not {_type_name(sm)}", "slashmake")
-    check_types(f, sm, COMMAND_KEYS, ("slashmake",), warnings)
     given = [k for k in ("shell", "script", "flow") if k in sm]
     if len(given) > 1:
         raise f.error(f"'{given[0]}' and '{given[1]}' cannot both be set: a command runs a program (shell or "
@@ -344,24 +335,15 @@ def load_script_command(path: Path, name: str, root: Path, text: str | None = No
 def load_droid(path: Path, root: Path, warnings: list[str], unknown_tools: dict[str, list[str]] | None = None,
                origin: str = "project", prefix: str = "", text: str | None = None) -> Droid:
     """Read and check one droid (Factory) or subagent (Claude Code) file."""
-    f = DefFile(path, _rel(path, root), text)
+    f, sm = _read(path, root, text, DROID_TOP_KEYS, DROID_KEYS, "ignored", warnings)
     data = f.data
     unknown = unknown_tools if unknown_tools is not None else {}
-    for key in data:
-        if key not in DROID_TOP_KEYS:
-            warnings.append(f.warn_at(f"unknown key '{key}' (ignored)", key))
     shown = _text(f, "name") or path.stem
     name = prefix + name_slug(shown)
     for key in ("model", "reasoningEffort"):
         if isinstance(data.get(key), (dict, list)):
             raise f.error(f"'{key}' must be a string, not {_type_name(data[key])}", key)
     tools = _tools(f, "tools", warnings, unknown) if data.get("tools") is not None else None
-    sm = data.get("slashmake")
-    if sm is None:
-        sm = {}
-    if not isinstance(sm, dict):
-        raise f.error(f"'slashmake' must be a mapping, not {_type_name(sm)}", "slashmake")
-    check_types(f, sm, DROID_KEYS, ("slashmake",), warnings)
     _check_resources(f, sm.get("resources") or {}, ("slashmake", "resources"))
     model, effort = data.get("model"), data.get("reasoningEffort")
     return Droid(
@@ -371,6 +353,25 @@ def load_droid(path: Path, root: Path, warnings: list[str], unknown_tools: dict[
         origin=origin, display_name=shown, reasoning_effort=str(effort) if effort is not None else None,
         meta=dict(data),
     )
+
+
+def _read(path: Path, root: Path, text: str | None, top_keys: Collection[str], keys: dict[str, tuple[type, ...]], ignored: str,
+          warnings: list[str]) -> tuple[DefFile, dict[str, Any]]:
+    """A command or droid file and its ``slashmake:`` mapping (empty when absent), its keys checked.
+
+    A top-level key outside ``top_keys`` is a warning (``ignored`` says what becomes of it).
+    """
+    f = DefFile(path, _rel(path, root), text)
+    for key in f.data:
+        if key not in top_keys:
+            warnings.append(f.warn_at(f"unknown key '{key}' ({ignored})", key))
+    sm = f.data.get("slashmake")
+    if sm is None:
+        sm = {}
+    if not isinstance(sm, dict):
+        raise f.error(f"'slashmake' must be a mapping, not {_type_name(sm)}", "slashmake")
+    check_types(f, sm, keys, ("slashmake",), warnings)
+    return f, sm
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -15,6 +15,7 @@ Text is UTF-8, with or without a byte-order mark, with LF or CRLF line ends; any
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,32 @@ def yaml_error(e: yaml.YAMLError, source: Source, base: int) -> DefinitionError:
     pos = min(base + (mark.index if mark else 0), max(0, len(source.text) - 1))
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
     return DefinitionError(f"invalid YAML: {problem}", Span(source, pos, pos + 1))
+
+
+def find_node(root: yaml.Node, keys: Sequence[str | int], value: bool) -> yaml.Node | None:
+    """The node at a path of ``keys`` (key names, list indexes) under ``root``: the key's node, or its
+    value if asked; where the path leaves the tree, the nearest part that is there; None if no part is."""
+    node: yaml.Node = root
+    found: yaml.Node | None = None
+    for key in keys:
+        nxt: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(key):
+                    nxt, found = v, (v if value else k)
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            nxt = found = node.value[key]
+        if nxt is None:
+            break
+        node = nxt
+    return found
+
+
+def node_span(source: Source, node: yaml.Node, base: int = 0) -> Span:
+    """The span of a YAML node composed from text that starts at offset ``base`` of ``source``."""
+    start = base + node.start_mark.index
+    return Span(source, start, max(base + node.end_mark.index, start + 1))
 
 
 class DefFile:
@@ -181,27 +208,13 @@ class DefFile:
             if seg is None:
                 return Span(self.source, self.offset, self.offset + 3)
             return self._seg_span(seg, value=value)
-        node: Any = self.node
-        found: Any = None
-        for key in keys[1:]:
-            nxt = None
-            if isinstance(node, yaml.MappingNode):
-                for k, v in node.value:
-                    if k.value == str(key):
-                        nxt, found = v, (v if value else k)
-                        break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                nxt = found = node.value[key]
-            if nxt is None:
-                break
-            node = nxt
+        found = find_node(self.node, keys[1:], value)
         if found is None:
             seg = self.segs.get("slashmake")
             if seg is not None:
                 return self._seg_span(seg, value=len(keys) == 1 and value)
             found = self.node
-        return Span(self.source, self.sm_base + found.start_mark.index,
-                    max(self.sm_base + found.end_mark.index, self.sm_base + found.start_mark.index + 1))
+        return node_span(self.source, found, self.sm_base)
 
     def error(self, message: str, *keys: str | int, value: bool = True, hint: str | None = None) -> DefinitionError:
         """An error at ``keys`` (the value, by default: the caret goes under what is wrong)."""

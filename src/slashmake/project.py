@@ -81,8 +81,18 @@ class Project:
 
     # -- macros ----------------------------------------------------------------------------------
     def macros(self) -> list[str]:
-        """Names of the commands that are flows (macros), sorted."""
-        return sorted(n for n, c in self.defs.commands.items() if c.kind == "flow")
+        """Names of the commands that are flows (macros), sorted; one-line aliases of a step are not flows."""
+        return sorted(n for n, c in self.defs.commands.items() if c.kind == "flow" and not self.alias_of_step(c.flow))
+
+    def alias_of_step(self, flow: str | None) -> bool:
+        """Whether a macro's flow is one call of a command that runs a program (``flow: /ml-deploy``).
+
+        Such an alias names a step, not a flow: it is compiled where it is used (its inputs come
+        from there), never alone, where its inputs have no producer.
+        """
+        m = _ALIAS.fullmatch((flow or "").strip())
+        target = self.defs.commands.get(m.group(1).replace(":", "/")) if m else None
+        return target is not None and target.kind != "flow"
 
     def stale(self) -> bool:
         """Whether any compiled flow is missing, orphaned, or out of date with its sources."""
@@ -256,6 +266,9 @@ class Project:
             if not file.exists() or file.read_text() != content:
                 _write(file, content)
         return target, path, resolved
+
+
+_ALIAS = re.compile(r"/([\w:-]+)")
 
 
 def target_name(flow: str) -> str:

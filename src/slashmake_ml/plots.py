@@ -28,17 +28,18 @@ def _plt() -> Any:
 
 
 def plot_curve(history: dict[str, list[float]], path: str | Path, title: str = "training") -> None:
-    """Train/val loss (and val accuracy when present) per epoch."""
+    """Train/val loss (and val accuracy when present) per evaluation, against optimiser steps."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.2))
+    steps = history.get("step") or list(range(1, len(history.get("train_loss", [])) + 1))
     for key in ("train_loss", "val_loss"):
         if history.get(key):
-            ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
-    ax.set_xlabel("epoch")
+            ax.plot(steps, history[key], label=key)
+    ax.set_xlabel("optimiser step")
     ax.set_ylabel("loss")
     if history.get("val_acc"):
         ax2 = ax.twinx()
-        ax2.plot(range(1, len(history["val_acc"]) + 1), history["val_acc"], "g--", label="val_acc")
+        ax2.plot(steps, history["val_acc"], "g--", label="val_acc")
         ax2.set_ylabel("val accuracy")
     ax.legend(loc="upper right")
     ax.set_title(title)
@@ -69,23 +70,19 @@ def plot_reliability(conf: np.ndarray, correct: np.ndarray, path: str | Path, n_
     _save(fig, path)
 
 
-def plot_metric_vs_sigma(
-    sigmas: Sequence[float], values: Sequence[float], path: str | Path, metric: str = "accuracy"
-) -> None:
-    """Sweep plot: a metric against the pre-training time-warp sigma."""
+def plot_metric_vs_sigma(groups: Sequence[dict[str, Any]], path: str | Path, metric: str = "val_accuracy") -> None:
+    """Sweep plot: mean +- sd of a metric over seeds against the time-warp sigma (one line per
+    pre-trained/scratch), from sweep.group_rows."""
     plt = _plt()
-    order = np.argsort(np.asarray(sigmas, dtype=float))
-    s = np.asarray(sigmas, dtype=float)[order]
-    v = np.asarray(values, dtype=float)[order]
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(s, v, "o-")
-    if len(v):
-        best = int(np.argmax(v))
-        ax.annotate(
-            f"best {v[best]:.3f}", (s[best], v[best]), textcoords="offset points", xytext=(0, 6), ha="center"
-        )
+    for pre in sorted({bool(g["pretrained"]) for g in groups}):
+        gs = [g for g in groups if bool(g["pretrained"]) == pre and g["sigma"] is not None]
+        if gs:
+            ax.errorbar([g["sigma"] for g in gs], [g["mean"] for g in gs], yerr=[g["sd"] for g in gs],
+                        fmt="o-", capsize=3, label="pre-trained" if pre else "scratch")
     ax.set_xlabel("time-warp sigma")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} (mean +- sd over seeds)")
     ax.set_title(f"{metric} vs sigma")
+    ax.legend(loc="lower right")
     fig.tight_layout()
     _save(fig, path)
