@@ -162,8 +162,9 @@ def test_a_run_started_elsewhere_holds_the_lock(toy: ToyProject) -> None:
             assert not (await client.call_tool("run", {"chain": "/a"})).is_error
             assert toy.ran() == ["a"]
             # A call the client gives up on stops its run: the lock is free again, nothing half-written.
+            # (30 s of sleep: under load the job must still be mid-step when the client gives up)
             with anyio.move_on_after(2.0):
-                await client.call_tool("run", {"chain": "/slow"})
+                await client.call_tool("run", {"chain": "/slow seconds=30"})
             with anyio.fail_after(60):
                 while True:
                     with open(toy.root / ".slashmake/run.lock", "a") as lock:

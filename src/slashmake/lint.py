@@ -50,7 +50,8 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
         for a, b, c in rows:
             echo(f"{a.ljust(w0)}  {b.ljust(w1)}  {c}")
     status = "ok" if not problems else "errors"
-    echo(f"{status}: {len(defs.commands)} commands ({len(project.macros())} macros), {len(defs.droids)} droids, "
+    n_macros = sum(c.kind == "flow" for c in defs.commands.values())  # one-line aliases count too
+    echo(f"{status}: {len(defs.commands)} commands ({n_macros} macros), {len(defs.droids)} droids, "
          f"{len(defs.warnings)} warnings, {len(defs.errors)} bad files")
     return problems
 

@@ -15,8 +15,10 @@ its caret; the server itself never stops on one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
+import os
 import re
 import signal
 import sys
@@ -200,7 +202,8 @@ class SlashmakeServer:
     async def _stream(self, argv: list[str], ctx: Context) -> tuple[int, str]:
         """Run ``argv`` (stdin closed: ours is the MCP channel); progress from Snakemake's step counts."""
         proc = await asyncio.create_subprocess_exec(*argv, cwd=self.root, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                    start_new_session=True)
         assert proc.stdout is not None
         lines: list[str] = []
         try:
@@ -215,8 +218,10 @@ class SlashmakeServer:
                     await ctx.report_progress(len(lines), None, line.strip().rstrip(":"))
             return await proc.wait(), "\n".join(lines)
         finally:
-            if proc.returncode is None:  # the call was cancelled: stop the run as Ctrl-C would
-                proc.send_signal(signal.SIGINT)
+            if proc.returncode is None:  # the call was cancelled: stop the run as Ctrl-C would,
+                # which signals the whole process group (the run and the jobs it started).
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGINT)
                 await proc.wait()
 
     def summary(self, resolved: Resolved, output: str, dry_run: bool) -> dict[str, Any]:

@@ -85,14 +85,16 @@ class Project:
         return sorted(n for n, c in self.defs.commands.items() if c.kind == "flow" and not self.alias_of_step(c.flow))
 
     def alias_of_step(self, flow: str | None) -> bool:
-        """Whether a macro's flow is one call of a command that runs a program (``flow: /ml-deploy``).
+        """Whether a macro's flow is one call of a command that reads upstream files (``flow: /ml-deploy``).
 
         Such an alias names a step, not a flow: it is compiled where it is used (its inputs come
-        from there), never alone, where its inputs have no producer.
+        from there), never alone, where its inputs have no producer. An alias of a command that
+        needs no upstream file stands alone, so ``snakemake <alias>`` still runs it.
         """
         m = _ALIAS.fullmatch((flow or "").strip())
         target = self.defs.commands.get(m.group(1).replace(":", "/")) if m else None
-        return target is not None and target.kind != "flow"
+        return (target is not None and target.kind != "flow"
+                and any(name not in target.optional_inputs for name in target.inputs))
 
     def stale(self) -> bool:
         """Whether any compiled flow is missing, orphaned, or out of date with its sources."""
