@@ -25,6 +25,8 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/snakefmt --check Snakefile rules/
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --lint --cores 1
+	$(VENV)/bin/slashmake lint --strict > /dev/null
+	$(VENV)/bin/slashmake agents install --check
 
 # Tests need a SLURM cluster (started here when this machine can) and start their own sshd.
 services:
