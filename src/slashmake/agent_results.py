@@ -9,19 +9,18 @@ before an agent program starts.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .agent_errors import AgentError
+from .ledger import append
 
 _FENCE_RE = re.compile(r"^[ \t]*```[ \t]*json[ \t]*\r?\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 RUN_ID_ENV = "SLASHMAKE_RUN_ID"
@@ -124,17 +123,8 @@ def check_budget(ledger: Path, max_cost_usd: float | None, label: str) -> None:
 
 
 def append_row(ledger: Path, step: str, metrics: Mapping[str, Any], **extra: Any) -> None:
-    """Append one row under an exclusive lock, in one write (parallel steps never interleave)."""
-    row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "unix_time": time.time(), "step": step,
-           "kind": "agent", "run": run_id(), "metrics": dict(metrics), **extra}
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    """Append the agent step's row, tagged with its kind and this run's id (for the budget)."""
+    append(ledger, step, metrics, kind="agent", run=run_id(), **extra)
 
 
 def note_budget(ledger: Path, max_cost_usd: float | None) -> None:
