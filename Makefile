@@ -23,6 +23,8 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests scripts bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/slashmake compile --check
 	$(VENV)/bin/snakefmt --check Snakefile rules/
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --lint --cores 1
 	$(VENV)/bin/slashmake lint --strict > /dev/null

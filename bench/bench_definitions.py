@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from slashmake import deffile
+from slashmake.definitions import files as deffile
 from slashmake.definitions import load
 
 REPO = Path(__file__).resolve().parent.parent

@@ -53,7 +53,7 @@ def compare(name: str, kind: str, n: int, chain: str, repeats: int, goal: float)
         chain_file = ours / "chain.flow"
         chain_file.write_text(chain)
         snake = [PY, "-m", "snakemake", "-n", "-c2", "--quiet", "rules", "all"]
-        run = [PY, "-m", "slashmake.cli", "run", "--dry-run", "-f", str(chain_file)]
+        run = [PY, "-m", "slashmake.interfaces.cli", "run", "--dry-run", "-f", str(chain_file)]
         cold = timed(run, ours)  # first run: compiles into the cache
         b_times, s_times = [], []
         for _ in range(repeats):

@@ -89,7 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
-    slash = [PY, "-m", "slashmake.cli", "run", "/chain10"]
+    slash = [PY, "-m", "slashmake.interfaces.cli", "run", "/chain10"]
     snake = [PY, "-m", "snakemake", "-c1", "chain10"]
     slow = {"SLASHMAKE_NO_FASTPATH": "1"}
     noop, nothing = "nothing to do", "Nothing to be done"

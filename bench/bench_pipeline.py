@@ -48,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    run = [PY, "-m", "slashmake.cli", "run", "/ml-pipeline-full", "--cores", "2"]
+    run = [PY, "-m", "slashmake.interfaces.cli", "run", "/ml-pipeline-full", "--cores", "2"]
     plain = [PY, "-m", "snakemake", "-c2", "ml_pipeline_full"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         copy_project(root)
-        cold_pre = timed([PY, "-m", "slashmake.cli", "run", "/lstm-pretraining-full", "--cores", "2"], root)
+        cold_pre = timed([PY, "-m", "slashmake.interfaces.cli", "run", "/lstm-pretraining-full", "--cores", "2"], root)
     print(f"load average now: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other work slows the cold runs)")
     print(f"/ml-pipeline-full cold: {cold:6.1f} s (goal ≤ 90 s)")
     print(f"/ml-pipeline-full warm: {w:6.2f} s (goal ≤ 3 s); baseline plain `snakemake -c2 ml_pipeline_full` "

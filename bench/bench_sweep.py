@@ -114,7 +114,7 @@ def through_slashmake(steps: int, n_unlabelled: int) -> None:
             cfg["params"] = {"n_unlabelled": n_unlabelled, "n_labelled": 200, "n_test": 50,
                              "pretrain-bilstm.steps": steps, "device": "cpu"}
             (root / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-            cli = [sys.executable, "-m", "slashmake.cli", "run"]
+            cli = [sys.executable, "-m", "slashmake.interfaces.cli", "run"]
             subprocess.run([*cli, "/init"], cwd=root, check=True, capture_output=True)
             t0 = time.perf_counter()
             subprocess.run([*cli, SWEEP, "--cores", str(cores)], cwd=root, check=True, capture_output=True)

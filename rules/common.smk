@@ -1,5 +1,5 @@
 # Hand-written helpers the compiled flows use. Imports stay light: this runs at every start.
-from slashmake.snakefile import (
+from slashmake.execution.snakefile import (
     agent_environment,
     branch,
     choose,
@@ -22,6 +22,6 @@ agent_environment(config)
 
 def bang_fingerprint(command_file, arguments):
     """What a command's `!` commands print now: a params value, so a change reruns its step."""
-    from slashmake.agent_prompt import bang_fingerprint as fingerprint
+    from slashmake.agents.prompt import bang_fingerprint as fingerprint
 
     return fingerprint(command_file, arguments)

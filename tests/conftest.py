@@ -85,7 +85,7 @@ class ToyProject:
     def slashmake(self, *args: str, check: bool = True, input: str | None = None,
                   timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run the real CLI in the project."""
-        proc = subprocess.run([PYTHON, "-m", "slashmake.cli", *args], cwd=self.root, text=True, capture_output=True,
+        proc = subprocess.run([PYTHON, "-m", "slashmake.interfaces.cli", *args], cwd=self.root, text=True, capture_output=True,
                               env=self.env(), input=input, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"slashmake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"

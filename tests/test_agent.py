@@ -1,4 +1,4 @@
-"""slashmake.agent, the agent-step runtime, through its CLI with tests/fake_agent.py."""
+"""slashmake.agents.step, the agent-step runtime, through its CLI with tests/fake_agent.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import frontmatter
 import pytest
 
-from slashmake.tools import missing_tools, normalize_tools
+from slashmake.definitions.tools import missing_tools, normalize_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = str(Path(__file__).resolve().parent / "fake_agent.py")
@@ -64,7 +64,7 @@ def run_agent(
 ) -> subprocess.CompletedProcess[str]:
     out = tmp_path / "out"
     argv = [
-        sys.executable, "-m", "slashmake.agent",
+        sys.executable, "-m", "slashmake.agents.step",
         "--command", str(command),
         "--prompt-out", str(out / "prompt.md"),
         "--response-out", str(out / "response.md"),
@@ -160,7 +160,7 @@ def test_input_with_several_paths_in_one_option(tmp_path: Path, defs: dict[str, 
     b = write(tmp_path / "b.md", "b\n")
     out = tmp_path / "out"
     argv = [
-        sys.executable, "-m", "slashmake.agent", "--command", str(defs["cmd"]),
+        sys.executable, "-m", "slashmake.agents.step", "--command", str(defs["cmd"]),
         "--input", f"response={defs['upstream']}", str(b),
         "--prompt-out", str(out / "prompt.md"), "--response-out", str(out / "response.md"),
         "--metrics-out", str(out / "metrics.json"), "--program", json.dumps(FILE_PROGRAM),
@@ -391,7 +391,7 @@ def test_fake_agent_trace_shows_overlap(tmp_path: Path, defs: dict[str, Path]) -
         procs.append(
             subprocess.Popen(
                 [
-                    sys.executable, "-m", "slashmake.agent", "--command", str(defs["cmd"]),
+                    sys.executable, "-m", "slashmake.agents.step", "--command", str(defs["cmd"]),
                     "--prompt-out", str(d / "p.md"), "--response-out", str(d / "r.md"),
                     "--metrics-out", str(d / "m.json"), "--program", json.dumps(FILE_PROGRAM),
                 ],
@@ -507,7 +507,7 @@ BRANCHES = {
     "b": ("data-infrastructure-engineer", "validate-data-pipeline"),
     "c": ("ml-observability-monitoring-engineer", "setup-monitoring"),
 }
-AGENT = ("python -m slashmake.agent --command {params.cmd:q} --droid {params.droid:q} "
+AGENT = ("python -m slashmake.agents.step --command {params.cmd:q} --droid {params.droid:q} "
          "--arguments {params.args:q} --prompt-out {output.prompt:q} --response-out {output.response:q} "
          "--metrics-out {output.metrics:q} --program {params.prog:q} --tools-format droid --timeout 60")
 
@@ -571,7 +571,7 @@ def test_agent_steps_under_snakemake_respect_the_agents_cap(tmp_path: Path) -> N
 
 
 def test_model_and_effort_come_from_the_droid_or_drop_out() -> None:
-    from slashmake.agent import build_argv
+    from slashmake.agents.step import build_argv
 
     template = ["claude", "-p", "{prompt}", "--model", "{model}", "--effort", "{effort}"]
     argv = build_argv(template, "/p.md", "hi", [], {"model": "sonnet", "effort": "high"})

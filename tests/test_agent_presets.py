@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slashmake.agent_program import Settings, preset_argv
+from slashmake.agents.program import Settings, preset_argv
 
 BIN = Path(__file__).resolve().parent / "bin"
 
@@ -62,7 +62,7 @@ def test_claude_preset_json_needs_no_verbose() -> None:
     ("codex", Settings(), "agent.preset"),
 ])
 def test_bad_preset_settings_are_usage_errors(preset: str, settings: Settings, word: str) -> None:
-    from slashmake.agent_errors import AgentError
+    from slashmake.agents.errors import AgentError
 
     with pytest.raises(AgentError, match=word) as info:
         preset_argv(preset, settings, "/p.md", [], "/proj", "P")
@@ -85,7 +85,7 @@ def step(tmp_path: Path) -> dict[str, Path]:
 def run_step(tmp: Path, step: dict[str, Path], preset: str, *extra: str, env: dict[str, str] | None = None,
              name: str = "out") -> subprocess.CompletedProcess[str]:
     out = tmp / name
-    argv = [sys.executable, "-m", "slashmake.agent", "--command", str(step["cmd"]), "--droid", str(step["droid"]),
+    argv = [sys.executable, "-m", "slashmake.agents.step", "--command", str(step["cmd"]), "--droid", str(step["droid"]),
             "--arguments", json.dumps(["src/app.py"]), "--prompt-out", str(out / "prompt.md"),
             "--response-out", str(out / "response.md"), "--metrics-out", str(out / "metrics.json"),
             "--preset", preset, "--step", name, "--timeout", "60", *extra]
@@ -138,7 +138,7 @@ def test_happy_path(tmp_path: Path, step: dict[str, Path], preset: str, output: 
 def test_progress_streams_into_the_log_while_it_runs(tmp_path: Path, step: dict[str, Path]) -> None:
     log = tmp_path / "step.log"
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "slashmake.agent", "--command", str(step["cmd"]), "--prompt-out",
+    argv = [sys.executable, "-m", "slashmake.agents.step", "--command", str(step["cmd"]), "--prompt-out",
             str(out / "prompt.md"), "--response-out", str(out / "response.md"), "--metrics-out",
             str(out / "metrics.json"), "--preset", "claude"]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "EMU_DELAY": "1.5"}

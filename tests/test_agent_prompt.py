@@ -1,5 +1,5 @@
 """Command bodies as the agents render them: arguments, ``!`` commands, ``@`` files — asserted on the
-prompt and argv that reach the agent program (slashmake.agent through its CLI)."""
+prompt and argv that reach the agent program (slashmake.agents.step through its CLI)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def write(path: Path, text: str) -> Path:
 def render(tmp: Path, body: str, args: list[str], meta: str = "") -> subprocess.CompletedProcess[str]:
     cmd = write(tmp / "workflow" / "commands" / "c.md", (f"---\n{meta}---\n" if meta else "") + body)
     out = tmp / "out"
-    argv = [sys.executable, "-m", "slashmake.agent", "--command", str(cmd.relative_to(tmp)),
+    argv = [sys.executable, "-m", "slashmake.agents.step", "--command", str(cmd.relative_to(tmp)),
             "--arguments", json.dumps(args), "--prompt-out", str(out / "prompt.md"),
             "--response-out", str(out / "response.md"), "--metrics-out", str(out / "metrics.json"),
             "--program", json.dumps([sys.executable, FAKE, "-f", "{prompt_file}"]), "--tools-format", "none"]

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from slashmake.definitions import load
-from slashmake.tools import describe
+from slashmake.definitions.tools import describe
 from tests.conftest import REPO, ToyProject
 
 pytestmark = pytest.mark.slow

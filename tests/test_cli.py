@@ -12,7 +12,7 @@ from conftest import REPO
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "slashmake.cli", *args], cwd=cwd, text=True, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "slashmake.interfaces.cli", *args], cwd=cwd, text=True, capture_output=True,
                           timeout=300)
 
 

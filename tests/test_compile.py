@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import ToyProject
 
-from slashmake.smk import Bracketed, Prefixed, call, directive_lines, layout, literal, py
+from slashmake.compiler.smk import Bracketed, Prefixed, call, directive_lines, layout, literal, py
 
 _RULE = re.compile(r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n?|        .*\n?)*)", re.M)
 

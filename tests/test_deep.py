@@ -1,4 +1,4 @@
-"""Deep chains through the CLI: hundreds of gates in a row or nested compile and dry-run (slashmake.deep)."""
+"""Deep chains through the CLI: hundreds of gates in a row or nested compile and dry-run (slashmake.language.deep)."""
 
 from __future__ import annotations
 

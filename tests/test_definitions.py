@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from slashmake.compiler.project import Project
 from slashmake.definitions import load, load_command, load_droid
 from slashmake.errors import ResolveError
-from slashmake.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "agents"

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from slashmake.cli import main
+from slashmake.interfaces.cli import main
 
 FILE = "workflow/commands/x.md"
 GOOD_SHELL = "echo hi > {output.r}"

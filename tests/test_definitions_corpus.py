@@ -14,9 +14,9 @@ import yaml
 from click.testing import CliRunner
 from conftest import REPO, ToyProject
 
-from slashmake.cli import main
-from slashmake.defmodel import Definitions
-from slashmake.project import Project
+from slashmake.compiler.project import Project
+from slashmake.definitions.model import Definitions
+from slashmake.interfaces.cli import main
 
 CORPUS = REPO / "tests" / "corpus"
 READ_ONLY = {"Read", "LS", "Grep", "Glob"}

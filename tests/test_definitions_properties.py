@@ -17,8 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slashmake.defchecks import load_command, load_droid
-from slashmake.deffile import decode
+from slashmake.definitions.checks import load_command, load_droid
+from slashmake.definitions.files import decode
 from slashmake.errors import FlowError
 
 ROOT = Path("/project")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from slashmake.project import Project
+from slashmake.compiler.project import Project
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from flow_seeds import SEED_CHAINS
 
+from slashmake.compiler.project import Project
 from slashmake.definitions import slug
-from slashmake.project import Project
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 PROJECT = GOLDEN / "project"

@@ -26,7 +26,7 @@ def _project(toy: ToyProject) -> ToyProject:
     toy.command("pipe", flow="/a → /b", body="Two toy steps.")
     venv = toy.root / ".venv/bin"  # the project's own slashmake, as `make` would leave it
     venv.mkdir(parents=True)
-    (venv / "slashmake").write_text(f'#!/bin/sh\nexec "{PYTHON}" -m slashmake.cli "$@"\n')
+    (venv / "slashmake").write_text(f'#!/bin/sh\nexec "{PYTHON}" -m slashmake.interfaces.cli "$@"\n')
     (venv / "slashmake").chmod(0o755)
     return toy
 
@@ -158,7 +158,7 @@ def test_name_clashes_are_named_in_warnings(toy: ToyProject) -> None:
 
 def test_init_installs_entry_points_when_asked(tmp_path: Path) -> None:
     proj = tmp_path / "mine"
-    r = subprocess.run([sys.executable, "-m", "slashmake.cli", "init", str(proj), "--agents"], cwd=tmp_path,
+    r = subprocess.run([sys.executable, "-m", "slashmake.interfaces.cli", "init", str(proj), "--agents"], cwd=tmp_path,
                        text=True, capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "wrote .factory/commands/slashmake" in r.stdout and (proj / ".claude/skills/slashmake/SKILL.md").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slashmake.errors import FlowSyntaxError, Source
-from slashmake.lexer import tokenize
+from slashmake.language.lexer import tokenize
 
 
 def toks(text: str) -> list[tuple[str, str]]:

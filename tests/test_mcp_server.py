@@ -18,7 +18,7 @@ from mcp.types import CallToolResult, TextContent
 
 
 def _server(root: Path, env: dict[str, str]) -> Client:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "slashmake.cli", "mcp"], cwd=root, env=env)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "slashmake.interfaces.cli", "mcp"], cwd=root, env=env)
     return Client(params, read_timeout_seconds=300)
 
 

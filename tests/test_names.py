@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slashmake.names import REGISTRY, RuleNames, base_name
-from slashmake.steps import CallStep, GateStep, JoinStep, Step
+from slashmake.compiler.names import REGISTRY, RuleNames, base_name
+from slashmake.compiler.steps import CallStep, GateStep, JoinStep, Step
 
 
 def test_a_label_becomes_a_python_name() -> None:

@@ -137,7 +137,7 @@ def test_a_killed_run_leaves_no_stamp(done) -> None:  # type: ignore[no-untyped-
     path = done.root / "workflow/commands/report.md"
     path.write_text(path.read_text().replace("python toy_step.py report", "sleep 30; python toy_step.py report"))
     started = done.root / "results/steps"
-    proc = subprocess.Popen([sys.executable, "-m", "slashmake.cli", "run", f"/{TARGET}"], cwd=done.root,
+    proc = subprocess.Popen([sys.executable, "-m", "slashmake.interfaces.cli", "run", f"/{TARGET}"], cwd=done.root,
                             env=done.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not any(started.glob("report-*/")) and not _sleeping(proc.pid):

@@ -10,8 +10,9 @@ import pytest
 from flow_seeds import INTRO_CHAIN, SEED_CHAINS, SEED_MACROS
 
 from slashmake.errors import FlowError, FlowSyntaxError
-from slashmake.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
-from slashmake.parser import parse, unparse
+from slashmake.language.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
+from slashmake.language.parser import parse
+from slashmake.language.printer import unparse
 
 
 def C(

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slashmake.errors import FlowError
-from slashmake.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
-from slashmake.parser import _NAME, KEYWORDS, fmt_arg, is_number, parse, unparse
+from slashmake.language.nodes import Arg, Assign, Call, Flow, Gate, Option, Parallel, Sweep, Try, Var
+from slashmake.language.parser import _NAME, KEYWORDS, is_number, parse
+from slashmake.language.printer import fmt_arg, unparse
 
 ROUNDTRIP_EXAMPLES = 5600
 MUTATION_EXAMPLES = 4600

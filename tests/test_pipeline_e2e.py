@@ -1,4 +1,4 @@
-"""The Moola ML pipeline end to end: the real CLI (`python -m slashmake.cli`), real Snakemake, real
+"""The Moola ML pipeline end to end: the real CLI (`python -m slashmake.interfaces.cli`), real Snakemake, real
 training, on a copy of this repository's project files with tiny data (config `params:` overrides).
 
 One module-scoped project runs /ml-pipeline-full first and is shared by the tests that only add
@@ -77,7 +77,7 @@ class MLProject:
         return env
 
     def argv(self, *args: str) -> list[str]:
-        return [PYTHON, "-m", "slashmake.cli", *args]
+        return [PYTHON, "-m", "slashmake.interfaces.cli", *args]
 
     def slashmake(self, *args: str, check: bool = True, timeout: float = 400) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(self.argv(*args), cwd=self.root, text=True, capture_output=True, env=self.env(),

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from conftest import ToyProject
 
-from slashmake.bind import Binder, coerce
+from slashmake.compiler.bind import Binder, coerce
+from slashmake.compiler.desugar import Retry
+from slashmake.compiler.graph import Scope
+from slashmake.compiler.steps import AgentStep, CallStep, Const, MetricVar, Ref
 from slashmake.definitions import load
-from slashmake.desugar import Retry
 from slashmake.errors import CompileError, ResolveError
-from slashmake.graph import Scope
-from slashmake.nodes import Arg, Call, Option, Var
-from slashmake.steps import AgentStep, CallStep, Const, MetricVar, Ref
+from slashmake.language.nodes import Arg, Call, Option, Var
 
 
 @pytest.fixture

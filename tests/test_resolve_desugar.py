@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slashmake.desugar import (
+from slashmake.compiler.desugar import (
     Retry,
     grid,
     is_success_gate,
@@ -15,8 +15,8 @@ from slashmake.desugar import (
     strip_retry,
 )
 from slashmake.errors import ResolveError
-from slashmake.nodes import Arg, Call, Flow, Gate, Option, Parallel, Try
-from slashmake.parser import parse
+from slashmake.language.nodes import Arg, Call, Flow, Gate, Option, Parallel, Try
+from slashmake.language.parser import parse
 
 
 def test_a_success_gate_after_a_step_is_a_try_with_the_branches_swapped() -> None:

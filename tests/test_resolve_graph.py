@@ -6,12 +6,12 @@ import typing
 
 from conftest import ToyProject
 
-from slashmake import nodes
+from slashmake.compiler.graph import Scope, after_decision, after_parallel
+from slashmake.compiler.resolve import Resolved, Resolver, resolve
+from slashmake.compiler.steps import CallStep, Choice, CommandStep, GateStep, JoinStep, Many, Ref
 from slashmake.definitions import load
-from slashmake.graph import Scope, after_decision, after_parallel
-from slashmake.parser import parse
-from slashmake.resolve import Resolved, Resolver, resolve
-from slashmake.steps import CallStep, Choice, CommandStep, GateStep, JoinStep, Many, Ref
+from slashmake.language import nodes
+from slashmake.language.parser import parse
 
 
 def resolved(toy: ToyProject, chain: str) -> Resolved:

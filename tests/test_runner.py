@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from slashmake.compiler.project import Project
 from slashmake.errors import RunError
-from slashmake.project import Project
-from slashmake.run_options import per_rule, rule_list
-from slashmake.runner import Invocation, parse_dry_run, snakemake_argv
+from slashmake.execution.options import per_rule, rule_list
+from slashmake.execution.runner import Invocation, parse_dry_run, snakemake_argv
 
 REPO = Path(__file__).resolve().parent.parent
 

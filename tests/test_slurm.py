@@ -282,7 +282,7 @@ def test_slashmake_sweep_runs_one_slurm_job_per_variant(
     chain = F.write_sweep(toy, values, macro=how == "snakemake-macro", train=TRAIN)
     F.copy_profile(root, "slurm")
     if how == "slashmake-run":
-        cmd = [sys.executable, "-m", "slashmake.cli", "run", chain, "--executor", "slurm"]
+        cmd = [sys.executable, "-m", "slashmake.interfaces.cli", "run", chain, "--executor", "slurm"]
     else:
         cmd = [_snakemake_bin(), "--profile", "config/profiles/slurm", F.MACRO_TARGET]
     first = run_bounded(root, cmd)

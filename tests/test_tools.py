@@ -1,4 +1,4 @@
-"""slashmake.tools: Factory tool IDs, categories and Claude Code names."""
+"""slashmake.definitions.tools: Factory tool IDs, categories and Claude Code names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import frontmatter
 import pytest
 
-from slashmake.tools import (
+from slashmake.definitions.tools import (
     ALL_TOOL_IDS,
     CATEGORIES,
     ToolsError,

@@ -3,7 +3,7 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: a3a0525b277c25b0
+# sources-hash: c9856c38711d6363
 
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
@@ -35,7 +35,7 @@ rule data_quality_check:
         timeout=q(600.0),
         agent_step=q("data-quality-check-9c853fe3"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /model-optimization (workflow/commands/model-optimization.md) at workflow/commands/droid-handoff.md:4:61
@@ -69,7 +69,7 @@ rule model_optimization:
         timeout=q(600.0),
         agent_step=q("model-optimization-fd1845f6"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /monitoring-setup (workflow/commands/monitoring-setup.md) at workflow/commands/droid-handoff.md:4:106
@@ -103,7 +103,7 @@ rule monitoring_setup:
         timeout=q(600.0),
         agent_step=q("monitoring-setup-c54a08c7"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # target: snakemake -c2 droid_handoff

@@ -3,7 +3,7 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: e63041f241c91930
+# sources-hash: 8c87410ab5486d9a
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
@@ -35,7 +35,7 @@ rule analyze_model_architecture:
         timeout=q(600.0),
         agent_step=q("analyze-model-architecture-d9d52bc7"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at workflow/commands/parallel-analysis.md:4:71
@@ -67,7 +67,7 @@ rule validate_data_pipeline:
         timeout=q(600.0),
         agent_step=q("validate-data-pipeline-53c8ffba"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at workflow/commands/parallel-analysis.md:4:125
@@ -99,7 +99,7 @@ rule setup_monitoring:
         timeout=q(600.0),
         agent_step=q("setup-monitoring-90410b73"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /aggregate (workflow/commands/aggregate.md) at workflow/commands/parallel-analysis.md:4:182
@@ -137,7 +137,7 @@ rule aggregate:
         timeout=q(600.0),
         agent_step=q("aggregate-c8b60211"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /plan (workflow/commands/plan.md) at workflow/commands/parallel-analysis.md:4:212
@@ -171,7 +171,7 @@ rule plan:
         timeout=q(600.0),
         agent_step=q("plan-37d40f89"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # target: snakemake -c2 parallel_analysis

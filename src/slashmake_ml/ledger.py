@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slashmake.ledger import append  # the one writer of the ledger format
+from slashmake.runtime.ledger import append  # the one writer of the ledger format
 
 __all__ = ["append", "read"]
 

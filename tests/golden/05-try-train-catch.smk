@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 4a9ab6d2d20529b1
+# sources-hash: f85a328d2cd4d338
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6

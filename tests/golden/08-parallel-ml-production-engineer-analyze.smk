@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: e16ad4d860a71182
+# sources-hash: 96bb23dae40c579b
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
@@ -34,7 +34,7 @@ rule analyze_model_architecture:
         timeout=q(600.0),
         agent_step=q("analyze-model-architecture-7306ec7b"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /validate-data-pipeline (workflow/commands/validate-data-pipeline.md) at <chain>:1:62
@@ -65,7 +65,7 @@ rule validate_data_pipeline:
         timeout=q(600.0),
         agent_step=q("validate-data-pipeline-b03e2085"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /setup-monitoring (workflow/commands/setup-monitoring.md) at <chain>:1:116
@@ -96,7 +96,7 @@ rule setup_monitoring:
         timeout=q(600.0),
         agent_step=q("setup-monitoring-d8056ae2"),
     shell:
-        "python -m slashmake.agent --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
+        "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
 
 # /aggregate (workflow/commands/aggregate.md) at <chain>:1:173

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 095939dfbe92044e
+# sources-hash: 2cd5a881b58bc7c7
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1

@@ -1,0 +1,94 @@
+"""The compiled form of an agent step: the ``python -m slashmake.agents.step`` line and its params.
+
+What the compiler resolved reaches the runtime as params: the command and droid files, the
+arguments, the agent settings from config.yaml (the preset or program, autonomy, permission mode,
+maximum turns, output format; the budget comes through the environment). The command's ``@path`` files become inputs of the step (an
+edit reruns it; a missing one is an error at the line that names it), and a command with ``!``
+commands gets an ``agent_bang`` param that Snakemake evaluates when it builds the DAG, so a change in
+what they print reruns the step, under ``slashmake run`` and plain ``snakemake`` alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from slashmake.agents.prompt import body_offset, file_references, has_bang
+from slashmake.compiler.smk import param_value, py
+from slashmake.compiler.steps import CommandStep
+from slashmake.errors import CompileError, Source, Span
+
+
+def step_spec(step: CommandStep) -> dict[str, Any]:
+    """What the compiler resolved for the runtime: the step's tools, model and effort.
+
+    Tools: the command's ``allowed-tools`` within the droid's ``tools`` (bind checked that the droid
+    has them all), None for no restriction. The command's own model and effort win over its droid's."""
+    cmd, droid = step.cmd, step.droid
+    tools = cmd.allowed_tools
+    if droid is not None and droid.tools is not None:
+        tools = droid.tools if tools is None else tools & droid.tools
+
+    def setting(*values: Any) -> str:
+        return next((str(v) for v in values if v and str(v) != "inherit"), "")
+
+    effort = setting(cmd.meta.get("reasoningEffort"), cmd.meta.get("effort"),
+                     droid.reasoning_effort if droid else None)
+    return {"tools": None if tools is None else sorted(tools), "model": setting(cmd.model, droid.model if droid else None),
+            "effort": effort}
+
+
+def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: dict[str, str], inputs: dict[str, str]) -> str:
+    """The shell line of an agent step; fills its ``params`` and ``inputs`` (``@`` files) in place."""
+
+    cmd = step.command
+    assert cmd is not None
+    params["command_file"] = param_value(cmd.path.relative_to(root).as_posix())
+    params["droid_file"] = param_value(step.droid.path.relative_to(root).as_posix() if step.droid else "")
+    params["arguments"] = param_value(json.dumps(step.args))
+    # max_cost_usd reaches the step through the environment (rules/common.smk): a params value
+    # would rerun every agent step when the budget changes
+    agent = {k: v for k, v in config.items() if k not in ("timeout", "program", "tools_format", "max_cost_usd")}
+    if agent.get("preset"):
+        params["agent_preset"] = param_value(str(agent.pop("preset")))
+        flags = " --preset {params.agent_preset:u}"
+    else:
+        params["program"] = param_value(json.dumps(config.get("program") or []))
+        params["tools_format"] = param_value(str(config.get("tools_format", "auto")))
+        flags = " --program {params.program:u} --tools-format {params.tools_format:u}"
+    for key, value in sorted(agent.items()):  # autonomy, permission_mode, max_turns, output
+        # agent_*: never the name of one of the command's own parameters
+        params[f"agent_{key}"] = param_value(value if isinstance(value, str) else json.dumps(value))
+        flags += f" --{key.replace('_', '-')} {{params.agent_{key}:u}}"
+    spec = step_spec(step)
+    params["agent_tools"] = param_value("all" if spec["tools"] is None else ",".join(spec["tools"]))
+    params["agent_model"] = param_value(spec["model"])
+    params["agent_effort"] = param_value(spec["effort"])
+    flags += " --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u}"
+    params["timeout"] = param_value(float(cmd.timeout or config.get("timeout", 600)))
+    params["agent_step"] = param_value(step.key)
+    body_line = body_offset(cmd.text)
+    refs = file_references(cmd.body, body_line)
+    for ref in refs:
+        if not (root / ref.path).is_file():
+            line = ref.line - 1
+            lines = cmd.text.splitlines(keepends=True)
+            start = sum(len(x) for x in lines[:line]) + max(0, lines[line].find("@" + ref.path))
+            span = Span(Source(str(cmd.path.relative_to(root)), cmd.text), start, start + len(ref.path) + 1)
+            raise CompileError(f"@{ref.path}: no such file (paths are relative to the project root)", span)
+    if refs:  # a referenced file is an input: editing it reruns the step
+        inputs["refs"] = "[" + ", ".join(py(r.path) for r in refs) + "]"
+    if has_bang(cmd.body):  # what its ! commands print, read when Snakemake builds the DAG
+        params["agent_bang"] = (f"lambda w: bang_fingerprint({py(cmd.path.relative_to(root).as_posix())}, "
+                          f"{py(json.dumps(step.args))})")
+    args = " ".join(f"--input {k}={{input.{k}:q}}" for k in step.inputs)
+    for k in step.params:
+        name = re.sub(r"\W", "_", k)
+        args += f" --param {name}={{params.{name}:u}}"
+    droid = " --droid {params.droid_file:u}" if step.droid else ""
+    return ("python -m slashmake.agents.step --command {params.command_file:u}" + droid +
+            " --arguments {params.arguments:u} " + args +
+            " --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q}"
+            + flags + " --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1").replace("  ", " ")
