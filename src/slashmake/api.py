@@ -41,9 +41,10 @@ class Prepared:
 
 @dataclass(frozen=True)
 class LintReport:
-    """What ``lint`` found: its printed lines, the number of errors and of warnings."""
+    """What ``lint`` found: its report (lines), its errors and warnings (``messages``), and their counts."""
 
     lines: tuple[str, ...]
+    messages: tuple[str, ...]
     problems: int
     warnings: int
 
@@ -126,8 +127,9 @@ def prepare(project: Project, chain: str, source: str = "<chain>",
 def lint(project: Project) -> LintReport:
     """Check every command, droid and macro; every bad file is reported at once."""
     lines: list[str] = []
-    problems = lint_project(project, lambda text="", err=False: lines.append(str(text)))
-    return LintReport(tuple(lines), problems, len(project.defs.warnings))
+    messages: list[str] = []
+    problems = lint_project(project, lambda text="", err=False: (messages if err else lines).append(str(text)))
+    return LintReport(tuple(lines), tuple(messages), problems, len(project.defs.warnings))
 
 
 def catalogue_lines(project: Project) -> list[str]:
