@@ -8,8 +8,8 @@ rules are followed):
   listed in the command's ``arguments:`` (the N-th name is the N-th argument). A missing argument
   is empty. Without any placeholder the arguments are appended as ``ARGUMENTS: ...``.
 - ``!`cmd``` and ````` ```! ````` blocks run in bash from the project root when the prompt is
-  rendered; their output replaces them. Argument values inside them are shell-quoted, so an
-  argument is always data, never shell text.
+  rendered; their output replaces them. Argument values reach them as data, on a pipe into a
+  bash array (:mod:`slashmake.agents.bang`), never pasted into the shell text.
 - ``@path`` inlines the file under a header naming it; the compiler makes it an input of the step.
 
 Imports stay light (the definition reader and yaml): this runs once per agent step.
@@ -20,18 +20,17 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slashmake.agents.bang import run_bang
 from slashmake.agents.errors import EXIT_USAGE, AgentError
 from slashmake.definitions.files import DefFile
 from slashmake.errors import FlowError
 
 BANG_TIMEOUT_S = 30.0
-BANG_TAIL = 2000
 
 # $ARGUMENTS[N], $ARGUMENTS, $N, $name: one pass, so an argument's own text is never filled again.
 _ARG_RE = re.compile(r"\$ARGUMENTS\[(\d+)\]|\$ARGUMENTS\b|\$(\d+)|\$([A-Za-z_][A-Za-z0-9_-]*)")
@@ -98,11 +97,10 @@ def raw_arguments(arguments: Sequence[str]) -> str:
     return " ".join(a if a and re.fullmatch(r"[^\s'\"\\]+", a) else shlex.quote(a) for a in arguments)
 
 
-def fill_arguments(text: str, arguments: Sequence[str], names: Sequence[str] = (), quote: bool = False) -> str:
-    """Substitute the argument placeholders of ``text``; ``quote``: shell-quote every value (for ``!``)."""
+def fill_arguments(text: str, arguments: Sequence[str], names: Sequence[str] = ()) -> str:
+    """Substitute the argument placeholders of prose ``text`` (``!`` commands: :mod:`slashmake.agents.bang`)."""
     def one(i: int) -> str:
-        value = arguments[i] if 0 <= i < len(arguments) else ""
-        return shlex.quote(value) if quote else value
+        return arguments[i] if 0 <= i < len(arguments) else ""
 
     def fill(m: re.Match[str]) -> str:
         if m.group(1) is not None:
@@ -113,7 +111,7 @@ def fill_arguments(text: str, arguments: Sequence[str], names: Sequence[str] = (
             if m.group(3) in names:
                 return one(list(names).index(m.group(3)))
             return m.group(0)  # $HOME, $PATH...: not ours
-        return " ".join(shlex.quote(a) for a in arguments) if quote else raw_arguments(arguments)
+        return raw_arguments(arguments)
 
     return _ARG_RE.sub(fill, text)
 
@@ -124,30 +122,6 @@ def has_placeholders(text: str, names: Sequence[str] = ()) -> bool:
 
 
 # --------------------------------------------------------------------------- ! commands
-
-
-def run_bang(script: str, where: str, cwd: str | None = None, timeout: float = BANG_TIMEOUT_S) -> str:
-    """Run one ``!`` command in bash from the project root; its stdout, or an AgentError."""
-    try:
-        done = subprocess.run(  # noqa: S603 - bash runs the command file's own text; arguments are quoted
-            ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        raise AgentError(f"{where}: the ! command timed out after {timeout:g}s: {script.strip()}\n"
-                         f"end of its stderr:\n{_tail(err)}") from None
-    if done.returncode != 0:
-        raise AgentError(f"{where}: the ! command exited with status {done.returncode}: {script.strip()}\n"
-                         f"end of its stderr:\n{_tail(done.stderr)}")
-    return done.stdout.rstrip("\n")
-
-
-def _tail(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return "(stderr was empty)"
-    return ("..." + text[-BANG_TAIL:]) if len(text) > BANG_TAIL else text
 
 
 def _line_of(text: str, offset: int) -> int:
@@ -166,10 +140,10 @@ def expand_body(cmd: Definition, arguments: Sequence[str], cwd: str | None = Non
         return f"{cmd.path}:{body_line + _line_of(body, offset) - 1}"
 
     def block(m: re.Match[str]) -> str:
-        return run_bang(fill_arguments(m.group(1), arguments, names, quote=True), where(m.start()), cwd)
+        return run_bang(m.group(1), arguments, names, where(m.start()), cwd, BANG_TIMEOUT_S)
 
     def inline(m: re.Match[str]) -> str:
-        return run_bang(fill_arguments(m.group(1), arguments, names, quote=True), where(m.start()), cwd)
+        return run_bang(m.group(1), arguments, names, where(m.start()), cwd, BANG_TIMEOUT_S)
 
     # ! commands first, on the body as written: filled arguments never become ! commands.
     parts: list[str] = []
@@ -222,7 +196,7 @@ def bang_fingerprint(command_file: str, arguments_json: str) -> str:
     h = hashlib.sha256()
     for m in [*_BLOCK_BANG_RE.finditer(cmd.body), *_INLINE_BANG_RE.finditer(cmd.body)]:
         try:
-            h.update(run_bang(fill_arguments(m.group(1), args, names, quote=True), command_file).encode())
+            h.update(run_bang(m.group(1), args, names, command_file, None, BANG_TIMEOUT_S).encode())
         except AgentError as exc:
             h.update(str(exc).encode())
     return h.hexdigest()[:16]
@@ -257,11 +231,28 @@ def file_references(body: str, body_line: int = 1) -> list[FileRef]:
     return list(seen.values())
 
 
+def outside(root: Path, rel: str) -> str | None:
+    """Why ``rel`` (from a command body) may not be read, or None when it is a path inside ``root``.
+
+    After symlinks: a link inside the project to a file outside it is outside. The prompt goes to
+    an LLM provider, so nothing outside the project (keys, environment files) may reach it."""
+    if os.path.isabs(rel):
+        return "an absolute path; @ paths are relative to the project root"
+    real = (root / rel).resolve()
+    if not real.is_relative_to(root):
+        return f"resolves to {real}, outside the project {root}; @ files must stay inside the project"
+    return None
+
+
 def inline_files(refs: Sequence[FileRef], command_path: Path, root: str = ".") -> list[str]:
     """Each referenced file's contents under a header naming it; a missing one is an error."""
     out: list[str] = []
+    top = Path(root).resolve()
     for ref in refs:
         p = Path(root) / ref.path
+        where = outside(top, ref.path)
+        if where is not None:
+            raise AgentError(f"{command_path}:{ref.line}: @{ref.path}: {where}", EXIT_USAGE)
         try:
             text = p.read_text(encoding="utf-8", errors="replace")
         except OSError:

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from slashmake.agents.prompt import body_offset, file_references, has_bang
+from slashmake.agents.prompt import body_offset, file_references, has_bang, outside
 from slashmake.compiler.smk import param_value, py
 from slashmake.compiler.steps import CommandStep
 from slashmake.errors import CompileError, Source, Span
@@ -72,12 +72,13 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
     body_line = body_offset(cmd.text)
     refs = file_references(cmd.body, body_line)
     for ref in refs:
-        if not (root / ref.path).is_file():
+        why = outside(root.resolve(), ref.path)
+        if why is not None or not (root / ref.path).is_file():
             line = ref.line - 1
             lines = cmd.text.splitlines(keepends=True)
             start = sum(len(x) for x in lines[:line]) + max(0, lines[line].find("@" + ref.path))
             span = Span(Source(str(cmd.path.relative_to(root)), cmd.text), start, start + len(ref.path) + 1)
-            raise CompileError(f"@{ref.path}: no such file (paths are relative to the project root)", span)
+            raise CompileError(f"@{ref.path}: {why or 'no such file (paths are relative to the project root)'}", span)
     if refs:  # a referenced file is an input: editing it reruns the step
         inputs["refs"] = "[" + ", ".join(py(r.path) for r in refs) + "]"
     if has_bang(cmd.body):  # what its ! commands print, read when Snakemake builds the DAG

@@ -211,7 +211,11 @@ class SlashmakeServer:
         return part
 
     def read(self, rel: Path) -> str:
-        path = self.root / rel
+        # After symlinks: a link inside results/ to a file elsewhere is not the project's to serve.
+        try:
+            path = api.inside(self.root, rel, "resource")
+        except FlowError as e:
+            raise ResourceError(e.message) from None
         if not path.is_file():
             raise ResourceError(f"no file {rel.as_posix()} in the project")
         return path.read_text(encoding="utf-8", errors="replace")
