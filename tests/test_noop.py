@@ -186,3 +186,108 @@ def test_an_agent_commands_bang_output_is_left_to_snakemake(toy) -> None:  # typ
     again = toy.slashmake("run", "/review")
     assert NOOP not in again.stdout
     assert "two" in next((toy.root / "results/steps").glob("ask-*/prompt.md")).read_text()
+
+
+# -- the holes of issue 17: each case fails where the stamp was absolute or missed a folder --------
+
+def _one(toy, name: str = "one", **kw) -> None:  # type: ignore[no-untyped-def]
+    toy.command(name, params={"n": 1}, **kw)
+    first = toy.slashmake("run", f"/{name}")
+    assert NOOP not in first.stdout and toy.ran() == [name]
+    assert NOOP in toy.slashmake("run", f"/{name}").stdout
+
+
+def _agrees(toy, chain: str, target: str) -> bool:  # type: ignore[no-untyped-def]
+    """``slashmake run`` says nothing to do only where ``snakemake -n`` would run nothing."""
+    dry = toy.snakemake("-n", "-c1", target)
+    would_run = "Nothing to be done" not in dry.stdout + dry.stderr
+    toy.ran()
+    out = toy.slashmake("run", chain)
+    if NOOP in out.stdout:
+        assert not would_run, f"the fast path said nothing to do where Snakemake would run:\n{dry.stdout}"
+        assert toy.ran() == []
+        return True
+    return False
+
+
+def test_a_copied_project_never_answers_from_the_original(toy_factory) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from conftest import ToyProject
+
+    toy = toy_factory("orig")
+    _one(toy)
+    copy_root = toy.root.parent / "copy"
+    shutil.copytree(toy.root, copy_root, symlinks=True)
+    copy = ToyProject.__new__(ToyProject)
+    copy.root, copy.trace = copy_root, copy_root / "trace.jsonl"
+    copy.command("one", params={"n": 2})  # edited in the copy only
+    assert not _agrees(copy, "/one", "one")
+    assert copy.ran() == ["one"]  # the copy's step ran, with the copy's parameter
+    assert NOOP in copy.slashmake("run", "/one").stdout  # and the copy's own stamp is good afterwards
+
+
+def test_a_moved_or_renamed_project_asks_snakemake(toy_factory) -> None:  # type: ignore[no-untyped-def]
+    from conftest import ToyProject
+
+    toy = toy_factory("before")
+    _one(toy)
+    moved = toy.root.parent / "after"
+    toy.root.rename(moved)
+    # a new project takes the old name, with the same stamp and an older copy of the files
+    proj = ToyProject.__new__(ToyProject)
+    proj.root, proj.trace = moved, moved / "trace.jsonl"
+    out = proj.slashmake("run", "/one")
+    assert NOOP not in out.stdout  # another folder: Snakemake decided (and ran nothing)
+    assert proj.ran() == []
+    assert NOOP in proj.slashmake("run", "/one").stdout
+
+
+def test_an_edited_plugin_command_runs(toy) -> None:  # type: ignore[no-untyped-def]
+    plug = toy.root / "plug"
+    (plug / ".claude-plugin").mkdir(parents=True)
+    (plug / ".claude-plugin/plugin.json").write_text('{"name": "plug"}')
+    (plug / "commands").mkdir()
+    cmd = plug / "commands/step.md"
+    cmd.write_text("---\ndescription: a plugin step\nslashmake:\n  output: {report: report.json}\n"
+                   "  shell: python toy_step.py plug --out {output.report}\n---\n")
+    toy.config(plugins=["plug"])
+    toy.slashmake("run", "/plug:step")
+    assert toy.ran() == ["plug"] and NOOP in toy.slashmake("run", "/plug:step").stdout
+    cmd.write_text(cmd.read_text().replace("toy_step.py plug", "toy_step.py plug2"))
+    out = toy.slashmake("run", "/plug:step")
+    assert NOOP not in out.stdout and toy.ran() == ["plug2"]
+
+
+def test_an_edited_command_in_a_dot_folder_runs(toy) -> None:  # type: ignore[no-untyped-def]
+    wip = toy.root / "workflow/commands/.wip"
+    wip.mkdir(parents=True)
+    draft = wip / "draft.md"
+    draft.write_text("---\ndescription: a draft\nslashmake:\n  output: {report: report.json}\n"
+                     "  shell: python toy_step.py draft --out {output.report}\n---\n")
+    toy.command("main", needs=[".wip/draft"])
+    toy.slashmake("run", "/main")
+    assert toy.ran() == ["draft", "main"] and NOOP in toy.slashmake("run", "/main").stdout
+    draft.write_text(draft.read_text().replace("toy_step.py draft", "toy_step.py draft2"))
+    out = toy.slashmake("run", "/main")
+    assert NOOP not in out.stdout and toy.ran() == ["draft2", "main"]
+
+
+def test_a_git_checkout_of_another_branch_runs(toy) -> None:  # type: ignore[no-untyped-def]
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=toy.root, check=True,
+                       capture_output=True)
+
+    toy.command("one", params={"n": 1})
+    git("init", "-q", "-b", "main")
+    git("add", "workflow")
+    git("commit", "-qm", "n=1")
+    git("checkout", "-qb", "other")
+    toy.command("one", params={"n": 2})
+    git("commit", "-qam", "n=2")
+    git("checkout", "-q", "main")
+    toy.slashmake("run", "/one")
+    assert toy.ran() == ["one"] and NOOP in toy.slashmake("run", "/one").stdout
+    git("checkout", "-q", "other")
+    out = toy.slashmake("run", "/one")
+    assert NOOP not in out.stdout and toy.ran() == ["one"]

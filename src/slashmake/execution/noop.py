@@ -11,7 +11,11 @@ everything Snakemake's rerun decision reads for that run:
   and log of each rule reached, and the records themselves (they hold parameters and code).
 
 A file's state is its size, mtime, ctime and inode (``None`` for a file that did not exist), and a
-folder's state catches files added to or removed from it. A later run with the same chain and
+folder's state catches files added to or removed from it. Paths are stamped relative to the project
+root, beside the root's own identity (real path, device, inode): a copied or moved project never
+answers from the original's files. Plugin folders and ``script:`` files are stamped too, and a run
+that reads a file outside the project gets no stamp: where a dependency cannot be vouched for,
+Snakemake decides. A later run with the same chain and
 options whose files all match, with no incomplete job and no lock left in ``.snakemake``, is a
 no-op in Snakemake too. The stamp is removed before every run of its chain and written only after
 one exits 0, so a failed or killed run never leaves one behind.
@@ -55,31 +59,56 @@ def _state(path: str) -> State:
 
 
 def _walk(root: Path, rels: Iterable[str]) -> list[str]:
-    """Every file and folder under the given project paths (missing ones too: their appearing counts)."""
+    """Every file and folder under the given project paths, relative to ``root`` (missing ones too:
+    their appearing counts). Dot-folders are walked: the loader reads ``workflow/commands/.wip/``."""
     out: list[str] = []
     for rel in rels:
         top = os.path.join(root, rel)
-        out.append(top)
+        out.append(os.path.normpath(rel))
         for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
-            out += [os.path.join(dirpath, d) for d in dirnames]
-            out += [os.path.join(dirpath, f) for f in filenames if not f.endswith(".tmp")]
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            here = os.path.relpath(dirpath, root)
+            out += [os.path.join(here, d) for d in dirnames]
+            out += [os.path.join(here, f) for f in filenames if not f.endswith(".tmp")]
     return out
 
 
 def code_files() -> list[str]:
-    """slashmake's modules and Snakemake's package entry: a new version of either decides anew."""
-    here = Path(__file__).parent
-    files = [str(p) for p in sorted(here.glob("*.py"))]
+    """slashmake's modules (every stage: the compiler decides what runs) and Snakemake's package
+    entry: a new version of either decides anew. Absolute: the code is not the project's."""
+    here = Path(__file__).resolve().parent.parent
+    files = [str(p) for p in sorted(here.rglob("*.py"))]
     spec = find_spec("snakemake")
     if spec is not None and spec.origin:
         files.append(spec.origin)
     return files
 
 
-def project_state(root: Path) -> dict[str, State]:
-    """The state of the project files and code that decide what a run compiles to."""
-    return {p: _state(p) for p in [*_walk(root, PROJECT_FILES), *code_files()]}
+def root_identity(root: Path) -> list[Any]:
+    """The project folder itself: its real path, device and inode. A copied, moved or renamed
+    project is another folder, whose stamp (copied along with it) vouches for nothing."""
+    real = os.path.realpath(root)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return [real, None, None]
+    return [real, st.st_dev, st.st_ino]
+
+
+def project_state(root: Path, extra: Iterable[str] = ()) -> dict[str, State]:
+    """The state of the project files and code that decide what a run compiles to.
+
+    Project files are keyed by their path relative to ``root``; ``extra`` are more project paths
+    the flow depends on (plugin folders, ``script:`` files). Code files are keyed absolute."""
+    states: dict[str, State] = {p: _state(os.path.join(root, p)) for p in _walk(root, [*PROJECT_FILES, *extra])}
+    states.update({p: _state(p) for p in code_files()})
+    return states
+
+
+def outside(root: Path, rel: str) -> bool:
+    """Whether a project path leaves the project (after symlinks): its state then cannot be vouched for."""
+    real = Path(os.path.realpath(os.path.join(root, rel)))
+    return not real.is_relative_to(Path(os.path.realpath(root)))
 
 
 def _records(root: Path) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -174,11 +203,13 @@ def fresh(root: Path, key: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(stamp, dict) or stamp.get("key") != key or not _quiet(root):
         return None
+    if stamp.get("root") != root_identity(root):
+        return None  # another folder (a copy, a move): Snakemake decides
     states = stamp.get("files")
     if not isinstance(states, dict):
         return None
     for path, state in states.items():
-        if _state(path) != state:
+        if _state(os.path.join(root, path)) != state:  # a code file's key is absolute: join keeps it
             return None
     return stamp
 
@@ -189,16 +220,17 @@ def forget(root: Path, key: dict[str, Any]) -> None:
 
 
 def record(root: Path, key: dict[str, Any], target: str, before: dict[str, State], summary: str,
-           compiled: Iterable[Path] = ()) -> bool:
+           compiled: Iterable[Path] = (), extra: Iterable[str] = ()) -> bool:
     """Write the stamp after a successful run; ``before`` is ``project_state`` from before it.
 
     ``compiled`` are the compiled files the run included: one with a parameter in ``DYNAMIC``
-    gets no stamp.
+    gets no stamp. ``extra``: the project paths ``before`` was taken with.
 
     Nothing is written when a project file changed during the run (the run may have compiled the
     old one), when the run left work behind, or when ``flow_files`` cannot vouch for its files.
     """
-    if project_state(root) != before or not _quiet(root):
+    extra = list(extra)
+    if project_state(root, extra) != before or not _quiet(root):
         return False
     for path in compiled:
         try:
@@ -210,11 +242,15 @@ def record(root: Path, key: dict[str, Any], target: str, before: dict[str, State
     files = flow_files(root, target)
     if files is None:
         return False
+    code = set(code_files())
+    if any(outside(root, f) for f in [*files, *(p for p in before if p not in code)]):
+        return False  # a file outside the project: not ours to vouch for
     states = dict(before)
-    states.update({os.path.join(root, f): _state(os.path.join(root, f)) for f in files})
+    states.update({os.path.normpath(f): _state(os.path.join(root, f)) for f in files})
     path = stamp_file(root, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"key": key, "target": target, "summary": summary, "files": states}))
+    tmp.write_text(json.dumps({"key": key, "target": target, "summary": summary, "root": root_identity(root),
+                               "files": states}))
     os.replace(tmp, path)
     return True

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
-from slashmake.compiler.steps import AgentStep, variants_of
+from slashmake.compiler.steps import AgentStep, CommandStep, variants_of
 from slashmake.errors import FlowError, RunError
 from slashmake.execution import noop, outcomes, runner
 from slashmake.execution import options as run_options
@@ -85,7 +85,8 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
                             flows=project.flows_needed(prep.target, prep.chain_file),
                             group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
                                                    if (v := variants_of(s)) is not None))
-    before = noop.project_state(project.root) if not opts.dry_run else {}
+    extra = noop_paths(project, resolved)
+    before = noop.project_state(project.root, extra) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)
     started = time.time()
@@ -104,7 +105,15 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
         noop.record(project.root, key, prep.target, before, summary,
-                    [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
+                    [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])], extra)
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved)
 
 
+def noop_paths(project: Project, resolved: Resolved) -> list[str]:
+    """Project paths beyond ``noop.PROJECT_FILES`` that the flow depends on: plugin folders (the
+    loader reads them) and the files ``script:`` commands run."""
+    plugins = project.config.get("plugins")
+    plugins = plugins if isinstance(plugins, list) else []
+    scripts = {s.command.script for s in resolved.steps
+               if isinstance(s, CommandStep) and s.command is not None and s.command.script}
+    return [*(str(p) for p in plugins), *sorted(str(s) for s in scripts)]
