@@ -7,7 +7,9 @@ prints :meth:`FlowError.show` and exits with :attr:`FlowError.exit_code` (a trac
 
 from __future__ import annotations
 
+import re
 import sys
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -25,6 +27,14 @@ class Source:
     line_offset: int = 0
     col_offset: int = 0
 
+    def newlines(self) -> list[int]:
+        """The offsets of the text's line ends, computed once per source."""
+        cached: list[int] | None = self.__dict__.get("_newlines")
+        if cached is None:
+            cached = [m.start() for m in re.finditer("\n", self.text)]
+            object.__setattr__(self, "_newlines", cached)
+        return cached
+
 
 @dataclass(frozen=True)
 class Span:
@@ -35,10 +45,12 @@ class Span:
     end: int
 
     def position(self) -> tuple[int, int]:
-        """1-based (line, column) of the span's start in the original file."""
-        before = self.source.text[: self.start]
-        line = before.count("\n")
-        col = self.start - (before.rfind("\n") + 1)
+        """1-based (line, column) of the span's start in the original file.
+
+        From the source's line index (built once): a file with many warnings is read in linear time."""
+        ends = self.source.newlines()
+        line = bisect_left(ends, self.start)
+        col = self.start - (ends[line - 1] + 1 if line else 0)
         if line == 0:
             col += self.source.col_offset
         return line + 1 + self.source.line_offset, col + 1

@@ -338,6 +338,10 @@ def needs_cycles(defs: Definitions) -> list[CompileError]:
     return found
 
 
+# A variant folder's name stays well under a file name's 255 bytes; Snakemake's periodic-wildcard
+# check (snakemake.io.PeriodicityDetector) refuses a value ending in 20 repeats of one substring.
+VARIANT_CAP = 64
+_PERIODIC = re.compile(r"(.+)\1{19,}$")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9.+-]+")
 
@@ -353,10 +357,13 @@ def variant_name(params: dict[str, Any]) -> str:
     if not params:
         return "default"
     text = "_".join(f"{k}-{_fmt_value(v)}" for k, v in params.items())
-    if all(_PLAIN_KEY.fullmatch(k) and _PLAIN_VALUE.fullmatch(_fmt_value(v)) for k, v in params.items()):
+    if len(text) <= VARIANT_CAP and not _PERIODIC.search(text) and \
+            all(_PLAIN_KEY.fullmatch(k) and _PLAIN_VALUE.fullmatch(_fmt_value(v)) for k, v in params.items()):
         return text
+    # Too long for a file name, or ending in a repeat Snakemake takes for a rule applied to its own
+    # output (PeriodicWildcardError): the slug, cut, then the hash, which never repeats like that.
     exact = json.dumps([[k, v] for k, v in params.items()], sort_keys=True, default=str)
-    return f"{slug(text)[:60]}~{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
+    return f"{slug(text)[:VARIANT_CAP - 16]}~{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
 
 
 def _fmt_value(v: Any) -> str:

@@ -198,6 +198,8 @@ class Compiler(ControlRules):
             {k: self.report_output(step, k) for k in step.outputs}
         params = self.params(step)
         resources = self.resources(step)
+        if cmd.script and not cmd.shell:  # the script is an input: editing it reruns the step
+            inputs[SCRIPT_INPUT] = py(cmd.script)
         if isinstance(step, AgentStep):
             refs: dict[str, str] = {}  # the files its prompt names with @
             shell = agent_shell(self.defs.root, self.agent, step, params, refs)
@@ -277,9 +279,10 @@ class Compiler(ControlRules):
 
     @staticmethod
     def template(step: CommandStep) -> str:
-        """The command's shell template (a ``script:`` runs with the positional arguments)."""
+        """The command's shell template; a ``script:`` runs under ``slashmake.runtime script``, which
+        hands it its inputs, outputs, params, log and wildcards as Snakemake's ``script:`` does."""
         assert step.command is not None
-        return step.command.shell or f"python {step.command.script} {{params.arguments}}"
+        return step.command.shell or script_template(step)
 
     def shell_text(self, step: CommandStep, params: dict[str, str]) -> str:
         cmd = step.command
@@ -289,10 +292,13 @@ class Compiler(ControlRules):
             if name not in params:
                 raise CompileError(f"{cmd.path.name}: shell uses {{params.{name}}}, which is not a declared parameter",
                                    step.span)
+        if step.variants is None and re.search(r"\{wildcards\.", template):
+            raise CompileError(f"{cmd.path.name}: shell uses {{wildcards.variant}}, but this step is not a sweep "
+                               f"(only a swept step has a variant); sweep it, or drop the placeholder", step.span)
         for name in cmd.optional_inputs - set(step.inputs):
             template = re.sub(r"\{input\." + name + r"(:[^}]*)?\}", "''", template)  # an empty argument
         for m in _ATTR_PLACEHOLDER.finditer(template):
-            if m.group(1) == "input" and m.group(2) not in step.inputs:
+            if m.group(1) == "input" and m.group(2) not in step.inputs and m.group(2) != SCRIPT_INPUT:
                 raise CompileError(f"{cmd.path.name}: shell uses {{input.{m.group(2)}}}, which is not in its 'input' list",
                                    step.span)
             if m.group(1) == "output" and m.group(2) not in step.outputs:
@@ -317,6 +323,24 @@ class Compiler(ControlRules):
         # (Snakemake's shell is bash), not as words that the outer shell would split at `&&`.
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
+
+
+SCRIPT_INPUT = "slashmake_script"
+
+
+def script_template(step: CommandStep) -> str:
+    """``python -m slashmake.runtime script`` with every file, parameter and wildcard as NAME=VALUE data."""
+    cmd = step.command
+    assert cmd is not None
+    parts = [f"python -m slashmake.runtime script {{input.{SCRIPT_INPUT}}}"]
+    parts += [f"--input {k}={{input.{k}}}" for k in step.inputs]
+    parts += [f"--output {k}={{output.{k}}}" for k in step.outputs if k.isidentifier()]
+    names = {*step.params, *step.var_params, *(k for vv in (step.variants or {}).values() for k in vv)}
+    parts += [f"--param {n}={{params.{n}}}" for n in sorted(re.sub(r"\W", "_", k) for k in names)]
+    if step.variants is not None:
+        parts.append("--wildcard variant={wildcards.variant}")
+    parts += ["--log {log}", "--threads {threads}", "-- {params.arguments}"]
+    return " ".join(parts)
 
 
 def index_data(resolved: Resolved) -> dict[str, Any]:

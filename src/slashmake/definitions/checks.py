@@ -14,7 +14,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from slashmake.definitions.files import DefFile, decode
+from slashmake.definitions.files import DefFile, read_capped
+from slashmake.definitions.guards import check_names, check_script
 from slashmake.definitions.model import Command, Droid, Metrics, name_slug
 from slashmake.definitions.tools import normalize_tools, unknown_names
 from slashmake.errors import ToolsError
@@ -272,6 +273,8 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str],
             raise f.error(f"'slashmake.{key}' is empty", "slashmake", key,
                           hint="remove the key to make this an agent command (its body is the prompt)")
     _check_params(f, sm.get("params") or {})
+    check_names(f, sm)
+    check_script(f, sm, root)
     if "resources" in sm:
         _check_resources(f, sm["resources"], ("slashmake", "resources"))
     droid = sm.get("droid")
@@ -319,7 +322,7 @@ def load_script_command(path: Path, name: str, root: Path, text: str | None = No
     the chain's arguments, as Droid runs it with what follows the command. Its first comment line
     after the ``#!`` line is its description."""
     rel = _rel(path, root)
-    body = text if text is not None else decode(path.read_bytes(), rel)
+    body = text if text is not None else read_capped(path, rel)
     comments = [ln.lstrip("#").strip() for ln in body.split("\n")[1:] if ln.startswith("#")]
     description = next((c for c in comments if c), path.name)
     runnable = rel if "/" in rel else f"./{rel}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from slashmake.definitions.files import decode, find_node, node_span
+from slashmake.definitions.files import find_node, node_span, read_capped
 from slashmake.definitions.model import Definitions
 from slashmake.errors import ConfigError, DefinitionError, Source, Span, closest
 
@@ -46,7 +46,7 @@ def read_config(root: Path, config_file: str | None = None) -> ConfigDoc:
         return ConfigDoc()
     name = _rel(path, root)
     try:
-        text = decode(path.read_bytes(), name)
+        text = read_capped(path, name)
     except DefinitionError as e:
         raise ConfigError(e.message, e.span, e.hint) from None
     source = Source(name, text)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slashmake.definitions.checks import load_command, load_droid, load_script_command
-from slashmake.definitions.files import decode
+from slashmake.definitions.files import read_capped
 from slashmake.definitions.model import Command, Definitions, Droid, name_slug
 from slashmake.errors import DefinitionError, Source, Span
 
@@ -98,7 +98,7 @@ def _plugin(root: Path, folder: Path, defs: Definitions) -> tuple[list[Found], l
         defs.errors.append(DefinitionError(f"plugin folder {_rel(folder, root)} has no .claude-plugin/plugin.json"))
         return [], []
     try:
-        text = decode(manifest.read_bytes(), rel)
+        text = read_capped(manifest, rel)
         data = json.loads(text)
     except DefinitionError as e:
         defs.errors.append(e)

@@ -36,6 +36,21 @@ def safe_load(text: str) -> Any:
 _KEY_LINE = re.compile(r"""(["']?)([A-Za-z0-9_$][\w.$-]*)\1[ \t]*:(?=[ \t]|$)""")
 
 
+# A definition file is a page of frontmatter and prose. One far larger is refused before it is read,
+# so that a huge or endless file (a device, a runaway generator) never blocks loading the others.
+MAX_BYTES = 1 << 20
+
+
+def read_capped(path: Path, name: str) -> str:
+    """The decoded text of a definition or config file; one over ``MAX_BYTES`` is a DefinitionError."""
+    with path.open("rb") as fh:
+        raw = fh.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise DefinitionError(f"{name} is larger than {MAX_BYTES // 1024} KiB, the most a definition file may be: "
+                              "refused unread", hint="keep long reference text in a file the body names with @path")
+    return decode(raw, name)
+
+
 def decode(raw: bytes, name: str) -> str:
     """The text of a definition file: UTF-8 (a BOM dropped), line ends made ``\\n``."""
     if raw.startswith(_BOM):
@@ -114,7 +129,7 @@ class DefFile:
     def __init__(self, path: Path, name: str, text: str | None = None) -> None:
         self.path = path
         self.name = name
-        self.text = text if text is not None else decode(path.read_bytes(), name)
+        self.text = text if text is not None else read_capped(path, name)
         self.source = Source(name, self.text)
         self.has_frontmatter = False
         self.offset = 0  # where the YAML text starts in the file

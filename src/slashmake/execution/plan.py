@@ -15,6 +15,7 @@ from typing import Any
 from slashmake.compiler.project import Project, target_name
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import CommandStep, GateStep, variants_of
+from slashmake.errors import FlowError
 from slashmake.execution import options as run_options
 from slashmake.execution import outcomes, runner
 
@@ -64,6 +65,10 @@ def prepare(project: Project, chain: str, source: str = "<chain>",
             overrides: dict[str, str] | None = None) -> Prepared:
     """Compile what a chain names: a macro's own compiled flow, or an ad-hoc chain file."""
     overrides = overrides or {}
+    for key, value in overrides.items():
+        if "\0" in key or "\0" in str(value):
+            raise FlowError(f"--set {key.replace(chr(0), '?')}: a NUL byte cannot be part of a value "
+                            "(no program argument can carry it)")
     name = chain.strip().lstrip("/").replace(":", "/")
     if chain.strip().startswith("/") and name in project.macros() and not overrides:
         project.compile_macros()

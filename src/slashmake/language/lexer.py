@@ -40,6 +40,10 @@ def is_word_char(ch: str) -> bool:
 def tokenize(source: Source) -> Iterator[Token]:
     """Split ``source`` into tokens, ending with EOF; raise FlowSyntaxError on a stray character."""
     text, i, n = source.text, 0, len(source.text)
+    nul = text.find("\0")
+    if nul >= 0:  # no program argument, file name or environment value can carry one
+        raise FlowSyntaxError("a NUL byte cannot be part of a chain (no program argument can carry it)",
+                              Span(source, nul, nul + 1))
     spaced = True
     while i < n:
         ch = text[i]

@@ -1,6 +1,6 @@
 """Small programs that compiled rules run: gate decisions, branch joins, retried attempts, indexes.
 
-Run as ``python -m slashmake.runtime gate|join|attempt|index ...``; stdlib only, so a rule pays
+Run as ``python -m slashmake.runtime gate|join|attempt|index|script ...``; stdlib only, so a rule pays
 for a Python start and nothing more. ``ledger`` appends the experiment ledger's rows.
 
 The job side, below every stage: compile-time code shares its parameter typing (``as_param``).
@@ -237,14 +237,27 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--publish")
     a.add_argument("--label", default="failure")
     a.add_argument("argv", nargs=argparse.REMAINDER)
+    from slashmake.runtime import script
+
+    script.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    if argv[:1] == ["script"] and "--" in argv:  # a script's own arguments, verbatim (argparse would mix them)
+        i = argv.index("--")
+        argv, rest = argv[:i], argv[i + 1:]
     args = build_parser().parse_args(argv)
+    args.arguments = rest
     try:
         if args.cmd == "attempt":
             return cmd_attempt(args)
+        if args.cmd == "script":
+            from slashmake.runtime import script
+
+            return script.run(args)
         {"gate": cmd_gate, "join": cmd_join, "index": cmd_index}[args.cmd](args)
     except StepFailure as e:
         print(f"{FAILURE}{e}", file=sys.stderr)
