@@ -372,4 +372,12 @@ def _fmt_value(v: Any) -> str:
 
 def resolve(flow: Flow, defs: Definitions, name: str, chain: str, **kw: Any) -> Resolved:
     """Resolve ``flow`` (parsed from ``chain``) against ``defs``."""
-    return deep(lambda: Resolver(defs, **kw).resolve(flow, name, chain))  # nesting may run 1,000 deep
+    resolved = deep(lambda: Resolver(defs, **kw).resolve(flow, name, chain))  # nesting may run 1,000 deep
+    for step in resolved.steps:  # only a swept step has a variant (else: AttributeError in the job)
+        if not isinstance(step, CommandStep) or step.command is None or step.variants is not None:
+            continue
+        cmd = step.command
+        if cmd.shell and "{wildcards." in cmd.shell:
+            raise ResolveError(f"{cmd.display} uses {{wildcards.variant}} in its shell, but this step is "
+                               "not a sweep: sweep it (parallel[...]) or drop the placeholder", step.span)
+    return resolved

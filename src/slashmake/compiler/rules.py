@@ -292,9 +292,6 @@ class Compiler(ControlRules):
             if name not in params:
                 raise CompileError(f"{cmd.path.name}: shell uses {{params.{name}}}, which is not a declared parameter",
                                    step.span)
-        if step.variants is None and re.search(r"\{wildcards\.", template):
-            raise CompileError(f"{cmd.path.name}: shell uses {{wildcards.variant}}, but this step is not a sweep "
-                               f"(only a swept step has a variant); sweep it, or drop the placeholder", step.span)
         for name in cmd.optional_inputs - set(step.inputs):
             template = re.sub(r"\{input\." + name + r"(:[^}]*)?\}", "''", template)  # an empty argument
         for m in _ATTR_PLACEHOLDER.finditer(template):

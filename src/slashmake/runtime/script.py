@@ -36,7 +36,7 @@ class Named(list[Any]):
             return names[name]
         raise AttributeError(f"no entry named {name!r} (there are: {', '.join(names) or 'none'})")
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return self._names[key]
         return super().__getitem__(key)
