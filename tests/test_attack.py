@@ -161,7 +161,7 @@ def test_a_nul_byte_in_a_chain_argument_is_a_positioned_error(toy: ToyProject) -
 
 
 def test_a_nul_byte_in_a_set_value_is_an_error(toy: ToyProject) -> None:
-    toy.command("one", params={"n": 1})
+    toy.command("one", params={"n": "text"})
     err = _error(_nul_set(toy))
     assert "NUL" in err and "--set n" in err
 

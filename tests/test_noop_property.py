@@ -100,6 +100,7 @@ def _agrees(toy: ToyProject) -> None:
 def test_the_fast_path_never_hides_a_job_snakemake_would_run(tmp_path_factory: pytest.TempPathFactory,
                                                              ops: list[str]) -> None:
     base = tmp_path_factory.mktemp("prop")
+    (base / "proj").mkdir()
     toy = _project(base / "proj")
     toy.slashmake("run", "/flow")
     assert NOOP in toy.slashmake("run", "/flow").stdout
