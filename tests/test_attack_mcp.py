@@ -6,14 +6,44 @@ drive it: symlinks inside results/, encoded and absolute paths, NUL bytes, cores
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from conftest import ToyProject
-from test_mcp_server import _data, _run, _server, _text
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult, TextContent
 
 SECRET = "API_KEY=hunter2"
+
+
+def server(root: Path, env: dict[str, str]) -> Client:
+    """`slashmake mcp` in ``root``, driven by the SDK's stdio client."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "slashmake.interfaces.cli", "mcp"],
+                                   cwd=root, env=env)
+    return Client(params, read_timeout_seconds=300)
+
+
+def text(result: CallToolResult) -> str:
+    """A tool result's text."""
+    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+def data(result: CallToolResult) -> Any:
+    """A tool result's structured data (a tool error fails the test)."""
+    assert not result.is_error, text(result)
+    return result.structured_content.get("result", result.structured_content) if result.structured_content \
+        else json.loads(text(result))
+
+
+def run_async(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a test's client session."""
+    anyio.run(fn)
 
 
 @pytest.fixture
@@ -33,7 +63,7 @@ def test_resources_never_serve_a_file_outside_the_project(leaky: ToyProject) -> 
     step = next((leaky.root / "results/steps").glob("one-*")).name
 
     async def go() -> None:
-        async with _server(leaky.root, leaky.env()) as client:
+        async with server(leaky.root, leaky.env()) as client:
             ok = await client.read_resource(f"slashmake://steps/{step}/report.json")
             assert '"step": "one"' in ok.contents[0].text  # type: ignore[union-attr]
             for uri in (f"slashmake://steps/{step}/leak.txt", "slashmake://steps/outside/secret.env",
@@ -44,28 +74,29 @@ def test_resources_never_serve_a_file_outside_the_project(leaky: ToyProject) -> 
                     await client.read_resource(uri)
                 assert SECRET not in str(info.value), uri
 
-    _run(go)
+    run_async(go)
 
 
 def test_tool_arguments_are_checked_and_stay_data(leaky: ToyProject) -> None:
     async def go() -> None:
-        async with _server(leaky.root, leaky.env()) as client:
+        async with server(leaky.root, leaky.env()) as client:
             for output in ("/tmp/dag.svg", "../dag.svg", "results/steps/outside/dag.svg"):
                 bad = await client.call_tool("graph", {"chain": "/one", "output": output})
-                assert bad.is_error and "outside the project" in _text(bad), _text(bad)
+                assert bad.is_error and "outside the project" in text(bad), text(bad)
             assert not (leaky.root.parent / "dag.svg").exists()
             for cores in (0, -3):
                 bad = await client.call_tool("run", {"chain": "/one", "cores": cores})
-                assert bad.is_error and "cores" in _text(bad)
+                assert bad.is_error and "cores" in text(bad)
             nul = await client.call_tool("explain", {"chain": "/one 'a\0b'"})
-            assert nul.is_error and "NUL" in _text(nul) and "^" in _text(nul), _text(nul)
+            assert nul.is_error and "NUL" in text(nul) and "^" in text(nul), text(nul)
             nul_set = await client.call_tool("run", {"chain": "/one", "dry_run": True, "variables": {"x": "a\0b"}})
-            assert nul_set.is_error and "NUL" in _text(nul_set), _text(nul_set)
-            rows = _data(await client.call_tool("results", {"step": "$(touch CANARY)", "metric": "../../etc"}))
-            assert rows["rows"] == []
+            assert nul_set.is_error and "NUL" in text(nul_set), text(nul_set)
+            found = await client.call_tool("results", {"step": "$(touch CANARY)", "metric": "../../etc"})
+            assert "Traceback" not in text(found)  # a filter is a filter: no rows, or no ledger yet
+            assert found.is_error and "ledger" in text(found) or data(found)["rows"] == []
             assert not (leaky.root / "CANARY").exists()
 
-    _run(go)
+    run_async(go)
     assert not any(p.name == "CANARY" for p in leaky.root.parent.rglob("*"))
     assert set(os.listdir(leaky.root.parent)) == {"proj", "secret.env"}  # nothing written beside the project
 
@@ -77,10 +108,10 @@ def test_an_at_path_through_a_symlink_is_refused_by_the_explain_tool(toy: ToyPro
     (toy.root / "workflow/commands/ask.md").write_text("---\ndescription: ask\n---\nSee @notes.md.\n")
 
     async def go() -> None:
-        async with _server(toy.root, toy.env()) as client:
+        async with server(toy.root, toy.env()) as client:
             bad = await client.call_tool("explain", {"chain": "/ask"})
-            assert bad.is_error and "@notes.md" in _text(bad) and "outside the project" in _text(bad)
-            assert SECRET not in _text(bad)
+            assert bad.is_error and "@notes.md" in text(bad) and "outside the project" in text(bad)
+            assert SECRET not in text(bad)
 
-    _run(go)
+    run_async(go)
     assert not list(Path(toy.root).glob("results/steps/ask-*"))

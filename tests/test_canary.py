@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ToyProject
-from test_mcp_server import _run, _server, _text
+from test_attack_mcp import run_async, server, text
 
 FAKE = str(Path(__file__).resolve().parent / "fake_agent.py")
 
@@ -139,7 +139,7 @@ def test_mcp_tool_arguments_stay_data(toy: ToyProject) -> None:
     values = payloads(toy.root.parent)
 
     async def go() -> None:
-        async with _server(toy.root, toy.env()) as client:
+        async with server(toy.root, toy.env()) as client:
             # Each call starts Snakemake: the payloads go together where the tool takes several.
             calls: list[tuple[str, dict[str, object]]] = [
                 ("explain", {"chain": "/one " + " ".join(quoted(v) for v in values)}),
@@ -149,7 +149,7 @@ def test_mcp_tool_arguments_stay_data(toy: ToyProject) -> None:
                 *(("results", {"step": v, "metric": v}) for v in values)]
             for tool, args in calls:
                 result = await client.call_tool(tool, args)
-                assert "Traceback" not in _text(result), (tool, args, _text(result))
+                assert "Traceback" not in text(result), (tool, args, text(result))
 
-    _run(go)
+    run_async(go)
     no_canary(toy.root, before)
