@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from slashmake.compiler import desugar
 from slashmake.compiler.bind import Binder
 from slashmake.compiler.graph import Graph, Scope, after_decision, after_parallel, norm
+from slashmake.compiler.limits import check_steps
 from slashmake.compiler.steps import (
     Binding,
     CallStep,
@@ -373,11 +374,5 @@ def _fmt_value(v: Any) -> str:
 def resolve(flow: Flow, defs: Definitions, name: str, chain: str, **kw: Any) -> Resolved:
     """Resolve ``flow`` (parsed from ``chain``) against ``defs``."""
     resolved = deep(lambda: Resolver(defs, **kw).resolve(flow, name, chain))  # nesting may run 1,000 deep
-    for step in resolved.steps:  # only a swept step has a variant (else: AttributeError in the job)
-        if not isinstance(step, CommandStep) or step.command is None or step.variants is not None:
-            continue
-        cmd = step.command
-        if cmd.shell and "{wildcards." in cmd.shell:
-            raise ResolveError(f"{cmd.display} uses {{wildcards.variant}} in its shell, but this step is "
-                               "not a sweep: sweep it (parallel[...]) or drop the placeholder", step.span)
+    check_steps(resolved.steps)
     return resolved
