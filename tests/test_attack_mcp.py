@@ -115,3 +115,18 @@ def test_an_at_path_through_a_symlink_is_refused_by_the_explain_tool(toy: ToyPro
 
     run_async(go)
     assert not list(Path(toy.root).glob("results/steps/ask-*"))
+
+
+def test_the_explain_tool_never_runs_an_argument_in_a_bang_line(toy: ToyProject) -> None:
+    toy.config(agent={"program": ["true"], "tools_format": "none"})
+    (toy.root / "workflow/commands/ask.md").write_text(
+        "---\ndescription: ask\n---\nLog: !`git log -1 --grep=\"$ARGUMENTS\" 2>/dev/null; echo '$0'`\n")
+
+    async def go() -> None:
+        async with server(toy.root, toy.env()) as client:
+            chain = "/ask \"$(touch CANARY)\""
+            explained = await client.call_tool("explain", {"chain": chain})
+            assert not explained.is_error, text(explained)
+
+    run_async(go)
+    assert not (toy.root / "CANARY").exists()
