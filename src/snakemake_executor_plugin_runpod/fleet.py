@@ -183,7 +183,8 @@ class Fleet:
             where = ssh_address(pod)
             if where is not None:
                 base = self.make_session(pod_id, None).target
-                return Target(**{**base.__dict__, "host": where[0], "port": where[1]})
+                user = base.user.replace("{pod_id}", pod_id)  # a login name may name the pod
+                return Target(**{**base.__dict__, "host": where[0], "port": where[1], "user": user})
             if time.monotonic() > deadline:
                 status = (pod or {}).get("desiredStatus", "unknown")
                 raise PodApiError(f"runpod: pod {pod_id} showed no public SSH port within "

@@ -26,7 +26,9 @@ class ExecutorSettings(ExecutorSettingsBase):
     port: int = field(
         default=22, metadata=_meta("SSH port of the pod (RunPod's public TCP port).", True)
     )
-    user: str = field(default="root", metadata=_meta("SSH user on the pod.", True))
+    user: str = field(
+        default="root", metadata=_meta("SSH user on the pod ({pod_id} is filled in for API pods).", True)
+    )
     key: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("Path of the SSH private key (a path, never the key itself).", True),

@@ -12,7 +12,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, runner
+from slashmake.execution import noop, outcomes, pods, runner
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -44,6 +44,8 @@ class RunOptions:
     set_threads: tuple[str, ...] = ()
     set_resources: tuple[str, ...] = ()
     report: str | None = None
+    # --runpod-* flags given to `slashmake run` (over the runpod: section of config/config.yaml)
+    runpod_args: tuple[str, ...] = ()
 
 
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
@@ -77,14 +79,21 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
                        "(droid or claude) or agent.program in config/config.yaml")
     forced = run_options.rule_list(resolved, opts.force, "--forcerun") + outcomes.force_files(project.root, resolved)
+    executor_args: list[str] = []
+    if opts.executor == "runpod" and not opts.dry_run:
+        for line in pods.reap(project.root):  # pods of runs that are gone (a SIGKILLed controller)
+            say(f"runpod: reaped pod {line}")
+    if opts.executor == "runpod":
+        executor_args = [*pods.runpod_flags(project.config.get("runpod")), *opts.runpod_args]
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
                             until=run_options.rule_list(resolved, opts.until, "--until"),
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=project.flows_needed(prep.target, prep.chain_file),
-                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
-                                                   if (v := variants_of(s)) is not None))
+                            group_components=tuple(f"sweep_{s.rule}={pods.sweep_group_size(len(v), executor_args)}"
+                                                   for s in resolved.steps if (v := variants_of(s)) is not None),
+                            extra=tuple(executor_args))
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)
