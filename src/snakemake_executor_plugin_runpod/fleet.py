@@ -197,8 +197,8 @@ class Fleet:
 
     def check_dead(self, session: PodSession) -> str | None:
         """After a failed ssh: None when the pod is still up, else why it is not (and it is terminated)."""
-        if self.cloud is None or session.pod_id is None:
-            return None
+        if self.cloud is None or session.pod_id is None or self.closing or session.dead:
+            return None  # at the end of a run the pods go down on purpose (on_finish)
         try:
             pod = self.cloud.get(session.pod_id)
         except PodApiError:
