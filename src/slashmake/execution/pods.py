@@ -92,6 +92,33 @@ def sweep_group_size(variants: int, flags: list[str]) -> int:
     return max(1, -(-variants // pods))
 
 
+def run_cost(root: Path, run: str, ledger_path: str | None = None) -> tuple[float, int]:
+    """What run ``run``'s pods cost so far (USD) and how many it started, from the pod ledger."""
+    from snakemake_executor_plugin_runpod import ledger as L
+
+    if not (root / (ledger_path or LEDGER)).exists():
+        return 0.0, 0
+    mine = [r for r in _ledger(root, ledger_path).records().values() if (r.get("owner") or {}).get("run") == run]
+    return sum(L.cost_so_far(r) for r in mine), len(mine)
+
+
+def cost_line(root: Path, run: str, config: dict[str, Any]) -> str | None:
+    """The run's two budgets side by side: its pods against runpod.max_cost_usd, its agent steps
+    against agent.max_cost_usd; None when the run started no pod."""
+    from slashmake.agents.results import run_cost as agent_cost
+
+    section = config.get("runpod") or {}
+    spent, count = run_cost(root, run, section.get("ledger"))
+    if count == 0:
+        return None
+    pod_cap = section.get("max_cost_usd")
+    agent_cap = (config.get("agent") or {}).get("max_cost_usd")
+    agents = agent_cost(root / "results" / "ledger.jsonl", run)
+    return (f"cost: pods ${spent:.2f} ({count} pod{'s' * (count != 1)}"
+            f"{f', runpod.max_cost_usd {float(pod_cap):.2f}' if pod_cap else ''}); "
+            f"agent steps ${agents:.2f}{f' (agent.max_cost_usd {float(agent_cap):.2f})' if agent_cap else ''}")
+
+
 @dataclass(frozen=True)
 class PodRow:
     """One pod of the ledger, as ``slashmake pods`` shows it."""
