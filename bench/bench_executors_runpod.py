@@ -1,4 +1,6 @@
-"""Per-job overhead of the runpod executor against local execution (the baseline).
+"""Per-job overhead of the runpod executor against local execution (the baseline), and pods.
+
+``--part host`` (a hand-started pod):
 
 A 16-variant sweep of a trivial step plus its aggregate (17 jobs) runs with the real
 ``snakemake`` CLI, locally (``--cores 2``) and through ``--executor runpod`` against a private
@@ -9,6 +11,15 @@ code sync, one remote snakemake start for the grouped variants and one for the a
     sudo .venv/bin/python bench/bench_executors_runpod.py [--reps 3]
 
 Prints seconds per job for each executor, their ratio and difference (runpod minus local).
+
+``--part pods`` (pods started through the API, against the stand-in RunPod of
+tests/runpod_standin.py: real SDK, real sshd pods), three figures:
+1. our overhead from "pod shows SSH" to "first job running", pod set-up (venv build and code
+   sync) excluded and given separately (from the executor's .snakemake/runpod/pods.jsonl);
+2. the per-job overhead: the slope of run time over job count (4 vs 16 trivial variants, one pod,
+   jobs one at a time) minus the same slope locally with --cores 1 (the baseline);
+3. a 6-variant sweep whose step sleeps 10 s, on 3 pods against 1 pod (the baseline): the ratio
+   of wall times measures the fan-out.
 """
 
 from __future__ import annotations
@@ -23,8 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import standin_fixture as SF  # noqa: E402
 from runpod_project import GROUPING, PROFILE, snakemake, write_project  # noqa: E402
 from services import start_pod, stop_pod  # noqa: E402
+
+from slashmake.execution.pods import runpod_flags  # noqa: E402
 
 JOBS = 17  # 16 variants + aggregate
 
@@ -39,11 +53,91 @@ def timed(project: Path, args: list[str]) -> float:
     return elapsed
 
 
+POD_SNAKEFILE = """
+N = int(config.get("n", 6))
+PAUSE = float(config.get("pause", 0))
+VARIANTS = [f"v{i:02d}" for i in range(N)]
+localrules: all
+
+rule all:
+    input: "results/summary.json"
+
+rule step:
+    output: "results/sweep/{v}.json"
+    log: "logs/step/{v}.log"
+    shell: "sleep {PAUSE} && python scripts/step.py {wildcards.v} {output} 2> {log}"
+
+rule aggregate:
+    input: expand("results/sweep/{v}.json", v=VARIANTS)
+    output: "results/summary.json"
+    shell: "python scripts/aggregate.py {output} {input}"
+"""
+
+
 def main() -> None:
-    """Run the benchmark and print the comparison."""
+    """Run the benchmark(s) and print the comparisons."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--part", choices=["host", "pods", "all"], default="all")
     opts = parser.parse_args()
+    if opts.part in ("host", "all"):
+        host_pod(opts.reps)
+    if opts.part in ("pods", "all"):
+        api_pods()
+
+
+def api_pods() -> None:
+    """The three figures of pods started through the (stand-in) API."""
+    import json
+
+    work = Path(tempfile.mkdtemp(prefix="bench-pods-"))
+    work.chmod(0o700)
+    packages = SF.stage_packages(Path("/home") / f"rp-bench-packages-{work.name}")
+    standin = SF.start(work / "standin")
+    env = standin.env()
+
+    def pods_run(name: str, pods: int, n: int, pause: float) -> tuple[float, dict[str, float]]:
+        root = write_project(work / name, snakefile=POD_SNAKEFILE)
+        flags = runpod_flags(SF.runpod_section(standin, packages, pods=pods))
+        start = time.perf_counter()
+        res = snakemake(root, ["--profile", str(PROFILE), *flags, "--config", f"n={n}", f"pause={pause}"],
+                        timeout=600, env=env)
+        elapsed = time.perf_counter() - start
+        if res.returncode != 0:
+            raise SystemExit(f"pods run {name} failed:\n{res.stderr[-3000:]}")
+        first = json.loads((root / ".snakemake" / "runpod" / "pods.jsonl").read_text().splitlines()[0])
+        return elapsed, first
+
+    def local_run(name: str, n: int) -> float:
+        root = write_project(work / name, snakefile=POD_SNAKEFILE)
+        return timed(root, ["--cores", "1", "--config", f"n={n}", "pause=0"])
+
+    try:
+        t4, ev = pods_run("p4", 1, 4, 0)
+        t16, _ = pods_run("p16", 1, 16, 0)
+        l4, l16 = local_run("l4", 4), local_run("l16", 16)
+        one, _ = pods_run("fan1", 1, 6, 10)
+        three, _ = pods_run("fan3", 3, 6, 10)
+    finally:
+        standin.stop()
+        import shutil
+
+        shutil.rmtree(packages[0].parent, ignore_errors=True)
+    login = ev["connected"] - ev["ssh_shown"]
+    setup, sync = ev["setup_done"] - ev["connected"], ev["synced"] - ev["setup_done"]
+    dispatch = ev["first_job"] - ev["synced"]
+    print(f"1. pod shows SSH -> first job running: ours {login + dispatch:.2f} s (login {login:.2f} s, "
+          f"dispatch {dispatch:.2f} s; goal <= 3 s); pod set-up {setup + sync:.2f} s (venv {setup:.2f} s, "
+          f"code sync {sync:.2f} s); pod created -> SSH shown {ev['ssh_shown'] - ev['created']:.2f} s")
+    slope_pod, slope_local = (t16 - t4) / 12, (l16 - l4) / 12
+    print(f"2. per job: pods {slope_pod:.3f} s, local --cores 1 (baseline) {slope_local:.3f} s: "
+          f"overhead {slope_pod - slope_local:+.3f} s/job (goal <= 0.3 s); runs {t4:.2f}/{t16:.2f} vs {l4:.2f}/{l16:.2f} s")
+    print(f"3. 6 variants x 10 s: 3 pods {three:.2f} s, 1 pod (baseline) {one:.2f} s: ratio {three / one:.2f}x "
+          "(goal <= 0.45x)")
+
+
+def host_pod(reps: int) -> None:
+    """A hand-started pod (the test fixture's sshd) against local execution."""
     work = Path(tempfile.mkdtemp(prefix="bench-runpod-"))
     work.chmod(0o700)
     pod, proc = start_pod(work / "sshd")
@@ -55,12 +149,12 @@ def main() -> None:
         local = ["--cores", "2", *GROUPING]
         cold = timed(pod_dir, runpod)  # builds the pod's venv (untimed below)
         timed(local_dir, local)
-        local_t = [timed(local_dir, [*local, "--forceall"]) for _ in range(opts.reps)]
-        pod_t = [timed(pod_dir, [*runpod, "--forceall"]) for _ in range(opts.reps)]
+        local_t = [timed(local_dir, [*local, "--forceall"]) for _ in range(reps)]
+        pod_t = [timed(pod_dir, [*runpod, "--forceall"]) for _ in range(reps)]
     finally:
         stop_pod(pod, proc)
     lo, rp = statistics.median(local_t), statistics.median(pod_t)
-    print(f"jobs per run: {JOBS} (16-variant sweep as one job group + aggregate); reps: {opts.reps}")
+    print(f"jobs per run: {JOBS} (16-variant sweep as one job group + aggregate); reps: {reps}")
     print(f"local  (baseline): {lo:6.2f} s/run  {lo / JOBS:6.3f} s/job   runs: {_fmt(local_t)}")
     print(f"runpod (ssh+rsync): {rp:6.2f} s/run  {rp / JOBS:6.3f} s/job   runs: {_fmt(pod_t)}")
     print(f"runpod first run incl. pod setup: {cold:.2f} s")

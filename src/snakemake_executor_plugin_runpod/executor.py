@@ -10,6 +10,7 @@ then a move into place and a success report.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import tempfile
 import threading
@@ -258,6 +259,8 @@ class Executor(RemoteExecutor):
         command = A.job_command(
             self.format_job_exec(job), self.get_python_executable(), required + optional + logs
         )
+        if "first_job" not in session.events:
+            self._first_job(session)
         result = session.run_job(command, A.env_script(self.envvars()), wrap=session.pod_id is not None)
         clock.append(time.perf_counter())
         if result.exit_code != 0:
@@ -268,6 +271,11 @@ class Executor(RemoteExecutor):
                               self.settings.remote_rsync)
         clock.append(time.perf_counter())
         self._save_log(job, result, clock, session)
+
+    def _first_job(self, session: S.PodSession) -> None:
+        session.events["first_job"] = time.time()
+        with open(os.path.join(self.state_dir, "pods.jsonl"), "a") as fh:
+            fh.write(json.dumps({"pod": session.pod_id or session.target.where, **session.events}) + "\n")
 
     def _products(self, job: JobExecutorInterface) -> tuple[list[str], list[str], list[str]]:
         """Outputs that must come back, intermediates that may, and log/benchmark files."""

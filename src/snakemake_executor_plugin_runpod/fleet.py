@@ -153,10 +153,12 @@ class Fleet:
                                 "image": spec.image}, "starting", now))
         self.log(f"runpod: started pod {pod_id} ({gpu}); waiting for SSH")
         session = self.make_session(pod_id, None)
+        session.events["created"] = now
         with self.cond:
             self.sessions.append(session)
         try:
             target = self._wait_for_ssh(pod_id)
+            session.events["ssh_shown"] = time.time()
             session.target = target
             session.runner.target = target
             if self.closing:

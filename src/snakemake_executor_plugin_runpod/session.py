@@ -13,6 +13,7 @@ import shlex
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -74,6 +75,9 @@ class PodSession:
     venv: str | None = None
     state_dir: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: wall-clock times of the pod's milestones (created, ssh_shown, connected, setup_done, synced,
+    #: first_job), written to .snakemake/runpod/pods.jsonl for bench/bench_executors_runpod.py
+    events: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -84,6 +88,7 @@ class PodSession:
         """Log in once, resolve ``~``, build the venv unless its marker matches, sync the code."""
         self.runner.transfer("connect", A.master_start_argv(self.target))
         self.master = True
+        self.events["connected"] = time.time()
         self.runner.on_retry = self.reconnect
         remote_dir, venv = setup.remote_dir, setup.venv
         if remote_dir.startswith("~") or (venv or "").startswith("~"):
@@ -99,6 +104,7 @@ class PodSession:
         if setup.watchdog_on:
             cmd = f"{watchdog.start_command(self.state_dir, setup.watchdog_idle_s, setup.watchdog_max_s)} && {cmd}"
         result = self.runner.check("pod setup", A.ssh_argv(self.target, cmd))
+        self.events["setup_done"] = time.time()
         if A.SETUP_MARK in result.stdout:
             log(f"runpod: built the pod environment {venv} on {self.label}")
         exclude = setup.ignore
@@ -106,6 +112,7 @@ class PodSession:
             exclude = os.path.join(self.root, ".rsyncignore")
         argv = A.rsync_code_argv(self.target, self.root, self.workdir, exclude, setup.remote_rsync, gitignore=True)
         self.runner.transfer("code sync", argv)
+        self.events["synced"] = time.time()
         self.ready = True
 
     def reconnect(self) -> None:
