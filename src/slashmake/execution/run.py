@@ -81,8 +81,11 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     forced = run_options.rule_list(resolved, opts.force, "--forcerun") + outcomes.force_files(project.root, resolved)
     executor_args: list[str] = []
     if opts.executor == "runpod" and not opts.dry_run:
-        for line in pods.reap(project.root):  # pods of runs that are gone (a SIGKILLed controller)
-            say(f"runpod: reaped pod {line}")
+        try:  # pods of runs that are gone (a SIGKILLed controller)
+            for line in pods.reap(project.root):
+                say(f"runpod: reaped pod {line}")
+        except RunError as e:
+            say(f"runpod: could not reap the pods of earlier runs: {e.message}")
     if opts.executor == "runpod":
         executor_args = [*pods.runpod_flags(project.config.get("runpod")), *opts.runpod_args]
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
