@@ -91,7 +91,7 @@ def test_sweep_fans_out_over_three_pods_and_every_pod_is_terminated(standin: SF.
     res = toy.slashmake("run", chain, "--executor", "runpod", check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     records = F.variant_records(toy.root)
-    assert sorted(records) == values
+    assert sorted(records) == values and "cost: pods $" in res.stdout, res.stdout[-2000:]
     users = {r["whoami"] for r in records.values()}
     state = standin.state()
     pods = state["pods"]
@@ -172,10 +172,12 @@ def test_after_sigkill_the_watchdog_stops_the_pods_and_the_next_command_reaps_th
 def test_max_cost_usd_stops_the_run_and_starts_no_new_pod(standin: SF.StandIn, packages: Any, toy: Any) -> None:
     for name in ("a", "b", "c"):
         toy.command(name, params={"pause": 1.5}, shell="sleep {params.pause} && echo ok > {output.report}")
-    _project(toy, standin, packages, F.sigmas(1), pods=2, gpu_types=["NVIDIA COSTLY"], max_cost_usd=1.0)
-    res = toy.slashmake("run", "/a → /b → /c", "--executor", "runpod", check=False)
+    _project(toy, standin, packages, F.sigmas(1), pods=2, gpu_types=["NVIDIA COSTLY"], max_cost_usd=50.0)
+    # A flag wins over the config's runpod: section.
+    res = toy.slashmake("run", "/a → /b → /c", "--executor", "runpod", "--runpod-max-cost-usd", "1", check=False)
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "max_cost_usd 1.00 reached" in out, out[-3000:]
+    assert "cost: pods $" in out and "runpod.max_cost_usd 1.00" in out, out[-3000:]
     pods = standin.state()["pods"]
     assert len(pods) == 1 and all(p["status"] == "TERMINATED" for p in pods.values()), pods
     assert not list((toy.root / "results" / "steps").glob("c-*/report.json"))

@@ -102,16 +102,15 @@ def run_cost(root: Path, run: str, ledger_path: str | None = None) -> tuple[floa
     return sum(L.cost_so_far(r) for r in mine), len(mine)
 
 
-def cost_line(root: Path, run: str, config: dict[str, Any]) -> str | None:
-    """The run's two budgets side by side: its pods against runpod.max_cost_usd, its agent steps
-    against agent.max_cost_usd; None when the run started no pod."""
+def cost_line(root: Path, run: str, config: dict[str, Any], flags: list[str]) -> str | None:
+    """The run's two budgets side by side: its pods against runpod.max_cost_usd (as the flags set
+    it), its agent steps against agent.max_cost_usd; None when the run started no pod."""
     from slashmake.agents.results import run_cost as agent_cost
 
-    section = config.get("runpod") or {}
-    spent, count = run_cost(root, run, section.get("ledger"))
+    spent, count = run_cost(root, run, flag_value(flags, "ledger"))
     if count == 0:
         return None
-    pod_cap = section.get("max_cost_usd")
+    pod_cap = flag_value(flags, "max-cost-usd")
     agent_cap = (config.get("agent") or {}).get("max_cost_usd")
     agents = agent_cost(root / "results" / "ledger.jsonl", run)
     return (f"cost: pods ${spent:.2f} ({count} pod{'s' * (count != 1)}"

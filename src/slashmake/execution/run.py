@@ -105,7 +105,7 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         runner.run(inv, project.root)
     except RunError as e:
         why = outcomes.failure_lines(project.root, resolved, started - 1)
-        if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config)):
+        if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
             why.append(cost)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if opts.dry_run:
@@ -120,7 +120,7 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         noop.record(project.root, key, prep.target, before, summary,
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
     # The pods' cost is this run's, so it is shown but not replayed by a later no-op answer.
-    if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config)):
+    if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
         summary = f"{summary}\n{cost}" if summary else cost
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved)
 
