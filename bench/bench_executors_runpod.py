@@ -92,7 +92,8 @@ def api_pods() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-pods-"))
     work.chmod(0o700)
-    packages = SF.stage_packages(Path("/home") / f"rp-bench-packages-{work.name}")
+    staged = Path("/home") / f"rp-bench-packages-{work.name}"  # used only when the venv is private
+    packages = SF.stage_packages(staged)
     standin = SF.start(work / "standin")
     env = standin.env()
 
@@ -122,7 +123,7 @@ def api_pods() -> None:
         standin.stop()
         import shutil
 
-        shutil.rmtree(packages[0].parent, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
     login = ev["connected"] - ev["ssh_shown"]
     setup, sync = ev["setup_done"] - ev["connected"], ev["synced"] - ev["setup_done"]
     dispatch = ev["first_job"] - ev["synced"]

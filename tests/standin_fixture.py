@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -38,9 +39,23 @@ def missing() -> str | None:
     return None
 
 
+def _others_can_read(path: Path) -> bool:
+    """Whether any user may read path: every folder above it lets others through, it lets them read."""
+    path = path.resolve()
+    if not path.stat().st_mode & stat.S_IROTH:
+        return False
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
+
+
 def stage_packages(dest: Path) -> tuple[Path, Path]:
-    """This venv's packages and the checkout's src/ where any pod user can read them (hard links)."""
-    purelib = Path(sysconfig.get_paths()["purelib"])
+    """This venv's packages and the checkout's src/ where any pod user can read them.
+
+    Used in place when others may read them; else (a clone in a private folder, as in CI) hard
+    links of both trees under dest.
+    """
+    purelib = Path(sysconfig.get_paths()["purelib"]).resolve()
+    if _others_can_read(purelib) and _others_can_read(HERE.parent / "src"):
+        return purelib, (HERE.parent / "src").resolve()
     targets = (dest / "site-packages", dest / "src")
     dest.mkdir(parents=True, exist_ok=True)
     for origin, target in zip((purelib, HERE.parent / "src"), targets, strict=True):
