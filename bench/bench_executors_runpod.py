@@ -54,7 +54,7 @@ def timed(project: Path, args: list[str]) -> float:
 
 
 POD_SNAKEFILE = """
-N = int(config.get("n", 6))
+N = int(config.get("count", 6))
 PAUSE = float(config.get("pause", 0))
 VARIANTS = [f"v{i:02d}" for i in range(N)]
 localrules: all
@@ -101,7 +101,7 @@ def api_pods() -> None:
         root = write_project(work / name, snakefile=POD_SNAKEFILE)
         flags = runpod_flags(SF.runpod_section(standin, packages, pods=pods))
         start = time.perf_counter()
-        res = snakemake(root, ["--profile", str(PROFILE), *flags, "--config", f"n={n}", f"pause={pause}"],
+        res = snakemake(root, ["--profile", str(PROFILE), *flags, "--config", f"count={n}", f"pause={pause}"],
                         timeout=600, env=env)
         elapsed = time.perf_counter() - start
         if res.returncode != 0:
@@ -111,7 +111,7 @@ def api_pods() -> None:
 
     def local_run(name: str, n: int) -> float:
         root = write_project(work / name, snakefile=POD_SNAKEFILE)
-        return timed(root, ["--cores", "1", "--config", f"n={n}", "pause=0"])
+        return timed(root, ["--cores", "1", "--config", f"count={n}", "pause=0"])
 
     try:
         t4, ev = pods_run("p4", 1, 4, 0)

@@ -143,6 +143,13 @@ def test_ctrl_c_stops_every_pod(standin: SF.StandIn, packages: Any, toy: Any) ->
     pods = standin.state()["pods"]
     assert len(pods) == 2 and all(p["status"] == "EXITED" for p in pods.values()), (pods, out[-3000:])
     assert {r["state"] for r in _ledger(toy.root).values()} == {"stopped"}
+    # The next run resumes a stopped pod (its disk kept the venv) instead of creating one.
+    toy.command("hello", shell="echo hi > {output.report}")
+    again = toy.slashmake("run", "/hello", "--executor", "runpod")
+    assert "resumed pod" in again.stderr, again.stderr[-3000:]
+    pods = standin.state()["pods"]
+    assert len(pods) == 2 and sum("resumed" in p["history"] for p in pods.values()) == 1, pods
+    assert all(p["status"] == "EXITED" for p in pods.values()), "stopped again at the end (on_finish: stop)"
     done = toy.slashmake("pods", "terminate", "--all")
     assert done.stdout.count("terminated") == 2, done.stdout
     assert all(p["status"] == "TERMINATED" for p in standin.state()["pods"].values())

@@ -126,7 +126,7 @@ class Fleet:
         if self.ledger is None:
             return 0.0
         mine = [r for r in self.ledger.records().values() if (r.get("owner") or {}).get("run") == self.owner["run"]]
-        return sum(L.cost_so_far(r) for r in mine)
+        return sum(L.run_cost(r) for r in mine)
 
     def check_cost(self) -> None:
         """Raise CostCapReached once max_cost_usd is spent."""
@@ -143,15 +143,17 @@ class Fleet:
     def _start_pod(self) -> PodSession:
         assert self.cloud is not None and self.ledger is not None
         spec = PodSpec(**{**self.plan.spec.__dict__, "name": f"{self.plan.spec.name}-{self.started_pods + 1}"})
-        pod, gpu = self.cloud.create_any(spec, self.plan.gpu_types, self.plan.gpu_wait,
-                                         give_up=lambda: self.closing)
-        pod_id = str(pod["id"])
-        self.started_pods += 1
         now = time.time()
-        self.ledger.put(L.mark({"id": pod_id, "name": spec.name, "gpu": gpu, "cost_per_hr": None,
-                                "created": now, "owner": self.owner, "on_finish": self.plan.on_finish,
-                                "image": spec.image}, "starting", now))
-        self.log(f"runpod: started pod {pod_id} ({gpu}); waiting for SSH")
+        pod_id = self._resume_stopped()
+        if pod_id is None:
+            pod, gpu = self.cloud.create_any(spec, self.plan.gpu_types, self.plan.gpu_wait,
+                                             give_up=lambda: self.closing)
+            pod_id = str(pod["id"])
+            self.ledger.put(L.mark({"id": pod_id, "name": spec.name, "gpu": gpu, "cost_per_hr": None,
+                                    "created": now, "owner": self.owner, "on_finish": self.plan.on_finish,
+                                    "image": spec.image}, "starting", now))
+            self.log(f"runpod: started pod {pod_id} ({gpu}); waiting for SSH")
+        self.started_pods += 1
         session = self.make_session(pod_id, None)
         session.events["created"] = now
         with self.cond:
@@ -173,6 +175,33 @@ class Fleet:
         with self.cond:
             session.busy += 1
         return session
+
+    def _resume_stopped(self) -> str | None:
+        """Resume a pod an earlier run stopped (on_finish: stop) with this image and a listed GPU type.
+
+        Its disk kept the venv and the code, so its set-up is quick. The ledger claims it for this
+        run under its lock, so two runs never resume the same pod. None when there is none, or
+        when RunPod cannot resume it (its machine's GPUs are taken): then a new pod is created.
+        """
+        assert self.cloud is not None and self.ledger is not None
+
+        def fits(rec: L.Record) -> bool:
+            return (rec.get("state") == "stopped" and rec.get("on_finish") == "stop"
+                    and rec.get("image") == self.plan.spec.image and rec.get("gpu") in self.plan.gpu_types
+                    and not L.owner_alive(rec.get("owner") or {}))
+
+        rec = self.ledger.claim(fits, lambda r: {**L.mark(r, "starting"), "owner": self.owner,
+                                                 "on_finish": self.plan.on_finish, "base_s": L.run_seconds(r)})
+        if rec is None:
+            return None
+        try:
+            self.cloud.resume(str(rec["id"]))
+        except PodApiError as e:
+            self.ledger.set_state(str(rec["id"]), "stopped")
+            self.log(f"runpod: could not resume pod {rec['id']} ({e}); starting a new one")
+            return None
+        self.log(f"runpod: resumed pod {rec['id']} ({rec.get('gpu')}), stopped by an earlier run; waiting for SSH")
+        return str(rec["id"])
 
     def _wait_for_ssh(self, pod_id: str) -> Target:
         assert self.cloud is not None and self.ledger is not None

@@ -62,6 +62,13 @@ def cost_so_far(rec: Record, now: float | None = None) -> float:
     return float(rec.get("cost_per_hr") or 0.0) * run_seconds(rec, now) / 3600.0
 
 
+def run_cost(rec: Record, now: float | None = None) -> float:
+    """What the pod cost its current owner run: a resumed pod's earlier running time (``base_s``) is
+    an earlier run's."""
+    base = float(rec.get("base_s") or 0.0)
+    return float(rec.get("cost_per_hr") or 0.0) * max(0.0, run_seconds(rec, now) - base) / 3600.0
+
+
 def mark(rec: Record, state: str, now: float | None = None) -> Record:
     """The record moved to ``state``, closing or opening its billed period."""
     now = time.time() if now is None else now
@@ -126,3 +133,12 @@ class Ledger:
     def set_state(self, pod_id: str, state: str, **fields: Any) -> Record | None:
         """Move one record to ``state`` (closing its billed period when it stops), with extra fields."""
         return self.update(pod_id, lambda r: {**mark(r, state), **fields})
+
+    def claim(self, fits: Callable[[Record], bool], change: Callable[[Record], Record]) -> Record | None:
+        """Change the first record that ``fits`` (oldest first), atomically; the new record or None."""
+        with self._locked() as pods:
+            for pod_id, rec in sorted(pods.items(), key=lambda kv: kv[1].get("created") or 0):
+                if fits(rec):
+                    pods[pod_id] = change(dict(rec))
+                    return dict(pods[pod_id])
+        return None

@@ -99,7 +99,7 @@ def run_cost(root: Path, run: str, ledger_path: str | None = None) -> tuple[floa
     if not (root / (ledger_path or LEDGER)).exists():
         return 0.0, 0
     mine = [r for r in _ledger(root, ledger_path).records().values() if (r.get("owner") or {}).get("run") == run]
-    return sum(L.cost_so_far(r) for r in mine), len(mine)
+    return sum(L.run_cost(r) for r in mine), len(mine)
 
 
 def cost_line(root: Path, run: str, config: dict[str, Any], flags: list[str]) -> str | None:
