@@ -117,3 +117,23 @@ def test_config_section_becomes_flags_and_flags_split_from_the_chain() -> None:
         P.split_runpod_args(["/a", "--runpod-pods"])
     assert P.sweep_group_size(6, [*flags, "--runpod-pods", "4"]) == 2
     assert P.sweep_group_size(6, ["--runpod-pods", "3"]) == 6, "a hand-started pod takes the sweep as one job"
+
+
+def test_pods_lists_the_ledger_without_the_api_and_asks_for_the_key_to_act(
+        toy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import time
+
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    owner = {"host": "another-machine", "pid": 1, "start": "1", "run": "r-elsewhere"}
+    L.Ledger(toy.root / ".slashmake" / "pods.json").put(L.mark(
+        {"id": "abc123", "name": "slashmake-r-1", "gpu": "NVIDIA A40", "cost_per_hr": 3.6, "created": time.time() - 100,
+         "owner": owner, "on_finish": "terminate"}, "running", now=time.time() - 100))
+    listed = toy.slashmake("pods", "--json")
+    rows = json.loads(listed.stdout)
+    assert [r["id"] for r in rows] == ["abc123"] and 0.09 < rows[0]["cost_usd"] < 0.2, rows
+    assert "states from the ledger only" in listed.stderr and "RUNPOD_API_KEY" in listed.stderr
+    table = toy.slashmake("pods").stdout
+    assert "abc123" in table and "running" in table and "r-elsewhere" in table
+    refused = toy.slashmake("pods", "stop", "--all", check=False)
+    assert refused.returncode == 1 and "RUNPOD_API_KEY" in refused.stderr and "Traceback" not in refused.stderr
