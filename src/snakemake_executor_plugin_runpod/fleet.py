@@ -142,7 +142,10 @@ class Fleet:
 
     def _start_pod(self) -> PodSession:
         assert self.cloud is not None and self.ledger is not None
-        spec = PodSpec(**{**self.plan.spec.__dict__, "name": f"{self.plan.spec.name}-{self.started_pods + 1}"})
+        with self.cond:  # several jobs may start pods at once: each gets its own number
+            self.started_pods += 1
+            number = self.started_pods
+        spec = PodSpec(**{**self.plan.spec.__dict__, "name": f"{self.plan.spec.name}-{number}"})
         now = time.time()
         pod_id = self._resume_stopped()
         if pod_id is None:
@@ -153,7 +156,6 @@ class Fleet:
                                     "created": now, "owner": self.owner, "on_finish": self.plan.on_finish,
                                     "image": spec.image}, "starting", now))
             self.log(f"runpod: started pod {pod_id} ({gpu}); waiting for SSH")
-        self.started_pods += 1
         session = self.make_session(pod_id, None)
         session.events["created"] = now
         with self.cond:
