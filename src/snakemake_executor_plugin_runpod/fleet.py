@@ -123,19 +123,22 @@ class Fleet:
 
     def spent(self) -> float:
         """USD so far over this run's pods: cost_per_hr × time running, from the ledger."""
+        return self._spent()[0]
+
+    def _spent(self) -> tuple[float, int]:
         if self.ledger is None:
-            return 0.0
+            return 0.0, 0
         mine = [r for r in self.ledger.records().values() if (r.get("owner") or {}).get("run") == self.owner["run"]]
-        return sum(L.run_cost(r) for r in mine)
+        return sum(L.run_cost(r) for r in mine), len(mine)
 
     def check_cost(self) -> None:
         """Raise CostCapReached once max_cost_usd is spent."""
         cap = self.plan.max_cost_usd
         if cap > 0 and self.ledger is not None:
-            spent = self.spent()
+            spent, count = self._spent()
             if spent >= cap:
                 raise CostCapReached(
-                    f"runpod: max_cost_usd {cap:.2f} reached (${spent:.2f} spent on {self.started_pods} pod(s) "
+                    f"runpod: max_cost_usd {cap:.2f} reached (${spent:.2f} spent on {count} pod(s) "
                     "of this run): no new pod or job starts")
 
     # -- one new pod ------------------------------------------------------------------------
