@@ -195,3 +195,20 @@ def _ledger_or_empty(root: Path) -> dict[str, dict[str, Any]]:
         return _ledger(root)
     except (OSError, ValueError):
         return {}
+
+
+def test_a_pod_that_never_shows_ssh_is_terminated_with_a_clear_error(
+        packages: Any, toy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = SF.start(tmp_path / "slow-standin", boot=60)  # its pods take a minute to show SSH
+    try:
+        for k, v in slow.env().items():
+            monkeypatch.setenv(k, v)
+        toy.command("hello", shell="echo hi > {output.report}")
+        _project(toy, slow, packages, F.sigmas(1), ssh_wait=2)
+        res = toy.slashmake("run", "/hello", "--executor", "runpod", check=False)
+        out = res.stdout + res.stderr
+        assert res.returncode != 0 and "showed no public SSH port within 2s" in out, out[-3000:]
+        pods = slow.state()["pods"]
+        assert pods and all(p["status"] == "TERMINATED" for p in pods.values()), pods
+    finally:
+        slow.stop()
