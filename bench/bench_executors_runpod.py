@@ -27,6 +27,7 @@ tests/runpod_standin.py: real SDK, real sshd pods), three figures:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -140,6 +141,9 @@ def api_pods() -> None:
         import shutil
 
         shutil.rmtree(staged, ignore_errors=True)
+    # The stand-in's pods share this machine's CPUs with the controller: on a busy machine the
+    # remote Snakemake starts of several pods compete, which a real pod's own CPUs would not.
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (pods and controller share them)")
     login = ev["connected"] - ev["ssh_shown"]
     setup, sync = ev["setup_done"] - ev["connected"], ev["synced"] - ev["setup_done"]
     dispatch = ev["first_job"] - ev["synced"]
