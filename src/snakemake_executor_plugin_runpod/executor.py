@@ -26,8 +26,8 @@ from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from . import argv as A
+from . import reaper, watchdog
 from . import session as S
-from . import watchdog
 from .cloud import Cloud, PodApiError, PodSpec
 from .fleet import ON_FINISH, Fleet, Plan, PodDied
 from .ledger import Ledger
@@ -111,11 +111,21 @@ class Executor(RemoteExecutor):
                     max_pods=max(1, st.pods), on_finish=st.on_finish, max_cost_usd=st.max_cost_usd,
                     ssh_wait=st.ssh_wait, gpu_wait=st.gpu_wait)
         ledger = Ledger(os.path.join(self.root, st.ledger)) if managed else None
+        if cloud is not None and ledger is not None:
+            self._reap(cloud, ledger)
         self.fleet = Fleet(plan, cloud, ledger, self._new_session, self._prepare, self.logger.info)
         if not managed:
             self.fleet.sessions.append(self._new_session(None, None, slots=max(1, st.jobs)))
         self._pool = ThreadPoolExecutor(max_workers=max(1, st.pods if managed else st.jobs))
         atexit.register(self.fleet.finish)  # a run that ends any other way still applies on_finish
+
+    def _reap(self, cloud: Cloud, ledger: Ledger) -> None:
+        """Pods of earlier runs that are gone get their on_finish (plain snakemake reaps too)."""
+        try:
+            for line in reaper.reap(ledger, cloud):
+                self.logger.info(f"runpod: reaped pod {line}")
+        except PodApiError as e:
+            self.logger.warning(f"runpod: could not reap the pods of earlier runs: {e}")
 
     # -- settings -------------------------------------------------------------------------
 

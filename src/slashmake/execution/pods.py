@@ -191,22 +191,18 @@ def reap(root: Path, ledger_path: str | None = None) -> list[str]:
     A pod of a run killed with SIGKILL (or of a machine that slept) is found here by the next
     ``slashmake run`` or ``slashmake pods``. ``keep`` pods are left alone.
     """
-    from snakemake_executor_plugin_runpod import ledger as L
+    from snakemake_executor_plugin_runpod import reaper
+    from snakemake_executor_plugin_runpod.cloud import PodApiError
 
     if not (root / (ledger_path or LEDGER)).exists():
         return []
     ledger = _ledger(root, ledger_path)
-    orphans = [r for r in ledger.records().values()
-               if r.get("state") in ("starting", "running", "stopped") and r.get("on_finish") != "keep"
-               and not L.owner_alive(r.get("owner") or {})]
-    orphans = [r for r in orphans if not (r.get("on_finish") == "stop" and r.get("state") == "stopped")]
-    if not orphans:
+    if not reaper.orphans(ledger):
         return []
-    cloud, lines = _cloud(), []
-    for rec in orphans:
-        policy, pod_id = str(rec.get("on_finish") or "terminate"), str(rec["id"])
-        lines.append(_apply(cloud, ledger, pod_id, policy, f"its run {(rec.get('owner') or {}).get('run')} is gone"))
-    return lines
+    try:
+        return reaper.reap(ledger, _cloud())
+    except PodApiError as e:
+        raise RunError(str(e)) from None
 
 
 def act(root: Path, action: str, ids: list[str], every: bool, ledger_path: str | None = None) -> list[str]:
@@ -232,18 +228,10 @@ def act(root: Path, action: str, ids: list[str], every: bool, ledger_path: str |
 
 
 def _apply(cloud: Any, ledger: Any, pod_id: str, policy: str, why: str) -> str:
+    from snakemake_executor_plugin_runpod import reaper
     from snakemake_executor_plugin_runpod.cloud import PodApiError
 
     try:
-        if cloud.get(pod_id) is None:
-            ledger.set_state(pod_id, "terminated")
-            return f"{pod_id}: already gone"
-        if policy == "stop":
-            cloud.stop(pod_id)
-            ledger.set_state(pod_id, "stopped")
-            return f"{pod_id}: stopped ({why})"
-        cloud.terminate(pod_id)
-        ledger.set_state(pod_id, "terminated", ended=time.time())
-        return f"{pod_id}: terminated ({why})"
+        return reaper.apply(cloud, ledger, pod_id, policy, why)
     except PodApiError as e:
         raise RunError(str(e)) from None
