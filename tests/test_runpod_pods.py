@@ -212,3 +212,15 @@ def test_a_pod_that_never_shows_ssh_is_terminated_with_a_clear_error(
         assert pods and all(p["status"] == "TERMINATED" for p in pods.values()), pods
     finally:
         slow.stop()
+
+
+def test_the_stand_in_answers_the_sdk_as_runpod_does(standin: SF.StandIn) -> None:
+    from snakemake_executor_plugin_runpod.cloud import Cloud, PodApiError
+
+    with pytest.raises(PodApiError) as err:
+        Cloud("rpa_WRONGKEY12345").list()
+    assert "Unauthorized" in str(err.value) and "rpa_WRONGKEY12345" not in str(err.value)
+    cloud = Cloud(standin.api_key)
+    assert cloud.list() == [] and cloud.get("nosuchpod") is None
+    with pytest.raises(PodApiError, match="not found"):
+        cloud.stop("nosuchpod")
