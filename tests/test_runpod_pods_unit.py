@@ -137,3 +137,21 @@ def test_pods_lists_the_ledger_without_the_api_and_asks_for_the_key_to_act(
     assert "abc123" in table and "running" in table and "r-elsewhere" in table
     refused = toy.slashmake("pods", "stop", "--all", check=False)
     assert refused.returncode == 1 and "RUNPOD_API_KEY" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_code_sync_honours_gitignore_but_carries_compiled_chains(tmp_path: Path) -> None:
+    from snakemake_executor_plugin_runpod import argv as A
+
+    src, dest = tmp_path / "proj", tmp_path / "pod"
+    for rel in ("Snakefile", "data/raw.csv", "sub/keep.py", "sub/cache.bin", ".slashmake/chains/c.smk",
+                ".slashmake/pods.json"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("x")
+    (src / ".gitignore").write_text("/data/\n/.slashmake/\n")
+    (src / "sub" / ".gitignore").write_text("*.bin\n")
+    argv = A.rsync_code_argv(A.Target("h"), str(src), "/remote", gitignore=True)
+    filters = argv[argv.index("--rsync-path") + 2:-2]  # what follows rsync's ssh and remote-rsync options
+    assert filters[:len(A.GITIGNORE_FILTERS)] == list(A.GITIGNORE_FILTERS)
+    subprocess.run(["rsync", "-rlpt", *filters, f"{src}/", f"{dest}/"], check=True, timeout=30)
+    got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert got == [".gitignore", ".slashmake/chains/c.smk", "Snakefile", "sub/.gitignore", "sub/keep.py"], got
