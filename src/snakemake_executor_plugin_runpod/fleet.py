@@ -87,7 +87,9 @@ class Fleet:
                     raise self.fixed_error
                 if fixed and not fixed[0].ready:
                     return self._prepare_fixed(fixed[0])
-                if self.cloud is not None and len(self._live()) + self.starting < self.plan.max_pods:
+                # a pod being started is counted by `starting` until it is ready (or dead)
+                up = [s for s in self._live() if s.ready]
+                if self.cloud is not None and len(up) + self.starting < self.plan.max_pods:
                     self.starting += 1
                     break
                 self.cond.wait(timeout=1.0)
