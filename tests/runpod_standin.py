@@ -298,6 +298,14 @@ def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _exit_with_parent(server: ThreadingHTTPServer) -> None:
+    """Shut down (removing every pod) when the process that started us is gone (a killed pytest)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    server.shutdown()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="append", default=[], help="NAME=PRICE:COUNT")
@@ -314,6 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     cloud = Cloud(api_key, gpus, args.boot, url)
     server.RequestHandlerClass = make_handler(cloud)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
     print(f"URL {url}", flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
