@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -257,6 +258,7 @@ class Cloud:
         for pod_id, machine in list(self.machines.items()):
             if self.pods[pod_id]["desiredStatus"] != "TERMINATED":
                 machine.destroy()
+        shutil.rmtree(self.conf_root, ignore_errors=True)
 
 
 def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
