@@ -141,6 +141,7 @@ def api_pods() -> None:
         import shutil
 
         shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     # The stand-in's pods share this machine's CPUs with the controller: on a busy machine the
     # remote Snakemake starts of several pods compete, which a real pod's own CPUs would not.
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (pods and controller share them)")
