@@ -97,6 +97,8 @@ def test_sweep_fans_out_over_three_pods_and_every_pod_is_terminated(standin: SF.
     pods = state["pods"]
     assert 2 <= len(users) and len(pods) <= 3 and state["peak_running"] <= 3, (users, state)
     assert users <= {p["user"] for p in pods.values()}, "every variant ran as a pod's user"
+    groups = list((toy.root / ".snakemake" / "runpod").glob("sweep_*.log"))
+    assert len(groups) == 3, f"6 variants over 3 pods travel as 3 jobs of 2, not {len(groups)}"
     assert state["create_attempts"][0] == "NVIDIA H100 80GB HBM3" and {p["gpu"] for p in pods.values()} == {"NVIDIA A40"}
     assert all(p["status"] == "TERMINATED" for p in pods.values()), pods
     ledger = _ledger(toy.root)
