@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from slashmake.agents import install
+from slashmake.compiler import layout
 from slashmake.compiler.lint import lint_project, list_lines
 from slashmake.compiler.project import Project, target_name
 from slashmake.compiler.resolve import Resolved
@@ -401,6 +402,11 @@ def step_of(resolved: Resolved, key: str) -> Step | None:
         if key in (s.key, s.label, s.label.lstrip("/")):
             return s
     return None
+
+
+def init(root: Path) -> layout.InitReport:
+    """Lay slashmake's files out in ``root`` (:mod:`slashmake.compiler.layout`); never overwrites a file."""
+    return layout.init_project(root)
 
 
 def install_agents(project: Project, check: bool = False) -> install.Report:

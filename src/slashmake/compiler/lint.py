@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from slashmake.agents.install import unsafe_names
+from slashmake.compiler.layout import runnable_problems
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import needs_cycles
 from slashmake.definitions.model import Command, Definitions
 from slashmake.definitions.tools import describe, missing_tools
-from slashmake.errors import FlowError
+from slashmake.errors import FlowError, Source, Span
 
 ORIGINS = ("project", ".factory", ".claude", "skill", "plugin")
 
@@ -21,8 +23,15 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     """
     defs = project.defs
     problems = 0
+    for e in runnable_problems(project.root):  # a project that cannot run is not ok, however good its files
+        echo(f"error: {e.render()}", err=True)
+        problems += 1
     for e in defs.errors:
         echo(f"error: {e.render()}", err=True)
+        problems += 1
+    for c in unsafe_names(defs):  # it would reach a shell through an entry point: refused there too
+        text = c.text or " "
+        echo(f"error: {FlowError(f'command name {c.display!r} cannot be an entry point: a name is letters, digits and _ . - : / @ + (no quotes, spaces, $ or other shell syntax)', Span(Source(_rel(project, c), text), 0, max(1, len(text.split(chr(10))[0])))).render()}", err=True)
         problems += 1
     for cycle in needs_cycles(defs):
         echo(f"error: {cycle.render()}", err=True)
@@ -54,6 +63,11 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     echo(f"{status}: {len(defs.commands)} commands ({n_macros} macros), {len(defs.droids)} droids, "
          f"{len(defs.warnings)} warnings, {len(defs.errors)} bad files")
     return problems
+
+
+def _rel(project: Project, command: Command) -> str:
+    path = command.path
+    return path.relative_to(project.root).as_posix() if path.is_relative_to(project.root) else str(path)
 
 
 def _short(text: str, width: int = 80) -> str:

@@ -25,19 +25,20 @@ from typing import Any
 from slashmake.definitions.checks import load_command, load_droid, load_script_command
 from slashmake.definitions.files import decode
 from slashmake.definitions.model import Command, Definitions, Droid, name_slug
+from slashmake.definitions.sealed import sealed_bytes
 from slashmake.errors import DefinitionError, Source, Span
 
 COMMAND_DIRS = (("workflow/commands", "project"), (".factory/commands", ".factory"), (".claude/commands", ".claude"))
 DROID_DIRS = (("droids", "project", True), (".factory/droids", ".factory", False), (".claude/agents", ".claude", True))
 SKILL_DIRS = (".factory/skills", ".claude/skills")
-# install.MARKER: entry points `slashmake agents install` wrote run a flow; they are not definitions.
-ENTRY_POINT_MARKER = b"slashmake-entry-point"
 
 
 def _generated(path: Path) -> bool:
+    """An entry point `slashmake agents install` wrote (sealed, unedited) runs a flow: not a definition."""
     try:
-        with path.open("rb") as fh:
-            return ENTRY_POINT_MARKER in fh.read(2048)
+        if path.stat().st_size > 65536:  # entry points are small; a big file is the user's
+            return False
+        return sealed_bytes(path.read_bytes())
     except OSError:
         return False
 

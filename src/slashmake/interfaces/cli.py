@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -194,28 +192,21 @@ def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: 
               help="Install the Droid and Claude Code entry points (asked when not given, on a terminal).")
 def init(directory: Path, agents: bool | None) -> None:
     """Lay slashmake's layout out in your own repository (existing files are kept)."""
-    skeleton = Path(__file__).parent / "skeleton"
-    written = []
-    for src in sorted(p for p in skeleton.rglob("*") if p.is_file()):
-        rel = src.relative_to(skeleton)
-        dest = directory / rel
-        if dest.exists():
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        written.append(rel.as_posix())
-    for folder in ("workflow/commands", "droids", "scripts", "rules/compiled"):
-        (directory / folder).mkdir(parents=True, exist_ok=True)
-    link = directory / "profiles"
-    if not link.exists() and not link.is_symlink():
-        os.symlink("config/profiles", link)
-        written.append("profiles -> config/profiles")
-    for w in written:
-        click.echo(f"created {w}")
+    report = api.init(directory)
+    for rel in report.created:
+        click.echo(f"created {rel}")
+    for rel in report.changed:
+        click.echo(f"changed {rel}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    if not report.created and not report.changed:
+        click.echo(f"nothing to do: {directory} already has slashmake's files")
     if agents or (agents is None and sys.stdin.isatty() and click.confirm(
             "Install entry points so /commands typed in Droid and Claude Code run the build?", default=True)):
         install_into(directory)
-    click.echo("next: add a command in workflow/commands/, then `slashmake run \"/your-command\"`")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"-C {directory} "
+    click.echo(f"next: `slashmake {where}lint`, then add a command in workflow/commands/ (or use your "
+               f".claude/commands/) and `slashmake {where}run \"/your-command\"`")
 
 
 @main.command()
