@@ -404,9 +404,9 @@ def step_of(resolved: Resolved, key: str) -> Step | None:
     return None
 
 
-def init(root: Path) -> layout.InitReport:
-    """Lay slashmake's files out in ``root`` (:mod:`slashmake.compiler.layout`); never overwrites a file."""
-    return layout.init_project(root)
+def init(root: Path, example: str | None = None) -> layout.InitReport:
+    """Lay slashmake's files (and an example's) out in ``root`` (:mod:`slashmake.compiler.layout`); never overwrites."""
+    return layout.init_project(root, example)
 
 
 def install_agents(project: Project, check: bool = False) -> install.Report:

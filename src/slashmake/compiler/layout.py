@@ -9,6 +9,7 @@ do that safely it refuses before writing anything and says what to add by hand.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,8 +38,11 @@ class InitReport:
     notes: list[str] = field(default_factory=list)
 
 
-def skeleton_files() -> dict[str, bytes]:
-    """The skeleton's files (relative path -> content), read from the installed package."""
+EXAMPLES = {"moola": "slashmake_ml"}  # example name -> the package whose example/ holds it
+
+
+def package_files(package: str, folder: str) -> dict[str, bytes]:
+    """The files under ``package/folder`` (relative path -> content), read from the installed package."""
     out: dict[str, bytes] = {}
 
     def walk(node: resources.abc.Traversable, prefix: str) -> None:
@@ -49,9 +53,25 @@ def skeleton_files() -> dict[str, bytes]:
             elif child.is_file() and not child.name.endswith((".pyc", ".tmp")):
                 out[rel] = child.read_bytes()
 
-    walk(resources.files("slashmake") / "skeleton", "")
+    walk(resources.files(package) / folder, "")
+    return out
+
+
+def skeleton_files() -> dict[str, bytes]:
+    """The skeleton's files (relative path -> content), read from the installed package."""
+    out = package_files("slashmake", "skeleton")
     if "Snakefile" not in out or "config/config.yaml" not in out:
         raise FlowError("this slashmake installation lacks its skeleton (slashmake/skeleton/): reinstall it")
+    return out
+
+
+def example_files(name: str) -> dict[str, bytes]:
+    """An example project's commands and droids (``moola``: the ML demo, from ``slashmake_ml/example/``)."""
+    if name not in EXAMPLES:
+        raise FlowError(f"no example named {name!r}: there is {', '.join(sorted(EXAMPLES))}")
+    out = package_files(EXAMPLES[name], "example")
+    if not out:
+        raise FlowError(f"this installation lacks the {name} example ({EXAMPLES[name]}/example/): reinstall it")
     return out
 
 
@@ -68,11 +88,15 @@ def includes_slashmake(text: str) -> bool:
     return bool(_INCLUDES_US.search(text))
 
 
-def init_project(root: Path) -> InitReport:
-    """Lay slashmake's layout out in ``root``; never overwrite a file; refuse rather than half-do it."""
+def init_project(root: Path, example: str | None = None) -> InitReport:
+    """Lay slashmake's layout (and an example's files) out in ``root``; never overwrite a file.
+
+    Refuses, before writing anything, rather than leave a half-done project.
+    """
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
     files = skeleton_files()
+    extra = example_files(example) if example else {}
     existing = find_snakefile(root)
     add_include = False
     if existing is not None:
@@ -91,12 +115,20 @@ def init_project(root: Path) -> InitReport:
         files.pop("Snakefile")
     else:
         files.pop(INCLUDE_FILE, None)  # slashmake's own Snakefile is the workflow: no include needed
-    for rel in [*files, ".gitignore", *FOLDERS, "profiles"]:
+    for rel in [*files, *extra, ".gitignore", *FOLDERS, "profiles"]:
         _inside(root, rel)
     report = InitReport(root)
     for rel, data in sorted(files.items()):
         if _create(root / rel, data):
             report.created.append(rel)
+    kept = [rel for rel, data in sorted(extra.items()) if not _create(root / rel, data)]
+    if extra:
+        report.created.append(f"the {example} example: {len(extra) - len(kept)} command and droid files")
+        if kept:
+            report.notes.append(f"kept your own {len(kept)} files where the example has one: {', '.join(kept[:5])}"
+                                + (" ..." if len(kept) > 5 else ""))
+        if importlib.util.find_spec("torch") is None:
+            report.notes.append("its steps need the ML extra: pip install 'slashmake[ml]'")
     if add_include:
         assert existing is not None
         with existing.open("a", encoding="utf-8") as f:

@@ -29,9 +29,12 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     for e in defs.errors:
         echo(f"error: {e.render()}", err=True)
         problems += 1
-    for c in unsafe_names(defs):  # it would reach a shell through an entry point: refused there too
-        text = c.text or " "
-        echo(f"error: {FlowError(f'command name {c.display!r} cannot be an entry point: a name is letters, digits and _ . - : / @ + (no quotes, spaces, $ or other shell syntax)', Span(Source(_rel(project, c), text), 0, max(1, len(text.split(chr(10))[0])))).render()}", err=True)
+    for bad in unsafe_names(defs):  # it would reach a shell through an entry point: refused there too
+        text = bad.text or " "
+        span = Span(Source(_rel(project, bad), text), 0, max(1, len(text.split("\n")[0])))
+        echo("error: " + FlowError(f"command name {bad.display!r} cannot be an entry point: a name is letters, "
+                                   "digits and _ . - : / @ + (no quotes, spaces, $ or other shell syntax)",
+                                   span).render(), err=True)
         problems += 1
     for cycle in needs_cycles(defs):
         echo(f"error: {cycle.render()}", err=True)

@@ -190,9 +190,11 @@ def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: 
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option("--agents/--no-agents", default=None,
               help="Install the Droid and Claude Code entry points (asked when not given, on a terminal).")
-def init(directory: Path, agents: bool | None) -> None:
+@click.option("--example", type=click.Choice(["moola"]), help="Also lay out an example's commands and droids "
+              "(moola: the ML demo, /ml-pipeline-full; its steps need pip install 'slashmake[ml]').")
+def init(directory: Path, agents: bool | None, example: str | None) -> None:
     """Lay slashmake's layout out in your own repository (existing files are kept)."""
-    report = api.init(directory)
+    report = api.init(directory, example)
     for rel in report.created:
         click.echo(f"created {rel}")
     for rel in report.changed:
