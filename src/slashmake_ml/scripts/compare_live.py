@@ -35,7 +35,8 @@ def main() -> int:
 
     X, y = load_labelled(a.data)
     model, ckpt = load_checkpoint(a.model)
-    tc: dict[str, Any] = ckpt.get("train_config") or {}
+    raw = ckpt.get("train_config")
+    tc: dict[str, Any] = raw if isinstance(raw, dict) else {}
     cfg = TrainConfig(**{k: v for k, v in tc.items() if k in ("val_frac", "min_val", "seed")})
     _, va = split_train_val(y, cfg)
     Xv, yv = X[va], y[va]
