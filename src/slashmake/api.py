@@ -260,6 +260,7 @@ class RunOptions:
     set_threads: tuple[str, ...] = ()
     set_resources: tuple[str, ...] = ()
     report: str | None = None
+    verbose: bool = False  # Snakemake's whole output, live; else progress and errors (its log keeps the rest)
 
 
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
@@ -300,7 +301,8 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=project.flows_needed(prep.target, prep.chain_file),
                             group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
-                                                   if (v := variants_of(s)) is not None))
+                                                   if (v := variants_of(s)) is not None),
+                            brief=not (opts.verbose or opts.dry_run))
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)

@@ -84,9 +84,11 @@ def _warn(line: str) -> None:
 @click.option("--set-resources", multiple=True, metavar="STEP:NAME=VALUE",
               help="A resource for a step, e.g. /ml-train:mem_mb=1000.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Snakemake's whole output as it runs (by default: progress "
+              "and errors; the full log is in .snakemake/log/).")
 def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
         sets: tuple[str, ...], force: tuple[str, ...], until: tuple[str, ...], set_threads: tuple[str, ...],
-        set_resources: tuple[str, ...], report: str | None) -> None:
+        set_resources: tuple[str, ...], report: str | None, verbose: bool) -> None:
     """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin.
 
     When nothing Snakemake's rerun decision reads changed since the last successful plain run of
@@ -94,7 +96,7 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     """
     text, source = _chain_text(chain, file)
     opts = api.RunOptions(dry_run, cores, executor, profile, _overrides(sets), force, until, set_threads,
-                          set_resources, report)
+                          set_resources, report, verbose)
     result = api.run(_root(), text, source, opts, warn=_warn)
     if result.nothing_to_do:
         # Snakemake's own words first: what a no-op says does not depend on who answered it.
