@@ -87,13 +87,15 @@ def test_each_step_gets_the_answer_before_it_and_reruns_only_when_its_prompt_cha
     assert calls(chain) == []
 
 
-def test_a_missing_at_file_is_a_compile_error_at_its_line(chain: ToyProject) -> None:
+def test_a_missing_at_file_stays_text_with_a_warning_at_its_line(chain: ToyProject) -> None:
+    """As Claude Code leaves an @ mention it cannot resolve: the step runs; lint and the log say so."""
     (chain.root / "notes" / "context.md").unlink()
-    r = chain.slashmake("run", CHAIN, check=False)
-    assert r.returncode == 1
-    assert "workflow/commands/s2.md:4:" in r.stderr and "@notes/context.md: no such file" in r.stderr
-    assert "^" in r.stderr
-    assert calls(chain) == []
+    lint = chain.slashmake("lint")
+    assert "warning: workflow/commands/s2.md:4: @notes/context.md: no such file; the agent gets it as text" \
+        in lint.stderr
+    chain.slashmake("run", CHAIN)
+    [log] = (chain.root / "logs/steps").glob("s2-*.log")
+    assert "s2.md:4: @notes/context.md: no such file; left as text" in log.read_text()
 
 
 def test_the_budget_stops_the_run_before_the_next_agent_step(chain: ToyProject,

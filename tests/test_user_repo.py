@@ -210,7 +210,7 @@ def test_init_refuses_rather_than_half_do_it(wheel_venv: tuple[Path, float], tmp
     assert r.returncode == 1 and 'include: "../rules/slashmake.smk"' in r.stderr and "nothing was written" in r.stderr
     assert sorted(p.name for p in repo.iterdir()) == ["workflow"]
     lint = _sh([exe, "lint"], repo, env)
-    assert lint.returncode == 1 and "workflow/Snakefile does not include slashmake's rules" in lint.stderr
+    assert lint.returncode == 1 and "workflow/Snakefile:1:1: workflow/Snakefile does not include slashmake's rules" in lint.stderr
 
 
 def test_packaged_copies_match_the_repository() -> None:

@@ -23,7 +23,7 @@ from slashmake.compiler.project import Project, target_name
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, CommandStep, GateStep, Step, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, runner
+from slashmake.execution import answers, noop, outcomes, runner
 from slashmake.execution import options as run_options
 
 EXECUTORS = runner.EXECUTORS
@@ -219,7 +219,14 @@ def step_results(root: Path, resolved: Resolved) -> list[StepResult]:
             rows.append(_metrics_row(step.label, folder / "metrics.json"))
         elif isinstance(step, CommandStep) and step.cmd.metrics and folder.is_dir() and not step.is_try:
             rows.append(StepResult(step.label, f"(metrics missing: {step.folder}/{step.cmd.metrics.file})"))
+        if isinstance(step, AgentStep) and (said := answers.preview(root, step.folder)):
+            rows.append(StepResult(step.label, said))  # what the agent answered, and where the rest is
     return rows
+
+
+def show(root: Path, step: str) -> answers.StepOutcome:
+    """A step's newest stored result (``/plan-feature`` or a step key): its answer, metrics and log path."""
+    return answers.find_step(root.resolve(), step)
 
 
 def results_text(rows: list[StepResult] | tuple[StepResult, ...]) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slashmake.agents.errors import EXIT_USAGE, AgentError
-from slashmake.agents.output import parse_output, progress_printer, run_program, tail
+from slashmake.agents.output import Outcome, parse_output, progress_printer, run_program, tail
 from slashmake.agents.program import (
     PRESETS,
     Invocation,
@@ -231,12 +231,11 @@ def run(args: argparse.Namespace) -> int:
 
     who = f"agent program {inv.name or inv.argv[0]!r} ({label})"
     if outcome.returncode is None:
-        raise AgentError(f"{who} timed out after {args.timeout:g}s and was stopped; "
-                         f"end of its stderr:\n{tail(outcome.stderr)}")
+        raise AgentError(f"{who} timed out after {args.timeout:g}s and was stopped; {_said(outcome)}")
     if outcome.returncode != 0:
         status = outcome.returncode
         what = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-        raise AgentError(f"{who} {what} after {outcome.seconds:.1f}s; end of its stderr:\n{tail(outcome.stderr)}")
+        raise AgentError(f"{who} {what} after {outcome.seconds:.1f}s; {_said(outcome)}")
     if not outcome.stdout.strip():
         raise AgentError(f"{who} exited 0 but printed no answer (empty stdout); end of its stderr:\n"
                          f"{tail(outcome.stderr)}")
@@ -268,6 +267,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{PROG}: {label} answered in {outcome.seconds:.1f}s{turns}{cost}: {args.response_out}", file=sys.stderr)
     note_budget(ledger, args.max_cost_usd)
     return 0
+
+
+def _said(outcome: Outcome) -> str:
+    """The end of what a failed program said: its stderr, or its stdout when stderr is empty (both CLIs
+    can report a login or key problem on stdout)."""
+    if outcome.stderr.strip() or not outcome.stdout.strip():
+        return f"end of its stderr:\n{tail(outcome.stderr)}"
+    return f"its stderr was empty; end of its stdout:\n{tail(outcome.stdout)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -247,6 +247,25 @@ class Binder:
         return scope, extra
 
 
+    def macro_options(self, cmd: Command, call: Call, extra: list[Arg], scope: Scope, env: Scope) -> None:
+        """A macro's ``--name value`` sets its parameter; an option it does not declare, or a free argument
+        where its flow has no ``$ARGUMENTS``, is an error with the closest name (as for a command)."""
+        declared = {norm(p): p for p in cmd.params}
+        for o in call.options:
+            key = norm(o.key)
+            if key in declared:
+                val = "true" if o.value is None else self.value(o.value, env, o.span)
+                scope.vars[declared[key]] = val if isinstance(val, MetricVar) else Const(val)
+            elif o.key not in RESERVED_OPTIONS:
+                raise ResolveError(f"{cmd.display} has no parameter --{o.key} (its parameters: "
+                                   f"{', '.join(cmd.params) or 'none'}){closest(key, list(cmd.params))}", o.span)
+        if extra and "$ARGUMENTS" not in (cmd.flow or ""):
+            first = extra[0]
+            raise ResolveError(f"{cmd.display} takes no arguments: its flow has no $ARGUMENTS (its parameters: "
+                               f"{', '.join(cmd.params) or 'none'}){closest(str(first.value), list(cmd.params))}",
+                               first.span or call.span)
+
+
 def takes_arguments(cmd: Command) -> bool:
     """Whether the command has a place for free arguments: an agent's ``$ARGUMENTS``, ``{params.arguments}``."""
     return cmd.kind == "agent" or cmd.script is not None or "{params.arguments" in (cmd.shell or "")

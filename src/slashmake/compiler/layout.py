@@ -165,12 +165,16 @@ def ignore_run_files(root: Path) -> list[str]:
     return missing
 
 
-def runnable_problems(root: Path) -> list[FlowError]:
-    """Why a project cannot run (no Snakefile, one without slashmake's rules, no config); empty if it can."""
+def runnable_problems(root: Path) -> tuple[list[FlowError], list[str]]:
+    """Why a project cannot run: errors (a Snakefile without slashmake's rules, a missing file it needs)
+    and warnings (a folder of definitions that is no project yet: no Snakefile, no config)."""
     problems: list[FlowError] = []
     snakefile = find_snakefile(root)
     if snakefile is None:
-        problems.append(FlowError(f"no Snakefile in {root}: run `slashmake init` to lay slashmake's files out"))
+        if not (root / "config/config.yaml").is_file():
+            return [], [f"{root.name or root}: no Snakefile and no config/config.yaml, so no chain can run here "
+                        "yet: run `slashmake init`"]
+        problems.append(FlowError("no Snakefile, so no chain can run: run `slashmake init` to restore it"))
     else:
         text = snakefile.read_text(encoding="utf-8", errors="replace")
         if not includes_slashmake(text):
@@ -180,10 +184,10 @@ def runnable_problems(root: Path) -> list[FlowError]:
                                       Span(Source(rel, text), 0, max(1, len(text.split(chr(10), 1)[0])))))
         elif INCLUDE_FILE in text and not (root / INCLUDE_FILE).is_file():
             problems.append(FlowError(f"{INCLUDE_FILE} is missing: run `slashmake init` to restore it"))
-    for rel in ("config/config.yaml", "rules/common.smk"):
-        if not (root / rel).is_file():
-            problems.append(FlowError(f"{rel} is missing: run `slashmake init` to restore it"))
-    return problems
+        for rel in ("config/config.yaml", "rules/common.smk"):
+            if not (root / rel).is_file():
+                problems.append(FlowError(f"{rel} is missing: run `slashmake init` to restore it"))
+    return problems, []
 
 
 def _inside(root: Path, rel: str) -> Path:

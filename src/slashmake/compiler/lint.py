@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from slashmake.agents.install import unsafe_names
+from slashmake.compiler.agent_rules import missing_references
 from slashmake.compiler.layout import runnable_problems
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import needs_cycles
@@ -23,9 +24,14 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     """
     defs = project.defs
     problems = 0
-    for e in runnable_problems(project.root):  # a project that cannot run is not ok, however good its files
+    for cmd in defs.commands.values():
+        if cmd.kind == "agent":
+            defs.warnings.extend(w for w in missing_references(project.root, cmd) if w not in defs.warnings)
+    errors, notes = runnable_problems(project.root)
+    for e in errors:  # a project that cannot run is not ok, however good its files
         echo(f"error: {e.render()}", err=True)
         problems += 1
+    defs.warnings.extend(n for n in notes if n not in defs.warnings)
     for e in defs.errors:
         echo(f"error: {e.render()}", err=True)
         problems += 1

@@ -214,6 +214,19 @@ def init(directory: Path, agents: bool | None, example: str | None) -> None:
 
 
 @main.command()
+@click.argument("step")
+def show(step: str) -> None:
+    """Print a step's answer (agent steps), metrics and log path: `slashmake show /plan-feature`."""
+    found = api.show(_root(), step)
+    click.echo(f"{found.name}: {found.folder}")
+    if found.answer is not None:
+        click.echo(f"answer ({found.answer_file}):\n{found.answer.rstrip()}")
+    if found.metrics:
+        click.echo("metrics: " + " ".join(f"{k}={v}" for k, v in found.metrics.items()))
+    click.echo(f"log: {found.log or '(none)'}")
+
+
+@main.command()
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=api.LEDGER, show_default=True)
 def results(ledger: Path) -> None:
     """Print the experiment ledger (every evaluation of every run) as a table."""
