@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 2cd5a881b58bc7c7
+# sources-hash: a7d31e0c59f797fb
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
