@@ -348,7 +348,7 @@ def _pids_with(cmd_part: str) -> list[int]:
 
 def _wait_for_epoch(proj: MLProject, proc: subprocess.Popen[str], timeout: float = 180) -> int:
     """Wait until the train step's log shows a second evaluation (so training is under way); its pid."""
-    script = str(Path("scripts/train.py"))
+    script = str(Path("-m", "slashmake_ml.scripts.train"))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, (proj.root / "popen.log").read_text()[-3000:]
