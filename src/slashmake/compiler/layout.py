@@ -170,11 +170,8 @@ def runnable_problems(root: Path) -> tuple[list[FlowError], list[str]]:
     and warnings (a folder of definitions that is no project yet: no Snakefile, no config)."""
     problems: list[FlowError] = []
     snakefile = find_snakefile(root)
-    if snakefile is None:
-        if not (root / "config/config.yaml").is_file():
-            return [], [f"{root.name or root}: no Snakefile and no config/config.yaml, so no chain can run here "
-                        "yet: run `slashmake init`"]
-        problems.append(FlowError("no Snakefile, so no chain can run: run `slashmake init` to restore it"))
+    if snakefile is None:  # a folder of definitions, not a project yet: nothing half-done to fail on
+        return [], [f"{root.name or root}: no Snakefile, so no chain can run here yet: run `slashmake init`"]
     else:
         text = snakefile.read_text(encoding="utf-8", errors="replace")
         if not includes_slashmake(text):
@@ -185,7 +182,8 @@ def runnable_problems(root: Path) -> tuple[list[FlowError], list[str]]:
         elif INCLUDE_FILE in text and not (root / INCLUDE_FILE).is_file():
             problems.append(FlowError(f"{INCLUDE_FILE} is missing: run `slashmake init` to restore it"))
         for rel in ("config/config.yaml", "rules/common.smk"):
-            if not (root / rel).is_file():
+            if not (root / rel).is_file() and (rel != "rules/common.smk" or "common.smk" in text
+                                               or (root / INCLUDE_FILE).is_file()):
                 problems.append(FlowError(f"{rel} is missing: run `slashmake init` to restore it"))
     return problems, []
 
