@@ -88,3 +88,25 @@ def test_sub_folder_commands_answer_to_their_own_name(toy: ToyProject) -> None:
     assert clash.returncode == 1 and "/dup is /a:dup and /b:dup in .claude/commands/" in clash.stderr
     toy.command("commit")  # a command whose full name it is wins
     assert set(re.findall(r"^rule ((?!chain_)\w+):", toy.slashmake("compile", "/commit").stdout, re.M)) != both[0]
+
+
+def test_macros_refuse_what_they_do_not_declare(toy: ToyProject) -> None:
+    toy.command("train", params={"seed": 1})
+    _write(toy.root, "workflow/commands/ship.md",
+           "---\ndescription: ship\nslashmake:\n  params: {seed: 7}\n  flow: /train --seed $seed → /train:seed-2\n---\n")
+    good = toy.slashmake("compile", "/ship --seed 3").stdout
+    assert "seed=q(3)," in good and "seed=q(7)," not in good  # the option set the macro's $seed
+    typo = toy.slashmake("compile", "/ship --sed 3", check=False)
+    assert typo.returncode == 1 and "/ship has no parameter --sed" in typo.stderr and "did you mean seed" in typo.stderr
+    bogus = toy.slashmake("compile", "/ship --bogus", check=False)
+    assert bogus.returncode == 1 and "/ship has no parameter --bogus" in bogus.stderr and "^" in bogus.stderr
+    words = toy.slashmake("compile", "/ship extra words", check=False)
+    assert words.returncode == 1 and "/ship takes no arguments: its flow has no $ARGUMENTS" in words.stderr
+
+
+def test_lint_warns_about_one_based_arguments(toy: ToyProject) -> None:
+    _write(toy.root, ".claude/commands/fix-issue.md", "---\ndescription: fix\n---\nFix issue $1 in $2.\n")
+    _write(toy.root, ".claude/commands/good.md", "---\ndescription: good\n---\nFix issue $0 in $1.\n")
+    r = toy.slashmake("lint")
+    assert ".claude/commands/fix-issue.md: uses $1 but never $0" in r.stderr
+    assert "good.md: uses" not in r.stderr

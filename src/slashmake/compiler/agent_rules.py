@@ -53,6 +53,24 @@ def missing_references(root: Path, cmd: Command) -> list[str]:
             for ref in file_references(cmd.body, body_offset(cmd.text)) if not (root / ref.path).is_file()]
 
 
+_POSITIONAL = re.compile(r"(?<![\\\w$])\$([0-9])(?!\w)")
+
+
+def one_based_arguments(root: Path, cmd: Command) -> list[str]:
+    """A warning for a body using ``$1``... but never ``$0``: the old 1-based style.
+
+    Claude Code numbers a command's arguments from ``$0`` (``$ARGUMENTS[0]``), and so does
+    slashmake: in such a body ``$1`` is the second argument, not the first.
+    """
+    used = {int(m.group(1)) for m in _POSITIONAL.finditer(cmd.body)}
+    if not used or 0 in used:
+        return []
+    rel = cmd.path.relative_to(root).as_posix() if cmd.path.is_relative_to(root) else str(cmd.path)
+    first = min(used)
+    return [f"{rel}: uses ${first} but never $0: arguments count from $0 (Claude Code's $ARGUMENTS[0]), so "
+            f"${first} is argument {first + 1}; write $0 for the first"]
+
+
 def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: dict[str, str], inputs: dict[str, str]) -> str:
     """The shell line of an agent step; fills its ``params`` and ``inputs`` (``@`` files) in place."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from slashmake.agents.install import unsafe_names
-from slashmake.compiler.agent_rules import missing_references
+from slashmake.compiler.agent_rules import missing_references, one_based_arguments
 from slashmake.compiler.layout import runnable_problems
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import needs_cycles
@@ -26,7 +26,8 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     problems = 0
     for cmd in defs.commands.values():
         if cmd.kind == "agent":
-            defs.warnings.extend(w for w in missing_references(project.root, cmd) if w not in defs.warnings)
+            found = missing_references(project.root, cmd) + one_based_arguments(project.root, cmd)
+            defs.warnings.extend(w for w in found if w not in defs.warnings)
     errors, notes = runnable_problems(project.root)
     for e in errors:  # a project that cannot run is not ok, however good its files
         echo(f"error: {e.render()}", err=True)
