@@ -179,11 +179,22 @@ def test_the_wheel_in_a_users_repository(wheel_venv: tuple[Path, float], tmp_pat
 def _mcp_session(repo: Path, entry: dict[str, Any], env: dict[str, str]) -> None:
     """Start the server as an agent does from .mcp.json and use it through the SDK's client."""
     params = StdioServerParameters(command=entry["command"], args=entry["args"], cwd=repo, env=env)
+    ledger = repo / "results/ledger.jsonl"  # what agent steps leave: times, session ids, metrics
+    ledger.write_text("".join(json.dumps({"time": f"2026-01-01T00:00:{i:02d}+0000", "unix_time": 1.7e9 + i,
+                                          "step": "review", "session_id": "x" * 36, "turns": 3, "score": i / 7})
+                              + "\n" for i in range(30)))
 
     async def go() -> None:
         async with Client(params, read_timeout_seconds=300) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert {"list", "run", "results"} <= set(tools)
+            assert {"list", "run", "results", "show"} <= set(tools)
+            taught = tools["run"].description or ""
+            assert "`/clean → /deploy`" in taught and "ml-pipeline-full" not in taught, taught  # their commands
+            rows = await client.call_tool("results", {})
+            data = rows.structured_content or {}
+            assert data["total"] == 30 and len(data["rows"]) == 20
+            assert data["rows"][-1] == {"time": "2026-01-01T00:00:29+0000", "step": "review", "turns": 3,
+                                        "score": round(29 / 7, 6)}
             flows = await client.call_tool("list", {})
             assert not flows.is_error
             names = {c["name"] for c in (flows.structured_content or {})["commands"]}
@@ -191,6 +202,8 @@ def _mcp_session(repo: Path, entry: dict[str, Any], env: dict[str, str]) -> None
             ran = await client.call_tool("run", {"chain": "/fetch → /clean"})
             assert not ran.is_error, [c.text for c in ran.content if isinstance(c, TextContent)]
             assert "Building DAG" not in json.dumps(ran.structured_content)
+            shown = await client.call_tool("show", {"step": "/fetch"})
+            assert not shown.is_error and any(f.endswith("/fetch.txt") for f in (shown.structured_content or {})["files"])
             bad = await client.call_tool("run", {"chain": "/fetch → /nope"})
             assert bad.is_error
             first = "\n".join(c.text for c in bad.content if isinstance(c, TextContent)).splitlines()[0]

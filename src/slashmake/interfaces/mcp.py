@@ -1,6 +1,6 @@
 """`slashmake mcp`: the project's flows as MCP tools, over stdio, on the official MCP Python SDK.
 
-Tools: ``list``, ``lint``, ``explain``, ``run``, ``results``, ``graph``; resources: a step's files
+Tools: ``list``, ``lint``, ``explain``, ``run``, ``results``, ``show``, ``graph``; resources: a step's files
 (``slashmake://steps/{key}/{name}``) and its log (``slashmake://logs/{key}``).
 
 Reading, checking and explaining call :mod:`slashmake.api` in this process, as the CLI does. A run does not: Snakemake's in-process API changes the working
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import re
@@ -31,6 +32,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from slashmake import api
 from slashmake.api import Project, Resolved
 from slashmake.errors import FlowError
+from slashmake.interfaces import mcp_help
 
 T = TypeVar("T")
 _PROGRESS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
@@ -58,9 +60,14 @@ class SlashmakeServer:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.running = False
+        try:
+            self.grammar = mcp_help.grammar(api.open_project(self.root))
+        except FlowError:  # a broken config: the tools still start and say so when called
+            self.grammar = mcp_help.grammar(None)
         self.mcp = MCPServer("slashmake", instructions=(
             "Build tools for a slashmake project: slash-command chains compiled to Snakemake. "
-            "Use `list` to see the flows, `explain` before `run`; `run` reruns only what changed."))
+            "Use `list` to see the flows, `explain` before `run`; `run` reruns only what changed. "
+            + self.grammar))
         self._register()
 
     # -- shared ---------------------------------------------------------------------------------
@@ -95,15 +102,21 @@ class SlashmakeServer:
             return await self.call(lambda: self.explain(chain, variables or {}))
 
         @mcp.tool(name="run", description="Run a chain or macro (only what changed reruns). Returns the results "
-                                            "table, each gate's decision and the output paths; reports progress.")
+                                            "table (with each agent step's answer), each gate's decision and the "
+                                            "output paths; reports progress. " + self.grammar)
         async def run(chain: str, ctx: Context, dry_run: bool = False, force: list[str] | None = None,
                       variables: dict[str, str] | None = None, cores: int = 2) -> dict[str, Any]:
             return await self.run(chain, ctx, dry_run, force or [], variables or {}, cores)
 
-        @mcp.tool(name="results", description="The experiment ledger (results/ledger.jsonl), newest last; filter "
-                                                "by step name and metric.")
-        async def results(step: str | None = None, metric: str | None = None, limit: int = 50) -> dict[str, Any]:
+        @mcp.tool(name="results", description="The experiment ledger (results/ledger.jsonl), newest last, as compact "
+                                                "rows (step, time, metrics); filter by step name and metric.")
+        async def results(step: str | None = None, metric: str | None = None, limit: int = 20) -> dict[str, Any]:
             return await self.call(lambda: self.results(step, metric, limit))
+
+        @mcp.tool(name="show", description="A step's stored result by command name (e.g. /plan): the agent's "
+                                             "full answer, its metrics, its files and its log path.")
+        async def show(step: str) -> dict[str, Any]:
+            return await self.call(lambda: dataclasses.asdict(api.show(self.root, step)))
 
         @mcp.tool(name="graph", description="Draw a chain's or macro's job graph as an SVG; returns its path.")
         async def graph(chain: str, output: str = "dag.svg", variables: dict[str, str] | None = None) -> str:
@@ -137,7 +150,7 @@ class SlashmakeServer:
 
     def results(self, step: str | None, metric: str | None, limit: int) -> dict[str, Any]:
         rows = api.ledger_rows(self.root, step, metric)
-        return {"rows": rows[-limit:] if limit > 0 else rows, "total": len(rows)}
+        return {"rows": mcp_help.compact_rows(rows, limit), "total": len(rows)}
 
     # -- run ------------------------------------------------------------------------------------
     async def run(self, chain: str, ctx: Context, dry_run: bool, force: list[str], variables: dict[str, str],
@@ -159,7 +172,7 @@ class SlashmakeServer:
         finally:
             self.running = False
         if status != 0:
-            raise ToolError(f"slashmake run failed (exit {status}):\n{output[-4000:]}")
+            raise ToolError(mcp_help.decisive_first(f"slashmake run failed (exit {status}):\n{output[-4000:]}"))
         return await self.call(lambda: self.summary(resolved, output, dry_run))
 
     async def _stream(self, argv: list[str], ctx: Context) -> tuple[int, str]:
