@@ -91,3 +91,20 @@ def test_only_files_exactly_as_slashmake_wrote_them_are_its_own(toy: ToyProject)
     toy.slashmake("agents", "uninstall")
     assert mine.exists() and tool.exists() and edited.exists()
     assert not (toy.root / ".factory/commands/slashmake").exists()
+
+
+def test_check_names_a_slashmake_that_is_gone(toy: ToyProject) -> None:
+    """Entry points call the slashmake that existed at install time; --check says when it moved."""
+    _with_slashmake(toy)
+    toy.slashmake("agents", "install")
+    assert toy.slashmake("agents", "install", "--check").returncode == 0
+    (toy.root / ".venv/bin/slashmake").unlink()  # the project's virtualenv was removed
+    check = toy.slashmake("agents", "install", "--check", check=False)
+    assert check.returncode == 1 and "stale: .factory/commands/a" in check.stdout
+    assert f".factory/commands/a calls {toy.root.resolve()}/.venv/bin/slashmake, which is gone" in check.stderr
+    ran = subprocess.run([str(toy.root / ".factory/commands/a")], cwd=toy.root, env=toy.env(), text=True,
+                         capture_output=True, timeout=60)
+    assert ran.returncode == 127 and "is gone (moved or uninstalled)" in ran.stderr
+    toy.slashmake("agents", "install")  # now the slashmake running install, by its absolute path
+    script = (toy.root / ".factory/commands/a").read_text()
+    assert f"exe={Path(PYTHON).parent}/slashmake\n" in script
