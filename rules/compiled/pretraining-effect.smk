@@ -3,7 +3,7 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: e764d6875379d385
+# sources-hash: 467722c46f574b7c
 
 register_variants(
     "train_and_test",
