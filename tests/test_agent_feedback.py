@@ -49,11 +49,34 @@ def test_a_failed_agent_step_says_what_the_program_said(agents: ToyProject, monk
     assert "claude: error: simulated crash (EMU_SHAPE=crash)" in r.stderr, r.stderr
 
 
-def test_limits_droid_cannot_keep_are_named_at_the_start(agents: ToyProject) -> None:
+def test_droid_budget_is_named_at_the_start_and_max_turns_bounds_its_steps(
+        agents: ToyProject, monkeypatch: pytest.MonkeyPatch) -> None:
     agents.config(agent={"preset": "droid", "timeout": 60, "max_cost_usd": 0.02, "max_turns": 5})
     r = agents.slashmake("run", "/plan-feature x")
     assert "warning: agent.max_cost_usd (0.02) is not enforced: droid exec reports no cost" in r.stderr
-    assert "warning: agent.max_turns (5) is not enforced: droid exec has no such option" in r.stderr
+    # droid exec has no --max-turns: a step that took more turns than allowed fails, its answer unused
+    agents.config(agent={"preset": "droid", "timeout": 60, "max_turns": 2})
+    monkeypatch.setenv("EMU_TURNS", "4")
+    over = agents.slashmake("run", "/plan-feature y", check=False)
+    assert over.returncode == 1 and "took 4 turns, more than agent.max_turns (2)" in over.stderr
+    assert len(list((agents.root / "results/steps").glob("plan-feature-*/response.md"))) == 1  # the first run's
+
+
+def test_a_droid_past_its_turns_is_stopped_while_it_runs(tmp_path: Path) -> None:
+    """The live bound: the program is stopped at the tool call past the limit, not at its end."""
+    import sys
+
+    from slashmake.agents.output import run_program
+    from slashmake.agents.step import turn_counter
+
+    done = tmp_path / "finished"
+    script = ("import json, time, pathlib\n"
+              "for i in range(50):\n"
+              "    print(json.dumps({'type': 'tool_call', 'toolName': 'Read'}), flush=True)\n"
+              "    time.sleep(0.05)\n"
+              f"pathlib.Path({str(done)!r}).write_text('x')\n")
+    outcome = run_program([sys.executable, "-c", script], timeout=60, stop=turn_counter(3))
+    assert outcome.stopped and outcome.stdout.count('"tool_call"') <= 6 and not done.exists()
 
 
 def test_claude_model_aliases_are_refused_under_droid(agents: ToyProject) -> None:

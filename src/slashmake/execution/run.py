@@ -53,10 +53,7 @@ def agent_limits_unenforced(agent: dict[str, Any]) -> list[str]:
     out = []
     if agent.get("preset") == "droid" and agent.get("max_cost_usd") is not None:
         out.append(f"agent.max_cost_usd ({agent['max_cost_usd']}) is not enforced: droid exec reports no cost, so "
-                   "the run cannot add it up (agent.max_turns and timeout still bound each step)")
-    if agent.get("preset") == "droid" and agent.get("max_turns") is not None:
-        out.append(f"agent.max_turns ({agent['max_turns']}) is not enforced: droid exec has no such option "
-                   "(agent.timeout bounds each step)")
+                   "the run cannot add it up (set agent.max_turns: slashmake stops a droid step past it)")
     if not agent.get("preset") and agent.get("max_cost_usd") is not None and agent.get("output", "text") == "text":
         out.append("agent.max_cost_usd is not enforced: a program with text output reports no cost")
     return out
