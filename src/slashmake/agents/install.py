@@ -6,8 +6,8 @@ when a user types ``/name``:
 - Droid: an executable custom command ``.factory/commands/<name>`` (a ``#!/bin/sh`` script; Droid
   registers any file whose first line is a shebang and passes the typed arguments to it).
 - Claude Code: a skill ``.claude/skills/<name>/SKILL.md`` whose body injects the output of
-  ``slashmake run`` with ``!`…` `` and asks the model only to summarise it; ``allowed-tools`` allows
-  that one program and nothing else.
+  ``slashmake run`` with a ````` ```! ````` block and asks the model only to summarise it;
+  ``allowed-tools`` allows that one program and nothing else.
 
 Each calls a slashmake that exists: the project's own ``.venv/bin/slashmake`` when it has one,
 otherwise the absolute path of the slashmake running ``install`` (``--check`` reports a dead one).
