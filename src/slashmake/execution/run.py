@@ -115,7 +115,7 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         return RunResult(prep.target, False, True, resolved=resolved)
     if opts.report:
         runner.run(runner.Invocation(prep.target, opts.cores, chain_file=prep.chain_file, report=opts.report,
-                                     flows=inv.flows), project.root)
+                                     flows=inv.flows, brief=inv.brief), project.root)
     rows = tuple(step_results(project.root, resolved))
     summary = results_text(rows)
     if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
