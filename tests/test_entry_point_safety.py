@@ -33,12 +33,19 @@ def test_a_name_that_is_shell_syntax_never_runs_and_lint_points_at_it(toy: ToyPr
     evil = toy.root / "workflow/commands/$(touch PWNED)"
     evil.mkdir()
     (evil / "x.md").write_text("---\ndescription: x\nslashmake:\n  output: {o: o.txt}\n  shell: echo x > {output.o}\n---\n")
+    plugin = toy.root / "plugins/kit"  # a plugin manifest's name is pasted the same way
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin/plugin.json").write_text(json.dumps({"name": "k'; touch PWNED; '"}))
+    (plugin / "commands").mkdir()
+    (plugin / "commands/y.md").write_text((evil / "x.md").read_text())
+    toy.config(plugins=["plugins/kit"])
     lint = toy.slashmake("lint", check=False)
     assert lint.returncode == 1
     assert "workflow/commands/$(touch PWNED)/x.md:1:1: command name '/$(touch PWNED):x' cannot be an entry point" \
         in lint.stderr
     r = toy.slashmake("agents", "install")
     assert "skipped '/$(touch PWNED):x': its name cannot be a shell word" in r.stdout
+    assert "command name \"/k'; touch PWNED; ':y\" cannot be an entry point" in lint.stderr
     for script in sorted((toy.root / ".factory/commands").iterdir()):
         assert "touch" not in script.read_text(), script.name
         subprocess.run([str(script), "--help"], cwd=toy.root, env=toy.env(), capture_output=True, timeout=120)
