@@ -7,6 +7,7 @@ own words, warnings for limits the program cannot keep, and Claude's model alias
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,28 @@ def test_a_failed_agent_step_says_what_the_program_said(agents: ToyProject, monk
     assert "claude: error: simulated crash (EMU_SHAPE=crash)" in r.stderr, r.stderr
 
 
+def test_the_mcp_run_error_starts_with_the_failed_step_and_its_words(agents: ToyProject,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import anyio
+    from mcp import Client, StdioServerParameters
+    from mcp.types import TextContent
+
+    monkeypatch.setenv("EMU_SHAPE", "crash")
+    params = StdioServerParameters(command=sys.executable, args=["-m", "slashmake.interfaces.cli", "mcp"],
+                                   cwd=agents.root, env=agents.env())
+
+    async def go() -> None:
+        async with Client(params, read_timeout_seconds=300) as client:
+            r = await client.call_tool("run", {"chain": "/plan-feature x"})
+            assert r.is_error
+            text = "\n".join(c.text for c in r.content if isinstance(c, TextContent))
+            # (the SDK puts "Error executing tool run: " before the tool's own text)
+            assert "Error: /plan-feature failed: agent program 'claude'" in text.split("\n")[0], text[:300]
+            assert "claude: error: simulated crash (EMU_SHAPE=crash)" in text
+
+    anyio.run(go)
+
+
 def test_droid_budget_is_named_at_the_start_and_max_turns_bounds_its_steps(
         agents: ToyProject, monkeypatch: pytest.MonkeyPatch) -> None:
     agents.config(agent={"preset": "droid", "timeout": 60, "max_cost_usd": 0.02, "max_turns": 5})
@@ -64,8 +87,6 @@ def test_droid_budget_is_named_at_the_start_and_max_turns_bounds_its_steps(
 
 def test_a_droid_past_its_turns_is_stopped_while_it_runs(tmp_path: Path) -> None:
     """The live bound: the program is stopped at the tool call past the limit, not at its end."""
-    import sys
-
     from slashmake.agents.output import run_program
     from slashmake.agents.step import turn_counter
 

@@ -15,7 +15,9 @@ from slashmake.api import Project
 
 # Ledger keys an agent does not need to pick a model or see a trend (ids, paths, long text).
 _NOISE = {"session_id", "run_id", "agent_session_id", "unix_time", "argv", "cwd", "host", "pid"}
-_DECISIVE = re.compile(r"^(Error: |.* failed: |.*\bError\b|error: )")
+# In order of preference: a step that failed and why (the runtime names it), Snakemake's rule error,
+# any error line.
+_DECISIVE = (re.compile(r"^\S.* failed: "), re.compile(r"^Error in rule "), re.compile(r"^(Error: |error: |.*\bError\b)"))
 
 
 def grammar(project: Project | None) -> str:
@@ -58,7 +60,7 @@ def compact_rows(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]
 def decisive_first(output: str) -> str:
     """A failed run's output with its decisive line (the error that says why) moved to the top."""
     lines = [line for line in output.splitlines() if line.strip()]
-    decisive = next((line for line in lines if _DECISIVE.match(line.strip())), None)
+    decisive = next((line for pattern in _DECISIVE for line in lines if pattern.match(line.strip())), None)
     if decisive is None:
         return output
     return "\n".join([decisive.strip(), *lines])
