@@ -13,7 +13,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, runner
+from slashmake.execution import noop, outcomes, pods, runner
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -45,6 +45,8 @@ class RunOptions:
     set_threads: tuple[str, ...] = ()
     set_resources: tuple[str, ...] = ()
     report: str | None = None
+    # --runpod-* flags given to `slashmake run` (over the runpod: section of config/config.yaml)
+    runpod_args: tuple[str, ...] = ()
     verbose: bool = False  # Snakemake's whole output, live; else progress and errors (its log keeps the rest)
 
 
@@ -93,14 +95,24 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         for line in agent_limits_unenforced(agent):
             say(line)
     forced = run_options.rule_list(resolved, opts.force, "--forcerun") + outcomes.force_files(project.root, resolved)
+    executor_args: list[str] = []
+    if opts.executor == "runpod" and not opts.dry_run:
+        try:  # pods of runs that are gone (a SIGKILLed controller)
+            for line in pods.reap(project.root):
+                say(f"runpod: reaped pod {line}")
+        except RunError as e:
+            say(f"runpod: could not reap the pods of earlier runs: {e.message}")
+    if opts.executor == "runpod":
+        executor_args = [*pods.runpod_flags(project.config.get("runpod")), *opts.runpod_args]
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
                             until=run_options.rule_list(resolved, opts.until, "--until"),
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=project.flows_needed(prep.target, prep.chain_file),
-                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
-                                                   if (v := variants_of(s)) is not None),
+                            group_components=tuple(f"sweep_{s.rule}={pods.sweep_group_size(len(v), executor_args)}"
+                                                   for s in resolved.steps if (v := variants_of(s)) is not None),
+                            extra=tuple(executor_args),
                             brief=not (opts.verbose or opts.dry_run))
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
@@ -110,6 +122,8 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         runner.run(inv, project.root)
     except RunError as e:
         why = outcomes.failure_lines(project.root, resolved, started - 1)
+        if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
+            why.append(cost)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if opts.dry_run:
         return RunResult(prep.target, False, True, resolved=resolved)
@@ -122,6 +136,13 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
         noop.record(project.root, key, prep.target, before, summary,
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
+    # The pods' cost is this run's, so it is shown but not replayed by a later no-op answer.
+    if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
+        summary = f"{summary}\n{cost}" if summary else cost
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved)
 
 
+
+
+def _run_id() -> str:
+    return os.environ.get("SLASHMAKE_RUN_ID", "")
