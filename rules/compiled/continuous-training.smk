@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/compare-live.md workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: c707b2bac59db94f
+# sources-hash: af466112ff410281
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
@@ -20,6 +20,7 @@ rule init:
         ),
     log:
         "logs/steps/init-f0f9abf9.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -51,6 +52,7 @@ rule monitor_performance:
         ),
     log:
         "logs/steps/monitor-performance-b6092729.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -103,6 +105,7 @@ rule data_refresh:
         ),
     log:
         "logs/steps/data-refresh-de0619a9.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -130,6 +133,7 @@ rule retrain:
         ),
     log:
         "logs/steps/retrain-89b58192.log",
+    cache: True
     conda:
         "../../environment.yml"
     resources:

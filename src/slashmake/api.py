@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from slashmake.agents import install
+from slashmake.cache import flow as cache_flow
+from slashmake.cache.session import CacheEvent, Target
+from slashmake.cache.settings import CacheRequest, CacheSettings, from_config
+from slashmake.cache.store import Entry, Store
 from slashmake.compiler.lint import lint_project, list_lines
 from slashmake.compiler.project import Project, target_name
 from slashmake.compiler.resolve import Resolved
@@ -68,6 +72,8 @@ class StepPlan:
         if self.state == "will run":
             count = f" ({self.variants} variants)" if self.variants is not None else ""
             return f"will run    {label}{count}: {self.why}"
+        if self.state == "from cache":
+            return f"from cache  {label}: {self.why}"
         if self.state == "up to date":
             return f"up to date  {label}" + (f"; took the {self.decision} branch" if self.decision else "")
         return f"waits       {label}: runs only if the branch it is on is taken (decided at run time)"
@@ -93,6 +99,7 @@ class RunResult:
     summary: str = ""
     report: str | None = None
     resolved: Resolved | None = None
+    cache: tuple[str, ...] = ()  # what the shared cache did: restored, stored, corrupted entries
 
 
 def open_project(root: Path) -> Project:
@@ -162,7 +169,7 @@ def decision(folder: Path) -> str:
 
 
 def explain(project: Project, chain: str, source: str = "<chain>", overrides: dict[str, str] | None = None,
-            force: tuple[str, ...] = ()) -> list[StepPlan]:
+            force: tuple[str, ...] = (), cache: CacheRequest | None = None) -> list[StepPlan]:
     """For each step, in chain order: will it run, is it up to date, or does it wait on a gate, and why."""
     prep = prepare(project, chain, source, overrides)
     resolved = prep.resolved
@@ -175,7 +182,61 @@ def explain(project: Project, chain: str, source: str = "<chain>", overrides: di
     jobs = runner.parse_dry_run(proc.stdout + proc.stderr)
     whys = {s.step.rule: s.why for s in stale if s.step.rule not in asked}  # why slashmake forces it
     jobs = [replace(j, reason=whys[j.rule]) if j.rule in whys else j for j in jobs]
-    return plan(project.root, resolved, jobs)
+    steps = plan(project.root, resolved, jobs)
+    settings = cache_settings(project.root, cache)
+    if settings.enabled:  # which of the steps that would run the shared cache answers
+        hits = {e.rule: e for e in cache_flow.planned(project.root, resolved, _target(prep, inv.flows, forced),
+                                                        settings, asked) if e.state == "hit"}
+        rules = {s.key: s.rule for s in resolved.steps}
+        steps = [replace(p, state="from cache", why=f"entry {hits[rules[p.key]].key[:12]} in the cache at "
+                         f"{hits[rules[p.key]].location}") if p.state == "will run" and rules[p.key] in hits else p
+                 for p in steps]
+    return steps
+
+
+def cache_settings(root: Path, request: CacheRequest | None = None) -> CacheSettings:
+    """The shared cache's settings: config's ``cache:`` section under the command line's request."""
+    from slashmake.definitions.config import load_config
+
+    return from_config(root, load_config(root), request)
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """``slashmake cache``: where the shared cache is, its entries (oldest first) and stored bytes."""
+
+    location: str
+    entries: tuple[Entry, ...]
+    size: int
+    objects: int
+
+
+def _store(root: Path, request: CacheRequest | None) -> Store:
+    settings = cache_settings(root.resolve(), request)
+    if settings.location is None:
+        raise FlowError("no shared cache: set cache.location in config/config.yaml, SLASHMAKE_CACHE, "
+                        "or pass --cache-location")
+    return Store(settings.location, settings.remote)
+
+
+def cache_info(root: Path, request: CacheRequest | None = None) -> CacheInfo:
+    """The shared cache's entries and size."""
+    store = _store(root, request)
+    objects = store.objects()
+    return CacheInfo(store.location, tuple(store.entries()), sum(objects.values()), len(objects))
+
+
+def cache_prune(root: Path, request: CacheRequest | None, older_than: float | None,
+                max_size: int | None) -> tuple[list[Entry], int]:
+    """Drop entries older than ``older_than`` seconds, then the oldest past ``max_size`` bytes; (dropped, freed)."""
+    return _store(root, request).prune(older_than, max_size)
+
+
+def _target(prep: Prepared, flows: tuple[str, ...] | None, forced: tuple[str, ...] = ()) -> Target:
+    config: dict[str, Any] = {"slashmake_chain": prep.chain_file} if prep.chain_file else {}
+    if flows is not None:
+        config["slashmake_flows"] = list(flows)
+    return Target(prep.target, config, forced)
 
 
 def plan(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob]) -> list[StepPlan]:
@@ -257,6 +318,7 @@ class RunOptions:
     set_threads: tuple[str, ...] = ()
     set_resources: tuple[str, ...] = ()
     report: str | None = None
+    cache: CacheRequest = field(default_factory=CacheRequest)
 
 
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
@@ -289,13 +351,19 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
         raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
                        "(droid or claude) or agent.program in config/config.yaml")
-    forced = run_options.rule_list(resolved, opts.force, "--forcerun") + outcomes.force_files(project.root, resolved)
+    asked = run_options.rule_list(resolved, opts.force, "--forcerun")
+    settings = cache_settings(project.root, opts.cache) if not opts.dry_run else CacheSettings()
+    flows = project.flows_needed(prep.target, prep.chain_file)
+    events: list[CacheEvent] = []
+    if settings.enabled:  # on the controller, before Snakemake submits anything (slashmake.cache.session)
+        events = cache_flow.before_run(project.root, resolved, _target(prep, flows, asked), settings, asked)
+    forced = asked + outcomes.force_files(project.root, resolved)
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
                             until=run_options.rule_list(resolved, opts.until, "--until"),
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
-                            flows=project.flows_needed(prep.target, prep.chain_file),
+                            flows=flows,
                             group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
                                                    if (v := variants_of(s)) is not None))
     before = noop.project_state(project.root) if not opts.dry_run else {}
@@ -307,18 +375,22 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     except RunError as e:
         why = outcomes.failure_lines(project.root, resolved, started - 1)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
+    finally:
+        if settings.enabled:  # what finished goes into the cache, also when a later step failed
+            events += cache_flow.after_run(project.root, resolved, _target(prep, flows), settings, started - 1, events)
     if opts.dry_run:
         return RunResult(prep.target, False, True, resolved=resolved)
     if opts.report:
         runner.run(runner.Invocation(prep.target, opts.cores, chain_file=prep.chain_file, report=opts.report,
                                      flows=inv.flows), project.root)
     rows = tuple(step_results(project.root, resolved))
-    summary = results_text(rows)
+    notes = tuple(cache_flow.lines(resolved, events))
+    summary = "\n".join([results_text(rows), *notes]).strip()
     if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
-        noop.record(project.root, key, prep.target, before, summary,
+        noop.record(project.root, key, prep.target, before, results_text(rows),
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
-    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved)
+    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes)
 
 
 def compile_all(project: Project) -> list[Path]:
