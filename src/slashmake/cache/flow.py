@@ -40,7 +40,7 @@ def after_run(root: Path, resolved: Resolved, target: Target, settings: CacheSet
                 fresh = True
     if not fresh:
         return []
-    return store(root, target, settings, set(rules), started, {e.key for e in restored})
+    return store(root, target, settings, set(rules), started, {e.key for e in restored if e.state == "restored"})
 
 
 def planned(root: Path, resolved: Resolved, target: Target, settings: CacheSettings,

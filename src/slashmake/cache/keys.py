@@ -5,7 +5,7 @@ key of its between-workflow cache): the rule's shell command as written, its par
 checksums of its inputs that no job makes, its software environment when Snakemake deploys one,
 and the same hash of every job it depends on. Snakemake hashes the code of ``script:`` rules, but
 a ``shell:`` rule's program is only a word in its command, so slashmake adds what the command
-runs: every project file the command names and, for a Python file or ``python -m`` module, the
+reads beside its inputs: every project file the command names (a script, a data file) and, for a Python file or ``python -m`` module, the
 project modules it imports (transitively); and, unless ``mode: omit-software``, the rule's
 software environment file and the Python version. Those additions are chained through the
 dependencies too, so a changed script misses for its step and every step after it.
@@ -95,7 +95,7 @@ class Code:
         todo: list[Path] = []
         words = _WORD.findall(shellcmd)
         for i, word in enumerate(words):
-            hit = self.inside(self.root / word) if "/" in word or word.endswith(".py") else None
+            hit = self.inside(self.root / word) if not word.startswith(("-", "/")) else None
             if hit is None and i > 0 and words[i - 1] == "-m":
                 hit = self.module(word, None)
             if hit is not None:

@@ -210,15 +210,16 @@ class Store:
     def objects(self) -> dict[str, int]:
         """Every stored object: md5 -> size in bytes."""
         root = self.fs.join(self.path, "files", "md5")
-        try:
-            found: dict[str, dict[str, Any]] = self.fs.find(root, detail=True)  # type: ignore[assignment]
+        out: dict[str, int] = {}
+        try:  # two levels, as dvc-data lays objects out: md5/ab/cdef...; ls gives the sizes with the names
+            prefixes = [d["name"] for d in self.fs.ls(root, detail=True) if d.get("type") == "directory"]
         except FileNotFoundError:
             return {}
-        out: dict[str, int] = {}
-        for path, info in found.items():
-            parts = path.rstrip("/").split("/")
-            if len(parts) >= 2 and len(parts[-2]) == 2 and "." not in parts[-1]:
-                out[parts[-2] + parts[-1]] = int(info.get("size") or 0)
+        for prefix in prefixes:
+            for info in self.fs.ls(prefix, detail=True):
+                name = self.fs.name(info["name"])
+                if info.get("type") != "directory" and "." not in name:
+                    out[self.fs.name(prefix) + name] = int(info.get("size") or 0)
         return out
 
     def prune(self, older_than: float | None = None, max_size: int | None = None,
