@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 6aa678669075f06b
+# sources-hash: d2e06b37de25a127
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
@@ -30,6 +30,7 @@ rule rollback:
         report="results/steps/rollback-39a2aa8a/report.json",
     log:
         "logs/steps/rollback-39a2aa8a.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -47,6 +48,7 @@ rule notify_team:
         report="results/steps/notify-team-53f05110/report.json",
     log:
         "logs/steps/notify-team-53f05110.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -64,6 +66,7 @@ rule retry_deployment:
         report="results/steps/retry-deployment-d3a9be35/report.json",
     log:
         "logs/steps/retry-deployment-d3a9be35.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 522d1b3e5dd4389f
+# sources-hash: 983baa4b42245b4f
 
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
@@ -17,6 +17,7 @@ rule monitor_performance:
         ),
     log:
         "logs/steps/monitor-performance-f43c9a42.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -56,6 +57,7 @@ rule data_refresh:
         report="results/steps/data-refresh-02230d83/report.json",
     log:
         "logs/steps/data-refresh-02230d83.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -73,6 +75,7 @@ rule retrain:
         model="results/steps/retrain-0fcef4e6/model.pt",
     log:
         "logs/steps/retrain-0fcef4e6.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -94,6 +97,7 @@ rule evaluate:
         ),
     log:
         "logs/steps/evaluate-a737eb18.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -133,6 +137,7 @@ rule deploy:
         report="results/steps/deploy-0d37e6fb/report.json",
     log:
         "logs/steps/deploy-0d37e6fb.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -150,6 +155,7 @@ rule monitor:
         report="results/steps/monitor-f60d3945/report.json",
     log:
         "logs/steps/monitor-f60d3945.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -167,6 +173,7 @@ rule continue_monitoring:
         report="results/steps/continue-monitoring-563c213a/report.json",
     log:
         "logs/steps/continue-monitoring-563c213a.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: 702224f4deb4dcf8
+# sources-hash: a892eca331ef8f46
 
 workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
 register_variants(
@@ -27,6 +27,7 @@ rule runpod_hpo:
         ),
     log:
         "logs/steps/runpod-hpo-d6ab4233/{variant}.log",
+    cache: True
     group:
         "sweep_runpod_hpo" if config.get("slashmake_group_sweeps") else None
     conda:

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 2cd5a881b58bc7c7
+# sources-hash: b648ffbb4d199212
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
@@ -17,6 +17,7 @@ rule ml_train:
         ),
     log:
         "logs/steps/ml-train-56b9ed60.log",
+    cache: True
     conda:
         "../../environment.yml"
     params:
