@@ -200,8 +200,6 @@ def test_a_step_may_opt_out_and_no_location_means_no_cache(
     for toy in (a, b):
         toy.command("report", inputs=["report"], metrics={"n": "1"}, cache=False)
     run(a, cache)
-    assert "cache: True" not in next((a.root / ".slashmake/chains").glob("*.smk")).read_text().split(
-        "rule report")[1].split("rule ")[0]
     out = run(b, cache)
     assert b.ran() == ["report"], out
     shutil.rmtree(b.root / "results")

@@ -58,7 +58,7 @@ def test_compiling_twice_gives_identical_text(name: str, chain: str) -> None:
 
 
 # snakefmt's order of a rule's directives (snakefmt --check fails on any other)
-KEY_ORDER = ["input", "output", "log", "cache", "group", "localrule", "conda", "threads", "resources", "params", "shell"]
+KEY_ORDER = ["input", "output", "log", "group", "localrule", "conda", "threads", "resources", "params", "shell"]
 _RULE = re.compile(r"^(rule|checkpoint) (\w+):\n((?:    .*\n?)*)", re.M)
 
 

@@ -3,7 +3,7 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/compare-live.md workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: af466112ff410281
+# sources-hash: b6e67e14438ecdec
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
@@ -20,7 +20,6 @@ rule init:
         ),
     log:
         "logs/steps/init-f0f9abf9.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -52,7 +51,6 @@ rule monitor_performance:
         ),
     log:
         "logs/steps/monitor-performance-b6092729.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -105,7 +103,6 @@ rule data_refresh:
         ),
     log:
         "logs/steps/data-refresh-de0619a9.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -133,7 +130,6 @@ rule retrain:
         ),
     log:
         "logs/steps/retrain-89b58192.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:

@@ -3,7 +3,7 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 24ae87dd65bcdcdd
+# sources-hash: 0229c095c08d0db1
 
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
@@ -17,7 +17,6 @@ rule code_review:
         ),
     log:
         "logs/steps/code-review-c52c4a74.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -40,7 +39,6 @@ rule security_scan:
         ),
     log:
         "logs/steps/security-scan-506631ab.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -66,7 +64,6 @@ rule init_2:
         ),
     log:
         "logs/steps/init-805f60bb.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -99,7 +96,6 @@ rule feature_engineer_3:
         ),
     log:
         "logs/steps/feature-engineer-f52c1fd3.log",
-    cache: True
     conda:
         "../../environment.yml"
     shell:
@@ -124,7 +120,6 @@ rule ml_train_2:
         ),
     log:
         "logs/steps/ml-train-5578c984.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -155,7 +150,6 @@ rule performance_test:
         ),
     log:
         "logs/steps/performance-test-a2e5150e.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

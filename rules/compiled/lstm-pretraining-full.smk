@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 07aaa3e4a0d3480e
+# sources-hash: 950d92d60308d07f
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -23,7 +23,6 @@ rule data_validate:
         ),
     log:
         "logs/steps/data-validate-713e2235.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -49,7 +48,6 @@ rule feature_engineer:
         ),
     log:
         "logs/steps/feature-engineer-d1f4515a.log",
-    cache: True
     conda:
         "../../environment.yml"
     shell:
@@ -76,7 +74,6 @@ rule pretrain_bilstm:
         ),
     log:
         "logs/steps/pretrain-bilstm-c968659c.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -110,7 +107,6 @@ rule fine_tune_simplelstm:
         ),
     log:
         "logs/steps/fine-tune-simplelstm-4d54a24d.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -148,7 +144,6 @@ rule ml_evaluate:
         ),
     log:
         "logs/steps/ml-evaluate-8e7eba58.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -220,7 +215,6 @@ rule benchmark:
         ),
     log:
         "logs/steps/benchmark-af2739d5.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: ae5c111a93378fc8
+# sources-hash: 0a53c512a8c74166
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -27,7 +27,6 @@ rule baseline:
         ),
     log:
         "logs/steps/baseline-5e5882b2.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -56,7 +55,6 @@ rule ml_train:
         ),
     log:
         "logs/steps/ml-train-760ad37f.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -95,7 +93,6 @@ rule ml_evaluate_2:
         ),
     log:
         "logs/steps/ml-evaluate-f0fb9cd5.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -169,7 +166,6 @@ rule hyperparameter_tune:
         ),
     log:
         "logs/steps/hyperparameter-tune-843b44b0.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -203,7 +199,6 @@ rule retrain_2:
         ),
     log:
         "logs/steps/retrain-12286bd4.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -242,7 +237,6 @@ rule ml_evaluate_3:
         ),
     log:
         "logs/steps/ml-evaluate-a0621449.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

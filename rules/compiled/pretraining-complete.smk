@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: a670bc0b11398d88
+# sources-hash: 4c9e69cc94c03713
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -23,7 +23,6 @@ rule feature_engineer_2:
         ),
     log:
         "logs/steps/feature-engineer-6bb43873.log",
-    cache: True
     conda:
         "../../environment.yml"
     shell:
@@ -50,7 +49,6 @@ rule pretrain_bilstm_2:
         ),
     log:
         "logs/steps/pretrain-bilstm-f03e4c8b.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -84,7 +82,6 @@ rule fine_tune_simplelstm_2:
         ),
     log:
         "logs/steps/fine-tune-simplelstm-7861b1d0.log",
-    cache: True
     conda:
         "../../environment.yml"
     resources:
@@ -122,7 +119,6 @@ rule ml_evaluate_4:
         ),
     log:
         "logs/steps/ml-evaluate-75306738.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

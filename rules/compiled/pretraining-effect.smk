@@ -3,7 +3,7 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: c3a95612b1069f50
+# sources-hash: afee8786e10158cd
 
 register_variants(
     "train_and_test",
@@ -43,7 +43,6 @@ rule train_and_test:
         ),
     log:
         "logs/steps/train-and-test-2feb5d22/{variant}.log",
-    cache: True
     group:
         "sweep_train_and_test" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -95,7 +94,6 @@ rule results_compare:
         ),
     log:
         "logs/steps/results-compare-bf27bd80.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 48b11ed7458d8785
+# sources-hash: 21bb2edaf2df1cf3
 
 register_variants(
     "train",
@@ -32,7 +32,6 @@ rule runpod_setup:
         ),
     log:
         "logs/steps/runpod-setup-95434907.log",
-    cache: True
     conda:
         "../../environment.yml"
     shell:
@@ -56,7 +55,6 @@ rule init_3:
         ),
     log:
         "logs/steps/init-6aa6f3c2.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -89,7 +87,6 @@ rule feature_engineer_4:
         ),
     log:
         "logs/steps/feature-engineer-68a4e82b.log",
-    cache: True
     conda:
         "../../environment.yml"
     shell:
@@ -116,7 +113,6 @@ rule train:
         ),
     log:
         "logs/steps/train-a43b2791/{variant}.log",
-    cache: True
     group:
         "sweep_train" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -171,7 +167,6 @@ rule results_aggregate:
         ),
     log:
         "logs/steps/results-aggregate-ec7246e5.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -207,7 +202,6 @@ rule best_model_select:
         ),
     log:
         "logs/steps/best-model-select-76beafcc.log",
-    cache: True
     conda:
         "../../environment.yml"
     shell:
@@ -229,7 +223,6 @@ rule baseline_2:
         ),
     log:
         "logs/steps/baseline-e626a650.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -258,7 +251,6 @@ rule ml_evaluate_5:
         ),
     log:
         "logs/steps/ml-evaluate-21d3be32.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -331,7 +323,6 @@ rule analyze_failures:
         ),
     log:
         "logs/steps/analyze-failures-1cfc40f8.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 8372b843ba50267f
+# sources-hash: 097e1775b086a81f
 
 
 # /init (workflow/commands/init.md) at <chain>:1:1
@@ -12,7 +12,6 @@ rule init:
         workspace="results/steps/init-a7be7931/workspace.json",
     log:
         "logs/steps/init-a7be7931.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -35,7 +34,6 @@ rule data_validate:
         ),
     log:
         "logs/steps/data-validate-70dca28e.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -58,7 +56,6 @@ rule ml_train:
         ),
     log:
         "logs/steps/ml-train-0485946c.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -85,7 +82,6 @@ rule ml_evaluate:
         ),
     log:
         "logs/steps/ml-evaluate-700bf588.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -127,7 +123,6 @@ rule ml_deploy:
         report="results/steps/ml-deploy-b11756ef/report.json",
     log:
         "logs/steps/ml-deploy-b11756ef.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 0c6c8b0ed66b9a54
+# sources-hash: a2b30f0682d4b8ba
 
 register_variants(
     "runpod_experiment",
@@ -26,7 +26,6 @@ rule runpod_experiment:
         ),
     log:
         "logs/steps/runpod-experiment-f0e7a168/{variant}.log",
-    cache: True
     group:
         "sweep_runpod_experiment" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -54,7 +53,6 @@ rule results_aggregate:
         ),
     log:
         "logs/steps/results-aggregate-c5978bc3.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: c0a85e80db15b5bd
+# sources-hash: 8b6fac6084e96f19
 
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1
@@ -17,7 +17,6 @@ rule analyze:
         ),
     log:
         "logs/steps/analyze-e747ed31.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -59,7 +58,6 @@ rule deploy:
         report="results/steps/deploy-cbe999f8/report.json",
     log:
         "logs/steps/deploy-cbe999f8.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -77,7 +75,6 @@ rule optimize:
         report="results/steps/optimize-cefc281e/report.json",
     log:
         "logs/steps/optimize-cefc281e.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

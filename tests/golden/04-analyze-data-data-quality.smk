@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 4a9889fe50174d18
+# sources-hash: 28f240610c2ae1a5
 
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
@@ -17,7 +17,6 @@ rule analyze_data:
         ),
     log:
         "logs/steps/analyze-data-1959fdbc.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -63,7 +62,6 @@ rule ml_train:
         ),
     log:
         "logs/steps/ml-train-08426f28.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -86,7 +84,6 @@ rule data_cleanup:
         report="results/steps/data-cleanup-7a4f4d6b/report.json",
     log:
         "logs/steps/data-cleanup-7a4f4d6b.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

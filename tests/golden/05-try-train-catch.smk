@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 56a68cd8f4ce6792
+# sources-hash: 2bb9ad6ec98dadae
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6
@@ -32,7 +32,6 @@ rule use_backup:
         report="results/steps/use-backup-928de916/report.json",
     log:
         "logs/steps/use-backup-928de916.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -50,7 +49,6 @@ rule step_continue:
         report="results/steps/continue-84f87466/report.json",
     log:
         "logs/steps/continue-84f87466.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

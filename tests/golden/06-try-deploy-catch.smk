@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: d2e06b37de25a127
+# sources-hash: 1ea09f33f7928704
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6
@@ -30,7 +30,6 @@ rule rollback:
         report="results/steps/rollback-39a2aa8a/report.json",
     log:
         "logs/steps/rollback-39a2aa8a.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -48,7 +47,6 @@ rule notify_team:
         report="results/steps/notify-team-53f05110/report.json",
     log:
         "logs/steps/notify-team-53f05110.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -66,7 +64,6 @@ rule retry_deployment:
         report="results/steps/retry-deployment-d3a9be35/report.json",
     log:
         "logs/steps/retry-deployment-d3a9be35.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: 16ac2c837fc5f454
+# sources-hash: d65f90fb3b8790fc
 
 
 # /train (workflow/commands/train.md) at <chain>:1:1
@@ -32,7 +32,6 @@ rule escalate:
         report="results/steps/escalate-30f4eb24/report.json",
     log:
         "logs/steps/escalate-30f4eb24.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -50,7 +49,6 @@ rule deploy:
         report="results/steps/deploy-e70edb45/report.json",
     log:
         "logs/steps/deploy-e70edb45.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-08
 # chain: parallel[ml-production-engineer:analyze-model-architecture | data-infrastructure-engineer:validate-data-pipeline | ml-observability-monitoring-engineer:setup-monitoring] → /aggregate:analysis-results → /plan:next-steps
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: d9e5616282851aa4
+# sources-hash: 4b103a600e39ce90
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at <chain>:1:10
@@ -111,7 +111,6 @@ rule aggregate:
         report="results/steps/aggregate-b0ba7597/report.json",
     log:
         "logs/steps/aggregate-b0ba7597.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -129,7 +128,6 @@ rule plan:
         report="results/steps/plan-751d6767/report.json",
     log:
         "logs/steps/plan-751d6767.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

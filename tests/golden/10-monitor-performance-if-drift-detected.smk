@@ -3,7 +3,7 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 983baa4b42245b4f
+# sources-hash: c5c1b44760e5e05e
 
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1
@@ -17,7 +17,6 @@ rule monitor_performance:
         ),
     log:
         "logs/steps/monitor-performance-f43c9a42.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -57,7 +56,6 @@ rule data_refresh:
         report="results/steps/data-refresh-02230d83/report.json",
     log:
         "logs/steps/data-refresh-02230d83.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -75,7 +73,6 @@ rule retrain:
         model="results/steps/retrain-0fcef4e6/model.pt",
     log:
         "logs/steps/retrain-0fcef4e6.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -97,7 +94,6 @@ rule evaluate:
         ),
     log:
         "logs/steps/evaluate-a737eb18.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -137,7 +133,6 @@ rule deploy:
         report="results/steps/deploy-0d37e6fb/report.json",
     log:
         "logs/steps/deploy-0d37e6fb.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -155,7 +150,6 @@ rule monitor:
         report="results/steps/monitor-f60d3945/report.json",
     log:
         "logs/steps/monitor-f60d3945.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:
@@ -173,7 +167,6 @@ rule continue_monitoring:
         report="results/steps/continue-monitoring-563c213a/report.json",
     log:
         "logs/steps/continue-monitoring-563c213a.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: a892eca331ef8f46
+# sources-hash: 6c671b7d8921a6dd
 
 workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
 register_variants(
@@ -27,7 +27,6 @@ rule runpod_hpo:
         ),
     log:
         "logs/steps/runpod-hpo-d6ab4233/{variant}.log",
-    cache: True
     group:
         "sweep_runpod_hpo" if config.get("slashmake_group_sweeps") else None
     conda:

@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: b648ffbb4d199212
+# sources-hash: 5b0a78d0e876bae1
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
@@ -17,7 +17,6 @@ rule ml_train:
         ),
     log:
         "logs/steps/ml-train-56b9ed60.log",
-    cache: True
     conda:
         "../../environment.yml"
     params:

@@ -39,7 +39,6 @@ class GraphJob:
     outputs: dict[str, Path]  # output name -> path, relative to the project
     logs: list[Path]
     needrun: bool
-    cacheable: bool
     deps: list[GraphJob]
     job: Any  # Snakemake's job, to record metadata for
 
@@ -140,7 +139,7 @@ def job_graph(root: Path, target: str, config: dict[str, Any], forcerun: tuple[s
     finished one). Snakemake reads the workflow as ``snakemake <target> --config ...`` would.
     """
     from snakemake.api import SnakemakeApi
-    from snakemake.caching.rule import CacheFlag
+    from snakemake.caching.rule import CacheFlag, RuleCache
     from snakemake.settings.enums import Quietness
     from snakemake.settings.types import (
         ConfigSettings,
@@ -164,10 +163,9 @@ def job_graph(root: Path, target: str, config: dict[str, Any], forcerun: tuple[s
             workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
             workflow._build_dag()
             dag = workflow.dag
-            if omit_software:
+            if omit_software:  # as a rule marked `cache: "omit-software"` would be hashed
                 for rule in workflow.rules:
-                    if rule.cache:
-                        rule.cache.flag |= CacheFlag.omit_software
+                    rule.cache = RuleCache(rule, CacheFlag.omit_software)
             yield _keyed(root, dag, omit_software), workflow.persistence
     finally:
         os.chdir(cwd)
@@ -189,8 +187,7 @@ def _keyed(root: Path, dag: Any, omit_software: bool) -> list[GraphJob]:
             names = dict(job.output._allitems())
             out[job] = GraphJob(job.rule.name, h.hexdigest(),
                                 {str(n): Path(str(f)) for n, f in names.items() if n is not None},
-                                [Path(str(f)) for f in job.log], dag.needrun(job),
-                                bool(job.rule.cache and job.rule.cache.output), deps, job)
+                                [Path(str(f)) for f in job.log], dag.needrun(job), deps, job)
     return list(out.values())
 
 

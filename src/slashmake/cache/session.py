@@ -1,7 +1,7 @@
 """What a run does with the shared cache, on the controller, around Snakemake's run.
 
 Before Snakemake schedules anything, :func:`restore` walks its job graph: each job that would run,
-whose rule is marked ``cache: True`` and selected by the config, and whose entry is in the cache,
+whose step is cached (:func:`slashmake.compiler.steps.cacheable`, and the config), and whose entry is in the cache,
 gets its files from the cache (checked against their checksums), a log line saying so, and
 Snakemake's own metadata record. Snakemake then finds those outputs up to date and submits
 nothing for them, whatever the executor (local, ``slurm``, ``runpod``): a hit costs no queue wait
@@ -51,7 +51,7 @@ def _variant(job: GraphJob) -> str:
 
 
 def _wanted(job: GraphJob, rules: set[str], forced: set[str]) -> bool:
-    return job.cacheable and job.rule in rules and job.rule not in forced
+    return job.rule in rules and job.rule not in forced
 
 
 def restore(root: Path, target: Target, settings: CacheSettings, rules: set[str],
@@ -118,7 +118,7 @@ def store(root: Path, target: Target, settings: CacheSettings, rules: set[str], 
     cache = Store(settings.location, settings.remote)
     with job_graph(root, target.rule, target.config, (), settings.mode == "omit-software") as (jobs, pers):
         for job in jobs:
-            if job.needrun or not job.cacheable or job.rule not in rules or job.key in skip or not job.outputs:
+            if job.needrun or job.rule not in rules or job.key in skip or not job.outputs:
                 continue
             files = {n: root / p for n, p in job.outputs.items()}
             if not all(f.is_file() for f in files.values()) or job.job.dag.workflow.async_run(pers.incomplete(job.job)):

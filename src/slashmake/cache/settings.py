@@ -7,9 +7,9 @@
       mode: full                            # or omit-software: the software environment is not in the key
       remote: {keyfile: ~/.ssh/id_ed25519}  # options of the DVC remote (port, user, keyfile, endpointurl...)
 
-No ``location`` (and no ``--cache-location``): no cache. ``steps: auto`` caches every step whose
-compiled rule is marked ``cache: True``: a program step that declares its outputs and is not a
-``/try``, and any command whose frontmatter says ``cache: true``. A command saying
+No ``location`` (and no ``--cache-location``): no cache. ``steps: auto`` caches every step
+:func:`slashmake.compiler.steps.cacheable` allows: a program step that declares its outputs and is
+not a ``/try``, and any command whose frontmatter says ``cache: true``. A command saying
 ``cache: false`` (a deploy, a notification) is never cached.
 """
 

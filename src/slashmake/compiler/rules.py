@@ -43,7 +43,6 @@ from slashmake.compiler.steps import (
     Producer,
     Ref,
     Step,
-    cacheable,
     has_choice,
     is_try,
     sure_refs,
@@ -210,7 +209,7 @@ class Compiler:
         kind = "checkpoint" if step.is_try else "rule"
         sections: list[tuple[str, Any]] = [("input", inputs), ("output", outs), ("log", [self.log(step)]),
                                            ("params", params), ("threads", cmd.threads if cmd.threads > 1 else None),
-                                           ("resources", resources), ("cache", "True" if cacheable(step) else None),
+                                           ("resources", resources),
                                            # a sweep's variants travel together on remote executors
                                            ("group", f'"sweep_{step.rule}" if config.get("slashmake_group_sweeps") else None'
                                             if step.variants is not None else None),

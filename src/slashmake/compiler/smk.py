@@ -130,8 +130,8 @@ def layout(e: Expr, indent: int, prefix: str = "", suffix: str = "", width: int 
 
 
 # The order snakefmt puts a rule's directives in; the first two are written on the directive's line.
-ORDER = ("input", "output", "log", "cache", "group", "localrule", "conda", "threads", "resources", "params", "shell")
-INLINE = {"cache", "localrule", "threads"}
+ORDER = ("input", "output", "log", "group", "localrule", "conda", "threads", "resources", "params", "shell")
+INLINE = {"localrule", "threads"}
 
 
 def directive_lines(value: Expr, prefix: str = "", comma: bool = True) -> list[str]:

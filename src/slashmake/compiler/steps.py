@@ -266,7 +266,7 @@ class JoinStep(Step):
 
 
 def cacheable(step: Step) -> bool:
-    """Whether the step's rule may come from the shared cache (its rule says ``cache: True``).
+    """Whether the step may come from the shared cache (slashmake.cache), as the config allows.
 
     A program that declares its outputs, unless its command says ``cache: false`` (a deploy, a
     notification: what it does beside its files must happen); an agent step only when its command
