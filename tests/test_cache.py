@@ -49,21 +49,42 @@ def run(toy: Any, cache: Path, *args: str, chain: str = CHAIN) -> str:
     return str(proc.stdout + proc.stderr)
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Clone A's cold run of CHAIN, once for this module: (its cache folder, its project folder)."""
+    from conftest import ToyProject
+
+    base = tmp_path_factory.mktemp("seed")
+    (base / "a").mkdir()
+    a = clone(lambda _name: ToyProject(base / "a"), "a")
+    cache = base / "shared-cache"
+    out = run(a, cache)
+    assert a.ran() == ["prep", "fit", "report"]
+    assert out.count("stored in the cache at") == 3, out
+    return cache, a.root
+
+
+@pytest.fixture
+def shared(seeded: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the seeded cache for one test (which may damage it), and clone A's folder."""
+    cache = tmp_path / "shared-cache"
+    shutil.copytree(seeded[0], cache)
+    return cache, seeded[1]
+
+
 def outputs(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "results/steps").rglob("*"))
             if p.is_file()}
 
 
-def test_second_clone_gets_every_step_from_the_cache(toy_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    cache = tmp_path / "shared-cache"
-    a, b = clone(toy_factory, "a"), clone(toy_factory, "b")
-    out_a = run(a, cache)
-    assert a.ran() == ["prep", "fit", "report"]
-    assert out_a.count("stored in the cache at") == 3, out_a
+def test_second_clone_gets_every_step_from_the_cache(toy_factory: Callable[[str], Any],
+                                                     shared: tuple[Path, Path]) -> None:
+    cache, a_root = shared
+    b = clone(toy_factory, "b")
     out_b = run(b, cache)
     assert b.ran() == [], f"clone B ran steps:\n{out_b}"
     assert "/fit (fit-" in out_b and f"came from the cache at {cache}" in out_b, out_b
-    assert outputs(b.root) == outputs(a.root)
+    assert outputs(b.root) == outputs(a_root)
     log = next((b.root / "logs/steps").glob("fit-*.log")).read_text()
     assert "restored from the cache" in log
     # Snakemake finds the restored steps up to date (its own metadata records them)
@@ -75,11 +96,9 @@ def test_second_clone_gets_every_step_from_the_cache(toy_factory: Callable[[str]
 
 @pytest.mark.parametrize("change", ["chain-argument", "parameter", "script", "data-file", "command-body"])
 def test_a_changed_key_input_misses_exactly_the_steps_it_shapes(
-        toy_factory: Callable[[str], Any], tmp_path: Path, change: str) -> None:
-    cache = tmp_path / "shared-cache"
-    a, b = clone(toy_factory, "a"), clone(toy_factory, "b")
-    run(a, cache)
-    a.ran()
+        toy_factory: Callable[[str], Any], shared: tuple[Path, Path], change: str) -> None:
+    cache, _ = shared
+    b = clone(toy_factory, "b")
     chain, expect = CHAIN, ["fit", "report"]
     if change == "chain-argument":
         chain = "/prep → /fit --lr 0.2 → /report"
@@ -104,11 +123,10 @@ def test_a_changed_key_input_misses_exactly_the_steps_it_shapes(
 
 @pytest.mark.parametrize("damage", ["flip-a-byte", "truncate"])
 def test_a_corrupted_entry_is_recomputed_and_reported(
-        toy_factory: Callable[[str], Any], tmp_path: Path, damage: str) -> None:
-    cache = tmp_path / "shared-cache"
-    a, b, c = clone(toy_factory, "a"), clone(toy_factory, "b"), clone(toy_factory, "c")
-    run(a, cache)
-    fit_metrics = next((a.root / "results/steps").glob("fit-*/metrics.json")).read_bytes()
+        toy_factory: Callable[[str], Any], shared: tuple[Path, Path], damage: str) -> None:
+    cache, a_root = shared
+    b, c = clone(toy_factory, "b"), clone(toy_factory, "c")
+    fit_metrics = next((a_root / "results/steps").glob("fit-*/metrics.json")).read_bytes()
     obj = next(p for p in (cache / "files/md5").rglob("*") if p.is_file() and p.read_bytes() == fit_metrics)
     obj.chmod(0o644)
     data = obj.read_bytes()
@@ -116,7 +134,7 @@ def test_a_corrupted_entry_is_recomputed_and_reported(
     out = run(b, cache)
     assert b.ran() == ["fit", "report"], out
     assert "had a corrupted entry" in out and "checksum mismatch" in out and "recomputed" in out, out
-    assert outputs(b.root) == outputs(a.root)
+    assert outputs(b.root) == outputs(a_root)
     # the recomputed step stored a good entry again: a third clone gets everything
     out_c = run(c, cache)
     assert c.ran() == [], out + out_c
@@ -146,10 +164,9 @@ def test_two_clones_storing_one_entry_at_once_leave_one_complete_entry(
                     for t in clones[:2]}
 
 
-def test_explain_says_what_comes_from_the_cache(toy_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    cache = tmp_path / "shared-cache"
-    a, b = clone(toy_factory, "a"), clone(toy_factory, "b")
-    run(a, cache)
+def test_explain_says_what_comes_from_the_cache(toy_factory: Callable[[str], Any], shared: tuple[Path, Path]) -> None:
+    cache, _ = shared
+    b = clone(toy_factory, "b")
     out = b.slashmake("explain", CHAIN, "--cache-location", str(cache)).stdout
     assert out.count("from cache  /") == 3 and f"in the cache at {cache}" in out, out
     assert b.ran() == [] and not (b.root / "results/steps").exists()
@@ -157,11 +174,10 @@ def test_explain_says_what_comes_from_the_cache(toy_factory: Callable[[str], Any
     assert "from cache" not in out and out.count("will run    /") == 3, out
 
 
-def test_cache_command_shows_and_prunes(toy_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    cache = tmp_path / "shared-cache"
+def test_cache_command_shows_and_prunes(toy_factory: Callable[[str], Any], shared: tuple[Path, Path]) -> None:
+    cache, _ = shared
     a = clone(toy_factory, "a")
     a.config(cache={"location": str(cache)})
-    a.slashmake("run", CHAIN)
     shown = a.slashmake("cache").stdout
     assert f"location: {cache}" in shown and "entries:  3" in shown, shown
     assert "fit" in shown and "prep" in shown
@@ -194,12 +210,10 @@ def test_bad_cache_input_is_a_clear_error(toy_factory: Callable[[str], Any], arg
 
 
 def test_a_step_may_opt_out_and_no_location_means_no_cache(
-        toy_factory: Callable[[str], Any], tmp_path: Path) -> None:
-    cache = tmp_path / "shared-cache"
-    a, b = clone(toy_factory, "a"), clone(toy_factory, "b")
-    for toy in (a, b):
-        toy.command("report", inputs=["report"], metrics={"n": "1"}, cache=False)
-    run(a, cache)
+        toy_factory: Callable[[str], Any], shared: tuple[Path, Path]) -> None:
+    cache, _ = shared
+    b = clone(toy_factory, "b")
+    b.command("report", inputs=["report"], metrics={"n": "1"}, cache=False)
     out = run(b, cache)
     assert b.ran() == ["report"], out
     shutil.rmtree(b.root / "results")
