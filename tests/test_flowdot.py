@@ -1,4 +1,4 @@
-"""`slashmake graph` (src/slashmake/flowdot.py): the flow as written, each step in its state."""
+"""`slashmake graph` (src/slashmake/compiler/dot.py): the flow as written, each step in its state."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_graph_marks_the_branch_taken_and_each_steps_state(toy: ToyProject) -> N
     toy.slashmake("graph", chain, "-o", "g.dot")
     dot = (toy.root / "g.dot").read_text()
     taken = edge(dot, "acc > 0.5", "/b\\n(done)")
-    other = edge(dot, "acc > 0.5", "/c\\n(waiting)")
+    other = edge(dot, "acc > 0.5", "/c\\n(not taken)")  # decided: not "waiting" any more
     assert "penwidth=2.5" in taken and 'label="then"' in taken
     assert "#bbbbbb" in other and "penwidth" not in other
     assert 'label="/a\\n(done)"' in dot

@@ -29,7 +29,9 @@ def golden_name(n: int, chain: str) -> str:
     return f"{n:02d}-{slug('-'.join(words[:3]))[:40].strip('-')}.smk"
 
 
-CASES = [(golden_name(i, c), c) for i, c in enumerate(SEED_CHAINS, 1)]
+# The original brief's sweep written through a one-line alias (/pretrain is `flow: /runpod-experiment`).
+ALIAS_SWEEP = "parallel[/pretrain:sigma-0.10 | /pretrain:sigma-0.12 | /pretrain:sigma-0.15] → /results:aggregate"
+CASES = [(golden_name(i, c), c) for i, c in enumerate([*SEED_CHAINS, ALIAS_SWEEP], 1)]
 
 
 def compiled(chain: str, name: str) -> str:
@@ -81,7 +83,7 @@ def test_golden_rules_are_well_formed(name: str, chain: str) -> None:
 
 
 def test_sweeps_are_one_rule_over_a_wildcard_consumed_by_expand() -> None:
-    for n in (2, 11):
+    for n in (2, 11, len(CASES)):  # the last: the same sweep written through an alias
         name, chain = CASES[n - 1]
         text = compiled(chain, name)
         swept = [r for k, r, b in _RULE.findall(text)

@@ -3,7 +3,7 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: afee8786e10158cd
+# sources-hash: dccbdbd1f8d2b4b6
 
 register_variants(
     "train_and_test",

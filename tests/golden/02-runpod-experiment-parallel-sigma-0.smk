@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: a2b30f0682d4b8ba
+# sources-hash: 5cdef26268ad430b
 
 register_variants(
     "runpod_experiment",

@@ -6,5 +6,5 @@ controller restores hits before Snakemake schedules and stores what ran after
 (:mod:`~slashmake.cache.session`); ``cache:`` in ``config/config.yaml`` says where and what
 (:mod:`~slashmake.cache.settings`). docs/cache.md says why it is not Snakemake's own store.
 
-May import: ``definitions`` and below; never ``execution``, ``api`` or ``interfaces``.
+May import: ``compiler`` and below; never ``execution``, ``api`` or ``interfaces``.
 """

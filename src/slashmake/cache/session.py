@@ -46,6 +46,14 @@ class Target:
     forcerun: tuple[str, ...] = ()
 
 
+def target(rule: str, chain_file: str | None, flows: tuple[str, ...] | None, forcerun: tuple[str, ...] = ()) -> Target:
+    """The Target of a run: the ``--config`` values ``slashmake run`` passes to Snakemake."""
+    config: dict[str, Any] = {"slashmake_chain": chain_file} if chain_file else {}
+    if flows is not None:
+        config["slashmake_flows"] = list(flows)
+    return Target(rule, config, forcerun)
+
+
 def _variant(job: GraphJob) -> str:
     return str(job.job.wildcards.get("variant", "")) if hasattr(job.job, "wildcards") else ""
 

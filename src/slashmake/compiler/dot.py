@@ -4,8 +4,8 @@ Each step is a box labelled as the chain wrote it (``/ml-train`` and the paramet
 one box per variant of a sweep), each gate a diamond with its test and both branches, each join
 a dot. Solid edges carry files (labelled with the input's name), dashed ones only order. A step's
 fill says its state: done, will run (Snakemake's dry run plans it), failed (a log but no outputs),
-or waiting (on a branch not decided yet, or not taken). Once a gate or try has decided, the branch
-it took is drawn bold and the other one grey.
+waiting (on a branch not decided yet), or not taken (on the branch a decided gate or try did not
+take). Once a gate or try has decided, the branch it took is drawn bold and the other one grey.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from slashmake.compiler.steps import (
 )
 
 BRANCHES = ("then", "else", "catch")
-STATE_FILL = {"done": "#c8e6c9", "will run": "#fff3c4", "failed": "#f8c4c4", "waiting": "#eeeeee"}
+STATE_FILL = {"done": "#c8e6c9", "will run": "#fff3c4", "failed": "#f8c4c4", "waiting": "#eeeeee",
+              "not taken": "#fafafa"}
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,11 @@ def flow_dot(resolved: Resolved, root: Path, planned: set[str]) -> str:
     ids = {s.key: f"s{i}" for i, s in enumerate(resolved.steps)}
     taken = {s.key: decision(root, s) for s in resolved.steps if isinstance(s, GateStep)
              or (isinstance(s, CommandStep) and s.is_try)}
+    skipped = not_taken(resolved, taken)
     for step in resolved.steps:
         nid, st = ids[step.key], state(root, step, planned)
+        if st == "waiting" and step.key in skipped:
+            st = "not taken"
         attrs = f"fillcolor={_q(STATE_FILL[st])}, tooltip={_q(f'{step.key}: {st}')}"
         if isinstance(step, GateStep):
             nodes.append(f"  {nid} [shape=diamond, style=filled, label={_q(label(step))}, {attrs}];")
@@ -144,6 +148,28 @@ def flow_dot(resolved: Resolved, root: Path, planned: set[str]) -> str:
                 lines.append(f"  {src} -> {dst}" + (f" [{', '.join(style)}]" if style else "") + ";")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def not_taken(resolved: Resolved, taken: dict[str, str | None]) -> set[str]:
+    """The steps on a branch that its gate or try, having decided, did not take."""
+    preds: dict[str, set[str]] = {}
+    for e in _edges(resolved):
+        preds.setdefault(e.dst, set()).add(e.src)
+    out: set[str] = set()
+    for join in resolved.steps:
+        if not isinstance(join, JoinStep) or join.decider is None or taken.get(join.decider.key) is None:
+            continue
+        decider = join.decider.key
+        for branch, last in join.branches.items():
+            if branch == taken[decider]:
+                continue
+            todo = [r.step.key for p in last for r in _refs(p) if r.step.key != decider]
+            while todo:  # back from the branch's last steps to the decider: every step between
+                key = todo.pop()
+                if key not in out and key != decider:
+                    out.add(key)
+                    todo += preds.get(key, set())
+    return out
 
 
 def _merged(edges: list[Edge]) -> list[Edge]:

@@ -161,10 +161,35 @@ class Resolver(Binder):
         return out
 
     def parallel(self, par: Parallel, env: Scope) -> Scope:
-        as_sweep = desugar.parallel_as_sweep(par, self._program_args)
+        # `parallel[/pretrain:a | /pretrain:b]` through a one-line alias is still one rule over {variant}.
+        seen = Parallel(tuple(Flow((self.through_alias(b.stages[0]),), b.span)
+                              if len(b.stages) == 1 and isinstance(b.stages[0], Call) else b
+                              for b in par.branches), par.span)
+        as_sweep = desugar.parallel_as_sweep(seen, self._program_args)
         if as_sweep is not None:
             return self.sweep_call(as_sweep[0], as_sweep[1], env, par.span)
         return after_parallel(env, [self.flow(b, env) for b in par.branches])
+
+    def through_alias(self, call: Call) -> Call:
+        """A call of a one-line alias (``/pretrain`` is ``flow: /pretrain-bilstm``) as a call of its target.
+
+        Only a pure alias qualifies: no parameters of its own, one call with no variables, so the
+        arguments and options pass on unchanged, exactly as :meth:`macro` would pass them.
+        """
+        for _ in range(len(self.defs.commands)):  # a chain of aliases, never a cycle
+            try:
+                cmd, _, args, _ = self.lookup(call)
+            except ResolveError:
+                return call
+            if cmd.kind != "flow" or cmd.params or cmd.name in self.macro_stack:
+                return call
+            flow = desugar.macro_flow(cmd, cmd.path.name)
+            inner = flow.stages[0] if len(flow.stages) == 1 else None
+            if not isinstance(inner, Call) or any(not isinstance(a.value, str) for a in inner.args):
+                return call
+            self.sources.add(cmd.path.as_posix())
+            call = replace(inner, args=inner.args + args, options=inner.options + call.options, span=call.span)
+        return call
 
     def _program_args(self, call: Call) -> tuple[Arg, ...] | None:
         """The arguments left after the call's name, when it names a program; else None."""

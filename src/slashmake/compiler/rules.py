@@ -13,6 +13,7 @@ from typing import Any
 
 import slashmake
 from slashmake.compiler.agent_rules import agent_shell
+from slashmake.compiler.control_rules import ControlRules
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.smk import (
     CONDA_ENV,
@@ -34,12 +35,9 @@ from slashmake.compiler.steps import (
     AgentStep,
     Choice,
     CommandStep,
-    Const,
     GateStep,
     JoinStep,
     Many,
-    MetricSource,
-    MetricVar,
     Producer,
     Ref,
     Step,
@@ -55,7 +53,7 @@ REPORT_SUFFIXES = {"png", "svg", "html", "pdf"}
 _ATTR_PLACEHOLDER = re.compile(r"\{(input|output|params)\.([A-Za-z_]\w*)")
 
 
-class Compiler:
+class Compiler(ControlRules):
     """Writes the rules of one resolved flow."""
 
     def __init__(self, resolved: Resolved, defs: Definitions, skip: dict[str, str] | None = None,
@@ -319,70 +317,6 @@ class Compiler:
         # (Snakemake's shell is bash), not as words that the outer shell would split at `&&`.
         return "_slashmake_body() {{ " + body + " ; }}; export -f _slashmake_body; " + " ".join(parts) + \
             " -- bash -c _slashmake_body"
-
-    def gate(self, step: GateStep) -> str:
-        inputs: dict[str, Expr] = {}
-        read: list[Producer] = []
-        params: dict[str, str] = {"op": py(step.op or "truthy")}
-        args = "--op {params.op:q}"
-        m = step.metric
-        if isinstance(m, MetricSource):
-            inputs["metrics"] = self.input_value(m.producer)
-            read.append(m.producer)
-            params["key"] = py(m.key)
-            args += " --metrics {input.metrics:q} --key {params.key:q}"
-        elif isinstance(m, MetricVar):
-            inputs["metrics"] = self.input_value(m.source)
-            read.append(m.source)
-            params["key"] = py(m.key)
-            args += " --metrics {input.metrics:q} --key {params.key:q}"
-        elif isinstance(m, Const):
-            params["value"] = py(m.value)
-            args += " --value {params.value:q}"
-        t = step.threshold
-        if isinstance(t, Const):
-            params["threshold"] = py(t.value)
-            args += " --threshold {params.threshold:q}"
-        elif isinstance(t, MetricVar):
-            inputs["threshold"] = self.input_value(t.source)
-            read.append(t.source)
-            params["threshold_key"] = py(t.key)
-            args += " --threshold-file {input.threshold:q} --threshold-key {params.threshold_key:q}"
-        all_inputs: dict[str, Expr | Commented] = {**inputs, **self.after(step, inputs, read)}
-        shell = "python -m slashmake.runtime gate " + args + " --out {output:q} > {log:q} 2>&1"
-        decision = call("report", py(self.path(step, "decision")), Prefixed("category=", py("gates")),
-                        Prefixed("labels=", literal({"gate": step.key})))
-        sections: list[tuple[str, Any]] = [("input", all_inputs), ("output", {"decision": decision}),
-                                           ("log", [self.log(step)]), ("params", params),
-                                           ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
-        return rule_text("checkpoint", step.rule, self.comment(step), sections)
-
-    def join(self, step: JoinStep) -> str:
-        assert step.decider is not None
-        decider = step.decider
-        opts = tuple(Prefixed(f"{py(b)}: ", self.lazy_list(ps)) for b, ps in step.branches.items())
-        decision_ref = f"rules.{decider.rule}.output.{'status' if is_try(decider) else 'decision'}"
-        inputs = {"decision": decision_ref,
-                  "chosen": Prefixed("lambda w: ", call("choose", f"checkpoints.{decider.rule}", Bracketed("{", opts, "}")))}
-        shell = "python -m slashmake.runtime join --decision {input.decision:q} --out {output:q} {input.chosen:q}" \
-                " > {log:q} 2>&1"
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", {"join": py(self.path(step, "join"))}),
-                                           ("log", [self.log(step)]), ("localrule", "True"), ("conda", self.conda),
-                                           ("shell", py(shell))]
-        return rule_text("rule", step.rule, f"joins the branches of {decider.label}", sections)
-
-    def lazy_list(self, prods: list[Producer]) -> Expr:
-        return self.exprs(prods, "lambda:") if prods else "[]"
-
-    def target(self, name: str, index_path: str, index_file: str) -> str:
-        """The flow's target rule: writes the readable index from the flow's data file."""
-        inputs = {"final": self.input_value(self.r.final)} if self.r.final else {}
-        inputs["index"] = py(index_file)
-        shell = "python -m slashmake.runtime index --index {input.index:q} --out {output:q} {input:q} > {log:q} 2>&1"
-        log = py(index_path.replace("results/", "logs/", 1).replace("index.json", "index.log"))
-        sections: list[tuple[str, Any]] = [("input", inputs), ("output", [py(index_path)]), ("log", [log]),
-                                           ("localrule", "True"), ("conda", self.conda), ("shell", py(shell))]
-        return rule_text("rule", name, f"target: snakemake -c2 {name}", sections)
 
 
 def index_data(resolved: Resolved) -> dict[str, Any]:

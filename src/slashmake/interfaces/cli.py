@@ -144,6 +144,8 @@ def compile_cmd(chain: str | None, file: Path | None, sets: tuple[str, ...], che
 def lint(strict: bool) -> None:
     """Check every command, droid and macro: every bad file at once; print the droid table."""
     report = api.lint(_project())
+    for line in report.messages:
+        click.echo(line, err=True)
     for line in report.lines:
         click.echo(line)
     if report.failed(strict):

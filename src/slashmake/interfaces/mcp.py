@@ -125,8 +125,8 @@ class SlashmakeServer:
         report = api.lint(self.project())
         if report.problems:
             n = report.problems
-            raise ToolError("\n".join([*report.lines, f"lint failed: {n} error{'s' * (n != 1)}"]))
-        return "\n".join(report.lines)
+            raise ToolError("\n".join([*report.messages, *report.lines, f"lint failed: {n} error{'s' * (n != 1)}"]))
+        return "\n".join([*report.messages, *report.lines])
 
     def explain(self, chain: str, variables: dict[str, str]) -> str:
         return "\n".join(s.line() for s in api.explain(self.project(), chain, "<chain>", _variables(variables)))

@@ -1,0 +1,128 @@
+"""``run``: compile a chain, answer from the no-op stamp or run Snakemake, and read the results back."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slashmake.cache import flow as cache_flow
+from slashmake.cache import session as cache_session
+from slashmake.cache.ops import cache_settings
+from slashmake.cache.session import CacheEvent
+from slashmake.cache.settings import CacheRequest, CacheSettings
+from slashmake.compiler.project import Project
+from slashmake.compiler.resolve import Resolved
+from slashmake.compiler.steps import AgentStep, variants_of
+from slashmake.errors import FlowError, RunError
+from slashmake.execution import noop, outcomes, runner
+from slashmake.execution import options as run_options
+from slashmake.execution.plan import StepResult, prepare, results_text, step_results
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a ``run`` did: nothing (answered by the no-op stamp), a dry run, or a run and its results."""
+
+    target: str
+    nothing_to_do: bool
+    dry_run: bool
+    results: tuple[StepResult, ...] = ()
+    summary: str = ""
+    report: str | None = None
+    resolved: Resolved | None = None
+    cache: tuple[str, ...] = ()  # what the shared cache did: restored, stored, corrupted entries
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the options of ``slashmake run`` (and of the MCP ``run`` tool)."""
+
+    dry_run: bool = False
+    cores: int = 2
+    executor: str = "local"
+    profile: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    force: tuple[str, ...] = ()
+    until: tuple[str, ...] = ()
+    set_threads: tuple[str, ...] = ()
+    set_resources: tuple[str, ...] = ()
+    report: str | None = None
+    cache: CacheRequest = field(default_factory=CacheRequest)
+
+
+def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
+        warn: Callable[[str], None] | None = None) -> RunResult:
+    """Run a chain or macro; rerun only what changed.
+
+    When nothing Snakemake's rerun decision reads changed since the last successful plain run of the
+    same chain, answer from the stamp without starting Snakemake (:mod:`slashmake.execution.noop`).
+    ``warn`` is called with each warning line (unreadable definitions, unused ``--set``).
+    """
+    opts = opts or RunOptions()
+    if opts.cores < 1:
+        raise FlowError(f"--cores must be at least 1, not {opts.cores}", exit_code=2)
+    root = root.resolve()
+    key = {"chain": chain, "set": opts.overrides, "executor": opts.executor, "profile": opts.profile,
+           "env_profile": os.environ.get("SNAKEMAKE_PROFILE")}
+    plain = not (opts.force or opts.until or opts.report)  # only a plain run vouches for, or is answered by, a stamp
+    stamp = noop.fresh(root, key) if plain and not os.environ.get("SLASHMAKE_NO_FASTPATH") else None
+    if stamp is not None:
+        return RunResult(stamp["target"], True, opts.dry_run, summary=stamp.get("summary") or "")
+    project = Project.open(root)
+    say: Callable[[str], None] = warn or (lambda _line: None)
+    for e in project.defs.errors:
+        say(f"{e.one_line()} (skipped; `slashmake lint` shows why)")
+    prep = prepare(project, chain, source, opts.overrides)
+    for w in prep.warnings:
+        say(w)
+    resolved = prep.resolved
+    agent = project.agent_config()
+    if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
+        raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
+                       "(droid or claude) or agent.program in config/config.yaml")
+    asked = run_options.rule_list(resolved, opts.force, "--forcerun")
+    settings = cache_settings(project.root, opts.cache) if not opts.dry_run else CacheSettings()
+    flows = project.flows_needed(prep.target, prep.chain_file)
+    where = cache_session.target(prep.target, prep.chain_file, flows, asked)
+    events: list[CacheEvent] = []
+    if settings.enabled:  # on the controller, before Snakemake submits anything (slashmake.cache.session)
+        events = cache_flow.before_run(project.root, resolved, where, settings, asked)
+    forced = asked + outcomes.force_files(project.root, resolved)
+    inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
+                            prep.chain_file, quiet=opts.dry_run,
+                            until=run_options.rule_list(resolved, opts.until, "--until"),
+                            set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
+                            set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
+                            flows=flows,
+                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
+                                                   if (v := variants_of(s)) is not None))
+    before = noop.project_state(project.root) if not opts.dry_run else {}
+    if not opts.dry_run:
+        noop.forget(project.root, key)
+    started = time.time()
+    try:
+        runner.run(inv, project.root)
+    except RunError as e:
+        why = outcomes.failure_lines(project.root, resolved, started - 1)
+        raise RunError("\n".join([*why, e.message]) if why else e.message) from None
+    finally:
+        if settings.enabled:  # what finished goes into the cache, also when a later step failed
+            events += cache_flow.after_run(project.root, resolved, where, settings, started - 1, events)
+    if opts.dry_run:
+        return RunResult(prep.target, False, True, resolved=resolved)
+    if opts.report:
+        runner.run(runner.Invocation(prep.target, opts.cores, chain_file=prep.chain_file, report=opts.report,
+                                     flows=inv.flows), project.root)
+    rows = tuple(step_results(project.root, resolved))
+    notes = tuple(cache_flow.lines(resolved, events))
+    summary = "\n".join([results_text(rows), *notes]).strip()
+    if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
+        compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
+        noop.record(project.root, key, prep.target, before, results_text(rows),
+                    [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
+    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes)
+
+
