@@ -15,7 +15,10 @@ run it again anyway after a recomputed input.
 
 from __future__ import annotations
 
+import fcntl
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from typing import Any
 from slashmake.cache.keys import GraphJob, job_graph, record
 from slashmake.cache.settings import CacheSettings
 from slashmake.cache.store import Corrupted, Store
+from slashmake.errors import RunError
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ def _wanted(job: GraphJob, rules: set[str], forced: set[str]) -> bool:
     return job.rule in rules and job.rule not in forced
 
 
+@contextmanager
+def run_lock(root: Path) -> Iterator[None]:
+    """Hold the project's run lock (the one ``slashmake run`` holds around Snakemake) while files are
+    restored: never while another run's Snakemake works in the same folder."""
+    (root / ".slashmake").mkdir(exist_ok=True)
+    with open(root / ".slashmake" / "run.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError("another `slashmake run` is running in this project") from None
+        yield
+
+
 def restore(root: Path, target: Target, settings: CacheSettings, rules: set[str],
             forced: tuple[str, ...] = ()) -> list[CacheEvent]:
     """Fetch the cached outputs of the jobs this run would run; one event per hit or bad entry.
@@ -72,7 +89,8 @@ def restore(root: Path, target: Target, settings: CacheSettings, rules: set[str]
     assert settings.location is not None
     store = Store(settings.location, settings.remote)
     events: list[CacheEvent] = []
-    with job_graph(root, target.rule, target.config, target.forcerun, settings.mode == "omit-software") as (jobs, pers):
+    with run_lock(root), job_graph(root, target.rule, target.config, target.forcerun,
+                                   settings.mode == "omit-software") as (jobs, pers):
         done: set[int] = set()  # ids of jobs that need not run any more
         for job in jobs:
             if not job.needrun:
