@@ -44,7 +44,7 @@ def clone(make: Callable[[str], Any], name: str) -> Any:
     return toy
 
 
-def run(toy: Any, cache: Path, *args: str, chain: str = CHAIN) -> str:
+def run(toy: Any, cache: Path | str, *args: str, chain: str = CHAIN) -> str:
     proc = toy.slashmake("run", chain, "--cache-location", str(cache), *args)
     return str(proc.stdout + proc.stderr)
 
@@ -220,3 +220,11 @@ def test_a_step_may_opt_out_and_no_location_means_no_cache(
     b.slashmake("run", CHAIN)
     assert b.ran() == ["prep", "fit", "report"]
     assert json.loads(next((b.root / "results/steps").glob("fit-*/metrics.json")).read_text())["acc"] == 0.9
+
+
+def test_a_cache_that_cannot_be_reached_is_reported_and_the_run_goes_on(toy_factory: Callable[[str], Any]) -> None:
+    b = clone(toy_factory, "b")
+    out = run(b, "ssh://nobody@127.0.0.1:1/no/such/cache")  # nothing listens on port 1
+    assert b.ran() == ["prep", "fit", "report"], out
+    assert "cache: the cache at ssh://nobody@127.0.0.1:1/no/such/cache could not be used" in out, out
+    assert "the run went on without it" in out

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from slashmake.cache.session import CacheEvent, Target, probe, restore, store
 from slashmake.cache.settings import CacheSettings
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import CommandStep, cacheable, variants_of
+from slashmake.errors import FlowError
+
+
+def _guarded(settings: CacheSettings, action: Callable[[], list[CacheEvent]]) -> list[CacheEvent]:
+    """Run a cache action; a location that cannot be reached or read is reported, and the run goes
+    on without the cache (the cache never makes a run fail)."""
+    try:
+        return action()
+    except FlowError:
+        raise
+    except Exception as e:  # a remote's client raises its own kinds (asyncssh, botocore...)
+        return [CacheEvent("", "", "unusable", settings.location or "", f"{e.__class__.__name__}: {e}")]
 
 
 def selected(resolved: Resolved, settings: CacheSettings) -> dict[str, str]:
@@ -20,7 +33,7 @@ def before_run(root: Path, resolved: Resolved, target: Target, settings: CacheSe
                forced: tuple[str, ...]) -> list[CacheEvent]:
     """Restore the cached steps this run would run (``forced``: rules the user asked to rerun)."""
     rules = selected(resolved, settings)
-    return restore(root, target, settings, set(rules), forced) if rules else []
+    return _guarded(settings, lambda: restore(root, target, settings, set(rules), forced)) if rules else []
 
 
 def after_run(root: Path, resolved: Resolved, target: Target, settings: CacheSettings, started: float,
@@ -40,14 +53,15 @@ def after_run(root: Path, resolved: Resolved, target: Target, settings: CacheSet
                 fresh = True
     if not fresh:
         return []
-    return store(root, target, settings, set(rules), started, {e.key for e in restored if e.state == "restored"})
+    return _guarded(settings, lambda: store(root, target, settings, set(rules), started,
+                                            {e.key for e in restored if e.state == "restored"}))
 
 
 def planned(root: Path, resolved: Resolved, target: Target, settings: CacheSettings,
             forced: tuple[str, ...]) -> list[CacheEvent]:
     """``explain``: the jobs the cache would answer."""
     rules = selected(resolved, settings)
-    return probe(root, target, settings, set(rules), forced) if rules else []
+    return _guarded(settings, lambda: probe(root, target, settings, set(rules), forced)) if rules else []
 
 
 def lines(resolved: Resolved, events: list[CacheEvent]) -> list[str]:
@@ -58,6 +72,10 @@ def lines(resolved: Resolved, events: list[CacheEvent]) -> list[str]:
         grouped.setdefault((e.rule, e.state), []).append(e)
     out = []
     for (rule, state), es in grouped.items():
+        if state == "unusable":
+            out += [f"cache: the cache at {e.location} could not be used ({e.detail}); the run went on without it"
+                    for e in es]
+            continue
         label, key = labels.get(rule, (rule, ""))
         what = f"{label} ({key})" + (f" [{', '.join(e.variant for e in es)}]" if es[0].variant else "")
         where = es[0].location
