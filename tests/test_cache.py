@@ -228,3 +228,15 @@ def test_a_cache_that_cannot_be_reached_is_reported_and_the_run_goes_on(toy_fact
     assert b.ran() == ["prep", "fit", "report"], out
     assert "cache: the cache at ssh://nobody@127.0.0.1:1/no/such/cache could not be used" in out, out
     assert "the run went on without it" in out
+
+
+def test_steps_after_a_gate_come_from_the_cache_too(toy_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    cache = tmp_path / "shared-cache"
+    chain = "/prep → /fit → /if:acc>0.5 → /report → /else → /prep --rows 5 → /end"
+    a, b = clone(toy_factory, "a"), clone(toy_factory, "b")
+    run(a, cache, chain=chain)
+    assert a.ran() == ["prep", "fit", "report"]
+    out = run(b, cache, chain=chain)
+    assert b.ran() == [], out  # the gate is decided once /fit is restored; /report then comes from the cache
+    assert out.count("came from the cache") == 3, out
+    assert "gate-acc" in out and "branch then" in out, out

@@ -10,7 +10,9 @@ step that finished in this run into the cache. :func:`probe` answers ``explain``
 anything.
 
 A job is restored only when every job before it that would run is restored too: Snakemake would
-run it again anyway after a recomputed input.
+run it again anyway after a recomputed input. A gate (a local checkpoint) whose inputs are all
+restored or up to date is reported as ``ready-gate``: the caller runs it, then restores again, so
+the steps on the branch it takes can come from the cache too.
 """
 
 from __future__ import annotations
@@ -96,7 +98,15 @@ def restore(root: Path, target: Target, settings: CacheSettings, rules: set[str]
             if not job.needrun:
                 done.add(id(job))
                 continue
-            if not _wanted(job, rules, set(forced)) or any(id(d) not in done for d in job.deps):
+            if any(id(d) not in done for d in job.deps):
+                continue
+            if job.job.is_checkpoint and job.job.is_local and job.rule not in forced:
+                # a gate whose inputs are all here: decided now (by the caller), what follows it can
+                # be looked up too instead of running after the gate in the main run
+                events.append(CacheEvent(job.rule, job.key, "ready-gate", store.location,
+                                         str(next(iter(job.outputs.values()))), _variant(job)))
+                continue
+            if not _wanted(job, rules, set(forced)):
                 continue
             try:
                 entry = store.lookup(job.key)

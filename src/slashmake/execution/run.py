@@ -89,7 +89,7 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     where = cache_session.target(prep.target, prep.chain_file, flows, asked)
     events: list[CacheEvent] = []
     if settings.enabled:  # on the controller, before Snakemake submits anything (slashmake.cache.session)
-        events = cache_flow.before_run(project.root, resolved, where, settings, asked)
+        events = restore_through_gates(project.root, resolved, where, settings, asked, opts.cores)
     forced = asked + outcomes.force_files(project.root, resolved)
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
@@ -126,3 +126,21 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes)
 
 
+
+
+def restore_through_gates(root: Path, resolved: Resolved, where: cache_session.Target, settings: CacheSettings,
+                          asked: tuple[str, ...], cores: int) -> list[CacheEvent]:
+    """Restore what the cache holds; when a gate's inputs are all restored, decide the gate (a local
+    job, through Snakemake) and restore what its branch needs, until no gate is left to decide."""
+    events = cache_flow.before_run(root, resolved, where, settings, asked)
+    for _ in resolved.steps:  # at most one round per step: a bound, each round decides a gate
+        gates = [e for e in events if e.state == "ready-gate"]
+        events = [e for e in events if e.state != "ready-gate"]
+        if not gates or not any(e.state == "restored" for e in events):
+            break
+        flows = tuple(where.config["slashmake_flows"]) if "slashmake_flows" in where.config else None
+        for gate in gates:
+            runner.run(runner.Invocation(gate.detail, cores, chain_file=where.config.get("slashmake_chain"),
+                                         flows=flows), root)
+        events += cache_flow.before_run(root, resolved, where, settings, asked)
+    return [e for e in events if e.state != "ready-gate"]
