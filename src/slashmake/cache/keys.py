@@ -52,6 +52,7 @@ class Code:
         self.memo: dict[str, str] = {}
 
     def inside(self, path: Path) -> Path | None:
+        """``path`` resolved, when it is a file of the project (outside its virtualenv); else None."""
         try:
             full = path.resolve()
         except OSError:
@@ -59,6 +60,7 @@ class Code:
         return full if full.is_file() and full.is_relative_to(self.root) and ".venv" not in full.parts else None
 
     def module(self, name: str, near: Path | None) -> Path | None:
+        """The project file of module ``name`` (beside ``near``, in src/, at the root), if any."""
         parts = name.split(".")
         for base in ([near] if near else []) + self.search:
             for cand in (base.joinpath(*parts).with_suffix(".py"), base.joinpath(*parts, "__init__.py")):
@@ -110,6 +112,7 @@ class Code:
         return sorted(seen)
 
     def digest(self, shellcmd: str) -> str:
+        """A hash of the names and contents of the project files a command runs."""
         if shellcmd not in self.memo:
             h = hashlib.sha256()
             for path in self.files(shellcmd):
@@ -200,6 +203,7 @@ class ProvenanceHashes:
         self.map = ProvenanceHashMap()
 
     async def of(self, job: Any) -> str:
+        """Snakemake's provenance hash of ``job``."""
         return str(await self.map.get_provenance_hash(job))
 
 

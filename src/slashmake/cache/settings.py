@@ -38,6 +38,7 @@ class CacheSettings:
 
     @property
     def enabled(self) -> bool:
+        """Whether there is a cache (a location)."""
         return self.location is not None
 
     @property

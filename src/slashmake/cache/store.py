@@ -47,9 +47,11 @@ class Entry:
 
     @property
     def size(self) -> int:
+        """The bytes of the entry's files."""
         return sum(int(o.get("size", 0)) for o in self.outputs.values())
 
     def as_json(self) -> dict[str, Any]:
+        """The entry as stored."""
         return {"key": self.key, "step": self.step, "rule": self.rule, "created": self.created,
                 "outputs": self.outputs}
 
@@ -94,6 +96,7 @@ class Store:
 
     # -- entries ----------------------------------------------------------------------------------
     def entry_path(self, key: str) -> str:
+        """Where the entry of ``key`` lives inside the location."""
         return self.fs.join(self.path, "entries", key[:2], f"{key}.json")
 
     def lookup(self, key: str) -> Entry | None:
