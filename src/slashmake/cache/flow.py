@@ -77,7 +77,7 @@ def lines(resolved: Resolved, events: list[CacheEvent]) -> list[str]:
                     for e in es]
             continue
         label, key = labels.get(rule, (rule, ""))
-        what = f"{label} ({key})" + (f" [{', '.join(e.variant for e in es)}]" if es[0].variant else "")
+        what = f"{label} ({key})" + (f" [{', '.join(sorted(e.variant for e in es))}]" if es[0].variant else "")
         where = es[0].location
         if state == "restored":
             out.append(f"cache: {what} came from the cache at {where}")
