@@ -240,3 +240,17 @@ def test_steps_after_a_gate_come_from_the_cache_too(toy_factory: Callable[[str],
     assert b.ran() == [], out  # the gate is decided once /fit is restored; /report then comes from the cache
     assert out.count("came from the cache") == 3, out
     assert "gate-acc" in out and "branch then" in out, out
+
+
+def test_mode_omit_software_leaves_the_environment_out_of_the_key(
+        toy_factory: Callable[[str], Any], tmp_path: Path) -> None:
+    cache = tmp_path / "shared-cache"
+    a, b, c = clone(toy_factory, "a"), clone(toy_factory, "b"), clone(toy_factory, "c")
+    for toy in (b, c):  # another software environment than clone A's (none)
+        (toy.root / "environment.yml").write_text("name: toy\ndependencies: [python=3.11]\n")
+    run(a, cache, "--cache-mode", "omit-software")
+    assert a.ran() == ["prep", "fit", "report"]
+    out = run(b, cache, "--cache-mode", "omit-software")
+    assert b.ran() == [] and out.count("came from the cache") == 3, out
+    out = run(c, cache)  # mode full: the environment is in every key
+    assert c.ran() == ["prep", "fit", "report"], out
