@@ -42,6 +42,8 @@ def test_cached_sweep_variants_submit_no_slurm_job(slurm_cluster: SlurmCluster, 
 
     root = b.root.resolve()
     values = F.sigmas(3)
+    plan = b.slashmake("explain", F.sweep_chain(values), "--cache-location", str(cache)).stdout
+    assert f"2 of its 3 variants are in the cache at {cache}" in plan, plan
     second = run_bounded(root, cli("run", F.sweep_chain(values), "--executor", "slurm", "--cache-location", str(cache)))
     out = second.stdout
     assert second.returncode == 0, out[-4000:]

@@ -108,12 +108,24 @@ def explain(project: Project, chain: str, source: str = "<chain>", overrides: di
     settings = cache_settings(project.root, cache)
     if settings.enabled:  # which of the steps that would run the shared cache answers
         where = cache_session.target(prep.target, prep.chain_file, inv.flows, forced)
-        hits = {e.rule: e for e in cache_flow.planned(project.root, resolved, where, settings, asked) if e.state == "hit"}
+        hits: dict[str, list[cache_session.CacheEvent]] = {}
+        for e in cache_flow.planned(project.root, resolved, where, settings, asked):
+            if e.state == "hit":
+                hits.setdefault(e.rule, []).append(e)
         rules = {s.key: s.rule for s in resolved.steps}
-        steps = [replace(p, state="from cache", why=f"entry {hits[rules[p.key]].key[:12]} in the cache at "
-                         f"{hits[rules[p.key]].location}") if p.state == "will run" and rules[p.key] in hits else p
-                 for p in steps]
+        steps = [cached(p, hits.get(rules[p.key], [])) if p.state == "will run" else p for p in steps]
     return steps
+
+
+def cached(step: StepPlan, hits: list[cache_session.CacheEvent]) -> StepPlan:
+    """A step that would run, seen with the cache's hits for its jobs (a sweep: some variants may miss)."""
+    if not hits:
+        return step
+    where = f"in the cache at {hits[0].location}"
+    if step.variants is not None and len(hits) < step.variants:
+        return replace(step, why=f"{step.why}; {len(hits)} of its {step.variants} variants are {where}")
+    return replace(step, state="from cache", why=f"entry {hits[0].key[:12]} {where}" if len(hits) == 1
+                   else f"{len(hits)} entries {where}")
 
 
 def plan(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob]) -> list[StepPlan]:
