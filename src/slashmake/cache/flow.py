@@ -53,8 +53,8 @@ def after_run(root: Path, resolved: Resolved, target: Target, settings: CacheSet
                 fresh = True
     if not fresh:
         return []
-    return _guarded(settings, lambda: store(root, target, settings, set(rules), started,
-                                            {e.key for e in restored if e.state == "restored"}))
+    return _guarded(settings, lambda: store(root, target, settings, rules, started,
+                                            frozenset(e.key for e in restored if e.state == "restored")))
 
 
 def planned(root: Path, resolved: Resolved, target: Target, settings: CacheSettings,

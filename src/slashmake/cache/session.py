@@ -18,7 +18,6 @@ the steps on the branch it takes can come from the cache too.
 from __future__ import annotations
 
 import fcntl
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,10 +144,10 @@ def probe(root: Path, target: Target, settings: CacheSettings, rules: set[str],
     return events
 
 
-def store(root: Path, target: Target, settings: CacheSettings, rules: set[str], since: float,
-          skip: set[str] = frozenset()) -> list[CacheEvent]:  # type: ignore[assignment]
+def store(root: Path, target: Target, settings: CacheSettings, rules: dict[str, str], since: float,
+          skip: frozenset[str] = frozenset()) -> list[CacheEvent]:
     """Put the outputs of every selected job that finished since ``since`` (and is up to date) into
-    the cache; ``skip`` holds the keys restored in this run."""
+    the cache. ``rules``: rule -> step label of the selected steps; ``skip``: keys restored in this run."""
     assert settings.location is not None
     events: list[CacheEvent] = []
     cache = Store(settings.location, settings.remote)
@@ -163,11 +162,8 @@ def store(root: Path, target: Target, settings: CacheSettings, rules: set[str], 
                 continue  # made by an earlier run: stored then (or before the cache was configured)
             if cache.fs.exists(cache.entry_path(job.key)):
                 continue
-            cache.put(job.key, files, step=str(job.job), rule=job.rule)
-            events.append(CacheEvent(job.rule, job.key, "stored", cache.location, variant=_variant(job)))
+            variant = _variant(job)
+            cache.put(job.key, files, step=rules[job.rule] + (f" [{variant}]" if variant else ""), rule=job.rule)
+            events.append(CacheEvent(job.rule, job.key, "stored", cache.location, variant=variant))
     return events
 
-
-def now() -> float:
-    """The time a run starts, for :func:`store` (a second of slack for coarse file times)."""
-    return time.time() - 1
