@@ -126,8 +126,6 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes)
 
 
-
-
 def restore_through_gates(root: Path, resolved: Resolved, where: cache_session.Target, settings: CacheSettings,
                           asked: tuple[str, ...], cores: int) -> list[CacheEvent]:
     """Restore what the cache holds; when a gate's inputs are all restored, decide the gate (a local
