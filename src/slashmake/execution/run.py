@@ -86,14 +86,16 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     asked = run_options.rule_list(resolved, opts.force, "--forcerun")
     settings = cache_settings(project.root, opts.cache) if not opts.dry_run else CacheSettings()
     flows = project.flows_needed(prep.target, prep.chain_file)
+    until = run_options.rule_list(resolved, opts.until, "--until")
     where = cache_session.target(prep.target, prep.chain_file, flows, asked)
     events: list[CacheEvent] = []
-    if settings.enabled:  # on the controller, before Snakemake submits anything (slashmake.cache.session)
+    if settings.enabled and not until:  # on the controller, before Snakemake submits anything
+        # (slashmake.cache.session); a run cut short with --until restores nothing, it stores what it ran
         events = restore_through_gates(project.root, resolved, where, settings, asked, opts.cores)
     forced = asked + outcomes.force_files(project.root, resolved)
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
-                            until=run_options.rule_list(resolved, opts.until, "--until"),
+                            until=until,
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=flows,
