@@ -121,19 +121,25 @@ def test_a_changed_key_input_misses_exactly_the_steps_it_shapes(
         assert "/prep (prep-" in out and "came from the cache" in out, out
 
 
-@pytest.mark.parametrize("damage", ["flip-a-byte", "truncate"])
+@pytest.mark.parametrize("damage", ["flip-a-byte", "truncate", "truncate-the-entry"])
 def test_a_corrupted_entry_is_recomputed_and_reported(
         toy_factory: Callable[[str], Any], shared: tuple[Path, Path], damage: str) -> None:
     cache, a_root = shared
     b, c = clone(toy_factory, "b"), clone(toy_factory, "c")
     fit_metrics = next((a_root / "results/steps").glob("fit-*/metrics.json")).read_bytes()
-    obj = next(p for p in (cache / "files/md5").rglob("*") if p.is_file() and p.read_bytes() == fit_metrics)
-    obj.chmod(0o644)
-    data = obj.read_bytes()
-    obj.write_bytes(data[:5] + bytes([data[5] ^ 0x01]) + data[6:] if damage == "flip-a-byte" else data[: len(data) // 2])
+    if damage == "truncate-the-entry":
+        entry = next(p for p in (cache / "entries").rglob("*.json") if '"rule": "fit"' in p.read_text())
+        entry.write_text(entry.read_text()[:40])
+    else:
+        obj = next(p for p in (cache / "files/md5").rglob("*") if p.is_file() and p.read_bytes() == fit_metrics)
+        obj.chmod(0o644)
+        data = obj.read_bytes()
+        obj.write_bytes(data[:5] + bytes([data[5] ^ 0x01]) + data[6:] if damage == "flip-a-byte"
+                        else data[: len(data) // 2])
     out = run(b, cache)
     assert b.ran() == ["fit", "report"], out
-    assert "had a corrupted entry" in out and "checksum mismatch" in out and "recomputed" in out, out
+    assert "had a corrupted entry" in out and "recomputed" in out, out
+    assert ("is unreadable" if damage == "truncate-the-entry" else "checksum mismatch") in out, out
     assert outputs(b.root) == outputs(a_root)
     # the recomputed step stored a good entry again: a third clone gets everything
     out_c = run(c, cache)
