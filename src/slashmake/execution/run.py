@@ -17,7 +17,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, runner
+from slashmake.execution import noop, outcomes, pods, runner
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -51,6 +51,8 @@ class RunOptions:
     set_resources: tuple[str, ...] = ()
     report: str | None = None
     cache: CacheRequest = field(default_factory=CacheRequest)
+    # --runpod-* flags given to `slashmake run` (over the runpod: section of config/config.yaml)
+    runpod_args: tuple[str, ...] = ()
 
 
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
@@ -93,14 +95,24 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         # (slashmake.cache.session); a run cut short with --until restores nothing, it stores what it ran
         events = restore_through_gates(project.root, resolved, where, settings, asked, opts.cores)
     forced = asked + outcomes.force_files(project.root, resolved)
+    executor_args: list[str] = []
+    if opts.executor == "runpod" and not opts.dry_run:
+        try:  # pods of runs that are gone (a SIGKILLed controller)
+            for line in pods.reap(project.root):
+                say(f"runpod: reaped pod {line}")
+        except RunError as e:
+            say(f"runpod: could not reap the pods of earlier runs: {e.message}")
+    if opts.executor == "runpod":
+        executor_args = [*pods.runpod_flags(project.config.get("runpod")), *opts.runpod_args]
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
                             until=until,
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=flows,
-                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
-                                                   if (v := variants_of(s)) is not None))
+                            group_components=tuple(f"sweep_{s.rule}={pods.sweep_group_size(len(v), executor_args)}"
+                                                   for s in resolved.steps if (v := variants_of(s)) is not None),
+                            extra=tuple(executor_args))
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)
@@ -109,6 +121,8 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         runner.run(inv, project.root)
     except RunError as e:
         why = outcomes.failure_lines(project.root, resolved, started - 1)
+        if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
+            why.append(cost)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     finally:
         if settings.enabled:  # what finished goes into the cache, also when a later step failed
@@ -125,7 +139,14 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
         noop.record(project.root, key, prep.target, before, results_text(rows),
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
+    # The pods' cost is this run's, so it is shown but not replayed by a later no-op answer.
+    if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
+        summary = f"{summary}\n{cost}" if summary else cost
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes)
+
+
+def _run_id() -> str:
+    return os.environ.get("SLASHMAKE_RUN_ID", "")
 
 
 def restore_through_gates(root: Path, resolved: Resolved, where: cache_session.Target, settings: CacheSettings,
