@@ -12,7 +12,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, runner
+from slashmake.execution import noop, outcomes, record, runner
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -28,6 +28,7 @@ class RunResult:
     summary: str = ""
     report: str | None = None
     resolved: Resolved | None = None
+    run_id: str = ""  # its rows in results/ledger.jsonl ("" for a dry run)
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,18 @@ class RunOptions:
     report: str | None = None
 
 
+# Writes a report's front page for a finished run: (root, its steps, its id) -> (page, landing metadata).
+FrontPage = Callable[[Path, Resolved, str], tuple[Path, Path]]
+
+
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
-        warn: Callable[[str], None] | None = None) -> RunResult:
+        warn: Callable[[str], None] | None = None, front: FrontPage | None = None) -> RunResult:
     """Run a chain or macro; rerun only what changed.
 
     When nothing Snakemake's rerun decision reads changed since the last successful plain run of the
     same chain, answer from the stamp without starting Snakemake (:mod:`slashmake.execution.noop`).
-    ``warn`` is called with each warning line (unreadable definitions, unused ``--set``).
+    ``warn`` is called with each warning line (unreadable definitions, unused ``--set``). With
+    ``opts.report``, ``front`` (when given) writes the report's front page from the recorded run.
     """
     opts = opts or RunOptions()
     if opts.cores < 1:
@@ -62,8 +68,13 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
            "env_profile": os.environ.get("SNAKEMAKE_PROFILE")}
     plain = not (opts.force or opts.until or opts.report)  # only a plain run vouches for, or is answered by, a stamp
     stamp = noop.fresh(root, key) if plain and not os.environ.get("SLASHMAKE_NO_FASTPATH") else None
+    run_id = runner.new_run_id()
     if stamp is not None:
-        return RunResult(stamp["target"], True, opts.dry_run, summary=stamp.get("summary") or "")
+        if not opts.dry_run:
+            record.record(root, None, record.RunInfo(run_id, chain, stamp["target"], opts.executor, time.time()),
+                          "up to date")
+        return RunResult(stamp["target"], True, opts.dry_run, summary=stamp.get("summary") or "",
+                         run_id="" if opts.dry_run else run_id)
     project = Project.open(root)
     say: Callable[[str], None] = warn or (lambda _line: None)
     for e in project.defs.errors:
@@ -84,27 +95,35 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=project.flows_needed(prep.target, prep.chain_file),
                             group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
-                                                   if (v := variants_of(s)) is not None))
+                                                   if (v := variants_of(s)) is not None), run_id=run_id)
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)
     started = time.time()
+    info = record.RunInfo(run_id, chain, prep.target, opts.executor, started,
+                          float((project.config.get("cost") or {}).get("pod_usd_per_hour") or 0.0))
     try:
         runner.run(inv, project.root)
     except RunError as e:
+        if not opts.dry_run and e.message.startswith("snakemake exited"):  # it ran, and failed
+            record.record(project.root, resolved, info, "failed")
         why = outcomes.failure_lines(project.root, resolved, started - 1)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if opts.dry_run:
         return RunResult(prep.target, False, True, resolved=resolved)
+    record.record(project.root, resolved, info, "ok")
     if opts.report:
+        page, landing = front(project.root, resolved, run_id) if front else (None, None)
         runner.run(runner.Invocation(prep.target, opts.cores, chain_file=prep.chain_file, report=opts.report,
-                                     flows=inv.flows), project.root)
+                                     flows=inv.flows, run_id=run_id,
+                                     report_front=page.relative_to(project.root).as_posix() if page else None,
+                                     report_metadata=str(landing) if landing else None), project.root)
     rows = tuple(step_results(project.root, resolved))
     summary = results_text(rows)
     if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
         noop.record(project.root, key, prep.target, before, summary,
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
-    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved)
+    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, run_id)
 
 

@@ -44,6 +44,17 @@ class Invocation:
     flows: tuple[str, ...] | None = None
     # Where the executor ships a job group as one unit (runpod): GROUP=N merges a sweep's N variants.
     group_components: tuple[str, ...] = ()
+    # The run's id (SLASHMAKE_RUN_ID for its jobs and the ledger); "" draws a fresh one.
+    run_id: str = ""
+    # A report's front page: the workflow description (an .rst the Snakefile's `report:` reads, given
+    # as config slashmake_front) and the landing page's metadata (--report-metadata).
+    report_front: str | None = None
+    report_metadata: str | None = None
+
+
+def new_run_id() -> str:
+    """A fresh run id: the start time, this process and a sub-second part (sortable by time)."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
 
 
 def snakemake_argv(inv: Invocation) -> list[str]:
@@ -70,6 +81,8 @@ def snakemake_argv(inv: Invocation) -> list[str]:
             argv += ["--quiet", "rules"]  # the job table, not one block per job
     if inv.report:
         argv += ["--report", inv.report]
+        if inv.report_metadata:
+            argv += ["--report-metadata", inv.report_metadata]
     argv += list(inv.extra)
     config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
     if inv.executor == "runpod":
@@ -78,6 +91,8 @@ def snakemake_argv(inv: Invocation) -> list[str]:
         config.append("slashmake_group_sweeps=1")
         if inv.group_components:
             argv += ["--group-components", *inv.group_components]
+    if inv.report and inv.report_front:
+        config.append(f"slashmake_front={inv.report_front}")
     if inv.flows is not None:
         config.append(f"slashmake_flows=[{','.join(inv.flows)}]")  # a YAML list: Snakemake reads it so
     if config:
@@ -95,7 +110,7 @@ def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.Comple
         except BlockingIOError:
             raise RunError("another `slashmake run` is running in this project") from None
         # a fresh id per run: agent steps sum their cost under it (agent.max_cost_usd)
-        os.environ["SLASHMAKE_RUN_ID"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
+        os.environ["SLASHMAKE_RUN_ID"] = inv.run_id or new_run_id()
         if not inv.dry_run and any((root / ".snakemake" / "locks").glob("*.lock")):
             # Nobody holds run.lock, so Snakemake's locks are left over from a killed run.
             subprocess.run([*SNAKEMAKE, "--unlock", "--cores", "1"], cwd=root,  # noqa: S603
