@@ -26,7 +26,7 @@ from typing import Any
 
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, Choice, CommandStep, Many, Producer, Ref, Step, variants_of
-from slashmake.runtime import read_metric
+from slashmake.runtime import as_param, read_metric
 from slashmake.runtime.ledger import SCHEMA, append
 
 LEDGER = Path("results/ledger.jsonl")
@@ -171,7 +171,8 @@ def upstream(root: Path, step: Step) -> list[CommandStep]:
 
 def effective_params(root: Path, step: CommandStep, variant: str | None) -> dict[str, Any]:
     """The step's own parameters as its job got them: constants, metric-bound values, the variant's values."""
-    params = {k: v for k, v in step.params.items() if k != "arguments"}
+    defaults = step.cmd.params
+    params = {k: typed(v, defaults.get(k)) for k, v in step.params.items() if k != "arguments"}
     for name, var in step.var_params.items():
         for ref in refs(root, var.source):
             try:
@@ -179,10 +180,23 @@ def effective_params(root: Path, step: CommandStep, variant: str | None) -> dict
             except (OSError, ValueError, KeyError):
                 params[name] = None
     if variant is not None and step.variants is not None:
-        params.update(step.variants.get(variant, {}))
+        for k, v in step.variants.get(variant, {}).items():
+            params[k] = typed(v, defaults.get(k))
     if step.args:
         params["arguments"] = " ".join(step.args)
     return params
+
+
+def typed(value: Any, default: Any) -> Any:
+    """A sweep value typed like the parameter's default (``"0.10"`` is 0.1 where the default is a float)."""
+    if default is None or not isinstance(value, str):
+        return value
+    try:
+        out = as_param(value, default)
+    except ValueError:
+        return value
+    # as_param keeps a decimal's text ("0.10") for the shell; a record compares numbers
+    return float(out) if isinstance(default, float) and isinstance(out, str) else out
 
 
 def upstream_params(root: Path, step: CommandStep) -> dict[str, Any]:
@@ -247,11 +261,19 @@ def step_rows(root: Path, resolved: Resolved, info: RunInfo, git: dict[str, Any]
 
 
 def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's headline: the primary metric of the last step in the chain that reports one."""
+    """The run's headline: the primary metric of the last step in the chain that reports one.
+
+    For a sweep, the mean over its variants (``n`` says how many).
+    """
     for row in reversed(rows):
         key = row.get("primary")
-        if key and isinstance(row["metrics"].get(key), (int, float)) and not row.get("variant"):
+        if not key or not isinstance(row["metrics"].get(key), (int, float)):
+            continue
+        if not row.get("variant"):
             return {"step": row["step"], "metric": key, "value": row["metrics"][key]}
+        same = [r["metrics"][key] for r in rows if r["key"] == row["key"] and isinstance(r["metrics"].get(key), (int, float))]
+        return {"step": row["step"], "metric": f"{key} (mean of {len(same)})", "value": sum(same) / len(same),
+                "n": len(same)}
     return {}
 
 
