@@ -221,7 +221,7 @@ def compare(root: Path, step: str | None = None, where: tuple[str, ...] = (), gr
     from slashmake.experiments import ledger as ledger_file
     from slashmake.experiments import plots
 
-    book = ledger_file.load(root, ledger, warn)
+    book = ledger_file.load(root, ledger, warn, step=step)
     table = experiments.compare(book, step, tuple(where), group_by, tuple(metrics), each)
     drawn = plots.draw(table, root, step) if draw and table.groups else []
     return Comparison(table, tuple(p.relative_to(root).as_posix() for p in drawn), book.warnings)

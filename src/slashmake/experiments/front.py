@@ -33,7 +33,9 @@ from slashmake.experiments.ledger import METRIC, load
 from slashmake.experiments.stats import paired_bootstrap
 
 FOLDER = Path(".slashmake/report")
-BASELINES = ("baseline_acc", "lr_acc", "rule_acc", "majority_acc")
+BASELINES = {"baseline_acc": "best baseline (chosen by cross-validation)", "lr_acc": "logistic regression",
+             "rule_acc": "one-feature rule", "majority_acc": "majority class"}
+NONE = "n/a"  # a lone "-" in a table cell would be read as an empty bullet list
 
 
 def esc(text: Any) -> str:
@@ -53,7 +55,7 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
-    return "-" if value is None else str(value)
+    return NONE if value is None else str(value)
 
 
 def gates(root: Path, resolved: Resolved) -> list[list[Any]]:
@@ -65,7 +67,7 @@ def gates(root: Path, resolved: Resolved) -> list[list[Any]]:
         try:
             d = json.loads((root / step.folder / "decision.json").read_text())
         except (OSError, ValueError):
-            rows.append([step.label, "-", "-", "not reached"])
+            rows.append([step.label, NONE, NONE, "not reached (on a branch not taken)"])
             continue
         rows.append([step.label, f"{d.get('metric')} {d.get('op')} {d.get('threshold')}", fmt(d.get("value")),
                      f"{d.get('branch')} ({'passed' if d.get('branch') == 'then' else 'failed'})"])
@@ -83,7 +85,7 @@ def headline(root: Path, ev: dict[str, Any]) -> list[list[Any]]:
     rows = []
     acc = ev.get(METRIC + "accuracy")
     if acc is not None and not pd.isna(acc):
-        interval = "-"
+        interval = NONE
         pred = ev.get("predictions")
         if isinstance(pred, str) and (root / pred).exists():
             correct = pd.read_csv(root / pred)["correct"].to_numpy(dtype=float)
@@ -93,7 +95,7 @@ def headline(root: Path, ev: dict[str, Any]) -> list[list[Any]]:
     for name in BASELINES:
         v = ev.get(METRIC + name)
         if v is not None and not pd.isna(v):
-            rows.append([name.replace("_acc", " baseline accuracy"), fmt(v), "-"])
+            rows.append([f"accuracy: {BASELINES[name]}", fmt(v), NONE])
     lift = ev.get(METRIC + "acc_lift")
     if lift is not None and not pd.isna(lift):
         rows.append(["lift over the best baseline", fmt(lift),
@@ -101,7 +103,7 @@ def headline(root: Path, ev: dict[str, Any]) -> list[list[Any]]:
     for name in ("f1_macro", "ece", "brier"):
         v = ev.get(METRIC + name)
         if v is not None and not pd.isna(v):
-            rows.append([name, fmt(v), "-"])
+            rows.append([name, fmt(v), NONE])
     return rows
 
 
@@ -126,7 +128,7 @@ def previous(root: Path, book: Any, run_id: str, chain: str) -> list[str]:
         for m in s.metrics:
             if m.metric == "accuracy" or (m.diff and m.metric in ("val_accuracy", "f1_macro")):
                 paired = (f"[{m.paired.lo:+.4f}, {m.paired.hi:+.4f}], p = {m.paired.p:.3g}" if m.paired
-                          else (m.note or "-"))
+                          else (m.note or NONE))
                 rows.append([s.step, m.metric, fmt(m.a), fmt(m.b), fmt(m.diff), paired])
     if rows:
         out += table(["step", "metric", "A", "B", "B - A", "95% paired interval"], rows)
@@ -149,7 +151,9 @@ def page(root: Path, resolved: Resolved, run_id: str) -> tuple[str, dict[str, fl
              f"**Cost**: agents ${fmt(info.get('agent_usd') or 0.0)}, pods ${fmt(info.get('pod_usd') or 0.0)}; "
              f"**duration** {fmt(info.get('duration_s'))} s", ""]
     meta: dict[str, float] = {}
+    answer: list[str] = []
     gate_rows = gates(root, resolved)
+    answer += [f"{g[0]} {g[3].split(' ')[-1].strip('()')} ({g[2]} vs {g[1]})" for g in gate_rows if g[2] != NONE]
     lines += ["Gates", "-----", ""]
     lines += table(["gate", "condition", "value", "decision"], gate_rows) if gate_rows else ["No gates.", ""]
     deployed = [r for r in steps.to_dict("records") if isinstance(r.get(METRIC + "version"), str)]
@@ -160,10 +164,12 @@ def page(root: Path, resolved: Resolved, run_id: str) -> tuple[str, dict[str, fl
         model = d.get("param.model_name") or ""
         lines += [f"**Deployed version**: {esc(version)} of {esc(model)}"
                   + ("" if d.get(METRIC + "new_version", True) else " (the same weights as before: no new version)"), ""]
+        answer.append(f"deployed {version}")
         if (m := re.search(r"\d+", version)) is not None:
             meta["deployed version"] = int(m.group())
     else:
         lines += ["**Deployed version**: none: nothing was deployed by this run.", ""]
+        answer.append("nothing deployed")
     evals = [r for r in steps.to_dict("records") if r.get(METRIC + "accuracy") is not None
              and not pd.isna(r.get(METRIC + "accuracy")) and r.get("predictions")]
     lines += ["Headline metrics", "----------------", ""]
@@ -172,6 +178,7 @@ def page(root: Path, resolved: Resolved, run_id: str) -> tuple[str, dict[str, fl
         lines += [f"From ``{ev['step']}`` on the test set.", ""]
         lines += table(["metric", "value", "95% interval"], headline(root, ev))
         meta["accuracy"] = round(float(ev[METRIC + "accuracy"]), 4)
+        answer.insert(0, f"accuracy {fmt(ev[METRIC + 'accuracy'])}")
     else:
         lines += ["No evaluation in this run.", ""]
     sweeps = steps[steps["variant"].notna()] if not steps.empty else steps
@@ -186,6 +193,7 @@ def page(root: Path, resolved: Resolved, run_id: str) -> tuple[str, dict[str, fl
             lines += image(p)
     lines += ["Against the previous run", "------------------------", ""]
     lines += previous(root, book, run_id, chain)
+    lines[lines.index("Gates"):lines.index("Gates")] = ["**Answer**: " + esc("; ".join(answer) or "no metrics"), ""]
     meta["cost (USD)"] = round(float(info.get("agent_usd") or 0.0) + float(info.get("pod_usd") or 0.0), 4)
     return "\n".join(lines) + "\n", meta
 
