@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: cd94ba26b58e1051
+# sources-hash: f23c4fef4f48d4b9
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -131,25 +131,26 @@ rule ml_evaluate:
         model=rules.fine_tune_simplelstm.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-8e7eba58/report.json",
+        report="results/steps/ml-evaluate-395a80f2/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-8e7eba58/reliability.png",
+            "results/steps/ml-evaluate-395a80f2/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-8e7eba58", "file": "reliability"},
+            labels={"step": "ml-evaluate-395a80f2", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-395a80f2/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-8e7eba58/metrics.json",
+            "results/steps/ml-evaluate-395a80f2/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-8e7eba58", "file": "metrics"},
+            labels={"step": "ml-evaluate-395a80f2", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-8e7eba58.log",
+        "logs/steps/ml-evaluate-395a80f2.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
@@ -158,12 +159,12 @@ checkpoint gate_acc:
         metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-0940b1c4/decision.json",
+            "results/steps/gate-acc-23a68018/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-0940b1c4"},
+            labels={"gate": "gate-acc-23a68018"},
         ),
     log:
-        "logs/steps/gate-acc-0940b1c4.log",
+        "logs/steps/gate-acc-23a68018.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -183,14 +184,14 @@ rule ml_deploy_2:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        record="results/steps/ml-deploy-ca30ad28/deploy.json",
+        record="results/steps/ml-deploy-68654b52/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-ca30ad28/metrics.json",
+            "results/steps/ml-deploy-68654b52/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-ca30ad28", "file": "metrics"},
+            labels={"step": "ml-deploy-68654b52", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-ca30ad28.log",
+        "logs/steps/ml-deploy-68654b52.log",
     conda:
         "../../environment.yml"
     params:
@@ -209,12 +210,12 @@ rule benchmark:
         after=rules.ml_deploy_2.output.metrics,
     output:
         metrics=report(
-            "results/steps/benchmark-af2739d5/metrics.json",
+            "results/steps/benchmark-f7b284a1/metrics.json",
             category="metrics",
-            labels={"step": "benchmark-af2739d5", "file": "metrics"},
+            labels={"step": "benchmark-f7b284a1", "file": "metrics"},
         ),
     log:
-        "logs/steps/benchmark-af2739d5.log",
+        "logs/steps/benchmark-f7b284a1.log",
     conda:
         "../../environment.yml"
     params:
@@ -237,9 +238,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-321867a5/join.json",
+        join="results/steps/join-acc-20f7522a/join.json",
     log:
-        "logs/steps/join-acc-321867a5.log",
+        "logs/steps/join-acc-20f7522a.log",
     localrule: True
     conda:
         "../../environment.yml"

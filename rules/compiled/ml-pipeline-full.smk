@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 85841f8cc41591a3
+# sources-hash: c6105c5687a2c96c
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -80,25 +80,26 @@ rule ml_evaluate_2:
         test=rules.init.output.test,
         baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-f0fb9cd5/report.json",
+        report="results/steps/ml-evaluate-6f13b1d2/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-f0fb9cd5/reliability.png",
+            "results/steps/ml-evaluate-6f13b1d2/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-f0fb9cd5", "file": "reliability"},
+            labels={"step": "ml-evaluate-6f13b1d2", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-6f13b1d2/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-f0fb9cd5/metrics.json",
+            "results/steps/ml-evaluate-6f13b1d2/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-f0fb9cd5", "file": "metrics"},
+            labels={"step": "ml-evaluate-6f13b1d2", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-f0fb9cd5.log",
+        "logs/steps/ml-evaluate-6f13b1d2.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:94
@@ -107,12 +108,12 @@ checkpoint gate_accuracy:
         metrics=rules.ml_evaluate_2.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-1f556f65/decision.json",
+            "results/steps/gate-accuracy-09d28c3a/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-1f556f65"},
+            labels={"gate": "gate-accuracy-09d28c3a"},
         ),
     log:
-        "logs/steps/gate-accuracy-1f556f65.log",
+        "logs/steps/gate-accuracy-09d28c3a.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -132,14 +133,14 @@ rule ml_deploy_3:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        record="results/steps/ml-deploy-0231f9b6/deploy.json",
+        record="results/steps/ml-deploy-40d689ee/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-0231f9b6/metrics.json",
+            "results/steps/ml-deploy-40d689ee/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-0231f9b6", "file": "metrics"},
+            labels={"step": "ml-deploy-40d689ee", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-0231f9b6.log",
+        "logs/steps/ml-deploy-40d689ee.log",
     conda:
         "../../environment.yml"
     params:
@@ -157,15 +158,15 @@ rule hyperparameter_tune:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        model="results/steps/hyperparameter-tune-843b44b0/model.pt",
-        best_params="results/steps/hyperparameter-tune-843b44b0/best_params.json",
+        model="results/steps/hyperparameter-tune-6c914708/model.pt",
+        best_params="results/steps/hyperparameter-tune-6c914708/best_params.json",
         metrics=report(
-            "results/steps/hyperparameter-tune-843b44b0/metrics.json",
+            "results/steps/hyperparameter-tune-6c914708/metrics.json",
             category="metrics",
-            labels={"step": "hyperparameter-tune-843b44b0", "file": "metrics"},
+            labels={"step": "hyperparameter-tune-6c914708", "file": "metrics"},
         ),
     log:
-        "logs/steps/hyperparameter-tune-843b44b0.log",
+        "logs/steps/hyperparameter-tune-6c914708.log",
     conda:
         "../../environment.yml"
     resources:
@@ -186,19 +187,19 @@ rule retrain_2:
         data=rules.init.output.data,
         best_params=rules.hyperparameter_tune.output.best_params,
     output:
-        model="results/steps/retrain-12286bd4/model.pt",
+        model="results/steps/retrain-9d4b433c/model.pt",
         curve=report(
-            "results/steps/retrain-12286bd4/curve.png",
+            "results/steps/retrain-9d4b433c/curve.png",
             category="retrain",
-            labels={"step": "retrain-12286bd4", "file": "curve"},
+            labels={"step": "retrain-9d4b433c", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-12286bd4/metrics.json",
+            "results/steps/retrain-9d4b433c/metrics.json",
             category="metrics",
-            labels={"step": "retrain-12286bd4", "file": "metrics"},
+            labels={"step": "retrain-9d4b433c", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-12286bd4.log",
+        "logs/steps/retrain-9d4b433c.log",
     conda:
         "../../environment.yml"
     resources:
@@ -224,25 +225,26 @@ rule ml_evaluate_3:
         test=rules.init.output.test,
         baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-a0621449/report.json",
+        report="results/steps/ml-evaluate-b0b5218e/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-a0621449/reliability.png",
+            "results/steps/ml-evaluate-b0b5218e/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-a0621449", "file": "reliability"},
+            labels={"step": "ml-evaluate-b0b5218e", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-b0b5218e/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-a0621449/metrics.json",
+            "results/steps/ml-evaluate-b0b5218e/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-a0621449", "file": "metrics"},
+            labels={"step": "ml-evaluate-b0b5218e", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-a0621449.log",
+        "logs/steps/ml-evaluate-b0b5218e.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:184
@@ -251,12 +253,12 @@ checkpoint gate_accuracy_2:
         metrics=rules.ml_evaluate_3.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-aff40190/decision.json",
+            "results/steps/gate-accuracy-70793411/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-aff40190"},
+            labels={"gate": "gate-accuracy-70793411"},
         ),
     log:
-        "logs/steps/gate-accuracy-aff40190.log",
+        "logs/steps/gate-accuracy-70793411.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -276,14 +278,14 @@ rule ml_deploy_4:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy_2.output.decision,
     output:
-        record="results/steps/ml-deploy-53957ae9/deploy.json",
+        record="results/steps/ml-deploy-1363cfde/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-53957ae9/metrics.json",
+            "results/steps/ml-deploy-1363cfde/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-53957ae9", "file": "metrics"},
+            labels={"step": "ml-deploy-1363cfde", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-53957ae9.log",
+        "logs/steps/ml-deploy-1363cfde.log",
     conda:
         "../../environment.yml"
     params:
@@ -306,9 +308,9 @@ rule join_accuracy:
             },
         ),
     output:
-        join="results/steps/join-accuracy-67780501/join.json",
+        join="results/steps/join-accuracy-7681bdab/join.json",
     log:
-        "logs/steps/join-accuracy-67780501.log",
+        "logs/steps/join-accuracy-7681bdab.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -328,9 +330,9 @@ rule join_accuracy_2:
             },
         ),
     output:
-        join="results/steps/join-accuracy-078365ef/join.json",
+        join="results/steps/join-accuracy-9ee46411/join.json",
     log:
-        "logs/steps/join-accuracy-078365ef.log",
+        "logs/steps/join-accuracy-9ee46411.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: ad15b954b854af3f
+# sources-hash: e8979b4c9399cf12
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -106,25 +106,26 @@ rule ml_evaluate_4:
         model=rules.fine_tune_simplelstm_2.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-75306738/report.json",
+        report="results/steps/ml-evaluate-ea858cdb/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-75306738/reliability.png",
+            "results/steps/ml-evaluate-ea858cdb/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-75306738", "file": "reliability"},
+            labels={"step": "ml-evaluate-ea858cdb", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-ea858cdb/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-75306738/metrics.json",
+            "results/steps/ml-evaluate-ea858cdb/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-75306738", "file": "metrics"},
+            labels={"step": "ml-evaluate-ea858cdb", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-75306738.log",
+        "logs/steps/ml-evaluate-ea858cdb.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
@@ -133,14 +134,14 @@ rule ml_deploy_5:
         model=rules.fine_tune_simplelstm_2.output.model,
         metrics=rules.ml_evaluate_4.output.metrics,
     output:
-        record="results/steps/ml-deploy-b1f79e6a/deploy.json",
+        record="results/steps/ml-deploy-8ed30d94/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-b1f79e6a/metrics.json",
+            "results/steps/ml-deploy-8ed30d94/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-b1f79e6a", "file": "metrics"},
+            labels={"step": "ml-deploy-8ed30d94", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-b1f79e6a.log",
+        "logs/steps/ml-deploy-8ed30d94.log",
     conda:
         "../../environment.yml"
     params:

@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 86598e3f30a219be
+# sources-hash: 0e3b565b557c3cca
 
 register_variants(
     "train",
@@ -238,25 +238,26 @@ rule ml_evaluate_5:
         test=rules.init_3.output.test,
         baseline=rules.baseline_2.output.baseline,
     output:
-        report="results/steps/ml-evaluate-21d3be32/report.json",
+        report="results/steps/ml-evaluate-4f8441e6/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-21d3be32/reliability.png",
+            "results/steps/ml-evaluate-4f8441e6/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-21d3be32", "file": "reliability"},
+            labels={"step": "ml-evaluate-4f8441e6", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-4f8441e6/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-21d3be32/metrics.json",
+            "results/steps/ml-evaluate-4f8441e6/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-21d3be32", "file": "metrics"},
+            labels={"step": "ml-evaluate-4f8441e6", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-21d3be32.log",
+        "logs/steps/ml-evaluate-4f8441e6.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/runpod-hpo-parallel.md:4:148
@@ -265,12 +266,12 @@ checkpoint gate_acc_2:
         metrics=rules.ml_evaluate_5.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-16ff1aa3/decision.json",
+            "results/steps/gate-acc-ba06068f/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-16ff1aa3"},
+            labels={"gate": "gate-acc-ba06068f"},
         ),
     log:
-        "logs/steps/gate-acc-16ff1aa3.log",
+        "logs/steps/gate-acc-ba06068f.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -290,14 +291,14 @@ rule ml_deploy_6:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc_2.output.decision,
     output:
-        record="results/steps/ml-deploy-b049be1c/deploy.json",
+        record="results/steps/ml-deploy-b086ffb8/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-b049be1c/metrics.json",
+            "results/steps/ml-deploy-b086ffb8/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-b049be1c", "file": "metrics"},
+            labels={"step": "ml-deploy-b086ffb8", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-b049be1c.log",
+        "logs/steps/ml-deploy-b086ffb8.log",
     conda:
         "../../environment.yml"
     params:
@@ -315,14 +316,14 @@ rule analyze_failures:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc_2.output.decision,
     output:
-        report="results/steps/analyze-failures-1cfc40f8/failures.json",
+        report="results/steps/analyze-failures-aeaab0f1/failures.json",
         metrics=report(
-            "results/steps/analyze-failures-1cfc40f8/metrics.json",
+            "results/steps/analyze-failures-aeaab0f1/metrics.json",
             category="metrics",
-            labels={"step": "analyze-failures-1cfc40f8", "file": "metrics"},
+            labels={"step": "analyze-failures-aeaab0f1", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-failures-1cfc40f8.log",
+        "logs/steps/analyze-failures-aeaab0f1.log",
     conda:
         "../../environment.yml"
     params:
@@ -343,9 +344,9 @@ rule join_acc_2:
             },
         ),
     output:
-        join="results/steps/join-acc-e446b0ee/join.json",
+        join="results/steps/join-acc-654a5672/join.json",
     log:
-        "logs/steps/join-acc-e446b0ee.log",
+        "logs/steps/join-acc-654a5672.log",
     localrule: True
     conda:
         "../../environment.yml"
