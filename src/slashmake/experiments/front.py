@@ -76,8 +76,9 @@ def gates(root: Path, resolved: Resolved) -> list[list[Any]]:
 
 def image(path: Path) -> list[str]:
     """An embedded picture (a data URI, so the report stays one self-contained file)."""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return [f".. image:: data:image/png;base64,{data}", "   :width: 640px", ""]
+    data = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    # docutils refuses lines over 10,000 characters; an image URI's lines are joined without spaces
+    return [".. image::", *(f"   {data[i:i + 76]}" for i in range(0, len(data), 76)), "   :width: 640px", ""]
 
 
 def headline(root: Path, ev: dict[str, Any]) -> list[list[Any]]:
