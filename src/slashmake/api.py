@@ -155,8 +155,8 @@ LEDGER = Path("results/ledger.jsonl")
 Warn = Callable[[str], None] | None
 
 
-def front_page(root: Path, resolved: Resolved, run_id: str) -> tuple[Path, Path]:
-    """Write a run's report front page (:mod:`slashmake.experiments.front`); its page and metadata."""
+def front_page(root: Path, resolved: Resolved, run_id: str) -> tuple[Path, Path, Path]:
+    """Write a run's report front page (:mod:`slashmake.experiments.front`); its page, metadata and stylesheet."""
     from slashmake.experiments import front
 
     return front.write(root, resolved, run_id)

@@ -47,8 +47,9 @@ class RunOptions:
     report: str | None = None
 
 
-# Writes a report's front page for a finished run: (root, its steps, its id) -> (page, landing metadata).
-FrontPage = Callable[[Path, Resolved, str], tuple[Path, Path]]
+# Writes a report's front page for a finished run: (root, its steps, its id) -> (page, landing metadata,
+# stylesheet).
+FrontPage = Callable[[Path, Resolved, str], tuple[Path, Path, Path]]
 
 
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
@@ -113,11 +114,12 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         return RunResult(prep.target, False, True, resolved=resolved)
     record.record(project.root, resolved, info, "ok")
     if opts.report:
-        page, landing = front(project.root, resolved, run_id) if front else (None, None)
+        page, landing, style = front(project.root, resolved, run_id) if front else (None, None, None)
         runner.run(runner.Invocation(prep.target, opts.cores, chain_file=prep.chain_file, report=opts.report,
                                      flows=inv.flows, run_id=run_id,
                                      report_front=page.relative_to(project.root).as_posix() if page else None,
-                                     report_metadata=str(landing) if landing else None), project.root)
+                                     report_metadata=str(landing) if landing else None,
+                                     report_stylesheet=str(style) if style else None), project.root)
     rows = tuple(step_results(project.root, resolved))
     summary = results_text(rows)
     if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again

@@ -50,6 +50,7 @@ class Invocation:
     # as config slashmake_front) and the landing page's metadata (--report-metadata).
     report_front: str | None = None
     report_metadata: str | None = None
+    report_stylesheet: str | None = None  # --report-stylesheet
 
 
 def new_run_id() -> str:
@@ -83,6 +84,8 @@ def snakemake_argv(inv: Invocation) -> list[str]:
         argv += ["--report", inv.report]
         if inv.report_metadata:
             argv += ["--report-metadata", inv.report_metadata]
+        if inv.report_stylesheet:
+            argv += ["--report-stylesheet", inv.report_stylesheet]
     argv += list(inv.extra)
     config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
     if inv.executor == "runpod":

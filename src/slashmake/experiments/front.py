@@ -1,6 +1,6 @@
 """A report's front page: the run's answer first, through Snakemake's own report mechanisms.
 
-``slashmake run --report FILE`` writes two files before it asks Snakemake for the report:
+``slashmake run --report FILE`` writes three files before it asks Snakemake for the report:
 
 - ``.slashmake/report/front.rst``: the workflow description, which the Snakefile's ``report:``
   directive names (config ``slashmake_front``). Snakemake renders it on the report's landing page:
@@ -9,7 +9,9 @@
   run of the same chain, the cost, the git commit, and the comparison plots (embedded);
 - ``.slashmake/report/landing.yaml``: the landing page's metadata (``--report-metadata``, Snakemake
   9.11+); its presence makes the report open on that page rather than on the rule graph. It holds
-  numbers only: Snakemake 9.27 renders metadata strings as docutils parts, not as text.
+  numbers only: Snakemake 9.27 renders metadata strings as docutils parts, not as text;
+- ``.slashmake/report/style.css`` (``--report-stylesheet``): the content pane starts at the top, so
+  a front page taller than the window keeps its title in reach.
 """
 
 from __future__ import annotations
@@ -199,8 +201,13 @@ def page(root: Path, resolved: Resolved, run_id: str) -> tuple[str, dict[str, fl
     return "\n".join(lines) + "\n", meta
 
 
-def write(root: Path, resolved: Resolved, run_id: str) -> tuple[Path, Path]:
-    """Write the front page and the landing metadata for ``run_id``; their paths."""
+# Snakemake 9.27 centres its content pane vertically, which hides the top of a page taller than the
+# window; its documented stylesheet option (--report-stylesheet) lets it start at the top instead.
+STYLE = ".h-screen.overflow-auto.items-center { align-items: flex-start; }\n"
+
+
+def write(root: Path, resolved: Resolved, run_id: str) -> tuple[Path, Path, Path]:
+    """Write the front page, the landing metadata and the stylesheet for ``run_id``; their paths."""
     text, meta = page(root, resolved, run_id)
     folder = root / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -209,4 +216,6 @@ def write(root: Path, resolved: Resolved, run_id: str) -> tuple[Path, Path]:
     front.write_text("{% raw %}\n" + text + "\n{% endraw %}\n")
     landing = folder / "landing.yaml"
     landing.write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
-    return front, landing
+    style = folder / "style.css"
+    style.write_text(STYLE)
+    return front, landing, style
