@@ -257,6 +257,17 @@ def test_mcp_runs_and_compare_tools(proj: ToyProject) -> None:
             assert diff["params"] == {"bias": [0.0, 0.1]}
             bad = await client.call_tool("compare", {"where": ["sigma ~ 1"]})
             assert bad.is_error and "NAME OP VALUE" in _text(bad)
+            # A torn line (issue 17, defect 13): the results tool skips it and names it in its warnings.
+            led = proj.root / "results/ledger.jsonl"
+            saved = led.read_text()
+            led.write_text(saved + '{"step": "score", "metr\n')
+            try:
+                res = _data(await client.call_tool("results", {"step": "score"}))
+                assert res["total"] >= 11 and len(res["warnings"]) == 1
+                assert res["warnings"][0].startswith(f"ledger.jsonl:{len(saved.splitlines()) + 1}: skipped a "
+                                                     "malformed ledger line: not JSON")
+            finally:
+                led.write_text(saved)
             run = _data(await client.call_tool("run", {"chain": "/score --sigma 0.2 --seed 9"}))
             assert run["run_id"] and run["run_id"] in {r["run"] for r in _data(await client.call_tool("runs", {}))["runs"]}
 

@@ -239,7 +239,8 @@ def step_rows(root: Path, resolved: Resolved, info: RunInfo, git: dict[str, Any]
             start, end = meta.get("starttime"), meta.get("endtime")
             finished = end if isinstance(end, (int, float)) else (root / metrics_rel).stat().st_mtime
             duration = float(end - start) if isinstance(start, (int, float)) and isinstance(end, (int, float)) else None
-            agent_usd = metrics.get("cost_usd") if isinstance(step, AgentStep) else None
+            # an agent step's metrics file names what its run cost agent_cost_usd (its ledger row: cost_usd)
+            agent_usd = metrics.get("agent_cost_usd", metrics.get("cost_usd")) if isinstance(step, AgentStep) else None
             pod_usd = (duration / 3600 * info.pod_usd_per_hour
                        if info.executor == "runpod" and duration is not None else 0.0)
             spec = step.metrics_spec

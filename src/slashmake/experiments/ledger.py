@@ -218,11 +218,14 @@ def flat_rows(root: Path, ledger: Path = LEDGER, warn: Callable[[str], None] | N
     if not path.exists():
         raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
     rows, _ = parse_lines(path, warn)
-    drop = superseded_fast(rows, {str(r.get("run")) for _, r in rows if r.get("schema") == 2})
+    drop = superseded_fast(rows, set())  # an agent's own row stays: it names its turns and cost as before
+    agents = {(r.get("run"), r.get("step")) for _, r in rows if r.get("kind") == "agent"}
     out = []
     for number, row in rows:
         if number in drop or row.get("kind") == "run" or row.get("reused"):
             continue
+        if row.get("kind") == "step" and (row.get("run"), row.get("step")) in agents:
+            continue  # the same answer as the agent's own row
         row = dict(row)
         nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
         out.append({**(nested if isinstance(nested, dict) else {}), **row})
