@@ -274,3 +274,23 @@ def test_mcp_runs_and_compare_tools(proj: ToyProject) -> None:
     env_before = dict(os.environ)
     anyio.run(go)
     assert dict(os.environ) == env_before
+
+
+def test_the_intervals_against_independent_formulas() -> None:
+    from slashmake.experiments.stats import paired_bootstrap, summarize
+
+    values = [0.81, 0.86, 0.84, 0.9]
+    s = summarize(values)
+    half = scipy_stats.t.ppf(0.975, 3) * statistics.stdev(values) / 2
+    assert (s.n, s.mean, s.sd) == (4, pytest.approx(statistics.mean(values)), pytest.approx(statistics.stdev(values)))
+    assert (s.lo, s.hi) == pytest.approx((s.mean - half, s.mean + half))
+    assert summarize([0.5]).sd is None and summarize([]).n == 0
+    same = np.array([1, 0, 1, 1, 0] * 40, dtype=float)
+    tie = paired_bootstrap(same, same)
+    assert (tie.diff, tie.lo, tie.hi, tie.p) == (0.0, 0.0, 0.0, 1.0)
+    better = same.copy()
+    better[same == 0] = 1  # B right wherever A was wrong: 80 of 200 examples
+    far = paired_bootstrap(same, better)
+    assert far.diff == pytest.approx(0.4) and far.lo > 0.3 and far.p == pytest.approx(1 / far.samples)
+    with pytest.raises(ValueError):
+        paired_bootstrap(same, same[:-1])

@@ -215,7 +215,7 @@ def compare(ledger: Ledger, step: str | None = None, conditions: tuple[str, ...]
     firsts = first[cols].first() if cols else None
     run_lists = first["run"].agg(lambda s: tuple(dict.fromkeys(s)))
     groups = []
-    for i, index in enumerate(stats.index):
+    for i in range(len(stats)):
         params = {n: plain(firsts.iloc[i][c]) for n, c in zip(names, cols, strict=True)} if firsts is not None else {}
         summaries = {}
         for m, c in zip(mets, mcols, strict=True):
@@ -226,7 +226,6 @@ def compare(ledger: Ledger, step: str | None = None, conditions: tuple[str, ...]
             summaries[m] = Summary(n, mean, sd, mean - half if half is not None else None,
                                    mean + half if half is not None else None)
         groups.append(Group(params, summaries, tuple(run_lists.iloc[i])))
-        del index
     return Table(tuple(names), tuple(varying), constant, tuple(mets), tuple(groups), len(frame))
 
 
@@ -287,14 +286,14 @@ def compare_runs(root: Path, ledger: Ledger, ref_a: str, ref_b: str, metrics: tu
     a, b = resolve_run(ledger, ref_a), resolve_run(ledger, ref_b)
     steps = ledger.steps
     rows_a, rows_b = keyed(steps[steps["run"] == a]), keyed(steps[steps["run"] == b])
-    run_info = ledger.runs.set_index("run") if not ledger.runs.empty else None
 
     def info(run: str, name: str) -> str | None:
-        if run_info is not None and run in run_info.index:
-            return plain(run_info.loc[run, name] if not isinstance(run_info.loc[run], pd.DataFrame)
-                         else run_info.loc[run].iloc[-1][name])
-        rows = steps[steps["run"] == run]
-        return plain(rows[name].iloc[-1]) if name in rows and not rows.empty else None
+        """A field of the run: from its run row, else from its last step row (a run cut short has none)."""
+        for frame in (ledger.runs, steps):
+            rows = frame[frame["run"] == run] if not frame.empty else frame
+            if name in rows and not rows.empty:
+                return plain(rows[name].iloc[-1])
+        return None
 
     pcols = [c for c in steps.columns if c.startswith(PARAM)]
     all_params: dict[str, tuple[Any, Any]] = {}
