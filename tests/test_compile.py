@@ -1,4 +1,4 @@
-"""The compiler (src/slashmake/compile.py, names.py, smk.py): rules as a Snakemake user writes them.
+"""The compiler (src/slashmake/compiler/rules.py, names.py, smk.py): rules as a Snakemake user writes them.
 
 Rule names come from the step's label and stay put when flows are added or commands edited;
 inputs name the producing rule's output; every rule has a software environment; the text is what

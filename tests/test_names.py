@@ -1,4 +1,4 @@
-"""Rule names (src/slashmake/names.py): from labels, numbered only on a clash, kept from one compile to the next."""
+"""Rule names (src/slashmake/compiler/names.py): from labels, numbered only on a clash, kept from one compile to the next."""
 
 from __future__ import annotations
 

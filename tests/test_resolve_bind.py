@@ -1,4 +1,4 @@
-"""Stage 2 of resolving (src/slashmake/bind.py): which command a call means, and its arguments bound."""
+"""Stage 2 of resolving (src/slashmake/compiler/bind.py): which command a call means, and its arguments bound."""
 
 from __future__ import annotations
 

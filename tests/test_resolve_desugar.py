@@ -1,4 +1,4 @@
-"""Stage 1 of resolving (src/slashmake/desugar.py): every shorthand becomes the construct it abbreviates."""
+"""Stage 1 of resolving (src/slashmake/compiler/desugar.py): every shorthand becomes the construct it abbreviates."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 3 of resolving (src/slashmake/graph.py, steps.py, resolve.py): the step graph."""
+"""Stage 3 of resolving (src/slashmake/compiler/graph.py, steps.py, resolve.py): the step graph."""
 
 from __future__ import annotations
 
