@@ -9,6 +9,7 @@ step's own metrics and predictions files, not from the ledger.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -294,3 +295,20 @@ def test_the_intervals_against_independent_formulas() -> None:
     assert far.diff == pytest.approx(0.4) and far.lo > 0.3 and far.p == pytest.approx(1 / far.samples)
     with pytest.raises(ValueError):
         paired_bootstrap(same, same[:-1])
+
+
+def test_a_row_holds_the_upstream_parameters_and_set_variables(toy: ToyProject) -> None:
+    toy.command("prep", params={"n": 5}, metrics={"rows": "5"})
+    toy.command("fit", params={"k": 1}, inputs=["report"], metrics={"acc": "0.5"})
+    toy.slashmake("run", "/prep --n 7 → /fit --k $k", "--set", "k=4")
+    rows = [json.loads(line) for line in (toy.root / "results/ledger.jsonl").read_text().splitlines()]
+    [fit] = [r for r in rows if r.get("kind") == "step" and r["step"] == "fit"]
+    assert fit["params"]["k"] == 4 and fit["upstream"] == {"prep.n": 7}
+    [prep] = [r for r in rows if r.get("kind") == "step" and r["step"] == "prep"]
+    assert prep["inputs"] == [] and prep["data_digest"] is None and prep["upstream"] == {}
+    [read] = fit["inputs"]
+    assert read == f"results/steps/{prep['key']}/report.json"
+    content = hashlib.sha256((toy.root / read).read_bytes()).hexdigest()
+    assert fit["data_digest"] == "sha256:" + hashlib.sha256(f"{read}\0{content}".encode()).hexdigest()[:32]
+    table = json.loads(toy.slashmake("compare", "--step", "fit", "--json").stdout)["table"]
+    assert table["constant"] == {"k": 4, "prep.n": 7} and table["groups"][0]["metrics"]["acc"]["n"] == 1
