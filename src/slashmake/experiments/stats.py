@@ -30,9 +30,9 @@ class Summary:
 
 def t_quantile(df: int) -> float:
     """The 97.5% quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy.stats import t
+    from scipy.special import stdtrit  # t's inverse CDF, without importing all of scipy.stats (2x slower)
 
-    return float(t.ppf(0.975, df))
+    return float(stdtrit(df, 0.975))
 
 
 def summarize(values: list[float] | np.ndarray) -> Summary:
