@@ -59,27 +59,29 @@ def parse_lines(path: Path, warn: Callable[[str], None] | None = None,
     """
     rows: list[tuple[int, dict[str, Any]]] = []
     warnings: list[str] = []
-    wanted = tuple(t.encode() for t in only)
+    wanted = [t.encode() for t in only]
     with open(path, "rb") as fh:
-        for number, line in enumerate(fh, 1):
+        lines = fh.read().split(b"\n")
+    for number, line in enumerate(lines, 1):
+        # The append writes `{...}` and a newline: such a line that names none of the wanted texts is
+        # skipped unparsed; any other line (torn, hand-edited, spaced) is parsed, and reported if bad.
+        if wanted and line[:1] == b"{" and line[-1:] == b"}" and not any(t in line for t in wanted):
+            continue
+        try:
+            row = loads(line)
+        except ValueError as e:
             if not line.strip():
                 continue
-            complete = line.startswith(b"{") and line.rstrip().endswith(b"}")
-            if wanted and complete and not any(t in line for t in wanted):
-                continue  # not a row asked for; a torn or hand-edited line is still parsed, to be reported
-            try:
-                row = loads(line)
-            except ValueError as e:
-                row, why = None, f"not JSON ({str(e).split(':')[0]})"
-            else:
-                why = "not a JSON object"
-            if not isinstance(row, dict):
-                message = f"{path.name}:{number}: skipped a malformed ledger line: {why}"
-                warnings.append(message)
-                if warn is not None:
-                    warn(message)
-                continue
-            rows.append((number, row))
+            row, why = None, f"not JSON ({str(e).split(':')[0]})"
+        else:
+            why = "not a JSON object"
+        if not isinstance(row, dict):
+            message = f"{path.name}:{number}: skipped a malformed ledger line: {why}"
+            warnings.append(message)
+            if warn is not None:
+                warn(message)
+            continue
+        rows.append((number, row))
     return rows, warnings
 
 
@@ -174,21 +176,23 @@ def load(root: Path, ledger: Path = LEDGER, warn: Callable[[str], None] | None =
     # The step's name as a JSON string, however the line is spaced (the rows are then filtered exactly).
     only = (json.dumps(step.lstrip("/")),) if step else ()
     rows, warnings = parse_lines(path, warn, only)
-    agent_runs = {str(r.get("run")) for _, r in rows if r.get("schema") == 2}
-    drop = superseded_fast(rows, agent_runs)
-    steps = step_frame([(n, r) for n, r in rows if r.get("kind") != "run" and n not in drop])
+    drop = superseded_fast(rows, None)
+    steps = step_frame([(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"] if drop else
+                       [(n, r) for n, r in rows if r.get("kind") != "run"])
     runs = [run_record(n, r) for n, r in rows if r.get("kind") == "run"]
     run_frame = pd.DataFrame.from_records(runs) if runs else pd.DataFrame(columns=["run", "status"])
     return Ledger(steps, run_frame, tuple(warnings))
 
 
-def superseded_fast(rows: list[tuple[int, dict[str, Any]]], recorded_runs: set[str]) -> set[int]:
+def superseded_fast(rows: list[tuple[int, dict[str, Any]]], recorded_runs: set[str] | None) -> set[int]:
     """Lines of rows superseded by the run record: each result counts once.
 
     A row a job appended (schema 1) for a result its run recorded later in full (same step, same
     metrics) is dropped, and so is an agent step's cost row of a run that has a record."""
     if all(row.get("schema") is not None for _, row in rows):
         return set()  # a ledger written only by the run record supersedes nothing
+    if recorded_runs is None:  # the runs that have a record: an agent's own cost row of one is dropped
+        recorded_runs = {str(r.get("run")) for _, r in rows if r.get("schema") == 2}
     recorded: dict[tuple[str, str], int] = {}
     for number, row in rows:
         if row.get("schema") == 2 and row.get("kind") == "step" and not row.get("reused"):
