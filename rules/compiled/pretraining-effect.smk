@@ -3,7 +3,7 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: 5f17619adedbfbf9
+# sources-hash: b03a0ddb516f214d
 
 register_variants(
     "train_and_test",

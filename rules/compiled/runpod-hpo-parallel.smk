@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 0e3b565b557c3cca
+# sources-hash: 2c6429769dd32c07
 
 register_variants(
     "train",
