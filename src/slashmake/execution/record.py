@@ -51,6 +51,7 @@ class RunInfo:
 def git_state(root: Path) -> dict[str, Any]:
     """The project's git commit and whether tracked files differ from it (None outside a repository)."""
     def git(*args: str) -> subprocess.CompletedProcess[str]:
+        """One git command in the project, its output captured."""
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,  # noqa: S603,S607
                               timeout=30, check=False)
 
@@ -93,6 +94,7 @@ class Digests:
         self.cache: dict[tuple[str, int, int], str] = {}
 
     def file(self, path: Path) -> str | None:
+        """The sha256 of a file (None when it is missing), read once per size and modification time."""
         try:
             st = path.stat()
         except OSError:
@@ -212,6 +214,7 @@ def upstream_params(root: Path, step: CommandStep) -> dict[str, Any]:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when it is missing or not an object."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -73,6 +73,7 @@ class MetricDiff:
 
     @property
     def diff(self) -> float | None:
+        """B − A, when both runs have the metric."""
         return None if self.a is None or self.b is None else self.b - self.a
 
 
@@ -262,6 +263,7 @@ def keyed(rows: pd.DataFrame) -> dict[tuple[str, str | None, int], dict[str, Any
 
 
 def same(a: Any, b: Any) -> bool:
+    """Whether two cells hold the same value (NaN and None count as the same: both missing)."""
     return plain(a) == plain(b)
 
 

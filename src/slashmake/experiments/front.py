@@ -55,6 +55,7 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def fmt(value: Any) -> str:
+    """A value as a table cell shows it: floats to four places, a missing one as n/a."""
     if isinstance(value, float):
         return f"{value:.4f}"
     return NONE if value is None else str(value)

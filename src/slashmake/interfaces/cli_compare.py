@@ -97,6 +97,7 @@ def register(main: click.Group) -> None:
     """Add ``runs`` and ``compare`` to the ``slashmake`` command."""
 
     def root() -> Path:
+        """The project folder (`slashmake -C`)."""
         return Path(click.get_current_context().obj)
 
     @main.command()
