@@ -92,6 +92,15 @@ def test_each_step_row_carries_the_record(ml: MLProject) -> None:
     assert ev["data_digest"].startswith("sha256:") and ev["duration_s"] > 0 and ev["predictions"]
 
 
+def test_runs_lists_the_three_runs_headed_by_the_gated_metric(ml: MLProject) -> None:
+    listed = json.loads(ml.slashmake("runs", "--json").stdout)
+    assert [r["run"] for r in listed] == [run_id(p) for p in (ml.hpo, ml.first, ml.second)]  # type: ignore[attr-defined]
+    for r in listed[1:]:
+        [ev, *_] = [x for x in ledger(ml) if x.get("kind") == "step" and x["run"] == r["run"] and x["step"] == "ml-evaluate"]
+        assert r["status"] == "ok" and r["metric"] == "accuracy" and r["value"] == ev["metrics"]["accuracy"]
+    assert listed[2]["dirty"] is True and listed[0]["dirty"] is False  # the config changed between the runs
+
+
 def test_compare_two_pipeline_runs_names_the_parameter_and_pairs_accuracy(ml: MLProject) -> None:
     a, b = run_id(ml.first), run_id(ml.second)  # type: ignore[attr-defined]
     text = ml.slashmake("compare", a, b).stdout

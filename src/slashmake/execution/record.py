@@ -25,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from slashmake.compiler.resolve import Resolved
-from slashmake.compiler.steps import AgentStep, Choice, CommandStep, Many, Producer, Ref, Step, variants_of
+from slashmake.compiler.steps import (
+    AgentStep,
+    Choice,
+    CommandStep,
+    GateStep,
+    Many,
+    MetricSource,
+    Producer,
+    Ref,
+    Step,
+    variants_of,
+)
 from slashmake.runtime import as_param, read_metric
 from slashmake.runtime.ledger import SCHEMA, append
 
@@ -264,21 +275,32 @@ def step_rows(root: Path, resolved: Resolved, info: RunInfo, git: dict[str, Any]
     return rows
 
 
-def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's headline: the primary metric of the last step in the chain that reports one.
+def headline(rows: list[dict[str, Any]], prefer: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The run's headline: the metric its first gate decided on, else the last numeric primary metric.
 
-    For a sweep, the mean over its variants (``n`` says how many).
+    For a sweep, the mean over its variants (``n`` says how many). A flag (``deployed``) is no headline.
     """
-    for row in reversed(rows):
-        key = row.get("primary")
-        if not key or not isinstance(row["metrics"].get(key), (int, float)):
-            continue
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    gated = [(row, key) for key in prefer for row in rows if number(row["metrics"].get(key))]
+    primary = [(row, row["primary"]) for row in reversed(rows)
+               if row.get("primary") and number(row["metrics"].get(row["primary"]))]
+    for row, key in (gated or primary)[:1]:
         if not row.get("variant"):
             return {"step": row["step"], "metric": key, "value": row["metrics"][key]}
-        same = [r["metrics"][key] for r in rows if r["key"] == row["key"] and isinstance(r["metrics"].get(key), (int, float))]
+        same = [r["metrics"][key] for r in rows if r["key"] == row["key"] and number(r["metrics"].get(key))]
         return {"step": row["step"], "metric": f"{key} (mean of {len(same)})", "value": sum(same) / len(same),
                 "n": len(same)}
     return {}
+
+
+def gate_keys(resolved: Resolved | None) -> tuple[str, ...]:
+    """The metrics the flow's gates read, first gate first (what the flow is judged on)."""
+    if resolved is None:
+        return ()
+    return tuple(dict.fromkeys(s.metric.key for s in resolved.steps
+                               if isinstance(s, GateStep) and isinstance(s.metric, MetricSource)))
 
 
 def record(root: Path, resolved: Resolved | None, info: RunInfo, status: str,
@@ -298,5 +320,5 @@ def record(root: Path, resolved: Resolved | None, info: RunInfo, status: str,
     done = {"kind": "run", "run": info.run_id, "chain": info.chain, "target": info.target, "status": status,
             "started": info.started, "duration_s": round(time.time() - info.started, 3),
             "executor": info.executor, "host": info.host, "git": git, "cost": cost,
-            "headline": headline(rows), "n_steps": len(rows), "n_ran": len(ran)}
+            "headline": headline(rows, gate_keys(resolved)), "n_steps": len(rows), "n_ran": len(ran)}
     return append(root / ledger, "run", {}, schema=SCHEMA, **done)

@@ -25,7 +25,9 @@ def _warn(line: str) -> None:
 def _cell(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4f}"  # 32, not 32.0000
+    return str(v)
 
 
 def _emit(header: list[str], rows: list[list[Any]], fmt: str) -> None:
