@@ -20,6 +20,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import CommandStep, Step
 from slashmake.errors import FlowError, RunError
+from slashmake.execution import pods as runpod_pods
 from slashmake.execution import runner
 from slashmake.execution.plan import (
     Prepared,
@@ -261,3 +262,28 @@ def uninstall_agents(project: Project) -> install.Report:
 def is_command(step: Step) -> bool:
     """Whether a step runs a command (a program or an agent), as opposed to a gate, join or index."""
     return isinstance(step, CommandStep)
+
+
+@dataclass(frozen=True)
+class PodsReport:
+    """``pods``: the ledger's pods, and what was reaped or refreshed on the way."""
+
+    pods: tuple[runpod_pods.PodRow, ...]
+    notes: tuple[str, ...]
+
+
+def pods(root: Path, refresh: bool = True) -> PodsReport:
+    """The pod ledger (``.slashmake/pods.json``): reap orphans' pods, ask the API for states, list."""
+    notes: list[str] = []
+    try:  # without the API (no key, no network) the ledger is still listed
+        notes += [f"reaped {line}" for line in runpod_pods.reap(root)]
+        if refresh:
+            notes += [f"now {line}" for line in runpod_pods.refresh(root)]
+    except RunError as e:
+        notes.append(f"states from the ledger only: {e.message}")
+    return PodsReport(tuple(runpod_pods.rows(root)), tuple(notes))
+
+
+def pods_act(root: Path, action: str, ids: list[str], every: bool) -> list[str]:
+    """``pods stop|terminate``: one line per pod acted on."""
+    return runpod_pods.act(root, action, ids, every)

@@ -37,6 +37,8 @@ from slashmake.compiler.steps import (
     Step,
     variants_of,
 )
+from slashmake.errors import RunError
+from slashmake.execution import pods
 from slashmake.runtime import as_param, read_metric
 from slashmake.runtime.ledger import SCHEMA, append
 
@@ -57,6 +59,8 @@ class RunInfo:
     started: float
     pod_usd_per_hour: float = 0.0
     host: str = field(default_factory=socket.gethostname)
+    # The pod ledger (.slashmake/pods.json, or --runpod-ledger) a runpod run's pods are priced from.
+    pods_ledger: str | None = None
 
 
 def git_state(root: Path) -> dict[str, Any]:
@@ -315,8 +319,14 @@ def record(root: Path, resolved: Resolved | None, info: RunInfo, status: str,
         rest = {k: v for k, v in row.items() if k not in ("step", "metrics")}
         append(root / ledger, row["step"], row["metrics"], schema=SCHEMA, **rest)
     ran = [r for r in rows if not r["reused"]]
-    cost = {"agent_usd": round(sum(r["cost"]["agent_usd"] for r in ran), 6),
-            "pod_usd": round(sum(r["cost"]["pod_usd"] for r in ran), 6)}
+    pod_usd = sum(r["cost"]["pod_usd"] for r in ran)
+    if info.executor == "runpod":  # the pods this run started, priced by the time they ran
+        try:
+            spent, count = pods.run_cost(root, info.run_id, info.pods_ledger)
+        except (OSError, ValueError, RunError):  # an unreadable pod ledger costs the figure, not the record
+            spent, count = 0.0, 0
+        pod_usd = spent if count else pod_usd
+    cost = {"agent_usd": round(sum(r["cost"]["agent_usd"] for r in ran), 6), "pod_usd": round(pod_usd, 6)}
     done = {"kind": "run", "run": info.run_id, "chain": info.chain, "target": info.target, "status": status,
             "started": info.started, "duration_s": round(time.time() - info.started, 3),
             "executor": info.executor, "host": info.host, "git": git, "cost": cost,

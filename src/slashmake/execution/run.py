@@ -12,7 +12,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, record, runner
+from slashmake.execution import noop, outcomes, pods, record, runner
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -45,6 +45,8 @@ class RunOptions:
     set_threads: tuple[str, ...] = ()
     set_resources: tuple[str, ...] = ()
     report: str | None = None
+    # --runpod-* flags given to `slashmake run` (over the runpod: section of config/config.yaml)
+    runpod_args: tuple[str, ...] = ()
 
 
 # Writes a report's front page for a finished run: (root, its steps, its id) -> (page, landing metadata,
@@ -89,26 +91,39 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
                        "(droid or claude) or agent.program in config/config.yaml")
     forced = run_options.rule_list(resolved, opts.force, "--forcerun") + outcomes.force_files(project.root, resolved)
+    executor_args: list[str] = []
+    if opts.executor == "runpod" and not opts.dry_run:
+        try:  # pods of runs that are gone (a SIGKILLed controller)
+            for line in pods.reap(project.root):
+                say(f"runpod: reaped pod {line}")
+        except RunError as e:
+            say(f"runpod: could not reap the pods of earlier runs: {e.message}")
+    if opts.executor == "runpod":
+        executor_args = [*pods.runpod_flags(project.config.get("runpod")), *opts.runpod_args]
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
                             until=run_options.rule_list(resolved, opts.until, "--until"),
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
                             flows=project.flows_needed(prep.target, prep.chain_file),
-                            group_components=tuple(f"sweep_{s.rule}={len(v)}" for s in resolved.steps
-                                                   if (v := variants_of(s)) is not None), run_id=run_id)
+                            group_components=tuple(f"sweep_{s.rule}={pods.sweep_group_size(len(v), executor_args)}"
+                                                   for s in resolved.steps if (v := variants_of(s)) is not None),
+                            extra=tuple(executor_args), run_id=run_id)
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)
     started = time.time()
     info = record.RunInfo(run_id, chain, prep.target, opts.executor, started,
-                          float((project.config.get("cost") or {}).get("pod_usd_per_hour") or 0.0))
+                          float((project.config.get("cost") or {}).get("pod_usd_per_hour") or 0.0),
+                          pods_ledger=pods.flag_value(executor_args, "ledger"))
     try:
         runner.run(inv, project.root)
     except RunError as e:
         if not opts.dry_run and e.message.startswith("snakemake exited"):  # it ran, and failed
             record.record(project.root, resolved, info, "failed")
         why = outcomes.failure_lines(project.root, resolved, started - 1)
+        if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
+            why.append(cost)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
     if opts.dry_run:
         return RunResult(prep.target, False, True, resolved=resolved)
@@ -126,6 +141,13 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
         noop.record(project.root, key, prep.target, before, summary,
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
+    # The pods' cost is this run's, so it is shown but not replayed by a later no-op answer.
+    if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
+        summary = f"{summary}\n{cost}" if summary else cost
     return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, run_id)
 
 
+
+
+def _run_id() -> str:
+    return os.environ.get("SLASHMAKE_RUN_ID", "")

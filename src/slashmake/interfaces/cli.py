@@ -16,6 +16,7 @@ from slashmake.api import Project
 from slashmake.errors import FlowError
 from slashmake.interfaces import cli_compare
 from slashmake.interfaces.cli_agents import install_into, register
+from slashmake.interfaces.cli_pods import register_pods, runpod_flags
 
 
 class _Main(click.Group):
@@ -72,7 +73,7 @@ def _warn(line: str) -> None:
     click.echo(f"warning: {line}", err=True)
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the chain from a file.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run.")
@@ -94,10 +95,13 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
 
     When nothing Snakemake's rerun decision reads changed since the last successful plain run of
     the same chain, it says "nothing to do" without starting Snakemake (see slashmake.execution.noop).
+    With --executor runpod, --runpod-* flags (snakemake --help lists them) override the runpod:
+    section of config/config.yaml.
     """
+    chain, runpod_args = runpod_flags(chain)
     text, source = _chain_text(chain, file)
     opts = api.RunOptions(dry_run, cores, executor, profile, _overrides(sets), force, until, set_threads,
-                          set_resources, report)
+                          set_resources, report, runpod_args=tuple(runpod_args))
     result = api.run(_root(), text, source, opts, warn=_warn)
     if result.nothing_to_do:
         # Snakemake's own words first: what a no-op says does not depend on who answered it.
@@ -243,6 +247,7 @@ def _cell(v: Any) -> str:
 
 register(main)
 cli_compare.register(main)
+register_pods(main)
 
 if __name__ == "__main__":
     main()

@@ -105,6 +105,12 @@ class SlashmakeServer:
         async def results(step: str | None = None, metric: str | None = None, limit: int = 50) -> dict[str, Any]:
             return await self.call(lambda: self.results(step, metric, limit))
 
+        @mcp.tool(name="pods", description="The RunPod pods this project's runs started (.slashmake/pods.json): "
+                  "state, uptime and cost so far; pods of runs that are gone are reaped first.")
+        async def pods() -> dict[str, Any]:
+            report = await self.call(lambda: api.pods(self.root))
+            return {"pods": [p.as_dict() for p in report.pods], "notes": list(report.notes)}
+
         @mcp.tool(name="graph", description="Draw a chain's or macro's job graph as an SVG; returns its path.")
         async def graph(chain: str, output: str = "dag.svg", variables: dict[str, str] | None = None) -> str:
             return await self.call(lambda: self.graph(chain, output, variables or {}))
