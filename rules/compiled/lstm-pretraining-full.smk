@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 91f1989b628d1ee6
+# sources-hash: 74952e7a6df131a1
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: ab99f7f5bdb9291b
+# sources-hash: a256b8648de5107b
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: 13409b1c68b74921
+# sources-hash: 69b88e171427bb0c
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 

@@ -3,7 +3,7 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: b03a0ddb516f214d
+# sources-hash: c76dc29eecb248c9
 
 register_variants(
     "train_and_test",

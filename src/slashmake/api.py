@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slashmake.agents import install
+from slashmake.cache.ops import CacheInfo, cache_info, cache_prune, cache_settings
 from slashmake.compiler.lint import lint_project, list_lines
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
@@ -44,6 +45,7 @@ EXECUTORS = runner.EXECUTORS
 __all__ = [  # re-exported for the front ends
     "EXECUTORS", "FlowError", "as_data", "Prepared", "Project", "Resolved", "RunError", "RunOptions", "RunResult", "StepPlan",
     "StepResult", "decision", "explain", "plan", "prepare", "results_text", "run", "step_results",
+    "CacheInfo", "cache_info", "cache_prune", "cache_settings",  # the shared cache (docs/cache.md)
 ]
 
 

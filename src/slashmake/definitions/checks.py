@@ -34,6 +34,7 @@ COMMAND_KEYS: dict[str, tuple[type, ...]] = {
     "droid": (str,), "params": (dict,), "needs": (list,), "input": (list, dict), "output": (dict,),
     "metrics": (dict,), "shell": (str,), "script": (str,), "flow": (str,), "threads": (int,),
     "resources": (dict,), "retries": (int,), "backoff": _NUM, "timeout": _NUM, "variant": (str,),
+    "cache": (bool,),  # false: never from the shared cache (a deploy); true: an agent step too
 }
 METRICS_KEYS: dict[str, tuple[type, ...]] = {"file": (str,), "keys": (list,), "primary": (str,), "aliases": (dict,)}
 DROID_KEYS: dict[str, tuple[type, ...]] = {"resources": (dict,)}
@@ -308,7 +309,7 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str],
         inputs=inputs, optional_inputs=optional, outputs=outputs, metrics=metrics, shell=sm.get("shell"),
         script=sm.get("script"), flow=flow, flow_pos=flow_pos, threads=int(sm.get("threads", 1)),
         resources=resources, retries=int(sm.get("retries", 0)), backoff=float(sm.get("backoff", 0)),
-        timeout=sm.get("timeout"), digest=hashlib.sha256(f.text.encode()).hexdigest(), origin=origin,
+        timeout=sm.get("timeout"), cache=sm.get("cache"), digest=hashlib.sha256(f.text.encode()).hexdigest(), origin=origin,
         label=_text(f, "name") or path.stem, argument_hint=_text(f, "argument-hint"),
         model=str(model) if isinstance(model, (str, int, float)) else None, meta=dict(data), spans=spans,
     )

@@ -8,6 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slashmake.cache import flow as cache_flow
+from slashmake.cache import session as cache_session
+from slashmake.cache.ops import cache_settings
+from slashmake.cache.session import CacheEvent
+from slashmake.cache.settings import CacheRequest, CacheSettings
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
@@ -28,6 +33,7 @@ class RunResult:
     summary: str = ""
     report: str | None = None
     resolved: Resolved | None = None
+    cache: tuple[str, ...] = ()  # what the shared cache did: restored, stored, corrupted entries
     run_id: str = ""  # its rows in results/ledger.jsonl ("" for a dry run)
 
 
@@ -45,6 +51,7 @@ class RunOptions:
     set_threads: tuple[str, ...] = ()
     set_resources: tuple[str, ...] = ()
     report: str | None = None
+    cache: CacheRequest = field(default_factory=CacheRequest)
     # --runpod-* flags given to `slashmake run` (over the runpod: section of config/config.yaml)
     runpod_args: tuple[str, ...] = ()
 
@@ -90,7 +97,16 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     if any(isinstance(s, AgentStep) for s in resolved.steps) and not (agent.get("program") or agent.get("preset")):
         raise RunError("this flow has agent steps but no agent program is configured: set agent.preset "
                        "(droid or claude) or agent.program in config/config.yaml")
-    forced = run_options.rule_list(resolved, opts.force, "--forcerun") + outcomes.force_files(project.root, resolved)
+    asked = run_options.rule_list(resolved, opts.force, "--forcerun")
+    settings = cache_settings(project.root, opts.cache) if not opts.dry_run else CacheSettings()
+    flows = project.flows_needed(prep.target, prep.chain_file)
+    until = run_options.rule_list(resolved, opts.until, "--until")
+    where = cache_session.target(prep.target, prep.chain_file, flows, asked)
+    events: list[CacheEvent] = []
+    if settings.enabled and not until:  # on the controller, before Snakemake submits anything
+        # (slashmake.cache.session); a run cut short with --until restores nothing, it stores what it ran
+        events = restore_through_gates(project.root, resolved, where, settings, asked, opts.cores)
+    forced = asked + outcomes.force_files(project.root, resolved)
     executor_args: list[str] = []
     if opts.executor == "runpod" and not opts.dry_run:
         try:  # pods of runs that are gone (a SIGKILLed controller)
@@ -102,10 +118,10 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         executor_args = [*pods.runpod_flags(project.config.get("runpod")), *opts.runpod_args]
     inv = runner.Invocation(prep.target, opts.cores, opts.dry_run, opts.executor, opts.profile, forced,
                             prep.chain_file, quiet=opts.dry_run,
-                            until=run_options.rule_list(resolved, opts.until, "--until"),
+                            until=until,
                             set_threads=run_options.per_rule(resolved, opts.set_threads, "--set-threads", "="),
                             set_resources=run_options.per_rule(resolved, opts.set_resources, "--set-resources", ":"),
-                            flows=project.flows_needed(prep.target, prep.chain_file),
+                            flows=flows,
                             group_components=tuple(f"sweep_{s.rule}={pods.sweep_group_size(len(v), executor_args)}"
                                                    for s in resolved.steps if (v := variants_of(s)) is not None),
                             extra=tuple(executor_args), run_id=run_id)
@@ -125,6 +141,9 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
         if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
             why.append(cost)
         raise RunError("\n".join([*why, e.message]) if why else e.message) from None
+    finally:
+        if settings.enabled:  # what finished goes into the cache, also when a later step failed
+            events += cache_flow.after_run(project.root, resolved, where, settings, started - 1, events)
     if opts.dry_run:
         return RunResult(prep.target, False, True, resolved=resolved)
     record.record(project.root, resolved, info, "ok")
@@ -136,18 +155,35 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
                                      report_metadata=str(landing) if landing else None,
                                      report_stylesheet=str(style) if style else None), project.root)
     rows = tuple(step_results(project.root, resolved))
-    summary = results_text(rows)
+    notes = tuple(cache_flow.lines(resolved, events))
+    summary = "\n".join([results_text(rows), *notes]).strip()
     if plain and not outcomes.stale(project.root, resolved):  # else the next run forces those again
         compiled = [project.root / "rules/compiled" / f"{f}.smk" for f in inv.flows or ()]
-        noop.record(project.root, key, prep.target, before, summary,
+        noop.record(project.root, key, prep.target, before, results_text(rows),
                     [*compiled, *([project.root / prep.chain_file] if prep.chain_file else [])])
     # The pods' cost is this run's, so it is shown but not replayed by a later no-op answer.
     if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
         summary = f"{summary}\n{cost}" if summary else cost
-    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, run_id)
-
-
+    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes, run_id)
 
 
 def _run_id() -> str:
     return os.environ.get("SLASHMAKE_RUN_ID", "")
+
+
+def restore_through_gates(root: Path, resolved: Resolved, where: cache_session.Target, settings: CacheSettings,
+                          asked: tuple[str, ...], cores: int) -> list[CacheEvent]:
+    """Restore what the cache holds; when a gate's inputs are all restored, decide the gate (a local
+    job, through Snakemake) and restore what its branch needs, until no gate is left to decide."""
+    events = cache_flow.before_run(root, resolved, where, settings, asked)
+    for _ in resolved.steps:  # at most one round per step: a bound, each round decides a gate
+        gates = [e for e in events if e.state == "ready-gate"]
+        events = [e for e in events if e.state != "ready-gate"]
+        if not gates or not any(e.state == "restored" for e in events):
+            break
+        flows = tuple(where.config["slashmake_flows"]) if "slashmake_flows" in where.config else None
+        for gate in gates:
+            runner.run(runner.Invocation(gate.detail, cores, chain_file=where.config.get("slashmake_chain"),
+                                         flows=flows), root)
+        events += cache_flow.before_run(root, resolved, where, settings, asked)
+    return [e for e in events if e.state != "ready-gate"]

@@ -14,7 +14,7 @@ import click
 from slashmake import api
 from slashmake.api import Project
 from slashmake.errors import FlowError
-from slashmake.interfaces import cli_compare
+from slashmake.interfaces import cli_cache, cli_compare
 from slashmake.interfaces.cli_agents import install_into, register
 from slashmake.interfaces.cli_pods import register_pods, runpod_flags
 
@@ -88,9 +88,10 @@ def _warn(line: str) -> None:
 @click.option("--set-resources", multiple=True, metavar="STEP:NAME=VALUE",
               help="A resource for a step, e.g. /ml-train:mem_mb=1000.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
+@cli_cache.cache_options
 def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
         sets: tuple[str, ...], force: tuple[str, ...], until: tuple[str, ...], set_threads: tuple[str, ...],
-        set_resources: tuple[str, ...], report: str | None) -> None:
+        set_resources: tuple[str, ...], report: str | None, **cache: Any) -> None:
     """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin.
 
     When nothing Snakemake's rerun decision reads changed since the last successful plain run of
@@ -101,7 +102,7 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
     chain, runpod_args = runpod_flags(chain)
     text, source = _chain_text(chain, file)
     opts = api.RunOptions(dry_run, cores, executor, profile, _overrides(sets), force, until, set_threads,
-                          set_resources, report, runpod_args=tuple(runpod_args))
+                          set_resources, report, runpod_args=tuple(runpod_args), cache=cli_cache.request(**cache))
     result = api.run(_root(), text, source, opts, warn=_warn)
     if result.nothing_to_do:
         # Snakemake's own words first: what a no-op says does not depend on who answered it.
@@ -187,11 +188,12 @@ def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, .
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
 @click.option("--forcerun", "--force", "force", multiple=True, metavar="STEP", help="As if this step were forced.")
-def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...]) -> None:
-    """For each step: will it run or is it up to date, and why."""
+@cli_cache.cache_options
+def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...], **cache: Any) -> None:
+    """For each step: will it run, come from the shared cache, or is it up to date, and why."""
     project = _project(warn=True)
     text, source = _chain_text(chain, file)
-    for step in api.explain(project, text, source, _overrides(sets), force):
+    for step in api.explain(project, text, source, _overrides(sets), force, cli_cache.request(**cache)):
         click.echo(step.line())
 
 
@@ -248,6 +250,7 @@ def _cell(v: Any) -> str:
 register(main)
 cli_compare.register(main)
 register_pods(main)
+cli_cache.register(main)
 
 if __name__ == "__main__":
     main()
