@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: 40679ba184be21ac
+# sources-hash: d32ccd6bf3baf39b
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -131,25 +131,26 @@ rule ml_evaluate:
         model=rules.fine_tune_simplelstm.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-cb2406e6/report.json",
+        report="results/steps/ml-evaluate-a30b82c9/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-cb2406e6/reliability.png",
+            "results/steps/ml-evaluate-a30b82c9/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-cb2406e6", "file": "reliability"},
+            labels={"step": "ml-evaluate-a30b82c9", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-a30b82c9/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-cb2406e6/metrics.json",
+            "results/steps/ml-evaluate-a30b82c9/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-cb2406e6", "file": "metrics"},
+            labels={"step": "ml-evaluate-a30b82c9", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-cb2406e6.log",
+        "logs/steps/ml-evaluate-a30b82c9.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
@@ -158,12 +159,12 @@ checkpoint gate_acc:
         metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-e729bcea/decision.json",
+            "results/steps/gate-acc-437bb00c/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-e729bcea"},
+            labels={"gate": "gate-acc-437bb00c"},
         ),
     log:
-        "logs/steps/gate-acc-e729bcea.log",
+        "logs/steps/gate-acc-437bb00c.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -183,14 +184,14 @@ rule ml_deploy_2:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        record="results/steps/ml-deploy-d0dea34c/deploy.json",
+        record="results/steps/ml-deploy-52ce91c4/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-d0dea34c/metrics.json",
+            "results/steps/ml-deploy-52ce91c4/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-d0dea34c", "file": "metrics"},
+            labels={"step": "ml-deploy-52ce91c4", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-d0dea34c.log",
+        "logs/steps/ml-deploy-52ce91c4.log",
     conda:
         "../../environment.yml"
     params:
@@ -209,12 +210,12 @@ rule benchmark:
         after=rules.ml_deploy_2.output.metrics,
     output:
         metrics=report(
-            "results/steps/benchmark-5ec6b98e/metrics.json",
+            "results/steps/benchmark-302ee664/metrics.json",
             category="metrics",
-            labels={"step": "benchmark-5ec6b98e", "file": "metrics"},
+            labels={"step": "benchmark-302ee664", "file": "metrics"},
         ),
     log:
-        "logs/steps/benchmark-5ec6b98e.log",
+        "logs/steps/benchmark-302ee664.log",
     conda:
         "../../environment.yml"
     params:
@@ -237,9 +238,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-f9539cfd/join.json",
+        join="results/steps/join-acc-7a212010/join.json",
     log:
-        "logs/steps/join-acc-f9539cfd.log",
+        "logs/steps/join-acc-7a212010.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 41bcc7c35e2355f5
+# sources-hash: ef1ed0f4da8ae9ca
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -80,25 +80,26 @@ rule ml_evaluate_2:
         test=rules.init.output.test,
         baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-0e86d5ba/report.json",
+        report="results/steps/ml-evaluate-3d4394c9/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-0e86d5ba/reliability.png",
+            "results/steps/ml-evaluate-3d4394c9/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-0e86d5ba", "file": "reliability"},
+            labels={"step": "ml-evaluate-3d4394c9", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-3d4394c9/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-0e86d5ba/metrics.json",
+            "results/steps/ml-evaluate-3d4394c9/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-0e86d5ba", "file": "metrics"},
+            labels={"step": "ml-evaluate-3d4394c9", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-0e86d5ba.log",
+        "logs/steps/ml-evaluate-3d4394c9.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:94
@@ -107,12 +108,12 @@ checkpoint gate_accuracy:
         metrics=rules.ml_evaluate_2.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-accc3a73/decision.json",
+            "results/steps/gate-accuracy-9f4e442d/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-accc3a73"},
+            labels={"gate": "gate-accuracy-9f4e442d"},
         ),
     log:
-        "logs/steps/gate-accuracy-accc3a73.log",
+        "logs/steps/gate-accuracy-9f4e442d.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -132,14 +133,14 @@ rule ml_deploy_3:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        record="results/steps/ml-deploy-0a13e8f1/deploy.json",
+        record="results/steps/ml-deploy-355ad239/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-0a13e8f1/metrics.json",
+            "results/steps/ml-deploy-355ad239/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-0a13e8f1", "file": "metrics"},
+            labels={"step": "ml-deploy-355ad239", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-0a13e8f1.log",
+        "logs/steps/ml-deploy-355ad239.log",
     conda:
         "../../environment.yml"
     params:
@@ -157,15 +158,15 @@ rule hyperparameter_tune:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        model="results/steps/hyperparameter-tune-b874d6ab/model.pt",
-        best_params="results/steps/hyperparameter-tune-b874d6ab/best_params.json",
+        model="results/steps/hyperparameter-tune-80a5146a/model.pt",
+        best_params="results/steps/hyperparameter-tune-80a5146a/best_params.json",
         metrics=report(
-            "results/steps/hyperparameter-tune-b874d6ab/metrics.json",
+            "results/steps/hyperparameter-tune-80a5146a/metrics.json",
             category="metrics",
-            labels={"step": "hyperparameter-tune-b874d6ab", "file": "metrics"},
+            labels={"step": "hyperparameter-tune-80a5146a", "file": "metrics"},
         ),
     log:
-        "logs/steps/hyperparameter-tune-b874d6ab.log",
+        "logs/steps/hyperparameter-tune-80a5146a.log",
     conda:
         "../../environment.yml"
     resources:
@@ -186,19 +187,19 @@ rule retrain_2:
         data=rules.init.output.data,
         best_params=rules.hyperparameter_tune.output.best_params,
     output:
-        model="results/steps/retrain-f1d19d7b/model.pt",
+        model="results/steps/retrain-8c14f053/model.pt",
         curve=report(
-            "results/steps/retrain-f1d19d7b/curve.png",
+            "results/steps/retrain-8c14f053/curve.png",
             category="retrain",
-            labels={"step": "retrain-f1d19d7b", "file": "curve"},
+            labels={"step": "retrain-8c14f053", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-f1d19d7b/metrics.json",
+            "results/steps/retrain-8c14f053/metrics.json",
             category="metrics",
-            labels={"step": "retrain-f1d19d7b", "file": "metrics"},
+            labels={"step": "retrain-8c14f053", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-f1d19d7b.log",
+        "logs/steps/retrain-8c14f053.log",
     conda:
         "../../environment.yml"
     resources:
@@ -224,25 +225,26 @@ rule ml_evaluate_3:
         test=rules.init.output.test,
         baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-3e3cfd9d/report.json",
+        report="results/steps/ml-evaluate-16175195/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-3e3cfd9d/reliability.png",
+            "results/steps/ml-evaluate-16175195/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-3e3cfd9d", "file": "reliability"},
+            labels={"step": "ml-evaluate-16175195", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-16175195/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-3e3cfd9d/metrics.json",
+            "results/steps/ml-evaluate-16175195/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-3e3cfd9d", "file": "metrics"},
+            labels={"step": "ml-evaluate-16175195", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-3e3cfd9d.log",
+        "logs/steps/ml-evaluate-16175195.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:184
@@ -251,12 +253,12 @@ checkpoint gate_accuracy_2:
         metrics=rules.ml_evaluate_3.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-2c403435/decision.json",
+            "results/steps/gate-accuracy-ca75614b/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-2c403435"},
+            labels={"gate": "gate-accuracy-ca75614b"},
         ),
     log:
-        "logs/steps/gate-accuracy-2c403435.log",
+        "logs/steps/gate-accuracy-ca75614b.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -276,14 +278,14 @@ rule ml_deploy_4:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy_2.output.decision,
     output:
-        record="results/steps/ml-deploy-b6668dea/deploy.json",
+        record="results/steps/ml-deploy-c126cf2a/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-b6668dea/metrics.json",
+            "results/steps/ml-deploy-c126cf2a/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-b6668dea", "file": "metrics"},
+            labels={"step": "ml-deploy-c126cf2a", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-b6668dea.log",
+        "logs/steps/ml-deploy-c126cf2a.log",
     conda:
         "../../environment.yml"
     params:
@@ -306,9 +308,9 @@ rule join_accuracy:
             },
         ),
     output:
-        join="results/steps/join-accuracy-ecc12fb5/join.json",
+        join="results/steps/join-accuracy-36188e07/join.json",
     log:
-        "logs/steps/join-accuracy-ecc12fb5.log",
+        "logs/steps/join-accuracy-36188e07.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -328,9 +330,9 @@ rule join_accuracy_2:
             },
         ),
     output:
-        join="results/steps/join-accuracy-eab6ca65/join.json",
+        join="results/steps/join-accuracy-9572b8f1/join.json",
     log:
-        "logs/steps/join-accuracy-eab6ca65.log",
+        "logs/steps/join-accuracy-9572b8f1.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: da831fad09fef766
+# sources-hash: e79aec1e15e4b7ff
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -106,25 +106,26 @@ rule ml_evaluate_4:
         model=rules.fine_tune_simplelstm_2.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-c9426a72/report.json",
+        report="results/steps/ml-evaluate-1ebd82f8/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-c9426a72/reliability.png",
+            "results/steps/ml-evaluate-1ebd82f8/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-c9426a72", "file": "reliability"},
+            labels={"step": "ml-evaluate-1ebd82f8", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-1ebd82f8/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-c9426a72/metrics.json",
+            "results/steps/ml-evaluate-1ebd82f8/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-c9426a72", "file": "metrics"},
+            labels={"step": "ml-evaluate-1ebd82f8", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-c9426a72.log",
+        "logs/steps/ml-evaluate-1ebd82f8.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
@@ -133,14 +134,14 @@ rule ml_deploy_5:
         model=rules.fine_tune_simplelstm_2.output.model,
         metrics=rules.ml_evaluate_4.output.metrics,
     output:
-        record="results/steps/ml-deploy-576eee45/deploy.json",
+        record="results/steps/ml-deploy-f972f91b/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-576eee45/metrics.json",
+            "results/steps/ml-deploy-f972f91b/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-576eee45", "file": "metrics"},
+            labels={"step": "ml-deploy-f972f91b", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-576eee45.log",
+        "logs/steps/ml-deploy-f972f91b.log",
     conda:
         "../../environment.yml"
     params:

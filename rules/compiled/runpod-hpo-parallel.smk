@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: fc8c9f05b0242fd5
+# sources-hash: a7b2dbc819090bfd
 
 register_variants(
     "train",
@@ -238,25 +238,26 @@ rule ml_evaluate_5:
         test=rules.init_3.output.test,
         baseline=rules.baseline_2.output.baseline,
     output:
-        report="results/steps/ml-evaluate-49e3bb45/report.json",
+        report="results/steps/ml-evaluate-8f788822/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-49e3bb45/reliability.png",
+            "results/steps/ml-evaluate-8f788822/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-49e3bb45", "file": "reliability"},
+            labels={"step": "ml-evaluate-8f788822", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-8f788822/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-49e3bb45/metrics.json",
+            "results/steps/ml-evaluate-8f788822/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-49e3bb45", "file": "metrics"},
+            labels={"step": "ml-evaluate-8f788822", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-49e3bb45.log",
+        "logs/steps/ml-evaluate-8f788822.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/runpod-hpo-parallel.md:4:148
@@ -265,12 +266,12 @@ checkpoint gate_acc_2:
         metrics=rules.ml_evaluate_5.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-5ae57026/decision.json",
+            "results/steps/gate-acc-1a6a6f15/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-5ae57026"},
+            labels={"gate": "gate-acc-1a6a6f15"},
         ),
     log:
-        "logs/steps/gate-acc-5ae57026.log",
+        "logs/steps/gate-acc-1a6a6f15.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -290,14 +291,14 @@ rule ml_deploy_6:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc_2.output.decision,
     output:
-        record="results/steps/ml-deploy-ffda23fb/deploy.json",
+        record="results/steps/ml-deploy-01121626/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-ffda23fb/metrics.json",
+            "results/steps/ml-deploy-01121626/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-ffda23fb", "file": "metrics"},
+            labels={"step": "ml-deploy-01121626", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-ffda23fb.log",
+        "logs/steps/ml-deploy-01121626.log",
     conda:
         "../../environment.yml"
     params:
@@ -315,14 +316,14 @@ rule analyze_failures:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc_2.output.decision,
     output:
-        report="results/steps/analyze-failures-6f15cc4f/failures.json",
+        report="results/steps/analyze-failures-66639d64/failures.json",
         metrics=report(
-            "results/steps/analyze-failures-6f15cc4f/metrics.json",
+            "results/steps/analyze-failures-66639d64/metrics.json",
             category="metrics",
-            labels={"step": "analyze-failures-6f15cc4f", "file": "metrics"},
+            labels={"step": "analyze-failures-66639d64", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-failures-6f15cc4f.log",
+        "logs/steps/analyze-failures-66639d64.log",
     conda:
         "../../environment.yml"
     params:
@@ -343,9 +344,9 @@ rule join_acc_2:
             },
         ),
     output:
-        join="results/steps/join-acc-ba8cd589/join.json",
+        join="results/steps/join-acc-a149aa42/join.json",
     log:
-        "logs/steps/join-acc-ba8cd589.log",
+        "logs/steps/join-acc-a149aa42.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -18,7 +18,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, pods, runner
+from slashmake.execution import noop, outcomes, pods, record, runner
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -35,6 +35,7 @@ class RunResult:
     report: str | None = None
     resolved: Resolved | None = None
     cache: tuple[str, ...] = ()  # what the shared cache did: restored, stored, corrupted entries
+    run_id: str = ""  # its rows in results/ledger.jsonl ("" for a dry run)
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,19 @@ def agent_limits_unenforced(agent: dict[str, Any]) -> list[str]:
     return out
 
 
+# Writes a report's front page for a finished run: (root, its steps, its id) -> (page, landing metadata,
+# stylesheet).
+FrontPage = Callable[[Path, Resolved, str], tuple[Path, Path, Path]]
+
+
 def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
-        warn: Callable[[str], None] | None = None) -> RunResult:
+        warn: Callable[[str], None] | None = None, front: FrontPage | None = None) -> RunResult:
     """Run a chain or macro; rerun only what changed.
 
     When nothing Snakemake's rerun decision reads changed since the last successful plain run of the
     same chain, answer from the stamp without starting Snakemake (:mod:`slashmake.execution.noop`).
-    ``warn`` is called with each warning line (unreadable definitions, unused ``--set``).
+    ``warn`` is called with each warning line (unreadable definitions, unused ``--set``). With
+    ``opts.report``, ``front`` (when given) writes the report's front page from the recorded run.
     """
     opts = opts or RunOptions()
     if opts.cores < 1:
@@ -84,8 +91,13 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
            "env_profile": os.environ.get("SNAKEMAKE_PROFILE")}
     plain = not (opts.force or opts.until or opts.report)  # only a plain run vouches for, or is answered by, a stamp
     stamp = noop.fresh(root, key) if plain and not os.environ.get("SLASHMAKE_NO_FASTPATH") else None
+    run_id = runner.new_run_id()
     if stamp is not None:
-        return RunResult(stamp["target"], True, opts.dry_run, summary=stamp.get("summary") or "")
+        if not opts.dry_run:
+            record.record(root, None, record.RunInfo(run_id, chain, stamp["target"], opts.executor, time.time()),
+                          "up to date")
+        return RunResult(stamp["target"], True, opts.dry_run, summary=stamp.get("summary") or "",
+                         run_id="" if opts.dry_run else run_id)
     project = Project.open(root)
     say: Callable[[str], None] = warn or (lambda _line: None)
     for e in project.defs.errors:
@@ -128,15 +140,20 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
                             flows=flows,
                             group_components=tuple(f"sweep_{s.rule}={pods.sweep_group_size(len(v), executor_args)}"
                                                    for s in resolved.steps if (v := variants_of(s)) is not None),
-                            extra=tuple(executor_args),
+                            extra=tuple(executor_args), run_id=run_id,
                             brief=not (opts.verbose or opts.dry_run))
     before = noop.project_state(project.root) if not opts.dry_run else {}
     if not opts.dry_run:
         noop.forget(project.root, key)
     started = time.time()
+    info = record.RunInfo(run_id, chain, prep.target, opts.executor, started,
+                          float((project.config.get("cost") or {}).get("pod_usd_per_hour") or 0.0),
+                          pods_ledger=pods.flag_value(executor_args, "ledger"))
     try:
         runner.run(inv, project.root)
     except RunError as e:
+        if not opts.dry_run and e.message.startswith("snakemake exited"):  # it ran, and failed
+            record.record(project.root, resolved, info, "failed")
         why = outcomes.failure_lines(project.root, resolved, started - 1)
         if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
             why.append(cost)
@@ -146,9 +163,14 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
             events += cache_flow.after_run(project.root, resolved, where, settings, started - 1, events)
     if opts.dry_run:
         return RunResult(prep.target, False, True, resolved=resolved)
+    record.record(project.root, resolved, info, "ok")
     if opts.report:
+        page, landing, style = front(project.root, resolved, run_id) if front else (None, None, None)
         runner.run(runner.Invocation(prep.target, opts.cores, chain_file=prep.chain_file, report=opts.report,
-                                     flows=inv.flows, brief=inv.brief), project.root)
+                                     flows=inv.flows, run_id=run_id, brief=inv.brief,
+                                     report_front=page.relative_to(project.root).as_posix() if page else None,
+                                     report_metadata=str(landing) if landing else None,
+                                     report_stylesheet=str(style) if style else None), project.root)
     rows = tuple(step_results(project.root, resolved))
     notes = tuple(cache_flow.lines(resolved, events))
     summary = "\n".join([results_text(rows), *notes]).strip()
@@ -159,7 +181,7 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     # The pods' cost is this run's, so it is shown but not replayed by a later no-op answer.
     if opts.executor == "runpod" and (cost := pods.cost_line(project.root, _run_id(), project.config, executor_args)):
         summary = f"{summary}\n{cost}" if summary else cost
-    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes)
+    return RunResult(prep.target, False, False, rows, summary, opts.report, resolved, notes, run_id)
 
 
 def _run_id() -> str:

@@ -48,6 +48,18 @@ class Invocation:
     group_components: tuple[str, ...] = ()
     # Show only progress and errors (Snakemake's full log stays in .snakemake/log/); False: everything, live.
     brief: bool = False
+    # The run's id (SLASHMAKE_RUN_ID for its jobs and the ledger); "" draws a fresh one.
+    run_id: str = ""
+    # A report's front page: the workflow description (an .rst the Snakefile's `report:` reads, given
+    # as config slashmake_front) and the landing page's metadata (--report-metadata).
+    report_front: str | None = None
+    report_metadata: str | None = None
+    report_stylesheet: str | None = None  # --report-stylesheet
+
+
+def new_run_id() -> str:
+    """A fresh run id: the start time, this process and a sub-second part (sortable by time)."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
 
 
 def snakemake_argv(inv: Invocation) -> list[str]:
@@ -74,6 +86,10 @@ def snakemake_argv(inv: Invocation) -> list[str]:
             argv += ["--quiet", "rules"]  # the job table, not one block per job
     if inv.report:
         argv += ["--report", inv.report]
+        if inv.report_metadata:
+            argv += ["--report-metadata", inv.report_metadata]
+        if inv.report_stylesheet:
+            argv += ["--report-stylesheet", inv.report_stylesheet]
     argv += list(inv.extra)
     config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
     if inv.executor == "runpod":
@@ -82,6 +98,8 @@ def snakemake_argv(inv: Invocation) -> list[str]:
         config.append("slashmake_group_sweeps=1")
         if inv.group_components:
             argv += ["--group-components", *inv.group_components]
+    if inv.report and inv.report_front:
+        config.append(f"slashmake_front={inv.report_front}")
     if inv.flows is not None:
         config.append(f"slashmake_flows=[{','.join(inv.flows)}]")  # a YAML list: Snakemake reads it so
     if config:
@@ -99,7 +117,7 @@ def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.Comple
         except BlockingIOError:
             raise RunError("another `slashmake run` is running in this project") from None
         # a fresh id per run: agent steps sum their cost under it (agent.max_cost_usd)
-        os.environ["SLASHMAKE_RUN_ID"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
+        os.environ["SLASHMAKE_RUN_ID"] = inv.run_id or new_run_id()
         if not inv.dry_run and any((root / ".snakemake" / "locks").glob("*.lock")):
             # Nobody holds run.lock, so Snakemake's locks are left over from a killed run.
             subprocess.run([*SNAKEMAKE, "--unlock", "--cores", "1"], cwd=root,  # noqa: S603

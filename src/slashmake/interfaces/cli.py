@@ -1,4 +1,4 @@
-"""The ``slashmake`` command line: run, compile, lint, list, graph, explain, init, results."""
+"""The ``slashmake`` command line: run, compile, lint, list, graph, explain, init, results, runs, compare."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 from slashmake import api
 from slashmake.api import Project
 from slashmake.errors import FlowError
-from slashmake.interfaces import cli_cache
+from slashmake.interfaces import cli_cache, cli_compare
 from slashmake.interfaces.cli_agents import install_into, register
 from slashmake.interfaces.cli_pods import register_pods, runpod_flags
 
@@ -110,6 +110,8 @@ def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executo
         click.echo(f"Nothing to be done (all requested files are present and up to date): nothing to do for "
                    f"{result.target}; nothing Snakemake reads changed since its last successful run, so it "
                    "was not started")
+    if result.run_id:
+        click.echo(f"run: {result.run_id} (recorded in results/ledger.jsonl; `slashmake compare` compares runs)")
     if result.report:
         click.echo(f"report: {result.report}")
     if result.summary:
@@ -238,7 +240,7 @@ def show(step: str) -> None:
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=api.LEDGER, show_default=True)
 def results(ledger: Path) -> None:
     """Print the experiment ledger (every evaluation of every run) as a table."""
-    rows = api.ledger_rows(_root(), ledger=ledger)
+    rows = api.ledger_rows(_root(), ledger=ledger, warn=_warn)
     keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed",
             "turns", "duration_s", "cost_usd", "model"]  # the last four: what an agent step cost
     keys = [k for k in keys if any(k in r for r in rows)]
@@ -255,6 +257,7 @@ def _cell(v: Any) -> str:
 
 
 register(main)
+cli_compare.register(main)
 register_pods(main)
 cli_cache.register(main)
 

@@ -1,6 +1,6 @@
 """`slashmake mcp`: the project's flows as MCP tools, over stdio, on the official MCP Python SDK.
 
-Tools: ``list``, ``lint``, ``explain``, ``run``, ``results``, ``show``, ``graph``; resources: a step's files
+Tools: ``list``, ``lint``, ``explain``, ``run``, ``results``, ``show``, ``runs``, ``compare``, ``graph``; resources: a step's files
 (``slashmake://steps/{key}/{name}``) and its log (``slashmake://logs/{key}``).
 
 Reading, checking and explaining call :mod:`slashmake.api` in this process, as the CLI does. A run does not: Snakemake's in-process API changes the working
@@ -128,6 +128,20 @@ class SlashmakeServer:
         async def graph(chain: str, output: str = "dag.svg", variables: dict[str, str] | None = None) -> str:
             return await self.call(lambda: self.graph(chain, output, variables or {}))
 
+        @mcp.tool(name="runs", description="The recorded runs, oldest first: id, time, chain, status, headline "
+                                             "metric and value, duration, cost, git commit. Filter by chain; limit keeps the last N.")
+        async def runs(chain: str | None = None, limit: int = 50) -> dict[str, Any]:
+            return await self.call(lambda: self.runs(chain, limit))
+
+        @mcp.tool(name="compare", description="Compare results: with runs=[A, B] (id prefixes, 'latest', "
+                                                "'latest~1'), the parameters that differ and each metric's difference, "
+                                                "with a paired bootstrap interval and p-value where predictions were saved; "
+                                                "otherwise groups (group_by, default every parameter but seed) with n, "
+                                                "mean, sd and 95% interval, filtered by step and where ['sigma>0', ...].")
+        async def compare(runs: list[str] | None = None, step: str | None = None, where: list[str] | None = None,
+                          group_by: list[str] | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
+            return await self.call(lambda: self.compare(runs or [], step, where or [], group_by, metrics or []))
+
         @mcp.resource("slashmake://steps/{key}/{name}", description="A file a step wrote (results/steps/KEY/NAME).")
         def step_file(key: str, name: str) -> str:
             return self.read(Path("results/steps") / self.safe(key) / self.safe(name))
@@ -155,8 +169,26 @@ class SlashmakeServer:
         return out.relative_to(self.root).as_posix()
 
     def results(self, step: str | None, metric: str | None, limit: int) -> dict[str, Any]:
-        rows = api.ledger_rows(self.root, step, metric)
-        return {"rows": mcp_help.compact_rows(rows, limit), "total": len(rows)}
+        warnings: list[str] = []
+        rows = api.ledger_rows(self.root, step, metric, warn=warnings.append)
+        return {"rows": mcp_help.compact_rows(rows, limit), "total": len(rows), "warnings": warnings}
+
+    def runs(self, chain: str | None, limit: int) -> dict[str, Any]:
+        warnings: list[str] = []
+        rows = api.runs(self.root, chain, limit if limit > 0 else None, warn=warnings.append)
+        return {"runs": api.as_data(rows), "warnings": warnings}
+
+    def compare(self, runs: list[str], step: str | None, where: list[str], group_by: list[str] | None,
+                metrics: list[str]) -> dict[str, Any]:
+        warnings: list[str] = []
+        if runs:
+            if len(runs) != 2:
+                raise FlowError(f"compare: give two runs, not {len(runs)}")
+            rc = api.compare_runs(self.root, runs[0], runs[1], tuple(metrics), warn=warnings.append)
+            return {"diff": api.as_data(rc.diff), "plots": list(rc.plots), "warnings": warnings}
+        cmp = api.compare(self.root, step, tuple(where), tuple(group_by) if group_by is not None else None,
+                          tuple(metrics), warn=warnings.append)
+        return {"table": api.as_data(cmp.table), "plots": list(cmp.plots), "warnings": warnings}
 
     # -- run ------------------------------------------------------------------------------------
     async def run(self, chain: str, ctx: Context, dry_run: bool, force: list[str], variables: dict[str, str],
@@ -217,7 +249,8 @@ class SlashmakeServer:
                 outputs[step.label] = sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*")
                                              if p.is_file() and not p.name.startswith("."))
         nothing = "Nothing to be done" in output
-        return {"dry_run": dry_run, "nothing_to_do": nothing, "results": "" if dry_run else
+        run_id = m.group(1) if (m := re.search(r"^run: (\S+)", output, re.M)) else ""
+        return {"dry_run": dry_run, "nothing_to_do": nothing, "run_id": run_id, "results": "" if dry_run else
                 api.results_text(api.step_results(self.root, resolved)), "decisions": decisions, "outputs": outputs,
                 "steps": [{"label": s.label, "key": s.key, "log": f"slashmake://logs/{s.key}"} for s in resolved.steps
                           if api.is_command(s)], "output_tail": output[-3000:]}

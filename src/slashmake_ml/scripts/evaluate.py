@@ -23,9 +23,9 @@ def main() -> int:
     ap.add_argument("--metrics", required=True, help="output: metrics JSON")
     ap.add_argument("--report", help="output: JSON report (metrics + confusion matrix)")
     ap.add_argument("--reliability", help="output: reliability-diagram PNG")
-    ap.add_argument(
-        "--ledger", default="results/ledger.jsonl", help="experiment ledger (JSONL, appended); empty = none"
-    )
+    ap.add_argument("--predictions", help="output: per-example predictions CSV (for paired comparisons)")
+    ap.add_argument("--ledger", default="", help="experiment ledger (JSONL) to append a row to; empty = none "
+                    "(slashmake run records the step's row itself)")
     ap.add_argument("--step", default="evaluate", help="flow step name recorded in the ledger")
     ap.add_argument("--baseline", default="", help="input: fitted baselines JSON from /baseline")
     ap.add_argument("--threads", type=int, default=1)
@@ -60,6 +60,8 @@ def main() -> int:
                 "test": a.test,
             },
         )
+    if a.predictions:
+        write_predictions(a.predictions, proba, y)
     if a.ledger:
         ledger.append(a.ledger, a.step, m, model=str(Path(a.model).resolve()))
     print(
@@ -67,6 +69,18 @@ def main() -> int:
     )
     write_metrics(a.metrics, m)
     return 0
+
+
+def write_predictions(path: str, proba: np.ndarray, y: np.ndarray) -> None:
+    """One row per test window, in the test set's order: index, label, prediction, p_k, correct."""
+    import pandas as pd
+
+    pred = proba.argmax(1)
+    frame = pd.DataFrame({"index": np.arange(len(y)), "label": y.astype(int), "pred": pred.astype(int)})
+    for k in range(proba.shape[1]):
+        frame[f"p{k}"] = proba[:, k].round(6)
+    frame["correct"] = (pred == y).astype(int)
+    frame.to_csv(path, index=False)
 
 
 def baseline_lift(baseline: str, test: str, correct: np.ndarray) -> dict[str, object]:
