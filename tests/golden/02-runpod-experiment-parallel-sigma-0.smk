@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 1d27e968342cd461
+# sources-hash: 5cdef26268ad430b
 
 register_variants(
     "runpod_experiment",

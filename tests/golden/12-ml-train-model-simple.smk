@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: a7d31e0c59f797fb
+# sources-hash: 2fed80b4c191d32f
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1

@@ -3,7 +3,7 @@
 # flow: seed-13
 # chain: parallel[/pretrain:sigma-0.10 | /pretrain:sigma-0.12 | /pretrain:sigma-0.15] → /results:aggregate
 # sources: workflow/commands/pretrain.md workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: d432d7a8f69931c1
+# sources-hash: 8f4ae0f42aa29bc8
 
 register_variants(
     "runpod_experiment",
