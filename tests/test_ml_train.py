@@ -187,18 +187,20 @@ def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path
             "ml-evaluate",
         )
     m = load(tmp_path / "e.json")
-    for k in (
-        "accuracy",
-        "f1_macro",
-        "f1_class0",
-        "f1_class1",
-        "ece",
-        "brier",
-        "log_loss",
-        "cm_0_0",
-        "cm_1_1",
-    ):
-        assert isinstance(m[k], int | float), k
+    # Every metric the script wrote equals the textbook definition (tests/test_ml_metrics.py) applied
+    # to the model's own probabilities on the test windows.
+    from test_ml_metrics import reference_metrics
+
+    from slashmake_ml.cli import load_labelled
+    from slashmake_ml.evaluate import predict_proba
+    from slashmake_ml.model import load_checkpoint
+
+    X, y = load_labelled(f"{data}/test.parquet")
+    proba = predict_proba(load_checkpoint(str(tmp_path / "m.pt"))[0], X)
+    want = reference_metrics(proba.tolist(), [int(t) for t in y])
+    for k in ("accuracy", "f1_macro", "f1_class0", "f1_class1", "ece", "brier", "log_loss",
+              "cm_0_0", "cm_0_1", "cm_1_0", "cm_1_1", "n_test"):
+        assert m[k] == pytest.approx(want[k], abs=1e-6), k  # (float32 sums differ across thread counts)
     assert sum(int(m[f"cm_{i}_{j}"]) for i in (0, 1) for j in (0, 1)) == 60  # type: ignore[call-overload]
     rows = [json.loads(x) for x in ledger.read_text().splitlines()]
     assert (
