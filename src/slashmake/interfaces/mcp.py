@@ -212,7 +212,9 @@ class SlashmakeServer:
 
     def read(self, rel: Path) -> str:
         path = self.root / rel
-        if not path.is_file():
+        # A link inside results/ or logs/ (a step may write one) can point anywhere: serve a file only
+        # when what it really is lies inside the project.
+        if not path.is_file() or not path.resolve().is_relative_to(self.root):
             raise ResourceError(f"no file {rel.as_posix()} in the project")
         return path.read_text(encoding="utf-8", errors="replace")
 
