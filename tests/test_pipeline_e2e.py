@@ -38,7 +38,7 @@ TINY: dict[str, Any] = {
     "n_unlabelled": 400,           # the pre-training corpus (the default is 4,000)
     "pretrain_steps": 30,          # /train, /runpod-hpo, /train-and-test (sweep variants)
     "pretrain-bilstm.steps": 30,
-    "train.steps": 60,
+    "train.steps": 160,            # past fine-tuning's 100 frozen steps: the encoder must move
     "fine-tune-simplelstm.steps": 60,
     "retrain.steps": 60,
     "n_trials": 1,
@@ -346,6 +346,31 @@ def _pids_with(cmd_part: str) -> list[int]:
     return pids
 
 
+def _pids_in(root: Path) -> list[int]:
+    """Live processes (zombies excluded) that work in ``root`` or name it on their command line."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            if (p / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cwd = os.readlink(p / "cwd")
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        if Path(cwd).is_relative_to(root) or str(root) in cmd:
+            pids.append(int(p.name))
+    return pids
+
+
+def _describe(pid: int) -> str:
+    try:
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid}: (gone)"
+
+
 def _wait_for_epoch(proj: MLProject, proc: subprocess.Popen[str], timeout: float = 180) -> int:
     """Wait until the train step's log shows a second evaluation (so training is under way); its pid."""
     script = str(Path("scripts/train.py"))
@@ -417,10 +442,12 @@ def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    # Nothing of the killed run survives (every process was in the run's process group).
-    deadline = time.monotonic() + 10
-    while _pids_with(str(fresh.root)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # Nothing of the killed run survives: every process of it (slashmake, Snakemake, the jobs) was in
+    # the run's process group, so none still works in the project once the dead ones are reaped.
+    deadline = time.monotonic() + 5
+    while _pids_in(fresh.root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _pids_in(fresh.root), [_describe(pid) for pid in _pids_in(fresh.root)]
     _finish(fresh)
 
 
@@ -591,7 +618,7 @@ def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
     shared.slashmake("run", "/runpod-hpo-parallel")  # up to date if test_runpod_hpo_parallel ran
     (train,) = [shared.root / s["folder"] for s in shared.index("runpod-hpo-parallel")["steps"]
                 if s["label"] == "/train"]
-    sigmas, encoders = {}, set()
+    sigmas, encoders, moved = {}, set(), 0
     for v in sorted(p for p in train.iterdir() if (p / "metrics.json").exists()):
         m = shared.metrics(v)
         enc_file = torch.load(v / "encoder.pt", map_location="cpu", weights_only=True)
@@ -601,13 +628,21 @@ def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
         assert enc_file["config"]["sigma"] == m["sigma"]
         sigmas[v.name] = m["sigma"]
         encoders.add(enc_hash)
-        # The fine-tuned model moved away from the encoder it started from.
+        # The fine-tuned model's encoder, weight by weight, against the encoder it started from: frozen
+        # for the first freeze_steps, so equal when the best step came before the unfreeze, moved after.
         ckpt = torch.load(v / "model.pt", map_location="cpu", weights_only=True)
         assert ckpt["sigma"] == m["sigma"]
+        tuned = {k.removeprefix("encoder."): t for k, t in ckpt["state_dict"].items() if k.startswith("encoder.")}
+        assert tuned.keys() == enc_file["encoder"].keys()
+        same = all(torch.equal(tuned[k], enc_file["encoder"][k]) for k in tuned)
+        after_unfreeze = m["best_step"] > ckpt["train_config"]["freeze_steps"]
+        assert same is not after_unfreeze, (v.name, m["best_step"], same)
+        moved += after_unfreeze
     assert sorted(sigmas.values()) == [0.0] * 3 + [0.10] * 3 + [0.20] * 3
     for name, sigma in sigmas.items():
         assert float(re.match(r"sigma-([\d.]+)_seed-\d$", name).group(1)) == sigma, (name, sigma)  # type: ignore[union-attr]
     assert len(encoders) == 9  # each sigma and seed pre-trained its own encoder
+    assert moved, "no variant's chosen model came from after the unfreeze: raise train.steps in TINY"
 
     # /fine-tune (pretraining-complete) loads /pretrain's encoder file (aliases of the -bilstm/-simplelstm steps).
     shared.slashmake("run", "/preprocess → /pretrain --sigma 0.15 → /fine-tune")
@@ -638,6 +673,9 @@ def test_drift_detect(shared: MLProject, args: str, drift: bool) -> None:
 # 10. --report writes an HTML report with the plots and the gate decision
 # ------------------------------------------------------------------------------------------------
 def test_report_html_has_plots_and_gate_decision(shared: MLProject) -> None:
+    registry_before = (shared.versions(), shared.current())
+    outputs = sorted((shared.root / "results/steps").rglob("metrics.json"))
+    written_before = [p.stat().st_mtime_ns for p in outputs]
     shared.slashmake("run", "/ml-pipeline-full", "--report", "report.html")
     html = (shared.root / "report.html").read_text(errors="replace")
     assert "<html" in html[:5000].lower()
@@ -651,5 +689,7 @@ def test_report_html_has_plots_and_gate_decision(shared: MLProject) -> None:
     (decision,) = shared.decisions("ml-pipeline-full")
     assert decision["branch"] == "then"
     assert decision in [json.loads(b) for b in embedded.get("decision.json", [])], sorted(embedded)
-    # No rerun: the report run found everything up to date (same registry state).
-    assert shared.versions()[0] == "v0001"
+    # No rerun: the report run found everything up to date, so it deployed nothing (no v0002 either).
+    assert (shared.versions(), shared.current()) == registry_before
+    assert shared.after_pipeline["versions"] == ["v0001"]  # type: ignore[attr-defined]
+    assert [p.stat().st_mtime_ns for p in outputs] == written_before, "the report run reran steps"

@@ -159,6 +159,17 @@ def _wait_for_jobcomp(
         time.sleep(0.5)
 
 
+def _job_ids_in(cluster: SlurmCluster, workdir: Path) -> set[str]:
+    """Every SLURM job of ``workdir``: queued, running or finished (squeue keeps those MinJobAge=600 s,
+    the job-completion log for good). Other checkouts and pytest workers share the cluster, so the
+    tests count only their own folder's jobs, never the whole log."""
+    out = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%i %Z"], capture_output=True, text=True,
+                         timeout=20, check=True).stdout
+    queued = {job for job, _, wd in (line.partition(" ") for line in out.splitlines()) if Path(wd).resolve() == workdir}
+    logged = {r["JobId"] for r in cluster.jobcomp_records() if Path(r.get("WorkDir", "")).resolve() == workdir}
+    return queued | logged
+
+
 @pytest.fixture
 def sweep_dir(tmp_path: Path) -> Path:
     """A workflow folder with the sweep Snakefile and its two step programs."""
@@ -217,14 +228,13 @@ def test_sweep_runs_as_slurm_jobs_and_second_run_submits_nothing(
     ours = [r for r in slurm_cluster.jobcomp_records() if Path(r.get("WorkDir", "")) == sweep_dir]
     assert len(ours) == len(SIGMAS) + 1, f"expected {len(SIGMAS) + 1} SLURM jobs, log has {ours}"
 
-    # A second run reuses everything: nothing submitted, SLURM's log untouched.
-    log_before = slurm_cluster.jobcomp_log.read_bytes()
+    # A second run reuses everything: nothing submitted, no job of this folder in SLURM's records.
+    jobs_before = _job_ids_in(slurm_cluster, sweep_dir)
     second = run_snakemake(sweep_dir)
     assert second.returncode == 0, f"second run failed:\n{second.stdout[-4000:]}"
     assert "Nothing to be done" in second.stdout, second.stdout[-2000:]
     assert "has been submitted with SLURM jobid" not in second.stdout, second.stdout[-2000:]
-    time.sleep(1.0)
-    assert slurm_cluster.jobcomp_log.read_bytes() == log_before, "the second run ran SLURM jobs"
+    assert _job_ids_in(slurm_cluster, sweep_dir) == jobs_before, "the second run ran SLURM jobs"
 
 
 # -- a sweep compiled by slashmake ----------------------------------------------------------------
@@ -289,12 +299,11 @@ def test_slashmake_sweep_runs_one_slurm_job_per_variant(
     assert first.returncode == 0, f"first run failed (rc={first.returncode}):\n{first.stdout[-4000:]}"
     _check_slurm_run(slurm_cluster, root, first.stdout, values)
 
-    log_before = slurm_cluster.jobcomp_log.read_bytes()
+    jobs_before = _job_ids_in(slurm_cluster, root)
     stamps = F.output_stamps(root)
     second = run_bounded(root, cmd)
     assert second.returncode == 0, f"second run failed:\n{second.stdout[-4000:]}"
     assert "Nothing to be done" in second.stdout, second.stdout[-2000:]
     assert "has been submitted with SLURM jobid" not in second.stdout, second.stdout[-2000:]
-    time.sleep(1.0)
-    assert slurm_cluster.jobcomp_log.read_bytes() == log_before, "the second run ran SLURM jobs"
+    assert _job_ids_in(slurm_cluster, root) == jobs_before, "the second run ran SLURM jobs"
     assert F.output_stamps(root) == stamps
