@@ -194,6 +194,11 @@ def assert_version_complete(proj: MLProject, version: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # Fixtures
 # ------------------------------------------------------------------------------------------------
+#: The tests of the module-scoped ``shared`` project run on one pytest-xdist worker, in file order
+#: (``--dist loadgroup``): the project is built once, and later flows reuse earlier flows' steps.
+SHARED = pytest.mark.xdist_group("ml-shared-project")
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> MLProject:
     """One project where /ml-pipeline-full ran first (its registry snapshot kept on the object)."""
@@ -217,6 +222,7 @@ def fresh(tmp_path: Path) -> MLProject:
 # ------------------------------------------------------------------------------------------------
 # 1. /ml-pipeline-full: gate passes, model lands in the registry
 # ------------------------------------------------------------------------------------------------
+@SHARED
 def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> None:
     (decision,) = shared.decisions("ml-pipeline-full")
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate", 0))
@@ -239,6 +245,7 @@ def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> No
     assert record["version"] == "v0001" and record["new_version"] and record["dvc_pushed"]
 
 
+@SHARED
 def test_results_prints_the_ledger_table_with_the_run(shared: MLProject) -> None:
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate", 0))
     table = shared.slashmake("results").stdout
@@ -513,6 +520,7 @@ def _check_decisions(proj: MLProject, flow: str) -> list[str]:
     return branches
 
 
+@SHARED
 def test_runpod_hpo_parallel(shared: MLProject) -> None:
     shared.slashmake("run", "/runpod-hpo-parallel")
     flow = "runpod-hpo-parallel"
@@ -546,6 +554,7 @@ def test_runpod_hpo_parallel(shared: MLProject) -> None:
     assert ("/ml-deploy" in ran) == (branch == "then") and ("/analyze-failures" in ran) == (branch == "else")
 
 
+@SHARED
 def test_tuning_and_better_read_no_test_split(shared: MLProject) -> None:
     """/hyperparameter-tune (ml-pipeline-full's else branch) and /compare-live decide on validation."""
     for flow, label in (("ml-pipeline-full", "/hyperparameter-tune"), ("ml-pipeline-full", "/retrain"),
@@ -557,6 +566,7 @@ def test_tuning_and_better_read_no_test_split(shared: MLProject) -> None:
         assert reads and "test.parquet" not in reads and "test_features" not in reads, (label, reads)
 
 
+@SHARED
 def test_deploy_production(shared: MLProject) -> None:
     shared.slashmake("run", "/deploy-production", timeout=500)
     flow = "deploy-production"
@@ -573,6 +583,7 @@ def test_deploy_production(shared: MLProject) -> None:
     assert (staging / "CURRENT").exists()
 
 
+@SHARED
 def test_lstm_pretraining_full(shared: MLProject) -> None:
     shared.slashmake("run", "/lstm-pretraining-full")
     flow = "lstm-pretraining-full"
@@ -585,6 +596,7 @@ def test_lstm_pretraining_full(shared: MLProject) -> None:
     assert ft["fine_tuned"] is True
 
 
+@SHARED
 def test_continuous_training(shared: MLProject) -> None:
     shared.slashmake("run", "/continuous-training")
     flow = "continuous-training"
@@ -612,6 +624,7 @@ def test_continuous_training(shared: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 # 8. fine-tuning starts from the pre-trained encoder; each sigma pre-trains with that sigma
 # ------------------------------------------------------------------------------------------------
+@SHARED
 def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
     import torch
 
@@ -659,6 +672,7 @@ def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "drift"), [("--shift 0.6", True), ("--current_seed 123", False)],
                          ids=["shifted", "same-distribution"])
+@SHARED
 def test_drift_detect(shared: MLProject, args: str, drift: bool) -> None:
     shared.slashmake("run", f"/drift-detect {args} → /if:drift_detected → /notify-team → /else → /continue-monitoring")
     flow = shared.flow_name("")
@@ -672,6 +686,7 @@ def test_drift_detect(shared: MLProject, args: str, drift: bool) -> None:
 # ------------------------------------------------------------------------------------------------
 # 10. --report writes an HTML report with the plots and the gate decision
 # ------------------------------------------------------------------------------------------------
+@SHARED
 def test_report_html_has_plots_and_gate_decision(shared: MLProject) -> None:
     registry_before = (shared.versions(), shared.current())
     outputs = sorted((shared.root / "results/steps").rglob("metrics.json"))

@@ -20,7 +20,8 @@ import sweep_flow as F
 from runpod_project import GROUPING, PROFILE, VARIANTS, snakemake, write_project
 from services import SshPod
 
-pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600)]
+# One pytest-xdist worker runs this module, so its tests share one private sshd (a session fixture).
+pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("sshd")]
 
 
 def _run(pod: SshPod, project: Path, remote: Path, *extra: str, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -30,7 +30,8 @@ import pytest
 import sweep_flow as F
 from services import SLURM_PROFILE, SlurmCluster
 
-pytestmark = [pytest.mark.service, pytest.mark.slow]
+# One pytest-xdist worker runs this module: its jobs do not queue behind each other on the one node.
+pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 SIGMAS = ("0.10", "0.12", "0.15", "0.20")
 #: Hard limit for one snakemake run on the cluster, in seconds.
