@@ -258,6 +258,7 @@ def test_results_prints_the_ledger_table_with_the_run(shared: MLProject) -> None
 # 2. shuffled labels: the gate fails, the else branch runs, the registry is untouched
 # ------------------------------------------------------------------------------------------------
 def test_shuffled_labels_fail_the_gate_and_take_the_else_branch(fresh: MLProject) -> None:
+    """Over 60 s: the whole /ml-pipeline-full with real training, plus its else branch (tuning, retraining)."""
     fresh.set_params({**TINY, "init.shuffle_labels": True})
     fresh.slashmake("run", "/ml-pipeline-full")
     init = fresh.metrics(fresh.step_of("ml-pipeline-full", "/init"))
@@ -282,6 +283,7 @@ def test_shuffled_labels_fail_the_gate_and_take_the_else_branch(fresh: MLProject
 # 3. seeds: another seed, other metrics; the same seed (rerun from scratch), identical ones
 # ------------------------------------------------------------------------------------------------
 def test_training_is_reproducible_per_seed(fresh: MLProject) -> None:
+    """Over 60 s: three real trainings and evaluations through slashmake and Snakemake, one forced from scratch."""
     def train(seed: int, *extra: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         fresh.slashmake("run", f"/ml-train --seed {seed} → /ml-evaluate", *extra)
         flow = fresh.flow_name("")
@@ -304,6 +306,7 @@ def test_training_is_reproducible_per_seed(fresh: MLProject) -> None:
 # 4. corrupt user data stops the flow at /data-validate
 # ------------------------------------------------------------------------------------------------
 def test_corrupt_user_csv_stops_the_flow_at_data_validate(fresh: MLProject, tmp_path: Path) -> None:
+    """Up to ~60 s: a fresh project runs /init and /data-validate on a user CSV (real Snakemake, real pandera)."""
     from slashmake_ml.data import generate, to_frame
 
     ohlc, y = generate(60, seed=3)
@@ -419,6 +422,7 @@ def _finish(proj: MLProject) -> None:
 
 
 def test_sigkill_of_training_mid_epoch_then_rerun_completes_cleanly(fresh: MLProject) -> None:
+    """Over 60 s: real training is killed mid-run, then the chain is run again to the registry."""
     fresh.set_params(KILL_PARAMS)
     proc = fresh.popen("run", KILL_CHAIN)
     try:
@@ -439,6 +443,7 @@ def test_sigkill_of_training_mid_epoch_then_rerun_completes_cleanly(fresh: MLPro
 
 
 def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
+    """Over 60 s: real training is killed with its whole run, then the chain is run again to the registry."""
     fresh.set_params(KILL_PARAMS)
     proc = fresh.popen("run", KILL_CHAIN)
     try:
@@ -463,6 +468,7 @@ def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 def test_rollback_restores_previous_version_and_dvc_pull_restores_the_model(fresh: MLProject,
                                                                             tmp_path: Path) -> None:
+    """Over 60 s: two trainings deployed to a DVC-versioned registry, a rollback, and a real `dvc pull`."""
     cards = {}
     for seed, version in ((1, "v0001"), (2, "v0002")):
         fresh.slashmake("run", f"/ml-train --seed {seed} → /ml-evaluate → /ml-deploy")
@@ -522,6 +528,7 @@ def _check_decisions(proj: MLProject, flow: str) -> list[str]:
 
 @SHARED
 def test_runpod_hpo_parallel(shared: MLProject) -> None:
+    """Over 60 s: nine real pre-train-and-fine-tune variants (3 sigmas x 3 seeds), aggregated and gated."""
     shared.slashmake("run", "/runpod-hpo-parallel")
     flow = "runpod-hpo-parallel"
     (train,) = [shared.root / s["folder"] for s in shared.index(flow)["steps"] if s["label"] == "/train"]
@@ -568,6 +575,7 @@ def test_tuning_and_better_read_no_test_split(shared: MLProject) -> None:
 
 @SHARED
 def test_deploy_production(shared: MLProject) -> None:
+    """Over 60 s: the /deploy-production macro's six steps, each a real program on the shared project."""
     shared.slashmake("run", "/deploy-production", timeout=500)
     flow = "deploy-production"
     (branch,) = _check_decisions(shared, flow)
@@ -585,6 +593,7 @@ def test_deploy_production(shared: MLProject) -> None:
 
 @SHARED
 def test_lstm_pretraining_full(shared: MLProject) -> None:
+    """Over 60 s: real pre-training and fine-tuning, evaluated, gated, deployed and benchmarked."""
     shared.slashmake("run", "/lstm-pretraining-full")
     flow = "lstm-pretraining-full"
     ran = shared.ran(flow)
@@ -598,6 +607,7 @@ def test_lstm_pretraining_full(shared: MLProject) -> None:
 
 @SHARED
 def test_continuous_training(shared: MLProject) -> None:
+    """Over 60 s: drift detection, a data refresh, real retraining and a comparison with the live model."""
     shared.slashmake("run", "/continuous-training")
     flow = "continuous-training"
     branches = _check_decisions(shared, flow)
@@ -626,6 +636,8 @@ def test_continuous_training(shared: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 @SHARED
 def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
+    """Over 60 s: reads the nine variants of /runpod-hpo-parallel (built by test_runpod_hpo_parallel when it ran
+    first on this worker) and fine-tunes once more for 300 steps, past the frozen phase."""
     import torch
 
     shared.slashmake("run", "/runpod-hpo-parallel")  # up to date if test_runpod_hpo_parallel ran

@@ -186,6 +186,8 @@ def sweep_dir(tmp_path: Path) -> Path:
 def test_sweep_runs_as_slurm_jobs_and_second_run_submits_nothing(
     slurm_cluster: SlurmCluster, sweep_dir: Path
 ) -> None:
+    """Over 60 s: five real SLURM jobs (four variants and the aggregate) each start a Python, and slurmctld
+    writes each job's completion record; then a second Snakemake run that must submit nothing."""
     first = run_snakemake(sweep_dir)
     assert first.returncode == 0, f"first run failed (rc={first.returncode}):\n{first.stdout[-4000:]}"
     run_ids = set(re.findall(r"SLURM run ID: (\S+)", first.stdout))
@@ -287,6 +289,8 @@ def _check_slurm_run(cluster: SlurmCluster, root: Path, out: str, values: list[s
 def test_slashmake_sweep_runs_one_slurm_job_per_variant(
     slurm_cluster: SlurmCluster, toy, how: str  # type: ignore[no-untyped-def]
 ) -> None:
+    """Over 60 s: five real SLURM jobs per run (four variants and the aggregate), run twice per parameter;
+    what is checked is SLURM's own record of each job, so nothing here can be faked to save time."""
     values = F.sigmas(4)
     root = toy.root.resolve()
     F.write_droid(root, "sweeper", DROID_RESOURCES)
