@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[ml,slurm,dev]'
+	$(VENV)/bin/pip install -q -e '.[ml,slurm,runpod,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)

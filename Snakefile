@@ -21,3 +21,9 @@ for _flow in compiled_flows(workflow.basedir, config):
 if config.get("slashmake_chain"):
 
     include: config["slashmake_chain"]
+
+
+# A report's front page (`slashmake run --report`): the run's answer, written before the report.
+if config.get("slashmake_front"):
+
+    report: config["slashmake_front"]

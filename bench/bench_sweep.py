@@ -38,7 +38,7 @@ def main() -> None:
         subprocess.run(
             [
                 py,
-                "scripts/init.py",
+                "-m", "slashmake_ml.scripts.init",
                 f"--data={d}/d.parquet",
                 f"--test={d}/t.parquet",
                 f"--unlabelled={d}/u.parquet",
@@ -57,7 +57,7 @@ def main() -> None:
         def job(tag: str, sigma: str) -> None:
             cmd = [
                 py,
-                "scripts/pretrain.py",
+                "-m", "slashmake_ml.scripts.pretrain",
                 f"--data={d}/u.parquet",
                 f"--encoder={d}/{tag}-{sigma}.pt",
                 f"--metrics={d}/{tag}-{sigma}.json",

@@ -1,5 +1,5 @@
 # ruff: noqa: S603  (benchmarks run this repo's own scripts with fixed argv)
-"""Benchmark: scripts/train.py vs a plain PyTorch loop (same model, data, optimiser steps, 1 thread).
+"""Benchmark: slashmake_ml.scripts.train vs a plain PyTorch loop (same model, data, optimiser steps, 1 thread).
 
 Both run as fresh processes (imports included), alternating A/B to cancel drift in machine
 load; prints the median wall times and the ratio baseline/slashmake (goal >= 0.95).
@@ -60,7 +60,7 @@ def main() -> None:
         subprocess.run(
             [
                 py,
-                "scripts/init.py",
+                "-m", "slashmake_ml.scripts.init",
                 f"--data={d}/data.parquet",
                 f"--test={d}/t.parquet",
                 f"--unlabelled={d}/u.parquet",
@@ -76,7 +76,7 @@ def main() -> None:
             capture_output=True,
         )
         subprocess.run(
-            [py, "scripts/features.py", f"--data={d}/data.parquet", f"--out={d}/f.npz"],
+            [py, "-m", "slashmake_ml.scripts.features", f"--data={d}/data.parquet", f"--out={d}/f.npz"],
             cwd=REPO,
             check=True,
             capture_output=True,
@@ -84,7 +84,7 @@ def main() -> None:
         (Path(d) / "plain.py").write_text(PLAIN)
         ours = [
             py,
-            "scripts/train.py",
+            "-m", "slashmake_ml.scripts.train",
             f"--features={d}/f.npz",
             f"--model={d}/m.pt",
             f"--metrics={d}/m.json",
@@ -109,7 +109,7 @@ def main() -> None:
             f"[{what}] plain PyTorch loop (baseline): median {mp:.2f} s  runs {[round(t[i], 2) for t in t_plain]}"
         )
         print(
-            f"[{what}] scripts/train.py             : median {mo:.2f} s  runs {[round(t[i], 2) for t in t_ours]}"
+            f"[{what}] slashmake_ml.scripts.train             : median {mo:.2f} s  runs {[round(t[i], 2) for t in t_ours]}"
         )
         print(
             f"[{what}] ratio baseline/train.py = {mp / mo:.3f}  (goal >= 0.95; {a.steps} steps, {a.n_labelled} windows, 1 thread)"

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_flow.py", "bench_noop.py", "bench_train.py", "bench_sweep.py", "bench_pipeline.py",
+BENCHES = ["bench_flow.py", "bench_noop.py", "bench_train.py", "bench_sweep.py", "bench_pipeline.py", "bench_cache.py",
+           "bench_compare.py",
            "bench_executors_runpod.py", "bench_executors_slurm.py"]
 
 

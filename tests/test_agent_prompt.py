@@ -92,10 +92,11 @@ def test_at_files_are_inlined_under_a_header(tmp_path: Path) -> None:
     assert "@alice" in text and "File: alice" not in text  # a mention is prose, not a file
 
 
-def test_a_missing_at_file_names_the_command_line(tmp_path: Path) -> None:
+def test_a_missing_at_file_stays_text_and_names_the_command_line(tmp_path: Path) -> None:
     r = render(tmp_path, "One.\nTwo: see @docs/missing.md\n", [], meta="description: d\n")
-    assert r.returncode == 2
-    assert "workflow/commands/c.md:5: @docs/missing.md: no such file" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "workflow/commands/c.md:5: @docs/missing.md: no such file; left as text" in r.stderr
+    assert "see @docs/missing.md" in prompt(tmp_path) and "File: docs/missing.md" not in prompt(tmp_path)
 
 
 def test_at_signs_in_code_are_not_files(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def test_init_lays_out_a_project_that_runs(tmp_path: Path) -> None:
     r = cli("init", str(proj), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for rel in ("Snakefile", "rules/common.smk", "config/config.yaml", "config/schema.yaml",
-                "config/profiles/default/config.yaml", "workflow/commands", "droids", "scripts"):
+                "config/profiles/default/config.yaml", "workflow/commands", "droids", "rules/compiled"):
         assert (proj / rel).exists(), rel
     assert (proj / "profiles").is_symlink()
     assert (proj / "Snakefile").read_text() == (REPO / "Snakefile").read_text()

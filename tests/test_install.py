@@ -43,11 +43,11 @@ def _agent_env(toy: ToyProject, tmp: Path) -> dict[str, str]:
 
 
 def _skill_command(skill: Path, arguments: str) -> str:
-    """The one `!`…`` line of a skill, with $ARGUMENTS substituted as Claude Code does."""
+    """The one ```! block of a skill, with $ARGUMENTS substituted as Claude Code does (as typed)."""
     text = skill.read_text()
     front = yaml.safe_load(text.split("---")[1])
-    [line] = re.findall(r"^!`(.*)`$", text, re.M)
-    command = line.replace("$ARGUMENTS", arguments)
+    [block] = re.findall(r"^```!\n(.*?)^```$", text, re.M | re.S)
+    command = block.replace("$ARGUMENTS", arguments)
     prefix = re.fullmatch(r"Bash\((.*):\*\)", front["allowed-tools"])
     assert prefix and command.startswith(prefix.group(1) + " "), (front["allowed-tools"], command)
     assert front["disable-model-invocation"] is True and front["name"] == skill.parent.name
@@ -156,7 +156,7 @@ def test_name_clashes_are_named_in_warnings(toy: ToyProject) -> None:
     r = toy.slashmake("agents", "install")
     assert ".factory/commands/ship.md is also /ship in Droid" in r.stderr
     assert "/x:y and /x-y are both /x-y in the agents: only /x-y gets an entry point" in r.stderr
-    assert "run -- \"/x-y" in (toy.root / ".factory/commands/x-y").read_text()
+    assert "run -- /x-y\"${1:+ $*}\"" in (toy.root / ".factory/commands/x-y").read_text()
     assert (toy.root / ".factory/commands/ship").exists() and defn.exists()
 
 

@@ -40,7 +40,7 @@ def _run(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def test_list_and_explain_the_ml_pipeline(tmp_path: Path) -> None:
     """The project's real definitions, copied: tools listed, flows listed, /ml-pipeline-full explained."""
     root = tmp_path / "ml"
-    for rel in ("workflow", "droids", "config", "scripts"):
+    for rel in ("workflow", "droids", "config"):
         shutil.copytree(REPO / rel, root / rel, symlinks=True)
     (root / "rules").mkdir()
     shutil.copy(REPO / "Snakefile", root / "Snakefile")

@@ -41,7 +41,7 @@ def _ml_commands() -> list[Path]:
     out = []
     for p in sorted(COMMANDS.rglob("*.md")):
         shell = _frontmatter(p).get("shell") or ""
-        if re.search(r"scripts/(train|hpo|train_sweep|pretrain|init)\.py", shell):
+        if re.search(r"slashmake_ml\.scripts\.(train|hpo|train_sweep|pretrain|init)\b", shell):
             out.append(p)
     return out
 
@@ -49,7 +49,7 @@ def _ml_commands() -> list[Path]:
 @pytest.mark.parametrize("path", _ml_commands(), ids=lambda p: p.stem)
 def test_command_params_equal_the_config_defaults(path: Path) -> None:
     fm = _frontmatter(path)
-    script = re.search(r"scripts/(\w+\.py)", fm["shell"]).group(1)  # type: ignore[union-attr]
+    script = re.search(r"slashmake_ml\.scripts\.(\w+)", fm["shell"]).group(1) + ".py"  # type: ignore[union-attr]
     params = fm.get("params") or {}
     checked = 0
     for cls, flag_prefix, param_prefix in SOURCES[script]:
@@ -79,8 +79,8 @@ def test_every_flag_a_command_passes_is_one_its_script_takes(path: Path) -> None
     import sys
 
     shell = _frontmatter(path)["shell"]
-    script = re.search(r"(scripts/\w+\.py)", shell).group(1)  # type: ignore[union-attr]
-    helptext = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True,
+    script = re.search(r"(slashmake_ml\.scripts\.\w+)", shell).group(1)  # type: ignore[union-attr]
+    helptext = subprocess.run([sys.executable, "-m", script, "--help"], cwd=REPO, capture_output=True, text=True,
                               timeout=60).stdout
     for flag in re.findall(r"(--[\w-]+)", shell):
         assert re.search(rf"{re.escape(flag)}\b", helptext), f"{path.name}: {script} has no {flag}"

@@ -63,7 +63,7 @@ def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
         f"--unlabelled={tmp_path}/u.parquet",
     ]
     r = run(
-        "scripts/init.py",
+        "-m", "slashmake_ml.scripts.init",
         *out,
         "--n-labelled",
         "40",
@@ -87,7 +87,7 @@ def test_init_script_synthetic_and_user_csv(tmp_path: Path) -> None:
         f"--test={tmp_path}/ut.parquet",
         f"--unlabelled={tmp_path}/uu.parquet",
     ]
-    r = run("scripts/init.py", *user, "--source", str(tmp_path / "user.csv"))
+    r = run("-m", "slashmake_ml.scripts.init", *user, "--source", str(tmp_path / "user.csv"))
     assert r.returncode == 0, r.stderr
     n = [read_table(tmp_path / f)["window_id"].nunique() for f in ("ud.parquet", "ut.parquet", "uu.parquet")]
     assert n == [40, 10, 10]
@@ -97,7 +97,7 @@ def test_shuffle_labels_keeps_balance_changes_assignment(tmp_path: Path) -> None
     base = ["--n-labelled", "200", "--n-test", "10", "--n-unlabelled", "5"]
     for tag, flag in (("a", "false"), ("b", "True")):
         r = run(
-            "scripts/init.py",
+            "-m", "slashmake_ml.scripts.init",
             f"--data={tmp_path}/{tag}.parquet",
             f"--test={tmp_path}/{tag}t.parquet",
             f"--unlabelled={tmp_path}/{tag}u.parquet",
@@ -131,7 +131,7 @@ def test_time_ordered_split_purges_windows_that_overlap_the_test_period(tmp_path
     df = _sliding(120, 20, labelled_upto=90)  # the latest 30 are unlabelled
     df.sample(frac=1.0, random_state=1).to_csv(tmp_path / "series.csv", index=False)  # file order must not matter
     out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
-    r = run("scripts/init.py", *out, "--source", str(tmp_path / "series.csv"), "--embargo-bars", "10")
+    r = run("-m", "slashmake_ml.scripts.init", *out, "--source", str(tmp_path / "series.csv"), "--embargo-bars", "10")
     assert r.returncode == 0, r.stderr
     train, test, unl = (_spans(tmp_path / f) for f in ("d.parquet", "t.parquet", "u.parquet"))
     assert len(test) == 18 and test.index.min() == 72  # the latest 20% of the 90 labelled windows
@@ -146,7 +146,7 @@ def test_pre_training_never_sees_a_test_window_when_a_file_has_no_unlabelled_win
     df = _sliding(80, 120, labelled_upto=80)  # all labelled, no overlap (stride > window)
     df.to_parquet(tmp_path / "all.parquet")
     out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
-    assert run("scripts/init.py", *out, "--source", str(tmp_path / "all.parquet")).returncode == 0
+    assert run("-m", "slashmake_ml.scripts.init", *out, "--source", str(tmp_path / "all.parquet")).returncode == 0
     pre = set(read_table(tmp_path / "u.parquet")["window_id"])
     test = set(read_table(tmp_path / "t.parquet")["window_id"])
     assert pre and test and not pre & test
@@ -157,7 +157,7 @@ def test_pre_training_never_sees_a_test_window_when_a_file_has_no_unlabelled_win
 def test_a_split_too_small_is_a_clear_error(tmp_path: Path) -> None:
     _sliding(30, 120, labelled_upto=30).to_csv(tmp_path / "few.csv", index=False)
     out = [f"--data={tmp_path}/d.parquet", f"--test={tmp_path}/t.parquet", f"--unlabelled={tmp_path}/u.parquet"]
-    r = run("scripts/init.py", *out, "--source", str(tmp_path / "few.csv"))
+    r = run("-m", "slashmake_ml.scripts.init", *out, "--source", str(tmp_path / "few.csv"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "30 labelled windows are too few for a 20% test split" in r.stderr
     assert not (tmp_path / "d.parquet").exists()

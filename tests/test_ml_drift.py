@@ -40,7 +40,7 @@ def test_drift_script_on_files_and_synthetic_batch(tmp_path: Path) -> None:
         r = subprocess.run(
             [
                 sys.executable,
-                "scripts/drift.py",
+                "-m", "slashmake_ml.scripts.drift",
                 f"--reference={tmp_path}/ref.parquet",
                 f"--metrics={tmp_path}/m.json",
                 *extra,

@@ -37,7 +37,7 @@ def test_notify_logs_and_posts_to_env_webhook(tmp_path: Path) -> None:
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/notify.py",
+            "-m", "slashmake_ml.scripts.notify",
             "--message",
             "deployed v0003",
             f"--log={log}",
@@ -59,7 +59,7 @@ def test_notify_logs_and_posts_to_env_webhook(tmp_path: Path) -> None:
 def test_notify_without_webhook_only_logs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SLASHMAKE_WEBHOOK_URL"}
     r = subprocess.run(
-        [sys.executable, "scripts/notify.py", f"--log={tmp_path}/n.jsonl", f"--metrics={tmp_path}/m.json"],
+        [sys.executable, "-m", "slashmake_ml.scripts.notify", f"--log={tmp_path}/n.jsonl", f"--metrics={tmp_path}/m.json"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -76,7 +76,7 @@ def test_perf_test_reports_latency_and_tests_pass(tmp_path: Path) -> None:
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/perf_test.py",
+            "-m", "slashmake_ml.scripts.perf_test",
             f"--model={tmp_path}/m.pt",
             "--n-runs",
             "30",
@@ -93,7 +93,7 @@ def test_perf_test_reports_latency_and_tests_pass(tmp_path: Path) -> None:
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/perf_test.py",
+            "-m", "slashmake_ml.scripts.perf_test",
             f"--model={tmp_path}/m.pt",
             "--n-runs",
             "30",
@@ -116,7 +116,7 @@ def test_code_review_and_security_scan_write_json(tmp_path: Path) -> None:
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/code_review.py",
+            "-m", "slashmake_ml.scripts.code_review",
             "--paths",
             str(tmp_path),
             f"--report={tmp_path}/r.json",
@@ -133,7 +133,7 @@ def test_code_review_and_security_scan_write_json(tmp_path: Path) -> None:
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/security_scan.py",
+            "-m", "slashmake_ml.scripts.security_scan",
             "--paths",
             str(tmp_path / "bad.py"),
             f"--report={tmp_path}/b.json",

@@ -31,7 +31,7 @@ def deploy(tmp: Path, ckpt: Path, remote: str = "") -> dict[str, object]:
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/deploy.py",
+            "-m", "slashmake_ml.scripts.deploy",
             f"--model={ckpt}",
             f"--registry={tmp}/registry",
             f"--dvc-remote={remote}",
@@ -104,7 +104,7 @@ def test_rollback_restores_previous_version_by_hash_and_dvc_pull_restores_a_fres
     # Lose v0001's files locally: rollback must restore them from DVC and check the hash.
     shutil.rmtree(root / NAME / "v0001")
     r = subprocess.run(
-        [sys.executable, "scripts/rollback.py", f"--registry={root}", f"--metrics={tmp_path}/rb.json"],
+        [sys.executable, "-m", "slashmake_ml.scripts.rollback", f"--registry={root}", f"--metrics={tmp_path}/rb.json"],
         cwd=REPO,
         capture_output=True,
         text=True,

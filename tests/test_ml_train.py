@@ -38,7 +38,7 @@ def load(p: Path) -> dict[str, object]:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("mldata")
     run(
-        "scripts/init.py",
+        "-m", "slashmake_ml.scripts.init",
         f"--data={d}/data.parquet",
         f"--test={d}/test.parquet",
         f"--unlabelled={d}/unl.parquet",
@@ -49,7 +49,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--n-unlabelled",
         "96",
     )
-    run("scripts/features.py", f"--data={d}/data.parquet", f"--out={d}/features.npz")
+    run("-m", "slashmake_ml.scripts.features", f"--data={d}/data.parquet", f"--out={d}/features.npz")
     return d
 
 
@@ -73,7 +73,7 @@ def test_same_seed_same_metrics_other_seed_different(data: Path, tmp_path: Path)
     ms = []
     for tag, seed in (("a", "1"), ("b", "1"), ("c", "2")):
         run(
-            "scripts/train.py",
+            "-m", "slashmake_ml.scripts.train",
             f"--features={data}/features.npz",
             f"--model={tmp_path}/{tag}.pt",
             f"--metrics={tmp_path}/{tag}.json",
@@ -92,7 +92,7 @@ def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path
     encs = {}
     for sigma in ("0.10", "0.20"):
         run(
-            "scripts/pretrain.py",
+            "-m", "slashmake_ml.scripts.pretrain",
             f"--data={data}/unl.parquet",
             f"--encoder={tmp_path}/enc{sigma}.pt",
             f"--metrics={tmp_path}/pre{sigma}.json",
@@ -110,7 +110,7 @@ def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path
         assert (tmp_path / f"c{sigma}.png").stat().st_size > 0
     assert encs["0.10"] != encs["0.20"]  # sigma changes what is learned
     run(
-        "scripts/train.py",
+        "-m", "slashmake_ml.scripts.train",
         f"--features={data}/features.npz",
         f"--init-encoder={tmp_path}/enc0.10.pt",
         f"--model={tmp_path}/ft.pt",
@@ -131,7 +131,7 @@ def test_pretrain_records_sigma_and_fine_tune_starts_from_the_encoder(data: Path
     }
     assert state_dict_sha256(enc_final) != encs["0.10"]
     # While frozen (Moola's first phase) the encoder does not move, though the head does.
-    run("scripts/train.py", f"--features={data}/features.npz", f"--init-encoder={tmp_path}/enc0.10.pt",
+    run("-m", "slashmake_ml.scripts.train", f"--features={data}/features.npz", f"--init-encoder={tmp_path}/enc0.10.pt",
         f"--model={tmp_path}/frozen.pt", *TINY, "--freeze-steps", "1000")
     ck = torch.load(tmp_path / "frozen.pt", weights_only=True)["state_dict"]
     frozen = {k.removeprefix("encoder."): v for k, v in ck.items() if k.startswith("encoder.")}
@@ -143,7 +143,7 @@ def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path
     metrics = tmp_path / "m.json"
     args = [
         sys.executable,
-        "scripts/train.py",
+        "-m", "slashmake_ml.scripts.train",
         f"--features={data}/features.npz",
         f"--model={model}",
         f"--metrics={metrics}",
@@ -225,11 +225,11 @@ def test_sigkill_during_the_checkpoint_write_leaves_no_partial_model(data: Path,
 
 
 def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path) -> None:
-    run("scripts/train.py", f"--features={data}/features.npz", f"--model={tmp_path}/m.pt", *TINY)
+    run("-m", "slashmake_ml.scripts.train", f"--features={data}/features.npz", f"--model={tmp_path}/m.pt", *TINY)
     ledger = tmp_path / "ledger.jsonl"
     for _ in range(2):
         run(
-            "scripts/evaluate.py",
+            "-m", "slashmake_ml.scripts.evaluate",
             f"--model={tmp_path}/m.pt",
             f"--test={data}/test.parquet",
             f"--metrics={tmp_path}/e.json",
@@ -270,7 +270,7 @@ def test_sweep_runs_aggregate_as_mean_and_sd_and_select_on_validation(data: Path
     for sigma in ("0.0", "0.2"):
         for seed in ("1", "2", "3"):
             v = tmp_path / f"sigma-{sigma}_seed-{seed}"
-            run("scripts/train_sweep.py", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz",
+            run("-m", "slashmake_ml.scripts.train_sweep", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz",
                 f"--encoder={v}/encoder.pt", f"--model={v}/model.pt", f"--metrics={v}/metrics.json",
                 "--pretrain-sigma", sigma, "--pretrain-steps", "10", "--seed", seed, *TINY)
             m = load(v / "metrics.json")
@@ -278,7 +278,7 @@ def test_sweep_runs_aggregate_as_mean_and_sd_and_select_on_validation(data: Path
             assert not any(k.startswith("test_") for k in m)  # a selection sweep reports validation only
             files.append(str(v / "metrics.json"))
             models.append(str(v / "model.pt"))
-    run("scripts/aggregate.py", "--metrics", *files, f"--out={tmp_path}/agg.json",
+    run("-m", "slashmake_ml.scripts.aggregate", "--metrics", *files, f"--out={tmp_path}/agg.json",
         f"--summary={tmp_path}/summary.json", f"--plot={tmp_path}/sigma.png")
     agg, summary = load(tmp_path / "agg.json"), load(tmp_path / "summary.json")
     groups = {g["sigma"]: g for g in summary["groups"]}  # type: ignore[attr-defined]
@@ -291,7 +291,7 @@ def test_sweep_runs_aggregate_as_mean_and_sd_and_select_on_validation(data: Path
     best = max(groups.values(), key=lambda g: (g["mean"], -g["sd"]))
     assert agg["best_sigma"] == best["sigma"] and agg["best_mean"] == pytest.approx(best["mean"])
     assert (tmp_path / "sigma.png").read_bytes()[:4] == b"\x89PNG"
-    run("scripts/select_best.py", f"--summary={tmp_path}/summary.json", "--models", *reversed(models),
+    run("-m", "slashmake_ml.scripts.select_best", f"--summary={tmp_path}/summary.json", "--models", *reversed(models),
         f"--model={tmp_path}/best.pt", f"--metrics={tmp_path}/sel.json")
     src = Path(str(load(tmp_path / "sel.json")["source_model"])).parent
     assert src.name.startswith(f"sigma-{best['sigma']:.1f}_")
@@ -304,11 +304,11 @@ def test_scratch_and_pretrained_runs_give_a_paired_difference(data: Path, tmp_pa
     for start in ("scratch", "pretrained"):
         for seed in ("1", "2"):
             v = tmp_path / f"{start}-{seed}"
-            run("scripts/train_sweep.py", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz",
+            run("-m", "slashmake_ml.scripts.train_sweep", f"--unlabelled={data}/unl.parquet", f"--features={data}/features.npz",
                 f"--test={data}/test.parquet", f"--encoder={v}/encoder.pt", f"--model={v}/model.pt",
                 f"--metrics={v}/metrics.json", "--start", start, "--pretrain-steps", "10", "--seed", seed, *TINY)
             files.append(v / "metrics.json")
-    run("scripts/aggregate.py", "--metrics", *map(str, files), "--metric", "test_accuracy",
+    run("-m", "slashmake_ml.scripts.aggregate", "--metrics", *map(str, files), "--metric", "test_accuracy",
         f"--out={tmp_path}/cmp.json")
     m = load(tmp_path / "cmp.json")
     acc = {f.parent.name: load(f)["test_accuracy"] for f in files}

@@ -66,7 +66,7 @@ def test_script_prints_bad_rows_and_exits_1(tmp_path: Path, frame: pd.DataFrame,
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/validate.py",
+            "-m", "slashmake_ml.scripts.validate",
             "--data",
             str(path),
             "--metrics",
@@ -91,7 +91,7 @@ def test_script_passes_clean_data_and_publishes_quality(tmp_path: Path, frame: p
     r = subprocess.run(
         [
             sys.executable,
-            "scripts/validate.py",
+            "-m", "slashmake_ml.scripts.validate",
             "--data",
             str(tmp_path / "ok.parquet"),
             "--metrics",
@@ -108,8 +108,8 @@ def test_script_passes_clean_data_and_publishes_quality(tmp_path: Path, frame: p
 
 
 def test_validate_script_does_not_import_torch() -> None:
-    # sys.path[0] = scripts/, as `python scripts/validate.py` sets it (the scripts share scripts/_ml.py)
-    code = "import runpy, sys; sys.argv=['validate.py','--help']; sys.path.insert(0, 'scripts')\ntry:\n    runpy.run_path('scripts/validate.py', run_name='__main__')\nexcept SystemExit: pass\nimport slashmake_ml.validate, slashmake_ml.drift, slashmake_ml.ops\nprint('torch' in sys.modules)"
+    # as `python -m slashmake_ml.scripts.validate` runs it
+    code = "import runpy, sys; sys.argv=['validate.py','--help']\ntry:\n    runpy.run_module('slashmake_ml.scripts.validate', run_name='__main__')\nexcept SystemExit: pass\nimport slashmake_ml.validate, slashmake_ml.drift, slashmake_ml.ops\nprint('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.stdout.strip().endswith("False"), r.stdout + r.stderr
 

@@ -344,7 +344,6 @@ ERRORS = [
     ("parallel[/a | ]", 1, 15, "expected a stage (a /command), found ']'", "              ^"),
     # names and arguments
     ("/ a", 1, 3, "expected a command name right after '/', found 'a'", "  ^"),
-    ("/1abc", 1, 2, "'1abc' is not a valid command name", " ^^^^"),
     ("/a:b --x 1 c", 1, 12, "unexpected 'c': arguments go before --options", "           ^"),
     ("/a b:c", 1, 5, "unexpected ':': write the arguments as /cmd:a:b or as /cmd a b, not both", "    ^"),
     ("/a:=x", 1, 4, "expected a value, found '='", "   ^"),

@@ -61,7 +61,6 @@ class MLProject:
         os.symlink("config/profiles", root / "profiles")
         shutil.copytree(REPO / "workflow/commands", root / "workflow/commands")
         shutil.copytree(REPO / "droids", root / "droids")
-        shutil.copytree(REPO / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
         self.set_params({**TINY, **(params or {})})
 
     def set_params(self, params: dict[str, Any]) -> None:
@@ -383,7 +382,7 @@ def _describe(pid: int) -> str:
 
 def _wait_for_epoch(proj: MLProject, proc: subprocess.Popen[str], timeout: float = 180) -> int:
     """Wait until the train step's log shows a second evaluation (so training is under way); its pid."""
-    script = str(Path("scripts/train.py"))
+    script = "slashmake_ml.scripts.train"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, (proj.root / "popen.log").read_text()[-3000:]

@@ -3,23 +3,23 @@
 # flow: continuous-training
 # chain: /continuous-training
 # sources: workflow/commands/compare-live.md workflow/commands/continue-monitoring.md workflow/commands/continuous-training.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: 261846be80ee3328
+# sources-hash: e7b86bb322d76d82
 
 
 # /init (workflow/commands/init.md) at workflow/commands/continuous-training.md:4:10; pulled in: /monitor-performance needs it
 rule init:
     output:
-        data="results/steps/init-f0f9abf9/data.parquet",
-        test="results/steps/init-f0f9abf9/test.parquet",
-        unlabelled="results/steps/init-f0f9abf9/unlabelled.parquet",
-        env="results/steps/init-f0f9abf9/env.json",
+        data="results/steps/init-39768df2/data.parquet",
+        test="results/steps/init-39768df2/test.parquet",
+        unlabelled="results/steps/init-39768df2/unlabelled.parquet",
+        env="results/steps/init-39768df2/env.json",
         metrics=report(
-            "results/steps/init-f0f9abf9/metrics.json",
+            "results/steps/init-39768df2/metrics.json",
             category="metrics",
-            labels={"step": "init-f0f9abf9", "file": "metrics"},
+            labels={"step": "init-39768df2", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-f0f9abf9.log",
+        "logs/steps/init-39768df2.log",
     conda:
         "../../environment.yml"
     params:
@@ -34,7 +34,7 @@ rule init:
         embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.init --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at workflow/commands/continuous-training.md:4:10
@@ -42,15 +42,15 @@ rule monitor_performance:
     input:
         data=rules.init.output.data,
     output:
-        report="results/steps/monitor-performance-b6092729/drift.json",
-        current_data="results/steps/monitor-performance-b6092729/current.parquet",
+        report="results/steps/monitor-performance-40ec0285/drift.json",
+        current_data="results/steps/monitor-performance-40ec0285/current.parquet",
         metrics=report(
-            "results/steps/monitor-performance-b6092729/metrics.json",
+            "results/steps/monitor-performance-40ec0285/metrics.json",
             category="metrics",
-            labels={"step": "monitor-performance-b6092729", "file": "metrics"},
+            labels={"step": "monitor-performance-40ec0285", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-performance-b6092729.log",
+        "logs/steps/monitor-performance-40ec0285.log",
     conda:
         "../../environment.yml"
     params:
@@ -60,7 +60,7 @@ rule monitor_performance:
         shift=q(0.5),
         psi_threshold=q(0.2),
     shell:
-        "( python scripts/drift.py --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.drift --reference {input.data:q} --current={params.current:u} --n-current {params.n_current:u} --current-seed {params.current_seed:u} --shift {params.shift:u} --psi-threshold {params.psi_threshold:u} --current-out {output.current_data:q} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # gate-drift-detected at workflow/commands/continuous-training.md:4:33
@@ -69,12 +69,12 @@ checkpoint gate_drift_detected:
         metrics=rules.monitor_performance.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-drift-detected-a50076b1/decision.json",
+            "results/steps/gate-drift-detected-c11f155f/decision.json",
             category="gates",
-            labels={"gate": "gate-drift-detected-a50076b1"},
+            labels={"gate": "gate-drift-detected-c11f155f"},
         ),
     log:
-        "logs/steps/gate-drift-detected-a50076b1.log",
+        "logs/steps/gate-drift-detected-c11f155f.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -92,24 +92,24 @@ rule data_refresh:
         # ordering only: runs after gate-drift-detected, reads none of its files
         after=rules.gate_drift_detected.output.decision,
     output:
-        data="results/steps/data-refresh-de0619a9/data.parquet",
-        test="results/steps/data-refresh-de0619a9/test.parquet",
-        unlabelled="results/steps/data-refresh-de0619a9/unlabelled.parquet",
-        env="results/steps/data-refresh-de0619a9/env.json",
+        data="results/steps/data-refresh-0177e863/data.parquet",
+        test="results/steps/data-refresh-0177e863/test.parquet",
+        unlabelled="results/steps/data-refresh-0177e863/unlabelled.parquet",
+        env="results/steps/data-refresh-0177e863/env.json",
         metrics=report(
-            "results/steps/data-refresh-de0619a9/metrics.json",
+            "results/steps/data-refresh-0177e863/metrics.json",
             category="metrics",
-            labels={"step": "data-refresh-de0619a9", "file": "metrics"},
+            labels={"step": "data-refresh-0177e863", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-refresh-de0619a9.log",
+        "logs/steps/data-refresh-0177e863.log",
     conda:
         "../../environment.yml"
     params:
         test_frac=q(0.2),
         embargo_bars=q(0),
     shell:
-        "( python scripts/init.py --source {input.current_data:q} --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.init --source {input.current_data:q} --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} ) > {log:q} 2>&1"
 
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/continuous-training.md:4:70
@@ -117,19 +117,19 @@ rule retrain:
     input:
         data=rules.data_refresh.output.data,
     output:
-        model="results/steps/retrain-89b58192/model.pt",
+        model="results/steps/retrain-650bccb2/model.pt",
         curve=report(
-            "results/steps/retrain-89b58192/curve.png",
+            "results/steps/retrain-650bccb2/curve.png",
             category="retrain",
-            labels={"step": "retrain-89b58192", "file": "curve"},
+            labels={"step": "retrain-650bccb2", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-89b58192/metrics.json",
+            "results/steps/retrain-650bccb2/metrics.json",
             category="metrics",
-            labels={"step": "retrain-89b58192", "file": "metrics"},
+            labels={"step": "retrain-650bccb2", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-89b58192.log",
+        "logs/steps/retrain-650bccb2.log",
     conda:
         "../../environment.yml"
     resources:
@@ -145,7 +145,7 @@ rule retrain:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.data:q} --params-json='' --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train --features {input.data:q} --params-json='' --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /compare-live (workflow/commands/compare-live.md) at workflow/commands/continuous-training.md:4:81
@@ -155,12 +155,12 @@ rule compare_live:
         data=rules.data_refresh.output.data,
     output:
         metrics=report(
-            "results/steps/compare-live-b33b7362/metrics.json",
+            "results/steps/compare-live-9bd8901c/metrics.json",
             category="metrics",
-            labels={"step": "compare-live-b33b7362", "file": "metrics"},
+            labels={"step": "compare-live-9bd8901c", "file": "metrics"},
         ),
     log:
-        "logs/steps/compare-live-b33b7362.log",
+        "logs/steps/compare-live-9bd8901c.log",
     conda:
         "../../environment.yml"
     params:
@@ -168,7 +168,7 @@ rule compare_live:
         model_name=q("simple_lstm"),
         margin=q(0.0),
     shell:
-        "( python scripts/compare_live.py --model {input.model:q} --data {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --margin {params.margin:u} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.compare_live --model {input.model:q} --data {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --margin {params.margin:u} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # gate-better-performance at workflow/commands/continuous-training.md:4:97
@@ -177,12 +177,12 @@ checkpoint gate_better_performance:
         metrics=rules.compare_live.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-better-performance-2c9411bd/decision.json",
+            "results/steps/gate-better-performance-2bb5bf3b/decision.json",
             category="gates",
-            labels={"gate": "gate-better-performance-2c9411bd"},
+            labels={"gate": "gate-better-performance-2bb5bf3b"},
         ),
     log:
-        "logs/steps/gate-better-performance-2c9411bd.log",
+        "logs/steps/gate-better-performance-2bb5bf3b.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -201,14 +201,14 @@ rule ml_deploy:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        record="results/steps/ml-deploy-15f1fc21/deploy.json",
+        record="results/steps/ml-deploy-91aaae36/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-15f1fc21/metrics.json",
+            "results/steps/ml-deploy-91aaae36/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-15f1fc21", "file": "metrics"},
+            labels={"step": "ml-deploy-91aaae36", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-15f1fc21.log",
+        "logs/steps/ml-deploy-91aaae36.log",
     conda:
         "../../environment.yml"
     params:
@@ -216,7 +216,7 @@ rule ml_deploy:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /monitor (workflow/commands/monitor.md) at workflow/commands/continuous-training.md:4:132
@@ -226,14 +226,14 @@ rule monitor:
         # ordering only: runs after /ml-deploy, reads none of its files
         after=rules.ml_deploy.output.metrics,
     output:
-        config="results/steps/monitor-e57187a6/monitor.json",
+        config="results/steps/monitor-fbd072f1/monitor.json",
         metrics=report(
-            "results/steps/monitor-e57187a6/metrics.json",
+            "results/steps/monitor-fbd072f1/metrics.json",
             category="metrics",
-            labels={"step": "monitor-e57187a6", "file": "metrics"},
+            labels={"step": "monitor-fbd072f1", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-e57187a6.log",
+        "logs/steps/monitor-fbd072f1.log",
     conda:
         "../../environment.yml"
     params:
@@ -241,7 +241,7 @@ rule monitor:
         model_name=q("simple_lstm"),
         psi_threshold=q(0.2),
     shell:
-        "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.monitor --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /continue-monitoring (workflow/commands/continue-monitoring.md) at workflow/commands/continuous-training.md:4:151
@@ -250,20 +250,20 @@ rule continue_monitoring:
         # ordering only: runs after gate-better-performance, reads none of its files
         after=rules.gate_better_performance.output.decision,
     output:
-        note="results/steps/continue-monitoring-40c9f41d/note.json",
+        note="results/steps/continue-monitoring-ee0ba5c5/note.json",
         metrics=report(
-            "results/steps/continue-monitoring-40c9f41d/metrics.json",
+            "results/steps/continue-monitoring-ee0ba5c5/metrics.json",
             category="metrics",
-            labels={"step": "continue-monitoring-40c9f41d", "file": "metrics"},
+            labels={"step": "continue-monitoring-ee0ba5c5", "file": "metrics"},
         ),
     log:
-        "logs/steps/continue-monitoring-40c9f41d.log",
+        "logs/steps/continue-monitoring-ee0ba5c5.log",
     conda:
         "../../environment.yml"
     params:
         message=q("no deploy: keep monitoring the live model"),
     shell:
-        "( python scripts/note.py --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.note --message={params.message:u} --note {output.note:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # joins the branches of gate-better-performance
@@ -278,9 +278,9 @@ rule join_better_performance:
             },
         ),
     output:
-        join="results/steps/join-better-performance-a77192a9/join.json",
+        join="results/steps/join-better-performance-b2cb63b0/join.json",
     log:
-        "logs/steps/join-better-performance-a77192a9.log",
+        "logs/steps/join-better-performance-b2cb63b0.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -300,9 +300,9 @@ rule join_drift_detected:
             },
         ),
     output:
-        join="results/steps/join-drift-detected-67b8599a/join.json",
+        join="results/steps/join-drift-detected-5a0df4d6/join.json",
     log:
-        "logs/steps/join-drift-detected-67b8599a.log",
+        "logs/steps/join-drift-detected-5a0df4d6.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,26 +3,26 @@
 # flow: deploy-production
 # chain: /deploy-production
 # sources: workflow/commands/code-review.md workflow/commands/deploy-production.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-train.md workflow/commands/monitor-setup.md workflow/commands/performance-test.md workflow/commands/rollback.md workflow/commands/runpod-production.md workflow/commands/runpod-staging.md workflow/commands/security-scan.md
-# sources-hash: 0f49e2bbe7bd5fcc
+# sources-hash: af010a055701c07d
 
 
 # /code-review (workflow/commands/code-review.md) at workflow/commands/deploy-production.md:4:10
 rule code_review:
     output:
-        report="results/steps/code-review-c52c4a74/ruff.json",
+        report="results/steps/code-review-b5cac374/ruff.json",
         metrics=report(
-            "results/steps/code-review-c52c4a74/metrics.json",
+            "results/steps/code-review-b5cac374/metrics.json",
             category="metrics",
-            labels={"step": "code-review-c52c4a74", "file": "metrics"},
+            labels={"step": "code-review-b5cac374", "file": "metrics"},
         ),
     log:
-        "logs/steps/code-review-c52c4a74.log",
+        "logs/steps/code-review-b5cac374.log",
     conda:
         "../../environment.yml"
     params:
         max_issues=q(0),
     shell:
-        "( python scripts/code_review.py --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.code_review --max-issues {params.max_issues:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /security-scan (workflow/commands/security-scan.md) at workflow/commands/deploy-production.md:4:25
@@ -31,20 +31,20 @@ rule security_scan:
         # ordering only: runs after /code-review, reads none of its files
         after=rules.code_review.output.metrics,
     output:
-        report="results/steps/security-scan-506631ab/bandit.json",
+        report="results/steps/security-scan-c08982cb/bandit.json",
         metrics=report(
-            "results/steps/security-scan-506631ab/metrics.json",
+            "results/steps/security-scan-c08982cb/metrics.json",
             category="metrics",
-            labels={"step": "security-scan-506631ab", "file": "metrics"},
+            labels={"step": "security-scan-c08982cb", "file": "metrics"},
         ),
     log:
-        "logs/steps/security-scan-506631ab.log",
+        "logs/steps/security-scan-c08982cb.log",
     conda:
         "../../environment.yml"
     params:
         fail_on=q("HIGH"),
     shell:
-        "( python scripts/security_scan.py --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.security_scan --fail-on {params.fail_on:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /init (workflow/commands/init.md) at workflow/commands/deploy-production.md:4:42; pulled in: /feature-engineer needs it
@@ -53,17 +53,17 @@ rule init_2:
         # ordering only: runs after /security-scan, reads none of its files
         after=rules.security_scan.output.metrics,
     output:
-        data="results/steps/init-805f60bb/data.parquet",
-        test="results/steps/init-805f60bb/test.parquet",
-        unlabelled="results/steps/init-805f60bb/unlabelled.parquet",
-        env="results/steps/init-805f60bb/env.json",
+        data="results/steps/init-6c667020/data.parquet",
+        test="results/steps/init-6c667020/test.parquet",
+        unlabelled="results/steps/init-6c667020/unlabelled.parquet",
+        env="results/steps/init-6c667020/env.json",
         metrics=report(
-            "results/steps/init-805f60bb/metrics.json",
+            "results/steps/init-6c667020/metrics.json",
             category="metrics",
-            labels={"step": "init-805f60bb", "file": "metrics"},
+            labels={"step": "init-6c667020", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-805f60bb.log",
+        "logs/steps/init-6c667020.log",
     conda:
         "../../environment.yml"
     params:
@@ -78,7 +78,7 @@ rule init_2:
         embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.init --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/deploy-production.md:4:42; pulled in: /ml-train needs it
@@ -87,19 +87,19 @@ rule feature_engineer_3:
         data=rules.init_2.output.data,
         test=rules.init_2.output.test,
     output:
-        features="results/steps/feature-engineer-f52c1fd3/features.npz",
-        test_features="results/steps/feature-engineer-f52c1fd3/test_features.npz",
+        features="results/steps/feature-engineer-9ad65f4f/features.npz",
+        test_features="results/steps/feature-engineer-9ad65f4f/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-f52c1fd3/metrics.json",
+            "results/steps/feature-engineer-9ad65f4f/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-f52c1fd3", "file": "metrics"},
+            labels={"step": "feature-engineer-9ad65f4f", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-f52c1fd3.log",
+        "logs/steps/feature-engineer-9ad65f4f.log",
     conda:
         "../../environment.yml"
     shell:
-        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.features --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/deploy-production.md:4:42; pulled in: /performance-test needs it
@@ -107,19 +107,19 @@ rule ml_train_2:
     input:
         features=rules.feature_engineer_3.output.features,
     output:
-        model="results/steps/ml-train-5578c984/model.pt",
+        model="results/steps/ml-train-936d5229/model.pt",
         curve=report(
-            "results/steps/ml-train-5578c984/curve.png",
+            "results/steps/ml-train-936d5229/curve.png",
             category="ml-train",
-            labels={"step": "ml-train-5578c984", "file": "curve"},
+            labels={"step": "ml-train-936d5229", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/ml-train-5578c984/metrics.json",
+            "results/steps/ml-train-936d5229/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-5578c984", "file": "metrics"},
+            labels={"step": "ml-train-936d5229", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-5578c984.log",
+        "logs/steps/ml-train-936d5229.log",
     conda:
         "../../environment.yml"
     resources:
@@ -135,7 +135,7 @@ rule ml_train_2:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /performance-test (workflow/commands/performance-test.md) at workflow/commands/deploy-production.md:4:42
@@ -144,12 +144,12 @@ rule performance_test:
         model=rules.ml_train_2.output.model,
     output:
         metrics=report(
-            "results/steps/performance-test-a2e5150e/metrics.json",
+            "results/steps/performance-test-f6893683/metrics.json",
             category="metrics",
-            labels={"step": "performance-test-a2e5150e", "file": "metrics"},
+            labels={"step": "performance-test-f6893683", "file": "metrics"},
         ),
     log:
-        "logs/steps/performance-test-a2e5150e.log",
+        "logs/steps/performance-test-f6893683.log",
     conda:
         "../../environment.yml"
     params:
@@ -157,7 +157,7 @@ rule performance_test:
         n_runs=q(200),
         batch=q(1),
     shell:
-        "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.perf_test --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /runpod-staging (workflow/commands/runpod-staging.md) at workflow/commands/deploy-production.md:4:62
@@ -167,14 +167,14 @@ rule runpod_staging:
         # ordering only: runs after /performance-test, reads none of its files
         after=rules.performance_test.output.metrics,
     output:
-        record="results/steps/runpod-staging-804dfb9c/deploy.json",
+        record="results/steps/runpod-staging-cd785296/deploy.json",
         metrics=report(
-            "results/steps/runpod-staging-804dfb9c/metrics.json",
+            "results/steps/runpod-staging-cd785296/metrics.json",
             category="metrics",
-            labels={"step": "runpod-staging-804dfb9c", "file": "metrics"},
+            labels={"step": "runpod-staging-cd785296", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-staging-804dfb9c.log",
+        "logs/steps/runpod-staging-cd785296.log",
     conda:
         "../../environment.yml"
     params:
@@ -182,7 +182,7 @@ rule runpod_staging:
         dvc_remote=q(""),
         model_name=q("simple_lstm-staging"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage staging --smoke-test true --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # gate-tests-pass at workflow/commands/deploy-production.md:4:80
@@ -191,12 +191,12 @@ checkpoint gate_tests_pass:
         metrics=rules.runpod_staging.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-tests-pass-6027775b/decision.json",
+            "results/steps/gate-tests-pass-29f31511/decision.json",
             category="gates",
-            labels={"gate": "gate-tests-pass-6027775b"},
+            labels={"gate": "gate-tests-pass-29f31511"},
         ),
     log:
-        "logs/steps/gate-tests-pass-6027775b.log",
+        "logs/steps/gate-tests-pass-29f31511.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -214,14 +214,14 @@ rule runpod_production:
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/runpod-production-33f6fbb2/deploy.json",
+        record="results/steps/runpod-production-6490cafa/deploy.json",
         metrics=report(
-            "results/steps/runpod-production-33f6fbb2/metrics.json",
+            "results/steps/runpod-production-6490cafa/metrics.json",
             category="metrics",
-            labels={"step": "runpod-production-33f6fbb2", "file": "metrics"},
+            labels={"step": "runpod-production-6490cafa", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-production-33f6fbb2.log",
+        "logs/steps/runpod-production-6490cafa.log",
     conda:
         "../../environment.yml"
     params:
@@ -229,7 +229,7 @@ rule runpod_production:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --stage production --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /monitor-setup (workflow/commands/monitor-setup.md) at workflow/commands/deploy-production.md:4:118
@@ -239,14 +239,14 @@ rule monitor_setup:
         # ordering only: runs after /runpod-production, reads none of its files
         after=rules.runpod_production.output.metrics,
     output:
-        config="results/steps/monitor-setup-9230e08a/monitor.json",
+        config="results/steps/monitor-setup-83a38459/monitor.json",
         metrics=report(
-            "results/steps/monitor-setup-9230e08a/metrics.json",
+            "results/steps/monitor-setup-83a38459/metrics.json",
             category="metrics",
-            labels={"step": "monitor-setup-9230e08a", "file": "metrics"},
+            labels={"step": "monitor-setup-83a38459", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitor-setup-9230e08a.log",
+        "logs/steps/monitor-setup-83a38459.log",
     conda:
         "../../environment.yml"
     params:
@@ -254,7 +254,7 @@ rule monitor_setup:
         model_name=q("simple_lstm"),
         psi_threshold=q(0.2),
     shell:
-        "( python scripts/monitor.py --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.monitor --reference {input.data:q} --registry {params.registry:u} --model-name {params.model_name:u} --psi-threshold {params.psi_threshold:u} --config {output.config:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /rollback (workflow/commands/rollback.md) at workflow/commands/deploy-production.md:4:143
@@ -263,21 +263,21 @@ rule rollback:
         # ordering only: runs after gate-tests-pass, reads none of its files
         after=rules.gate_tests_pass.output.decision,
     output:
-        record="results/steps/rollback-688f74bb/rollback.json",
+        record="results/steps/rollback-b0508918/rollback.json",
         metrics=report(
-            "results/steps/rollback-688f74bb/metrics.json",
+            "results/steps/rollback-b0508918/metrics.json",
             category="metrics",
-            labels={"step": "rollback-688f74bb", "file": "metrics"},
+            labels={"step": "rollback-b0508918", "file": "metrics"},
         ),
     log:
-        "logs/steps/rollback-688f74bb.log",
+        "logs/steps/rollback-b0508918.log",
     conda:
         "../../environment.yml"
     params:
         registry=q("registry"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/rollback.py --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.rollback --registry {params.registry:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # joins the branches of gate-tests-pass
@@ -292,9 +292,9 @@ rule join_tests_pass:
             },
         ),
     output:
-        join="results/steps/join-tests-pass-88512bd9/join.json",
+        join="results/steps/join-tests-pass-287ccfc8/join.json",
     log:
-        "logs/steps/join-tests-pass-88512bd9.log",
+        "logs/steps/join-tests-pass-287ccfc8.log",
     localrule: True
     conda:
         "../../environment.yml"

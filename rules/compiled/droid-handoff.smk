@@ -3,7 +3,7 @@
 # flow: droid-handoff
 # chain: /droid-handoff
 # sources: droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/data-quality-check.md workflow/commands/droid-handoff.md workflow/commands/model-optimization.md workflow/commands/monitoring-setup.md
-# sources-hash: f56d779fa237fcee
+# sources-hash: 9d2accd1747e2cc8
 
 
 # /data-quality-check (workflow/commands/data-quality-check.md) at workflow/commands/droid-handoff.md:4:10
@@ -43,15 +43,15 @@ rule model_optimization:
     input:
         response=rules.data_quality_check.output.response,
     output:
-        prompt="results/steps/model-optimization-fd1845f6/prompt.md",
-        response="results/steps/model-optimization-fd1845f6/response.md",
+        prompt="results/steps/model-optimization-62a270c3/prompt.md",
+        response="results/steps/model-optimization-62a270c3/response.md",
         metrics=report(
-            "results/steps/model-optimization-fd1845f6/metrics.json",
+            "results/steps/model-optimization-62a270c3/metrics.json",
             category="metrics",
-            labels={"step": "model-optimization-fd1845f6", "file": "metrics"},
+            labels={"step": "model-optimization-62a270c3", "file": "metrics"},
         ),
     log:
-        "logs/steps/model-optimization-fd1845f6.log",
+        "logs/steps/model-optimization-62a270c3.log",
     conda:
         "../../environment.yml"
     resources:
@@ -67,7 +67,7 @@ rule model_optimization:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("model-optimization-fd1845f6"),
+        agent_step=q("model-optimization-62a270c3"),
     shell:
         "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
@@ -77,15 +77,15 @@ rule monitoring_setup:
     input:
         response=rules.model_optimization.output.response,
     output:
-        prompt="results/steps/monitoring-setup-c54a08c7/prompt.md",
-        response="results/steps/monitoring-setup-c54a08c7/response.md",
+        prompt="results/steps/monitoring-setup-84236fd9/prompt.md",
+        response="results/steps/monitoring-setup-84236fd9/response.md",
         metrics=report(
-            "results/steps/monitoring-setup-c54a08c7/metrics.json",
+            "results/steps/monitoring-setup-84236fd9/metrics.json",
             category="metrics",
-            labels={"step": "monitoring-setup-c54a08c7", "file": "metrics"},
+            labels={"step": "monitoring-setup-84236fd9", "file": "metrics"},
         ),
     log:
-        "logs/steps/monitoring-setup-c54a08c7.log",
+        "logs/steps/monitoring-setup-84236fd9.log",
     conda:
         "../../environment.yml"
     resources:
@@ -101,7 +101,7 @@ rule monitoring_setup:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("monitoring-setup-c54a08c7"),
+        agent_step=q("monitoring-setup-84236fd9"),
     shell:
         "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 

@@ -3,7 +3,7 @@
 # flow: lstm-pretraining-full
 # chain: /lstm-pretraining-full
 # sources: workflow/commands/benchmark.md workflow/commands/data-validate.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/init.md workflow/commands/lstm-pretraining-full.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess-time-series.md workflow/commands/pretrain-bilstm.md
-# sources-hash: cd94ba26b58e1051
+# sources-hash: d32ccd6bf3baf39b
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -15,20 +15,20 @@ rule data_validate:
         test=rules.init.output.test,
         unlabelled=rules.init.output.unlabelled,
     output:
-        report="results/steps/data-validate-713e2235/validation.json",
+        report="results/steps/data-validate-e5370eea/validation.json",
         metrics=report(
-            "results/steps/data-validate-713e2235/metrics.json",
+            "results/steps/data-validate-e5370eea/metrics.json",
             category="metrics",
-            labels={"step": "data-validate-713e2235", "file": "metrics"},
+            labels={"step": "data-validate-e5370eea", "file": "metrics"},
         ),
     log:
-        "logs/steps/data-validate-713e2235.log",
+        "logs/steps/data-validate-e5370eea.log",
     conda:
         "../../environment.yml"
     params:
         max_bad_fraction=q(0.0),
     shell:
-        "( python scripts/validate.py --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.validate --data {input.data:q} {input.test:q} {input.unlabelled:q} --max-bad-fraction {params.max_bad_fraction:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/preprocess-time-series.md:4:9
@@ -39,19 +39,19 @@ rule feature_engineer:
         # ordering only: runs after /data-validate, reads none of its files
         after=rules.data_validate.output.metrics,
     output:
-        features="results/steps/feature-engineer-d1f4515a/features.npz",
-        test_features="results/steps/feature-engineer-d1f4515a/test_features.npz",
+        features="results/steps/feature-engineer-8299f00f/features.npz",
+        test_features="results/steps/feature-engineer-8299f00f/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-d1f4515a/metrics.json",
+            "results/steps/feature-engineer-8299f00f/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-d1f4515a", "file": "metrics"},
+            labels={"step": "feature-engineer-8299f00f", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-d1f4515a.log",
+        "logs/steps/feature-engineer-8299f00f.log",
     conda:
         "../../environment.yml"
     shell:
-        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.features --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/lstm-pretraining-full.md:4:53
@@ -61,19 +61,19 @@ rule pretrain_bilstm:
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer.output.metrics,
     output:
-        encoder="results/steps/pretrain-bilstm-c968659c/encoder.pt",
+        encoder="results/steps/pretrain-bilstm-2d0753ee/encoder.pt",
         curve=report(
-            "results/steps/pretrain-bilstm-c968659c/curve.png",
+            "results/steps/pretrain-bilstm-2d0753ee/curve.png",
             category="pretrain-bilstm",
-            labels={"step": "pretrain-bilstm-c968659c", "file": "curve"},
+            labels={"step": "pretrain-bilstm-2d0753ee", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/pretrain-bilstm-c968659c/metrics.json",
+            "results/steps/pretrain-bilstm-2d0753ee/metrics.json",
             category="metrics",
-            labels={"step": "pretrain-bilstm-c968659c", "file": "metrics"},
+            labels={"step": "pretrain-bilstm-2d0753ee", "file": "metrics"},
         ),
     log:
-        "logs/steps/pretrain-bilstm-c968659c.log",
+        "logs/steps/pretrain-bilstm-2d0753ee.log",
     conda:
         "../../environment.yml"
     resources:
@@ -85,7 +85,7 @@ rule pretrain_bilstm:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.pretrain --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/lstm-pretraining-full.md:4:72
@@ -94,19 +94,19 @@ rule fine_tune_simplelstm:
         encoder=rules.pretrain_bilstm.output.encoder,
         features=rules.feature_engineer.output.features,
     output:
-        model="results/steps/fine-tune-simplelstm-4d54a24d/model.pt",
+        model="results/steps/fine-tune-simplelstm-3476f580/model.pt",
         curve=report(
-            "results/steps/fine-tune-simplelstm-4d54a24d/curve.png",
+            "results/steps/fine-tune-simplelstm-3476f580/curve.png",
             category="fine-tune-simplelstm",
-            labels={"step": "fine-tune-simplelstm-4d54a24d", "file": "curve"},
+            labels={"step": "fine-tune-simplelstm-3476f580", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/fine-tune-simplelstm-4d54a24d/metrics.json",
+            "results/steps/fine-tune-simplelstm-3476f580/metrics.json",
             category="metrics",
-            labels={"step": "fine-tune-simplelstm-4d54a24d", "file": "metrics"},
+            labels={"step": "fine-tune-simplelstm-3476f580", "file": "metrics"},
         ),
     log:
-        "logs/steps/fine-tune-simplelstm-4d54a24d.log",
+        "logs/steps/fine-tune-simplelstm-3476f580.log",
     conda:
         "../../environment.yml"
     resources:
@@ -122,7 +122,7 @@ rule fine_tune_simplelstm:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
@@ -131,25 +131,26 @@ rule ml_evaluate:
         model=rules.fine_tune_simplelstm.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-8e7eba58/report.json",
+        report="results/steps/ml-evaluate-a30b82c9/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-8e7eba58/reliability.png",
+            "results/steps/ml-evaluate-a30b82c9/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-8e7eba58", "file": "reliability"},
+            labels={"step": "ml-evaluate-a30b82c9", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-a30b82c9/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-8e7eba58/metrics.json",
+            "results/steps/ml-evaluate-a30b82c9/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-8e7eba58", "file": "metrics"},
+            labels={"step": "ml-evaluate-a30b82c9", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-8e7eba58.log",
+        "logs/steps/ml-evaluate-a30b82c9.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/lstm-pretraining-full.md:4:108
@@ -158,12 +159,12 @@ checkpoint gate_acc:
         metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-0940b1c4/decision.json",
+            "results/steps/gate-acc-437bb00c/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-0940b1c4"},
+            labels={"gate": "gate-acc-437bb00c"},
         ),
     log:
-        "logs/steps/gate-acc-0940b1c4.log",
+        "logs/steps/gate-acc-437bb00c.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -183,14 +184,14 @@ rule ml_deploy_2:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        record="results/steps/ml-deploy-ca30ad28/deploy.json",
+        record="results/steps/ml-deploy-52ce91c4/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-ca30ad28/metrics.json",
+            "results/steps/ml-deploy-52ce91c4/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-ca30ad28", "file": "metrics"},
+            labels={"step": "ml-deploy-52ce91c4", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-ca30ad28.log",
+        "logs/steps/ml-deploy-52ce91c4.log",
     conda:
         "../../environment.yml"
     params:
@@ -198,7 +199,7 @@ rule ml_deploy_2:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /benchmark (workflow/commands/benchmark.md) at workflow/commands/lstm-pretraining-full.md:4:133
@@ -209,12 +210,12 @@ rule benchmark:
         after=rules.ml_deploy_2.output.metrics,
     output:
         metrics=report(
-            "results/steps/benchmark-af2739d5/metrics.json",
+            "results/steps/benchmark-302ee664/metrics.json",
             category="metrics",
-            labels={"step": "benchmark-af2739d5", "file": "metrics"},
+            labels={"step": "benchmark-302ee664", "file": "metrics"},
         ),
     log:
-        "logs/steps/benchmark-af2739d5.log",
+        "logs/steps/benchmark-302ee664.log",
     conda:
         "../../environment.yml"
     params:
@@ -222,7 +223,7 @@ rule benchmark:
         n_runs=q(200),
         batch=q(1),
     shell:
-        "( python scripts/perf_test.py --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.perf_test --model {input.model:q} --n-runs {params.n_runs:u} --batch {params.batch:u} --max-p99-ms {params.max_p99_ms:u} --threads {threads:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # joins the branches of gate-acc
@@ -237,9 +238,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-321867a5/join.json",
+        join="results/steps/join-acc-7a212010/join.json",
     log:
-        "logs/steps/join-acc-321867a5.log",
+        "logs/steps/join-acc-7a212010.log",
     localrule: True
     conda:
         "../../environment.yml"

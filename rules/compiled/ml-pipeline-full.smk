@@ -3,7 +3,7 @@
 # flow: ml-pipeline-full
 # chain: /ml-pipeline-full
 # sources: workflow/commands/baseline.md workflow/commands/data-validate.md workflow/commands/feature-engineer.md workflow/commands/hyperparameter-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-pipeline-full.md workflow/commands/ml-train.md workflow/commands/retrain.md
-# sources-hash: 85841f8cc41591a3
+# sources-hash: ef1ed0f4da8ae9ca
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -19,20 +19,20 @@ rule baseline:
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer.output.metrics,
     output:
-        baseline="results/steps/baseline-5e5882b2/baseline.json",
+        baseline="results/steps/baseline-b9dce32e/baseline.json",
         metrics=report(
-            "results/steps/baseline-5e5882b2/metrics.json",
+            "results/steps/baseline-b9dce32e/metrics.json",
             category="metrics",
-            labels={"step": "baseline-5e5882b2", "file": "metrics"},
+            labels={"step": "baseline-b9dce32e", "file": "metrics"},
         ),
     log:
-        "logs/steps/baseline-5e5882b2.log",
+        "logs/steps/baseline-b9dce32e.log",
     conda:
         "../../environment.yml"
     params:
         folds=q(5),
     shell:
-        "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.baseline --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
 
 
 # /ml-train (workflow/commands/ml-train.md) at workflow/commands/ml-pipeline-full.md:4:67
@@ -42,19 +42,19 @@ rule ml_train:
         # ordering only: runs after /baseline, reads none of its files
         after=rules.baseline.output.metrics,
     output:
-        model="results/steps/ml-train-760ad37f/model.pt",
+        model="results/steps/ml-train-ddbc29cf/model.pt",
         curve=report(
-            "results/steps/ml-train-760ad37f/curve.png",
+            "results/steps/ml-train-ddbc29cf/curve.png",
             category="ml-train",
-            labels={"step": "ml-train-760ad37f", "file": "curve"},
+            labels={"step": "ml-train-ddbc29cf", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/ml-train-760ad37f/metrics.json",
+            "results/steps/ml-train-ddbc29cf/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-760ad37f", "file": "metrics"},
+            labels={"step": "ml-train-ddbc29cf", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-760ad37f.log",
+        "logs/steps/ml-train-ddbc29cf.log",
     conda:
         "../../environment.yml"
     resources:
@@ -70,7 +70,7 @@ rule ml_train:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train --features {input.features:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:79
@@ -80,25 +80,26 @@ rule ml_evaluate_2:
         test=rules.init.output.test,
         baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-f0fb9cd5/report.json",
+        report="results/steps/ml-evaluate-3d4394c9/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-f0fb9cd5/reliability.png",
+            "results/steps/ml-evaluate-3d4394c9/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-f0fb9cd5", "file": "reliability"},
+            labels={"step": "ml-evaluate-3d4394c9", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-3d4394c9/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-f0fb9cd5/metrics.json",
+            "results/steps/ml-evaluate-3d4394c9/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-f0fb9cd5", "file": "metrics"},
+            labels={"step": "ml-evaluate-3d4394c9", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-f0fb9cd5.log",
+        "logs/steps/ml-evaluate-3d4394c9.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:94
@@ -107,12 +108,12 @@ checkpoint gate_accuracy:
         metrics=rules.ml_evaluate_2.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-1f556f65/decision.json",
+            "results/steps/gate-accuracy-9f4e442d/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-1f556f65"},
+            labels={"gate": "gate-accuracy-9f4e442d"},
         ),
     log:
-        "logs/steps/gate-accuracy-1f556f65.log",
+        "logs/steps/gate-accuracy-9f4e442d.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -132,14 +133,14 @@ rule ml_deploy_3:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        record="results/steps/ml-deploy-0231f9b6/deploy.json",
+        record="results/steps/ml-deploy-355ad239/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-0231f9b6/metrics.json",
+            "results/steps/ml-deploy-355ad239/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-0231f9b6", "file": "metrics"},
+            labels={"step": "ml-deploy-355ad239", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-0231f9b6.log",
+        "logs/steps/ml-deploy-355ad239.log",
     conda:
         "../../environment.yml"
     params:
@@ -147,7 +148,7 @@ rule ml_deploy_3:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /hyperparameter-tune (workflow/commands/hyperparameter-tune.md) at workflow/commands/ml-pipeline-full.md:4:135
@@ -157,15 +158,15 @@ rule hyperparameter_tune:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy.output.decision,
     output:
-        model="results/steps/hyperparameter-tune-843b44b0/model.pt",
-        best_params="results/steps/hyperparameter-tune-843b44b0/best_params.json",
+        model="results/steps/hyperparameter-tune-80a5146a/model.pt",
+        best_params="results/steps/hyperparameter-tune-80a5146a/best_params.json",
         metrics=report(
-            "results/steps/hyperparameter-tune-843b44b0/metrics.json",
+            "results/steps/hyperparameter-tune-80a5146a/metrics.json",
             category="metrics",
-            labels={"step": "hyperparameter-tune-843b44b0", "file": "metrics"},
+            labels={"step": "hyperparameter-tune-80a5146a", "file": "metrics"},
         ),
     log:
-        "logs/steps/hyperparameter-tune-843b44b0.log",
+        "logs/steps/hyperparameter-tune-80a5146a.log",
     conda:
         "../../environment.yml"
     resources:
@@ -177,7 +178,7 @@ rule hyperparameter_tune:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/hpo.py --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --steps {params.steps:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.hpo --features {input.features:q} --model {output.model:q} --best-params {output.best_params:q} --metrics {output.metrics:q} --n-trials {params.n_trials:u} --steps {params.steps:u} --patience {params.patience:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /retrain (workflow/commands/retrain.md) at workflow/commands/ml-pipeline-full.md:4:158
@@ -186,19 +187,19 @@ rule retrain_2:
         data=rules.init.output.data,
         best_params=rules.hyperparameter_tune.output.best_params,
     output:
-        model="results/steps/retrain-12286bd4/model.pt",
+        model="results/steps/retrain-8c14f053/model.pt",
         curve=report(
-            "results/steps/retrain-12286bd4/curve.png",
+            "results/steps/retrain-8c14f053/curve.png",
             category="retrain",
-            labels={"step": "retrain-12286bd4", "file": "curve"},
+            labels={"step": "retrain-8c14f053", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/retrain-12286bd4/metrics.json",
+            "results/steps/retrain-8c14f053/metrics.json",
             category="metrics",
-            labels={"step": "retrain-12286bd4", "file": "metrics"},
+            labels={"step": "retrain-8c14f053", "file": "metrics"},
         ),
     log:
-        "logs/steps/retrain-12286bd4.log",
+        "logs/steps/retrain-8c14f053.log",
     conda:
         "../../environment.yml"
     resources:
@@ -214,7 +215,7 @@ rule retrain_2:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.data:q} --params-json={input.best_params:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train --features {input.data:q} --params-json={input.best_params:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/ml-pipeline-full.md:4:169
@@ -224,25 +225,26 @@ rule ml_evaluate_3:
         test=rules.init.output.test,
         baseline=rules.baseline.output.baseline,
     output:
-        report="results/steps/ml-evaluate-a0621449/report.json",
+        report="results/steps/ml-evaluate-16175195/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-a0621449/reliability.png",
+            "results/steps/ml-evaluate-16175195/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-a0621449", "file": "reliability"},
+            labels={"step": "ml-evaluate-16175195", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-16175195/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-a0621449/metrics.json",
+            "results/steps/ml-evaluate-16175195/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-a0621449", "file": "metrics"},
+            labels={"step": "ml-evaluate-16175195", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-a0621449.log",
+        "logs/steps/ml-evaluate-16175195.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-accuracy at workflow/commands/ml-pipeline-full.md:4:184
@@ -251,12 +253,12 @@ checkpoint gate_accuracy_2:
         metrics=rules.ml_evaluate_3.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-accuracy-aff40190/decision.json",
+            "results/steps/gate-accuracy-ca75614b/decision.json",
             category="gates",
-            labels={"gate": "gate-accuracy-aff40190"},
+            labels={"gate": "gate-accuracy-ca75614b"},
         ),
     log:
-        "logs/steps/gate-accuracy-aff40190.log",
+        "logs/steps/gate-accuracy-ca75614b.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -276,14 +278,14 @@ rule ml_deploy_4:
         # ordering only: runs after gate-accuracy, reads none of its files
         after=rules.gate_accuracy_2.output.decision,
     output:
-        record="results/steps/ml-deploy-53957ae9/deploy.json",
+        record="results/steps/ml-deploy-c126cf2a/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-53957ae9/metrics.json",
+            "results/steps/ml-deploy-c126cf2a/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-53957ae9", "file": "metrics"},
+            labels={"step": "ml-deploy-c126cf2a", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-53957ae9.log",
+        "logs/steps/ml-deploy-c126cf2a.log",
     conda:
         "../../environment.yml"
     params:
@@ -291,7 +293,7 @@ rule ml_deploy_4:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # joins the branches of gate-accuracy
@@ -306,9 +308,9 @@ rule join_accuracy:
             },
         ),
     output:
-        join="results/steps/join-accuracy-67780501/join.json",
+        join="results/steps/join-accuracy-36188e07/join.json",
     log:
-        "logs/steps/join-accuracy-67780501.log",
+        "logs/steps/join-accuracy-36188e07.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -328,9 +330,9 @@ rule join_accuracy_2:
             },
         ),
     output:
-        join="results/steps/join-accuracy-078365ef/join.json",
+        join="results/steps/join-accuracy-9572b8f1/join.json",
     log:
-        "logs/steps/join-accuracy-078365ef.log",
+        "logs/steps/join-accuracy-9572b8f1.log",
     localrule: True
     conda:
         "../../environment.yml"

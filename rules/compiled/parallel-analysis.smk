@@ -3,21 +3,21 @@
 # flow: parallel-analysis
 # chain: /parallel-analysis
 # sources: droids/command-workflow-orchestrator.md droids/data-infrastructure-engineer.md droids/ml-observability-monitoring-engineer.md droids/ml-production-engineer.md workflow/commands/aggregate.md workflow/commands/analyze-model-architecture.md workflow/commands/parallel-analysis.md workflow/commands/plan.md workflow/commands/setup-monitoring.md workflow/commands/validate-data-pipeline.md
-# sources-hash: 06fda06c63e81d79
+# sources-hash: df3e536b0155cc9f
 
 
 # /analyze-model-architecture (workflow/commands/analyze-model-architecture.md) at workflow/commands/parallel-analysis.md:4:19
 rule analyze_model_architecture:
     output:
-        prompt="results/steps/analyze-model-architecture-d9d52bc7/prompt.md",
-        response="results/steps/analyze-model-architecture-d9d52bc7/response.md",
+        prompt="results/steps/analyze-model-architecture-7bb2fced/prompt.md",
+        response="results/steps/analyze-model-architecture-7bb2fced/response.md",
         metrics=report(
-            "results/steps/analyze-model-architecture-d9d52bc7/metrics.json",
+            "results/steps/analyze-model-architecture-7bb2fced/metrics.json",
             category="metrics",
-            labels={"step": "analyze-model-architecture-d9d52bc7", "file": "metrics"},
+            labels={"step": "analyze-model-architecture-7bb2fced", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-model-architecture-d9d52bc7.log",
+        "logs/steps/analyze-model-architecture-7bb2fced.log",
     conda:
         "../../environment.yml"
     resources:
@@ -33,7 +33,7 @@ rule analyze_model_architecture:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("analyze-model-architecture-d9d52bc7"),
+        agent_step=q("analyze-model-architecture-7bb2fced"),
     shell:
         "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
@@ -111,15 +111,15 @@ rule aggregate:
             rules.setup_monitoring.output.response,
         ),
     output:
-        prompt="results/steps/aggregate-c8b60211/prompt.md",
-        response="results/steps/aggregate-c8b60211/response.md",
+        prompt="results/steps/aggregate-8eb12541/prompt.md",
+        response="results/steps/aggregate-8eb12541/response.md",
         metrics=report(
-            "results/steps/aggregate-c8b60211/metrics.json",
+            "results/steps/aggregate-8eb12541/metrics.json",
             category="metrics",
-            labels={"step": "aggregate-c8b60211", "file": "metrics"},
+            labels={"step": "aggregate-8eb12541", "file": "metrics"},
         ),
     log:
-        "logs/steps/aggregate-c8b60211.log",
+        "logs/steps/aggregate-8eb12541.log",
     conda:
         "../../environment.yml"
     resources:
@@ -135,7 +135,7 @@ rule aggregate:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("aggregate-c8b60211"),
+        agent_step=q("aggregate-8eb12541"),
     shell:
         "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 
@@ -145,15 +145,15 @@ rule plan:
     input:
         response=rules.aggregate.output.response,
     output:
-        prompt="results/steps/plan-37d40f89/prompt.md",
-        response="results/steps/plan-37d40f89/response.md",
+        prompt="results/steps/plan-b0378ec9/prompt.md",
+        response="results/steps/plan-b0378ec9/response.md",
         metrics=report(
-            "results/steps/plan-37d40f89/metrics.json",
+            "results/steps/plan-b0378ec9/metrics.json",
             category="metrics",
-            labels={"step": "plan-37d40f89", "file": "metrics"},
+            labels={"step": "plan-b0378ec9", "file": "metrics"},
         ),
     log:
-        "logs/steps/plan-37d40f89.log",
+        "logs/steps/plan-b0378ec9.log",
     conda:
         "../../environment.yml"
     resources:
@@ -169,7 +169,7 @@ rule plan:
         agent_model=q(""),
         agent_effort=q(""),
         timeout=q(600.0),
-        agent_step=q("plan-37d40f89"),
+        agent_step=q("plan-b0378ec9"),
     shell:
         "python -m slashmake.agents.step --command {params.command_file:u} --droid {params.droid_file:u} --arguments {params.arguments:u} --input response={input.response:q} --prompt-out {output.prompt:q} --response-out {output.response:q} --metrics-out {output.metrics:q} --program {params.program:u} --tools-format {params.tools_format:u} --tools {params.agent_tools:u} --model {params.agent_model:u} --effort {params.agent_effort:u} --step {params.agent_step:u} --timeout {params.timeout:u} > {log:q} 2>&1"
 

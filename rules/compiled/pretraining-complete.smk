@@ -3,7 +3,7 @@
 # flow: pretraining-complete
 # chain: /pretraining-complete
 # sources: workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/feature-engineer.md workflow/commands/fine-tune-simplelstm.md workflow/commands/fine-tune.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/preprocess.md workflow/commands/pretrain-bilstm.md workflow/commands/pretrain.md workflow/commands/pretraining-complete.md
-# sources-hash: ad15b954b854af3f
+# sources-hash: e79aec1e15e4b7ff
 
 # init: the same step as in rules/compiled/continuous-training.smk, computed once
 
@@ -14,19 +14,19 @@ rule feature_engineer_2:
         data=rules.init.output.data,
         test=rules.init.output.test,
     output:
-        features="results/steps/feature-engineer-6bb43873/features.npz",
-        test_features="results/steps/feature-engineer-6bb43873/test_features.npz",
+        features="results/steps/feature-engineer-844c9467/features.npz",
+        test_features="results/steps/feature-engineer-844c9467/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-6bb43873/metrics.json",
+            "results/steps/feature-engineer-844c9467/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-6bb43873", "file": "metrics"},
+            labels={"step": "feature-engineer-844c9467", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-6bb43873.log",
+        "logs/steps/feature-engineer-844c9467.log",
     conda:
         "../../environment.yml"
     shell:
-        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.features --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /pretrain-bilstm (workflow/commands/pretrain-bilstm.md) at workflow/commands/pretrain.md:5:9
@@ -36,19 +36,19 @@ rule pretrain_bilstm_2:
         # ordering only: runs after /feature-engineer, reads none of its files
         after=rules.feature_engineer_2.output.metrics,
     output:
-        encoder="results/steps/pretrain-bilstm-f03e4c8b/encoder.pt",
+        encoder="results/steps/pretrain-bilstm-2c791bb1/encoder.pt",
         curve=report(
-            "results/steps/pretrain-bilstm-f03e4c8b/curve.png",
+            "results/steps/pretrain-bilstm-2c791bb1/curve.png",
             category="pretrain-bilstm",
-            labels={"step": "pretrain-bilstm-f03e4c8b", "file": "curve"},
+            labels={"step": "pretrain-bilstm-2c791bb1", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/pretrain-bilstm-f03e4c8b/metrics.json",
+            "results/steps/pretrain-bilstm-2c791bb1/metrics.json",
             category="metrics",
-            labels={"step": "pretrain-bilstm-f03e4c8b", "file": "metrics"},
+            labels={"step": "pretrain-bilstm-2c791bb1", "file": "metrics"},
         ),
     log:
-        "logs/steps/pretrain-bilstm-f03e4c8b.log",
+        "logs/steps/pretrain-bilstm-2c791bb1.log",
     conda:
         "../../environment.yml"
     resources:
@@ -60,7 +60,7 @@ rule pretrain_bilstm_2:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/pretrain.py --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.pretrain --data {input.unlabelled:q} --encoder {output.encoder:q} --curve {output.curve:q} --metrics {output.metrics:q} --sigma {params.sigma:u} --steps {params.steps:u} --mask-ratio {params.mask_ratio:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /fine-tune-simplelstm (workflow/commands/fine-tune-simplelstm.md) at workflow/commands/fine-tune.md:5:9
@@ -69,19 +69,19 @@ rule fine_tune_simplelstm_2:
         encoder=rules.pretrain_bilstm_2.output.encoder,
         features=rules.feature_engineer_2.output.features,
     output:
-        model="results/steps/fine-tune-simplelstm-7861b1d0/model.pt",
+        model="results/steps/fine-tune-simplelstm-bf19b28d/model.pt",
         curve=report(
-            "results/steps/fine-tune-simplelstm-7861b1d0/curve.png",
+            "results/steps/fine-tune-simplelstm-bf19b28d/curve.png",
             category="fine-tune-simplelstm",
-            labels={"step": "fine-tune-simplelstm-7861b1d0", "file": "curve"},
+            labels={"step": "fine-tune-simplelstm-bf19b28d", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/fine-tune-simplelstm-7861b1d0/metrics.json",
+            "results/steps/fine-tune-simplelstm-bf19b28d/metrics.json",
             category="metrics",
-            labels={"step": "fine-tune-simplelstm-7861b1d0", "file": "metrics"},
+            labels={"step": "fine-tune-simplelstm-bf19b28d", "file": "metrics"},
         ),
     log:
-        "logs/steps/fine-tune-simplelstm-7861b1d0.log",
+        "logs/steps/fine-tune-simplelstm-bf19b28d.log",
     conda:
         "../../environment.yml"
     resources:
@@ -97,7 +97,7 @@ rule fine_tune_simplelstm_2:
         seed=q(17),
         device=q("auto"),
     shell:
-        "( python scripts/train.py --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train --features {input.features:q} --init-encoder {input.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/evaluate.md:4:9
@@ -106,25 +106,26 @@ rule ml_evaluate_4:
         model=rules.fine_tune_simplelstm_2.output.model,
         test=rules.init.output.test,
     output:
-        report="results/steps/ml-evaluate-75306738/report.json",
+        report="results/steps/ml-evaluate-1ebd82f8/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-75306738/reliability.png",
+            "results/steps/ml-evaluate-1ebd82f8/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-75306738", "file": "reliability"},
+            labels={"step": "ml-evaluate-1ebd82f8", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-1ebd82f8/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-75306738/metrics.json",
+            "results/steps/ml-evaluate-1ebd82f8/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-75306738", "file": "metrics"},
+            labels={"step": "ml-evaluate-1ebd82f8", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-75306738.log",
+        "logs/steps/ml-evaluate-1ebd82f8.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline='' --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /ml-deploy (workflow/commands/ml-deploy.md) at workflow/commands/deploy.md:5:9
@@ -133,14 +134,14 @@ rule ml_deploy_5:
         model=rules.fine_tune_simplelstm_2.output.model,
         metrics=rules.ml_evaluate_4.output.metrics,
     output:
-        record="results/steps/ml-deploy-b1f79e6a/deploy.json",
+        record="results/steps/ml-deploy-f972f91b/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-b1f79e6a/metrics.json",
+            "results/steps/ml-deploy-f972f91b/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-b1f79e6a", "file": "metrics"},
+            labels={"step": "ml-deploy-f972f91b", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-b1f79e6a.log",
+        "logs/steps/ml-deploy-f972f91b.log",
     conda:
         "../../environment.yml"
     params:
@@ -148,7 +149,7 @@ rule ml_deploy_5:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # target: snakemake -c2 pretraining_complete

@@ -3,7 +3,7 @@
 # flow: pretraining-effect
 # chain: /pretraining-effect
 # sources: workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/pretraining-effect.md workflow/commands/results/compare.md workflow/commands/train-and-test.md
-# sources-hash: 5f17619adedbfbf9
+# sources-hash: 55ffdb3deb4fa23f
 
 register_variants(
     "train_and_test",
@@ -29,20 +29,20 @@ rule train_and_test:
         features=rules.feature_engineer_2.output.features,
         test=rules.init.output.test,
     output:
-        encoder="results/steps/train-and-test-2feb5d22/{variant}/encoder.pt",
-        model="results/steps/train-and-test-2feb5d22/{variant}/model.pt",
+        encoder="results/steps/train-and-test-715b87cf/{variant}/encoder.pt",
+        model="results/steps/train-and-test-715b87cf/{variant}/model.pt",
         curve=report(
-            "results/steps/train-and-test-2feb5d22/{variant}/curve.png",
+            "results/steps/train-and-test-715b87cf/{variant}/curve.png",
             category="train-and-test",
-            labels={"step": "train-and-test-2feb5d22", "file": "curve"},
+            labels={"step": "train-and-test-715b87cf", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/train-and-test-2feb5d22/{variant}/metrics.json",
+            "results/steps/train-and-test-715b87cf/{variant}/metrics.json",
             category="metrics",
-            labels={"step": "train-and-test-2feb5d22", "file": "metrics"},
+            labels={"step": "train-and-test-715b87cf", "file": "metrics"},
         ),
     log:
-        "logs/steps/train-and-test-2feb5d22/{variant}.log",
+        "logs/steps/train-and-test-715b87cf/{variant}.log",
     group:
         "sweep_train_and_test" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -63,7 +63,7 @@ rule train_and_test:
         start=lambda w: q(variant("train_and_test", w.variant, "start")),
         pretrain_steps=q(1000),
     shell:
-        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train_sweep --unlabelled {input.unlabelled:q} --features {input.features:q} --test {input.test:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /results:compare (workflow/commands/results/compare.md) at workflow/commands/pretraining-effect.md:4:97
@@ -81,25 +81,25 @@ rule results_compare:
             ],
         ),
     output:
-        summary="results/steps/results-compare-bf27bd80/summary.json",
+        summary="results/steps/results-compare-34a52236/summary.json",
         plot=report(
-            "results/steps/results-compare-bf27bd80/metric_vs_sigma.png",
+            "results/steps/results-compare-34a52236/metric_vs_sigma.png",
             category="results:compare",
-            labels={"step": "results-compare-bf27bd80", "file": "plot"},
+            labels={"step": "results-compare-34a52236", "file": "plot"},
         ),
         metrics=report(
-            "results/steps/results-compare-bf27bd80/metrics.json",
+            "results/steps/results-compare-34a52236/metrics.json",
             category="metrics",
-            labels={"step": "results-compare-bf27bd80", "file": "metrics"},
+            labels={"step": "results-compare-34a52236", "file": "metrics"},
         ),
     log:
-        "logs/steps/results-compare-bf27bd80.log",
+        "logs/steps/results-compare-34a52236.log",
     conda:
         "../../environment.yml"
     params:
         metric=q("test_accuracy"),
     shell:
-        "( python scripts/aggregate.py --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.aggregate --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
 
 # target: snakemake -c2 pretraining_effect

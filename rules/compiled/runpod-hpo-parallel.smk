@@ -3,7 +3,7 @@
 # flow: runpod-hpo-parallel
 # chain: /runpod-hpo-parallel
 # sources: workflow/commands/analyze-failures.md workflow/commands/baseline.md workflow/commands/best-model/select.md workflow/commands/deploy.md workflow/commands/feature-engineer.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/results/aggregate.md workflow/commands/runpod-hpo-parallel.md workflow/commands/runpod-setup.md workflow/commands/train.md
-# sources-hash: 86598e3f30a219be
+# sources-hash: a7b2dbc819090bfd
 
 register_variants(
     "train",
@@ -24,18 +24,18 @@ register_variants(
 # /runpod-setup (workflow/commands/runpod-setup.md) at workflow/commands/runpod-hpo-parallel.md:4:10
 rule runpod_setup:
     output:
-        env="results/steps/runpod-setup-95434907/env.json",
+        env="results/steps/runpod-setup-d3de1310/env.json",
         metrics=report(
-            "results/steps/runpod-setup-95434907/metrics.json",
+            "results/steps/runpod-setup-d3de1310/metrics.json",
             category="metrics",
-            labels={"step": "runpod-setup-95434907", "file": "metrics"},
+            labels={"step": "runpod-setup-d3de1310", "file": "metrics"},
         ),
     log:
-        "logs/steps/runpod-setup-95434907.log",
+        "logs/steps/runpod-setup-d3de1310.log",
     conda:
         "../../environment.yml"
     shell:
-        "( python scripts/env_snapshot.py --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.env_snapshot --env {output.env:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /init (workflow/commands/init.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /feature-engineer needs it
@@ -44,17 +44,17 @@ rule init_3:
         # ordering only: runs after /runpod-setup, reads none of its files
         after=rules.runpod_setup.output.metrics,
     output:
-        data="results/steps/init-6aa6f3c2/data.parquet",
-        test="results/steps/init-6aa6f3c2/test.parquet",
-        unlabelled="results/steps/init-6aa6f3c2/unlabelled.parquet",
-        env="results/steps/init-6aa6f3c2/env.json",
+        data="results/steps/init-66f55005/data.parquet",
+        test="results/steps/init-66f55005/test.parquet",
+        unlabelled="results/steps/init-66f55005/unlabelled.parquet",
+        env="results/steps/init-66f55005/env.json",
         metrics=report(
-            "results/steps/init-6aa6f3c2/metrics.json",
+            "results/steps/init-66f55005/metrics.json",
             category="metrics",
-            labels={"step": "init-6aa6f3c2", "file": "metrics"},
+            labels={"step": "init-66f55005", "file": "metrics"},
         ),
     log:
-        "logs/steps/init-6aa6f3c2.log",
+        "logs/steps/init-66f55005.log",
     conda:
         "../../environment.yml"
     params:
@@ -69,7 +69,7 @@ rule init_3:
         embargo_bars=q(0),
         shuffle_labels=q("false"),
     shell:
-        "( python scripts/init.py --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.init --data {output.data:q} --test {output.test:q} --unlabelled {output.unlabelled:q} --env {output.env:q} --metrics {output.metrics:q} --source={params.source:u} --n-labelled {params.n_labelled:u} --n-test {params.n_test:u} --n-unlabelled {params.n_unlabelled:u} --data-seed {params.data_seed:u} --shift {params.shift:u} --label-noise {params.label_noise:u} --test-frac {params.test_frac:u} --embargo-bars {params.embargo_bars:u} --shuffle-labels {params.shuffle_labels:u} ) > {log:q} 2>&1"
 
 
 # /feature-engineer (workflow/commands/feature-engineer.md) at workflow/commands/runpod-hpo-parallel.md:4:26; pulled in: /train needs it
@@ -78,19 +78,19 @@ rule feature_engineer_4:
         data=rules.init_3.output.data,
         test=rules.init_3.output.test,
     output:
-        features="results/steps/feature-engineer-68a4e82b/features.npz",
-        test_features="results/steps/feature-engineer-68a4e82b/test_features.npz",
+        features="results/steps/feature-engineer-3dea90a6/features.npz",
+        test_features="results/steps/feature-engineer-3dea90a6/test_features.npz",
         metrics=report(
-            "results/steps/feature-engineer-68a4e82b/metrics.json",
+            "results/steps/feature-engineer-3dea90a6/metrics.json",
             category="metrics",
-            labels={"step": "feature-engineer-68a4e82b", "file": "metrics"},
+            labels={"step": "feature-engineer-3dea90a6", "file": "metrics"},
         ),
     log:
-        "logs/steps/feature-engineer-68a4e82b.log",
+        "logs/steps/feature-engineer-3dea90a6.log",
     conda:
         "../../environment.yml"
     shell:
-        "( python scripts/features.py --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.features --data {input.data:q} --out {output.features:q} --test {input.test:q} --test-out {output.test_features:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /train (workflow/commands/train.md) at workflow/commands/runpod-hpo-parallel.md:4:26
@@ -99,20 +99,20 @@ rule train:
         unlabelled=rules.init_3.output.unlabelled,
         features=rules.feature_engineer_4.output.features,
     output:
-        encoder="results/steps/train-a43b2791/{variant}/encoder.pt",
-        model="results/steps/train-a43b2791/{variant}/model.pt",
+        encoder="results/steps/train-3e1c0005/{variant}/encoder.pt",
+        model="results/steps/train-3e1c0005/{variant}/model.pt",
         curve=report(
-            "results/steps/train-a43b2791/{variant}/curve.png",
+            "results/steps/train-3e1c0005/{variant}/curve.png",
             category="train",
-            labels={"step": "train-a43b2791", "file": "curve"},
+            labels={"step": "train-3e1c0005", "file": "curve"},
         ),
         metrics=report(
-            "results/steps/train-a43b2791/{variant}/metrics.json",
+            "results/steps/train-3e1c0005/{variant}/metrics.json",
             category="metrics",
-            labels={"step": "train-a43b2791", "file": "metrics"},
+            labels={"step": "train-3e1c0005", "file": "metrics"},
         ),
     log:
-        "logs/steps/train-a43b2791/{variant}.log",
+        "logs/steps/train-3e1c0005/{variant}.log",
     group:
         "sweep_train" if config.get("slashmake_group_sweeps") else None
     conda:
@@ -133,7 +133,7 @@ rule train:
         start=q("pretrained"),
         pretrain_steps=q(1000),
     shell:
-        "( python scripts/train_sweep.py --unlabelled {input.unlabelled:q} --features {input.features:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.train_sweep --unlabelled {input.unlabelled:q} --features {input.features:q} --encoder {output.encoder:q} --model {output.model:q} --curve {output.curve:q} --metrics {output.metrics:q} --start {params.start:u} --pretrain-sigma {params.sigma:u} --pretrain-steps {params.pretrain_steps:u} --arch {params.model:u} --steps {params.steps:u} --batch-size {params.batch_size:u} --lr {params.lr:u} --weight-decay {params.weight_decay:u} --patience {params.patience:u} --jitter {params.jitter:u} --seed {params.seed:u} --device {params.device:u} --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # /results:aggregate (workflow/commands/results/aggregate.md) at workflow/commands/runpod-hpo-parallel.md:4:79
@@ -154,25 +154,25 @@ rule results_aggregate:
             ],
         ),
     output:
-        summary="results/steps/results-aggregate-ec7246e5/summary.json",
+        summary="results/steps/results-aggregate-810cee8a/summary.json",
         plot=report(
-            "results/steps/results-aggregate-ec7246e5/metric_vs_sigma.png",
+            "results/steps/results-aggregate-810cee8a/metric_vs_sigma.png",
             category="results:aggregate",
-            labels={"step": "results-aggregate-ec7246e5", "file": "plot"},
+            labels={"step": "results-aggregate-810cee8a", "file": "plot"},
         ),
         metrics=report(
-            "results/steps/results-aggregate-ec7246e5/metrics.json",
+            "results/steps/results-aggregate-810cee8a/metrics.json",
             category="metrics",
-            labels={"step": "results-aggregate-ec7246e5", "file": "metrics"},
+            labels={"step": "results-aggregate-810cee8a", "file": "metrics"},
         ),
     log:
-        "logs/steps/results-aggregate-ec7246e5.log",
+        "logs/steps/results-aggregate-810cee8a.log",
     conda:
         "../../environment.yml"
     params:
         metric=q("val_accuracy"),
     shell:
-        "( python scripts/aggregate.py --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.aggregate --metrics {input.metrics:q} --metric {params.metric:u} --out {output.metrics:q} --summary {output.summary:q} --plot {output.plot:q} ) > {log:q} 2>&1"
 
 
 # /best-model:select (workflow/commands/best-model/select.md) at workflow/commands/runpod-hpo-parallel.md:4:100
@@ -194,18 +194,18 @@ rule best_model_select:
             ],
         ),
     output:
-        model="results/steps/best-model-select-76beafcc/model.pt",
+        model="results/steps/best-model-select-0727e08d/model.pt",
         metrics=report(
-            "results/steps/best-model-select-76beafcc/metrics.json",
+            "results/steps/best-model-select-0727e08d/metrics.json",
             category="metrics",
-            labels={"step": "best-model-select-76beafcc", "file": "metrics"},
+            labels={"step": "best-model-select-0727e08d", "file": "metrics"},
         ),
     log:
-        "logs/steps/best-model-select-76beafcc.log",
+        "logs/steps/best-model-select-0727e08d.log",
     conda:
         "../../environment.yml"
     shell:
-        "( python scripts/select_best.py --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.select_best --summary {input.summary:q} --models {input.model:q} --model {output.model:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /baseline (workflow/commands/baseline.md) at workflow/commands/runpod-hpo-parallel.md:4:121
@@ -215,20 +215,20 @@ rule baseline_2:
         # ordering only: runs after /best-model:select, reads none of its files
         after=rules.best_model_select.output.metrics,
     output:
-        baseline="results/steps/baseline-e626a650/baseline.json",
+        baseline="results/steps/baseline-cd8aedb0/baseline.json",
         metrics=report(
-            "results/steps/baseline-e626a650/metrics.json",
+            "results/steps/baseline-cd8aedb0/metrics.json",
             category="metrics",
-            labels={"step": "baseline-e626a650", "file": "metrics"},
+            labels={"step": "baseline-cd8aedb0", "file": "metrics"},
         ),
     log:
-        "logs/steps/baseline-e626a650.log",
+        "logs/steps/baseline-cd8aedb0.log",
     conda:
         "../../environment.yml"
     params:
         folds=q(5),
     shell:
-        "( python scripts/baseline.py --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.baseline --data {input.data:q} --out {output.baseline:q} --metrics {output.metrics:q} --folds {params.folds:u} ) > {log:q} 2>&1"
 
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at workflow/commands/runpod-hpo-parallel.md:4:133
@@ -238,25 +238,26 @@ rule ml_evaluate_5:
         test=rules.init_3.output.test,
         baseline=rules.baseline_2.output.baseline,
     output:
-        report="results/steps/ml-evaluate-21d3be32/report.json",
+        report="results/steps/ml-evaluate-8f788822/report.json",
         reliability=report(
-            "results/steps/ml-evaluate-21d3be32/reliability.png",
+            "results/steps/ml-evaluate-8f788822/reliability.png",
             category="ml-evaluate",
-            labels={"step": "ml-evaluate-21d3be32", "file": "reliability"},
+            labels={"step": "ml-evaluate-8f788822", "file": "reliability"},
         ),
+        predictions="results/steps/ml-evaluate-8f788822/predictions.csv",
         metrics=report(
-            "results/steps/ml-evaluate-21d3be32/metrics.json",
+            "results/steps/ml-evaluate-8f788822/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-21d3be32", "file": "metrics"},
+            labels={"step": "ml-evaluate-8f788822", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-21d3be32.log",
+        "logs/steps/ml-evaluate-8f788822.log",
     conda:
         "../../environment.yml"
     params:
-        ledger=q("results/ledger.jsonl"),
+        ledger=q(""),
     shell:
-        "( python scripts/evaluate.py --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.evaluate --model {input.model:q} --test {input.test:q} --baseline={input.baseline:q} --metrics {output.metrics:q} --report {output.report:q} --reliability {output.reliability:q} --predictions {output.predictions:q} --ledger={params.ledger:u} --step ml-evaluate --threads {threads:q} ) > {log:q} 2>&1"
 
 
 # gate-acc at workflow/commands/runpod-hpo-parallel.md:4:148
@@ -265,12 +266,12 @@ checkpoint gate_acc_2:
         metrics=rules.ml_evaluate_5.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-16ff1aa3/decision.json",
+            "results/steps/gate-acc-1a6a6f15/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-16ff1aa3"},
+            labels={"gate": "gate-acc-1a6a6f15"},
         ),
     log:
-        "logs/steps/gate-acc-16ff1aa3.log",
+        "logs/steps/gate-acc-1a6a6f15.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -290,14 +291,14 @@ rule ml_deploy_6:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc_2.output.decision,
     output:
-        record="results/steps/ml-deploy-b049be1c/deploy.json",
+        record="results/steps/ml-deploy-01121626/deploy.json",
         metrics=report(
-            "results/steps/ml-deploy-b049be1c/metrics.json",
+            "results/steps/ml-deploy-01121626/metrics.json",
             category="metrics",
-            labels={"step": "ml-deploy-b049be1c", "file": "metrics"},
+            labels={"step": "ml-deploy-01121626", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-deploy-b049be1c.log",
+        "logs/steps/ml-deploy-01121626.log",
     conda:
         "../../environment.yml"
     params:
@@ -305,7 +306,7 @@ rule ml_deploy_6:
         dvc_remote=q("dvc-remote"),
         model_name=q("simple_lstm"),
     shell:
-        "( python scripts/deploy.py --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.deploy --model {input.model:q} --eval-metrics {input.metrics:q} --registry {params.registry:u} --dvc-remote={params.dvc_remote:u} --model-name {params.model_name:u} --record {output.record:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # /analyze-failures (workflow/commands/analyze-failures.md) at workflow/commands/runpod-hpo-parallel.md:4:181
@@ -315,20 +316,20 @@ rule analyze_failures:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc_2.output.decision,
     output:
-        report="results/steps/analyze-failures-1cfc40f8/failures.json",
+        report="results/steps/analyze-failures-66639d64/failures.json",
         metrics=report(
-            "results/steps/analyze-failures-1cfc40f8/metrics.json",
+            "results/steps/analyze-failures-66639d64/metrics.json",
             category="metrics",
-            labels={"step": "analyze-failures-1cfc40f8", "file": "metrics"},
+            labels={"step": "analyze-failures-66639d64", "file": "metrics"},
         ),
     log:
-        "logs/steps/analyze-failures-1cfc40f8.log",
+        "logs/steps/analyze-failures-66639d64.log",
     conda:
         "../../environment.yml"
     params:
         threshold=q(0.87),
     shell:
-        "( python scripts/analyze_failures.py --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
+        "( python -m slashmake_ml.scripts.analyze_failures --summary {input.summary:q} --threshold {params.threshold:u} --report {output.report:q} --metrics {output.metrics:q} ) > {log:q} 2>&1"
 
 
 # joins the branches of gate-acc
@@ -343,9 +344,9 @@ rule join_acc_2:
             },
         ),
     output:
-        join="results/steps/join-acc-e446b0ee/join.json",
+        join="results/steps/join-acc-a149aa42/join.json",
     log:
-        "logs/steps/join-acc-e446b0ee.log",
+        "logs/steps/join-acc-a149aa42.log",
     localrule: True
     conda:
         "../../environment.yml"

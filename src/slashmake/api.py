@@ -9,18 +9,21 @@ May import: every stage (``execution``, ``compiler`` and below); never ``interfa
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slashmake.agents import install
+from slashmake.cache.ops import CacheInfo, cache_info, cache_prune, cache_settings
+from slashmake.compiler import layout
 from slashmake.compiler.lint import lint_project, list_lines
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import CommandStep, Step
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import runner
+from slashmake.execution import answers, runner
+from slashmake.execution import pods as runpod_pods
 from slashmake.execution.plan import (
     Prepared,
     StepPlan,
@@ -32,12 +35,18 @@ from slashmake.execution.plan import (
     results_text,
     step_results,
 )
-from slashmake.execution.run import RunOptions, RunResult, run
+from slashmake.execution.run import RunOptions, RunResult
+from slashmake.execution.run import run as run_flow
+from slashmake.experiments.data import as_data
+
+if TYPE_CHECKING:  # pandas and matplotlib load only when a comparison is asked for, not on every run
+    from slashmake.experiments import compare as experiments
 
 EXECUTORS = runner.EXECUTORS
 __all__ = [  # re-exported for the front ends
-    "EXECUTORS", "FlowError", "Prepared", "Project", "Resolved", "RunError", "RunOptions", "RunResult", "StepPlan",
+    "EXECUTORS", "FlowError", "as_data", "Prepared", "Project", "Resolved", "RunError", "RunOptions", "RunResult", "StepPlan",
     "StepResult", "decision", "explain", "plan", "prepare", "results_text", "run", "step_results",
+    "CacheInfo", "cache_info", "cache_prune", "cache_settings",  # the shared cache (docs/cache.md)
 ]
 
 
@@ -147,21 +156,32 @@ def graph(project: Project, chain: str, output: Path, source: str = "<chain>",
 
 
 LEDGER = Path("results/ledger.jsonl")
+Warn = Callable[[str], None] | None
+
+
+def front_page(root: Path, resolved: Resolved, run_id: str) -> tuple[Path, Path, Path]:
+    """Write a run's report front page (:mod:`slashmake.experiments.front`); its page, metadata and stylesheet."""
+    from slashmake.experiments import front
+
+    return front.write(root, resolved, run_id)
+
+
+def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None = None,
+        warn: Warn = None) -> RunResult:
+    """Run a chain or macro, record it in the ledger (its id is ``run_id``); ``--report`` opens on its answer."""
+    return run_flow(root, chain, source, opts, warn, front=front_page)
 
 
 def ledger_rows(root: Path, step: str | None = None, metric: str | None = None,
-                ledger: Path = LEDGER) -> list[dict[str, Any]]:
-    """The experiment ledger's rows, metrics flattened, filtered by step name and metric key."""
-    path = root / ledger
-    if not path.exists():
-        raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
+                ledger: Path = LEDGER, warn: Warn = None) -> list[dict[str, Any]]:
+    """The experiment ledger's results, metrics flattened, filtered by step name and metric key.
+
+    A malformed line is skipped and reported through ``warn`` with its line number.
+    """
+    from slashmake.experiments import ledger as ledger_file
+
     rows = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        nested = row.pop("metrics", None)  # rows keep their metrics flat or under "metrics"
-        row = {**(nested if isinstance(nested, dict) else {}), **row}
+    for row in ledger_file.flat_rows(root, ledger, warn):
         if step and step.lstrip("/") not in str(row.get("step", "")):
             continue
         if metric and metric not in row:
@@ -170,12 +190,76 @@ def ledger_rows(root: Path, step: str | None = None, metric: str | None = None,
     return rows
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """``compare``: the table, the pictures drawn of it, and the ledger's warnings."""
+
+    table: experiments.Table
+    plots: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """``compare A B``: the difference, the overlaid curves, and the ledger's warnings."""
+
+    diff: experiments.RunDiff
+    plots: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def runs(root: Path, chain: str | None = None, limit: int | None = None, ledger: Path = LEDGER,
+         warn: Warn = None) -> list[experiments.RunRow]:
+    """``runs``: the recorded runs (id, time, chain, status, headline metric, cost), oldest first."""
+    from slashmake.experiments import compare as experiments
+    from slashmake.experiments import ledger as ledger_file
+
+    return experiments.runs(ledger_file.load(root, ledger, warn), chain, limit)
+
+
+def compare(root: Path, step: str | None = None, where: tuple[str, ...] = (), group_by: tuple[str, ...] | None = None,
+            metrics: tuple[str, ...] = (), each: bool = False, draw: bool = True, ledger: Path = LEDGER,
+            warn: Warn = None) -> Comparison:
+    """``compare``: results grouped (default: by every parameter but seed) with n, mean ± sd and 95% intervals."""
+    from slashmake.experiments import compare as experiments
+    from slashmake.experiments import ledger as ledger_file
+    from slashmake.experiments import plots
+
+    book = ledger_file.load(root, ledger, warn, step=step)
+    table = experiments.compare(book, step, tuple(where), group_by, tuple(metrics), each)
+    drawn = plots.draw(table, root, step) if draw and table.groups else []
+    return Comparison(table, tuple(p.relative_to(root).as_posix() for p in drawn), book.warnings)
+
+
+def compare_runs(root: Path, a: str, b: str, metrics: tuple[str, ...] = (), draw: bool = True,
+                 ledger: Path = LEDGER, warn: Warn = None) -> RunComparison:
+    """``compare A B``: parameter differences and metric differences, paired where predictions were saved."""
+    from slashmake.experiments import compare as experiments
+    from slashmake.experiments import ledger as ledger_file
+    from slashmake.experiments import plots
+
+    book = ledger_file.load(root, ledger, warn)
+    diff = experiments.compare_runs(root, book, a, b, tuple(metrics))
+    drawn = plots.curves(diff.curves, root, f"{diff.a[:15]}-vs-{diff.b[:15]}") if draw else []
+    return RunComparison(diff, tuple(p.relative_to(root).as_posix() for p in drawn), book.warnings)
+
+
 def step_of(resolved: Resolved, key: str) -> Step | None:
     """The step with this key or label, if any."""
     for s in resolved.steps:
         if key in (s.key, s.label, s.label.lstrip("/")):
             return s
     return None
+
+
+def init(root: Path, example: str | None = None) -> layout.InitReport:
+    """Lay slashmake's files (and an example's) out in ``root`` (:mod:`slashmake.compiler.layout`); never overwrites."""
+    return layout.init_project(root, example)
+
+
+def show(root: Path, step: str) -> answers.StepOutcome:
+    """A step's newest stored result (``/plan-feature`` or a step key): its answer, metrics and log path."""
+    return answers.find_step(root.resolve(), step)
 
 
 def install_agents(project: Project, check: bool = False) -> install.Report:
@@ -191,3 +275,28 @@ def uninstall_agents(project: Project) -> install.Report:
 def is_command(step: Step) -> bool:
     """Whether a step runs a command (a program or an agent), as opposed to a gate, join or index."""
     return isinstance(step, CommandStep)
+
+
+@dataclass(frozen=True)
+class PodsReport:
+    """``pods``: the ledger's pods, and what was reaped or refreshed on the way."""
+
+    pods: tuple[runpod_pods.PodRow, ...]
+    notes: tuple[str, ...]
+
+
+def pods(root: Path, refresh: bool = True) -> PodsReport:
+    """The pod ledger (``.slashmake/pods.json``): reap orphans' pods, ask the API for states, list."""
+    notes: list[str] = []
+    try:  # without the API (no key, no network) the ledger is still listed
+        notes += [f"reaped {line}" for line in runpod_pods.reap(root)]
+        if refresh:
+            notes += [f"now {line}" for line in runpod_pods.refresh(root)]
+    except RunError as e:
+        notes.append(f"states from the ledger only: {e.message}")
+    return PodsReport(tuple(runpod_pods.rows(root)), tuple(notes))
+
+
+def pods_act(root: Path, action: str, ids: list[str], every: bool) -> list[str]:
+    """``pods stop|terminate``: one line per pod acted on."""
+    return runpod_pods.act(root, action, ids, every)

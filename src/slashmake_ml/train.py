@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,9 +197,6 @@ def with_best_params(cfg: TrainConfig, path: str) -> TrainConfig:
     """``cfg`` with the ``best`` values of a /hyperparameter-tune best_params.json (none when path is empty)."""
     if not path:
         return cfg
-    import json
-    from pathlib import Path
-
     best = json.loads(Path(path).read_text()).get("best", {})
     known = {f.name for f in dataclasses.fields(cfg)}
     print(f"hyper-parameters from {path}: {best}", flush=True)
@@ -218,4 +217,6 @@ def fit_and_save(
     save_checkpoint(model_path, res.model, {"train_config": cfg.to_dict(), "metrics": scalars, **(extra or {})})
     if curve:
         plot_curve(res.history, curve, "fine-tune" if enc is not None else "train")
+        # The curve's numbers beside its picture, for `slashmake compare` to overlay runs' curves.
+        Path(curve).with_suffix(".json").write_text(json.dumps(res.history))
     return res

@@ -123,14 +123,29 @@ def rsync_code_argv(
     exclude_from: str | None = None,
     remote_rsync: str = "rsync",
     excludes: Sequence[str] = DEFAULT_EXCLUDES,
+    gitignore: bool = False,
 ) -> list[str]:
-    """rsync of the workflow tree (code, config, small data) to the pod's work folder."""
+    """rsync of the workflow tree (code, config, small data) to the pod's work folder.
+
+    With ``gitignore``, what .gitignore files exclude stays behind too (:data:`GITIGNORE_FILTERS`).
+    """
     argv = _rsync_base(target, remote_rsync)
+    if gitignore:
+        argv += list(GITIGNORE_FILTERS)
     for pattern in excludes:
         argv += ["--exclude", pattern]
     if exclude_from:
         argv += ["--exclude-from", exclude_from]
     return [*argv, local_dir.rstrip("/") + "/", f"{target.dest}:{remote_dir.rstrip('/')}/"]
+
+
+#: The code sync honours every .gitignore in the tree (rsync's own per-folder merge rule), but
+#: compiled ad-hoc chains under .slashmake/chains/ must reach the pod even where .slashmake/ is
+#: ignored, and nothing else of .slashmake/ (the pod ledger, locks) ever goes.
+GITIGNORE_FILTERS: tuple[str, ...] = (
+    "--include", "/.slashmake/", "--include", "/.slashmake/chains/***", "--exclude", "/.slashmake/*",
+    "--filter", ":- .gitignore",
+)
 
 
 def rsync_push_argv(target: Target, remote_dir: str, remote_rsync: str = "rsync") -> list[str]:

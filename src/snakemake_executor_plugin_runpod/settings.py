@@ -26,7 +26,9 @@ class ExecutorSettings(ExecutorSettingsBase):
     port: int = field(
         default=22, metadata=_meta("SSH port of the pod (RunPod's public TCP port).", True)
     )
-    user: str = field(default="root", metadata=_meta("SSH user on the pod.", True))
+    user: str = field(
+        default="root", metadata=_meta("SSH user on the pod ({pod_id} is filled in for API pods).", True)
+    )
     key: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
         default=None,
         metadata=_meta("Path of the SSH private key (a path, never the key itself).", True),
@@ -75,3 +77,43 @@ class ExecutorSettings(ExecutorSettingsBase):
     )
     connect_timeout: int = field(default=10, metadata=_meta("SSH connect timeout in seconds."))
     remote_rsync: str = field(default="rsync", metadata=_meta("rsync program on the pod."))
+    # -- pods started through the RunPod API (RUNPOD_API_KEY; docs/executors.md "RunPod pods") --
+    gpu_types: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
+        default=None,
+        metadata=_meta("Comma-separated GPU types, tried in order; set: pods are started through the API."),
+    )
+    image: str = field(
+        default="runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04",
+        metadata=_meta("Container image of the pods."),
+    )
+    cloud_type: str = field(default="ALL", metadata=_meta("ALL, SECURE or COMMUNITY."))
+    container_disk_gb: int = field(default=20, metadata=_meta("Container disk of each pod (GB)."))
+    volume_gb: int = field(default=0, metadata=_meta("Pod volume (GB) mounted at /workspace; 0: none."))
+    network_volume_id: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
+        default=None, metadata=_meta("A network volume to attach instead of a pod volume.")
+    )
+    pods: int = field(default=1, metadata=_meta("The most pods running at once."))
+    on_finish: str = field(
+        default="terminate", metadata=_meta("What the end of a run does to its pods: terminate, stop or keep.")
+    )
+    idle_minutes: float = field(
+        default=30.0, metadata=_meta("The on-pod watchdog stops a pod idle this long (0: never).")
+    )
+    max_duration_minutes: float = field(
+        default=0.0, metadata=_meta("The on-pod watchdog stops a pod up this long (0: no limit).")
+    )
+    max_cost_usd: float = field(
+        default=0.0, metadata=_meta("No pod or job starts once the run's pods cost this much (0: no cap).")
+    )
+    public_key: Optional[str] = field(  # noqa: UP045 (the registry needs typing.Optional)
+        default=None, metadata=_meta("Public key given to pods as PUBLIC_KEY (default: KEY.pub).")
+    )
+    ssh_wait: float = field(
+        default=600.0, metadata=_meta("Seconds to wait for a new pod to show SSH before terminating it.")
+    )
+    gpu_wait: float = field(
+        default=300.0, metadata=_meta("Seconds to keep retrying, with backoff, when no GPU type is available.")
+    )
+    ledger: str = field(
+        default=".slashmake/pods.json", metadata=_meta("The pod ledger (relative to the workflow folder).")
+    )

@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 8dafbd69744ac666
+# sources-hash: 3ad83f035c5a197e
 
 
 # /init (workflow/commands/init.md) at <chain>:1:1

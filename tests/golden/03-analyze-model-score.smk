@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: 07d5b46f2b68c3c5
+# sources-hash: e0e20902e4dcf45d
 
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1

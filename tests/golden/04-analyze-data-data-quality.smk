@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: e9625c132230005d
+# sources-hash: df1af4995189296c
 
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1

@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: 82437acdd19e33ae
+# sources-hash: 5bff678c3d446a5d
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6

@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: 50122adcafcba179
+# sources-hash: 5f3d11b21ca08e42
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6

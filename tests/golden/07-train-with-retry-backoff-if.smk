@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: 851ab72cb36024f7
+# sources-hash: 2d43fcd8315c83b6
 
 
 # /train (workflow/commands/train.md) at <chain>:1:1

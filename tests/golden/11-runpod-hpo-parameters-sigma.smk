@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: 6e7a477bffba8a2b
+# sources-hash: c93401f28f4b60b7
 
 workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
 register_variants(

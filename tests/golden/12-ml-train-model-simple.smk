@@ -3,7 +3,7 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 29567d0b025130fd
+# sources-hash: 34c0e7ad43d16c4e
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1

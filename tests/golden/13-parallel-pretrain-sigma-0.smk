@@ -3,7 +3,7 @@
 # flow: seed-13
 # chain: parallel[/pretrain:sigma-0.10 | /pretrain:sigma-0.12 | /pretrain:sigma-0.15] → /results:aggregate
 # sources: workflow/commands/pretrain.md workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 8abe097e620a64ac
+# sources-hash: 757f886dfeddebde
 
 register_variants(
     "runpod_experiment",

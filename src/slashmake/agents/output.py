@@ -46,6 +46,7 @@ class Outcome:
     stdout: str
     stderr: str
     seconds: float
+    stopped: bool = False  # ``stop`` said so: the program was stopped before it finished
 
 
 @dataclass
@@ -92,8 +93,13 @@ def _pump(stream: IO[bytes], sink: list[str], on_line: Callable[[str], None] | N
 
 def run_program(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None,
                 stdin: str | None = None, on_stdout: Callable[[str], None] | None = None,
-                on_stderr: Callable[[str], None] | None = None) -> Outcome:
-    """Run ``argv`` with a timeout; stdout and stderr lines go to the callbacks as they arrive."""
+                on_stderr: Callable[[str], None] | None = None,
+                stop: Callable[[str], bool] | None = None) -> Outcome:
+    """Run ``argv`` with a timeout; stdout and stderr lines go to the callbacks as they arrive.
+
+    ``stop`` sees each stdout line; once it returns True the program and its children are stopped
+    (a limit the program itself does not keep, such as a number of turns).
+    """
     start = time.monotonic()
     try:
         proc = subprocess.Popen(  # noqa: S603 - an argv list from config, never a shell string
@@ -114,7 +120,16 @@ def run_program(argv: Sequence[str], timeout: float, env: dict[str, str] | None 
     out: list[str] = []
     err: list[str] = []
     assert proc.stdout is not None and proc.stderr is not None
-    pumps = [threading.Thread(target=_pump, args=(proc.stdout, out, on_stdout), daemon=True),
+    stopped: list[bool] = []
+
+    def watch(line: str) -> None:
+        if on_stdout is not None:
+            on_stdout(line)
+        if stop is not None and not stopped and stop(line):
+            stopped.append(True)
+            _kill_group(proc)
+
+    pumps = [threading.Thread(target=_pump, args=(proc.stdout, out, watch), daemon=True),
              threading.Thread(target=_pump, args=(proc.stderr, err, on_stderr), daemon=True)]
     for t in pumps:
         t.start()
@@ -142,7 +157,7 @@ def run_program(argv: Sequence[str], timeout: float, env: dict[str, str] | None 
             pass
     for t in pumps:
         t.join(timeout=10)
-    return Outcome(code, "".join(out), "".join(err), time.monotonic() - start)
+    return Outcome(code, "".join(out), "".join(err), time.monotonic() - start, bool(stopped))
 
 
 def tail(text: str, n: int = STDERR_TAIL) -> str:

@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,15 +259,20 @@ def file_references(body: str, body_line: int = 1) -> list[FileRef]:
 
 
 def inline_files(refs: Sequence[FileRef], command_path: Path, root: str = ".") -> list[str]:
-    """Each referenced file's contents under a header naming it; a missing one is an error."""
+    """Each referenced file's contents under a header naming it.
+
+    A reference to a missing file stays in the body as text, as Claude Code leaves an @ mention it
+    cannot resolve, with a warning on stderr (the step's log).
+    """
     out: list[str] = []
     for ref in refs:
         p = Path(root) / ref.path
         try:
             text = p.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            raise AgentError(f"{command_path}:{ref.line}: @{ref.path}: no such file "
-                             f"(paths are relative to the project root)", EXIT_USAGE) from None
+            print(f"slashmake: warning: {command_path}:{ref.line}: @{ref.path}: no such file; left as text "
+                  "(paths are relative to the project root)", file=sys.stderr)
+            continue
         fence = "````" if "```" in text else "```"
         out.append(f"### File: {ref.path}\n\n{fence}\n{text.rstrip()}\n{fence}")
     return out

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from slashmake.agents.errors import AgentError
-from slashmake.runtime.ledger import append
+from slashmake.runtime.ledger import append, read
 
 _FENCE_RE = re.compile(r"^[ \t]*```[ \t]*json[ \t]*\r?\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 RUN_ID_ENV = "SLASHMAKE_RUN_ID"
@@ -85,17 +85,8 @@ def run_id() -> str:
 
 
 def _rows(ledger: Path) -> list[dict[str, Any]]:
-    if not ledger.exists():
-        return []
-    rows = []
-    for line in ledger.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn line from a killed writer is not a cost
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    # a torn line from a killed writer is not a cost; the budget check stays quiet about it
+    return read(ledger, warn=None)
 
 
 def run_cost(ledger: Path, run: str) -> float:

@@ -23,11 +23,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from slashmake.agents.errors import EXIT_USAGE, AgentError
-from slashmake.agents.output import parse_output, progress_printer, run_program, tail
+from slashmake.agents.output import Outcome, parse_output, progress_printer, run_program, tail
 from slashmake.agents.program import (
     PRESETS,
     Invocation,
@@ -227,20 +227,27 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     progress = progress_printer(f"{PROG}: {label}") if inv.output == "stream-json" else None
-    outcome = run_program(inv.argv, args.timeout, env, stdin=inv.stdin, on_stdout=progress, on_stderr=echo)
+    # droid exec has no --max-turns: slashmake counts its tool calls and stops it past agent.max_turns
+    limit = args.max_turns if args.preset == "droid" and args.max_turns else None
+    outcome = run_program(inv.argv, args.timeout, env, stdin=inv.stdin, on_stdout=progress, on_stderr=echo,
+                          stop=turn_counter(limit) if limit and inv.output == "stream-json" else None)
 
     who = f"agent program {inv.name or inv.argv[0]!r} ({label})"
+    if outcome.stopped:
+        raise AgentError(f"{who} was stopped after more than {limit} turns (agent.max_turns)")
     if outcome.returncode is None:
-        raise AgentError(f"{who} timed out after {args.timeout:g}s and was stopped; "
-                         f"end of its stderr:\n{tail(outcome.stderr)}")
+        raise AgentError(f"{who} timed out after {args.timeout:g}s and was stopped; {_said(outcome)}")
     if outcome.returncode != 0:
         status = outcome.returncode
         what = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-        raise AgentError(f"{who} {what} after {outcome.seconds:.1f}s; end of its stderr:\n{tail(outcome.stderr)}")
+        raise AgentError(f"{who} {what} after {outcome.seconds:.1f}s; {_said(outcome)}")
     if not outcome.stdout.strip():
         raise AgentError(f"{who} exited 0 but printed no answer (empty stdout); end of its stderr:\n"
                          f"{tail(outcome.stderr)}")
     answer = parse_output(outcome.stdout, inv.output, who)
+    if limit and answer.turns is not None and answer.turns > limit:
+        raise AgentError(f"{who} took {answer.turns} turns, more than agent.max_turns ({limit}): its answer is "
+                         "not used")
     try:
         metrics = extract_metrics(answer.text)
     except AgentError as exc:
@@ -268,6 +275,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"{PROG}: {label} answered in {outcome.seconds:.1f}s{turns}{cost}: {args.response_out}", file=sys.stderr)
     note_budget(ledger, args.max_cost_usd)
     return 0
+
+
+def turn_counter(limit: int) -> Callable[[str], bool]:
+    """A stdout watcher for Droid's stream-json: True once it has made more than ``limit`` tool calls."""
+    calls = [0]
+
+    def over(line: str) -> bool:
+        if '"tool_call"' in line:
+            try:
+                calls[0] += json.loads(line).get("type") == "tool_call"
+            except (json.JSONDecodeError, AttributeError):
+                pass
+        return calls[0] > limit
+
+    return over
+
+
+def _said(outcome: Outcome) -> str:
+    """The end of what a failed program said: its stderr, or its stdout when stderr is empty (both CLIs
+    can report a login or key problem on stdout)."""
+    if outcome.stderr.strip() or not outcome.stdout.strip():
+        return f"end of its stderr:\n{tail(outcome.stderr)}"
+    return f"its stderr was empty; end of its stdout:\n{tail(outcome.stdout)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

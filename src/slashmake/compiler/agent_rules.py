@@ -18,7 +18,12 @@ from typing import Any
 from slashmake.agents.prompt import body_offset, file_references, has_bang
 from slashmake.compiler.smk import param_value, py
 from slashmake.compiler.steps import CommandStep
-from slashmake.errors import CompileError, Source, Span
+from slashmake.definitions.model import Command
+from slashmake.errors import CompileError
+
+# Claude Code's model aliases (its model configuration docs); Droid takes model ids, not these.
+CLAUDE_MODEL_ALIASES = frozenset({"default", "best", "sonnet", "opus", "haiku", "opusplan", "sonnet[1m]",
+                                  "opus[1m]"})
 
 
 def step_spec(step: CommandStep) -> dict[str, Any]:
@@ -38,6 +43,32 @@ def step_spec(step: CommandStep) -> dict[str, Any]:
                      droid.reasoning_effort if droid else None)
     return {"tools": None if tools is None else sorted(tools), "model": setting(cmd.model, droid.model if droid else None),
             "effort": effort}
+
+
+def missing_references(root: Path, cmd: Command) -> list[str]:
+    """Warnings for an agent command's ``@path`` references to files that do not exist."""
+    rel = cmd.path.relative_to(root).as_posix() if cmd.path.is_relative_to(root) else str(cmd.path)
+    return [f"{rel}:{ref.line}: @{ref.path}: no such file; the agent gets it as text, as Claude Code leaves an "
+            "@ mention it cannot resolve (paths are relative to the project root)"
+            for ref in file_references(cmd.body, body_offset(cmd.text)) if not (root / ref.path).is_file()]
+
+
+_POSITIONAL = re.compile(r"(?<![\\\w$])\$([0-9])(?!\w)")
+
+
+def one_based_arguments(root: Path, cmd: Command) -> list[str]:
+    """A warning for a body using ``$1``... but never ``$0``: the old 1-based style.
+
+    Claude Code numbers a command's arguments from ``$0`` (``$ARGUMENTS[0]``), and so does
+    slashmake: in such a body ``$1`` is the second argument, not the first.
+    """
+    used = {int(m.group(1)) for m in _POSITIONAL.finditer(cmd.body)}
+    if not used or 0 in used:
+        return []
+    rel = cmd.path.relative_to(root).as_posix() if cmd.path.is_relative_to(root) else str(cmd.path)
+    first = min(used)
+    return [f"{rel}: uses ${first} but never $0: arguments count from $0 (Claude Code's $ARGUMENTS[0]), so "
+            f"${first} is argument {first + 1}; write $0 for the first"]
 
 
 def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: dict[str, str], inputs: dict[str, str]) -> str:
@@ -63,6 +94,12 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
         params[f"agent_{key}"] = param_value(value if isinstance(value, str) else json.dumps(value))
         flags += f" --{key.replace('_', '-')} {{params.agent_{key}:u}}"
     spec = step_spec(step)
+    if config.get("preset") == "droid" and spec["model"] in CLAUDE_MODEL_ALIASES:
+        where = cmd if cmd.model else step.droid
+        rel = where.path.relative_to(root).as_posix() if where is not None else cmd.path.name
+        raise CompileError(f"model '{spec['model']}' ({rel}) is a Claude Code alias, which `droid exec -m` does not "
+                           f"take: write a model id Droid lists (`droid exec --help`), 'inherit' for Droid's own, "
+                           f"or use agent.preset: claude", step.span)
     params["agent_tools"] = param_value("all" if spec["tools"] is None else ",".join(spec["tools"]))
     params["agent_model"] = param_value(spec["model"])
     params["agent_effort"] = param_value(spec["effort"])
@@ -70,14 +107,9 @@ def agent_shell(root: Path, config: dict[str, Any], step: CommandStep, params: d
     params["timeout"] = param_value(float(cmd.timeout or config.get("timeout", 600)))
     params["agent_step"] = param_value(step.key)
     body_line = body_offset(cmd.text)
-    refs = file_references(cmd.body, body_line)
-    for ref in refs:
-        if not (root / ref.path).is_file():
-            line = ref.line - 1
-            lines = cmd.text.splitlines(keepends=True)
-            start = sum(len(x) for x in lines[:line]) + max(0, lines[line].find("@" + ref.path))
-            span = Span(Source(str(cmd.path.relative_to(root)), cmd.text), start, start + len(ref.path) + 1)
-            raise CompileError(f"@{ref.path}: no such file (paths are relative to the project root)", span)
+    # A reference to a file that is not there stays text, as Claude Code leaves an @ mention it cannot
+    # resolve; `lint` and the step's log warn about it (missing_references).
+    refs = [r for r in file_references(cmd.body, body_line) if (root / r.path).is_file()]
     if refs:  # a referenced file is an input: editing it reruns the step
         inputs["refs"] = "[" + ", ".join(py(r.path) for r in refs) + "]"
     if has_bang(cmd.body):  # what its ! commands print, read when Snakemake builds the DAG

@@ -44,7 +44,12 @@ class Binder:
         commands = self.defs.commands
         first = args[0].value if args and args[0].key is None and isinstance(args[0].value, str) else None
         if call.droid is not None:
-            droid = self.droid(call.droid, call.span)
+            plugin_agent = f"{call.droid}:{name}"  # a plugin's agent is `plugin:agent`: `plugin:agent:command`
+            if call.droid not in self.defs.droids and plugin_agent in self.defs.droids and first is not None:
+                droid, name, args = self.defs.droids[plugin_agent], first, args[1:]
+                first = args[0].value if args and args[0].key is None and isinstance(args[0].value, str) else None
+            else:
+                droid = self.droid(call.droid, call.span)
             if name not in commands and first is not None and f"{name}/{first}" in commands:
                 name, args = f"{name}/{first}", args[1:]  # `droid:namespace:command`
         else:
@@ -54,6 +59,8 @@ class Binder:
                 droid, name, args = self.defs.droids[name], first, args[1:]  # `droid command`
         name, args, retry = desugar.strip_retry(name, args, commands.__contains__)
         if name not in commands:
+            name = self.by_own_name(name, call)
+        if name not in commands:
             self.defs.command(name)  # a command whose file is bad: that file's error, with its position
             known = [c.replace("/", ":") for c in commands]
             raise ResolveError(f"unknown command /{name.replace('/', ':')}{closest(name.replace('/', ':'), known)}",
@@ -62,6 +69,20 @@ class Binder:
         if droid is None and cmd.droid:
             droid = self.defs.droid(cmd.droid)
         return cmd, droid, args, retry
+
+    def by_own_name(self, name: str, call: Call) -> str:
+        """A command in a sub-folder of ``.claude/commands/`` called by its own name, as Claude Code calls it.
+
+        Claude Code shows the folder as a label and calls ``git/commit.md`` as ``/commit``. The full
+        name (``/git:commit``) always works; a command whose full name is the name wins over any
+        sub-folder one; two sub-folder commands of the same name are an error naming both.
+        """
+        found = sorted(c.name for c in self.defs.commands.values()
+                       if c.origin == ".claude" and "/" in c.name and c.name.rsplit("/", 1)[1] == name)
+        if len(found) > 1:
+            raise ResolveError(f"/{name} is {' and '.join('/' + f.replace('/', ':') for f in found)} in "
+                               f".claude/commands/: call one by its full name", call.span)
+        return found[0] if found else name
 
     def droid(self, name: str, span: Span | None) -> Droid:
         if name not in self.defs.droids:
@@ -224,6 +245,25 @@ class Binder:
                     positional.append(a.value)
         scope.vars["ARGUMENTS"] = Const(json.dumps(positional))
         return scope, extra
+
+
+    def macro_options(self, cmd: Command, call: Call, extra: list[Arg], scope: Scope, env: Scope) -> None:
+        """A macro's ``--name value`` sets its parameter; an option it does not declare, or a free argument
+        where its flow has no ``$ARGUMENTS``, is an error with the closest name (as for a command)."""
+        declared = {norm(p): p for p in cmd.params}
+        for o in call.options:
+            key = norm(o.key)
+            if key in declared:
+                val = "true" if o.value is None else self.value(o.value, env, o.span)
+                scope.vars[declared[key]] = val if isinstance(val, MetricVar) else Const(val)
+            elif o.key not in RESERVED_OPTIONS:
+                raise ResolveError(f"{cmd.display} has no parameter --{o.key} (its parameters: "
+                                   f"{', '.join(cmd.params) or 'none'}){closest(key, list(cmd.params))}", o.span)
+        if extra and "$ARGUMENTS" not in (cmd.flow or ""):
+            first = extra[0]
+            raise ResolveError(f"{cmd.display} takes no arguments: its flow has no $ARGUMENTS (its parameters: "
+                               f"{', '.join(cmd.params) or 'none'}){closest(str(first.value), list(cmd.params))}",
+                               first.span or call.span)
 
 
 def takes_arguments(cmd: Command) -> bool:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from slashmake.agents.install import unsafe_names
+from slashmake.compiler.agent_rules import missing_references, one_based_arguments
+from slashmake.compiler.layout import runnable_problems
 from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import needs_cycles
 from slashmake.definitions.model import Command, Definitions
 from slashmake.definitions.tools import describe, missing_tools
-from slashmake.errors import FlowError
+from slashmake.errors import FlowError, Source, Span
 
 ORIGINS = ("project", ".factory", ".claude", "skill", "plugin")
 
@@ -21,8 +24,24 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     """
     defs = project.defs
     problems = 0
+    for cmd in defs.commands.values():
+        if cmd.kind == "agent":
+            found = missing_references(project.root, cmd) + one_based_arguments(project.root, cmd)
+            defs.warnings.extend(w for w in found if w not in defs.warnings)
+    errors, notes = runnable_problems(project.root)
+    for e in errors:  # a project that cannot run is not ok, however good its files
+        echo(f"error: {e.render()}", err=True)
+        problems += 1
+    defs.warnings.extend(n for n in notes if n not in defs.warnings)
     for e in defs.errors:
         echo(f"error: {e.render()}", err=True)
+        problems += 1
+    for bad in unsafe_names(defs):  # it would reach a shell through an entry point: refused there too
+        text = bad.text or " "
+        span = Span(Source(_rel(project, bad), text), 0, max(1, len(text.split("\n")[0])))
+        echo("error: " + FlowError(f"command name {bad.display!r} cannot be an entry point: a name is letters, "
+                                   "digits and _ . - : / @ + (no quotes, spaces, $ or other shell syntax)",
+                                   span).render(), err=True)
         problems += 1
     for cycle in needs_cycles(defs):
         echo(f"error: {cycle.render()}", err=True)
@@ -54,6 +73,11 @@ def lint_project(project: Project, echo: Callable[..., None]) -> int:
     echo(f"{status}: {len(defs.commands)} commands ({n_macros} macros), {len(defs.droids)} droids, "
          f"{len(defs.warnings)} warnings, {len(defs.errors)} bad files")
     return problems
+
+
+def _rel(project: Project, command: Command) -> str:
+    path = command.path
+    return path.relative_to(project.root).as_posix() if path.is_relative_to(project.root) else str(path)
 
 
 def _short(text: str, width: int = 80) -> str:

@@ -296,6 +296,8 @@ class Resolver(Binder):
             else str(cmd.path)
         flow = desugar.macro_flow(cmd, source)
         scope, extra = self.macro_scope(cmd, args, env)
+        if not (len(flow.stages) == 1 and isinstance(flow.stages[0], Call)):  # an alias passes all through
+            self.macro_options(cmd, call, extra, scope, env)
         flow = desugar.pass_through(flow, extra, call)
         self.macro_stack.append(cmd.name)
         try:

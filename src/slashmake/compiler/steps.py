@@ -265,6 +265,21 @@ class JoinStep(Step):
                          {b: [p.ident() for p in ps] for b, ps in self.branches.items()}]}
 
 
+def cacheable(step: Step) -> bool:
+    """Whether the step may come from the shared cache (slashmake.cache), as the config allows.
+
+    A program that declares its outputs, unless its command says ``cache: false`` (a deploy, a
+    notification: what it does beside its files must happen); an agent step only when its command
+    says ``cache: true`` (an answer should be fresh). Never a /try (its outputs are published by
+    its status), a gate or a join (cheap, and deciding is what they are for).
+    """
+    if not isinstance(step, CommandStep) or step.is_try:
+        return False
+    if step.cmd.cache is not None:
+        return step.cmd.cache and bool(step.cmd.outputs or isinstance(step, AgentStep))
+    return isinstance(step, CallStep) and bool(step.cmd.outputs)
+
+
 def variants_of(step: Step) -> dict[str, dict[str, Any]] | None:
     """A sweep step's variants; None for any other step."""
     return step.variants if isinstance(step, CommandStep) else None

@@ -16,7 +16,7 @@ from typing import Any
 
 from slashmake.definitions.files import DefFile, decode
 from slashmake.definitions.model import Command, Droid, Metrics, name_slug
-from slashmake.definitions.tools import normalize_tools, unknown_names
+from slashmake.definitions.tools import ALL_TOOL_IDS, normalize_tools, unknown_names
 from slashmake.errors import ToolsError
 
 # Keys the agents themselves read (from their documentation); others earn a warning, never an error.
@@ -26,7 +26,7 @@ COMMAND_TOP_KEYS = {"description", "argument-hint", "allowed-tools", "model", "d
                     "paths", "compatibility"}
 DROID_TOP_KEYS = {"name", "description", "model", "reasoningEffort", "tools", "color", "permissionMode",
                   "skills", "hooks", "mcpServers", "disallowedTools", "version", "location", "maxTurns",
-                  "memory", "background", "isolation", "effort", "disabled", "slashmake"}
+                  "memory", "background", "isolation", "effort", "disabled", "slashmake", "initialPrompt"}
 
 _NUM = (int, float)
 # slashmake key -> accepted Python types (checked before use, so a wrong type names file and key).
@@ -34,6 +34,7 @@ COMMAND_KEYS: dict[str, tuple[type, ...]] = {
     "droid": (str,), "params": (dict,), "needs": (list,), "input": (list, dict), "output": (dict,),
     "metrics": (dict,), "shell": (str,), "script": (str,), "flow": (str,), "threads": (int,),
     "resources": (dict,), "retries": (int,), "backoff": _NUM, "timeout": _NUM, "variant": (str,),
+    "cache": (bool,),  # false: never from the shared cache (a deploy); true: an agent step too
 }
 METRICS_KEYS: dict[str, tuple[type, ...]] = {"file": (str,), "keys": (list,), "primary": (str,), "aliases": (dict,)}
 DROID_KEYS: dict[str, tuple[type, ...]] = {"resources": (dict,)}
@@ -308,7 +309,7 @@ def load_command(path: Path, name: str, root: Path, warnings: list[str],
         inputs=inputs, optional_inputs=optional, outputs=outputs, metrics=metrics, shell=sm.get("shell"),
         script=sm.get("script"), flow=flow, flow_pos=flow_pos, threads=int(sm.get("threads", 1)),
         resources=resources, retries=int(sm.get("retries", 0)), backoff=float(sm.get("backoff", 0)),
-        timeout=sm.get("timeout"), digest=hashlib.sha256(f.text.encode()).hexdigest(), origin=origin,
+        timeout=sm.get("timeout"), cache=sm.get("cache"), digest=hashlib.sha256(f.text.encode()).hexdigest(), origin=origin,
         label=_text(f, "name") or path.stem, argument_hint=_text(f, "argument-hint"),
         model=str(model) if isinstance(model, (str, int, float)) else None, meta=dict(data), spans=spans,
     )
@@ -344,11 +345,17 @@ def load_droid(path: Path, root: Path, warnings: list[str], unknown_tools: dict[
         if isinstance(data.get(key), (dict, list)):
             raise f.error(f"'{key}' must be a string, not {_type_name(data[key])}", key)
     tools = _tools(f, "tools", warnings, unknown) if data.get("tools") is not None else None
+    raw_tools = data.get("tools")
+    if data.get("disallowedTools") is not None:
+        # Claude Code: a denylist "removed from inherited or specified list" (its sub-agents docs)
+        denied = _tools(f, "disallowedTools", warnings, unknown)
+        tools = (tools if tools is not None else ALL_TOOL_IDS) - denied
+        raw_tools = sorted(tools)  # the allowed names as written no longer say it all
     _check_resources(f, sm.get("resources") or {}, ("slashmake", "resources"))
     model, effort = data.get("model"), data.get("reasoningEffort")
     return Droid(
         name=name, path=path, text=f.text, description=f.description(), body=f.body, tools=tools,
-        raw_tools=data.get("tools"), model=str(model) if model is not None else None,
+        raw_tools=raw_tools, model=str(model) if model is not None else None,
         resources=dict(sm.get("resources") or {}), digest=hashlib.sha256(f.text.encode()).hexdigest(),
         origin=origin, display_name=shown, reasoning_effort=str(effort) if effort is not None else None,
         meta=dict(data),

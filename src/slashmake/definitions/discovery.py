@@ -17,6 +17,7 @@ config/config.yaml. A file that cannot be read is recorded in :class:`Definition
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,19 +26,20 @@ from typing import Any
 from slashmake.definitions.checks import load_command, load_droid, load_script_command
 from slashmake.definitions.files import decode
 from slashmake.definitions.model import Command, Definitions, Droid, name_slug
+from slashmake.definitions.sealed import sealed_bytes
 from slashmake.errors import DefinitionError, Source, Span
 
 COMMAND_DIRS = (("workflow/commands", "project"), (".factory/commands", ".factory"), (".claude/commands", ".claude"))
 DROID_DIRS = (("droids", "project", True), (".factory/droids", ".factory", False), (".claude/agents", ".claude", True))
 SKILL_DIRS = (".factory/skills", ".claude/skills")
-# install.MARKER: entry points `slashmake agents install` wrote run a flow; they are not definitions.
-ENTRY_POINT_MARKER = b"slashmake-entry-point"
 
 
 def _generated(path: Path) -> bool:
+    """An entry point `slashmake agents install` wrote (sealed, unedited) runs a flow: not a definition."""
     try:
-        with path.open("rb") as fh:
-            return ENTRY_POINT_MARKER in fh.read(2048)
+        if path.stat().st_size > 65536:  # entry points are small; a big file is the user's
+            return False
+        return sealed_bytes(path.read_bytes())
     except OSError:
         return False
 
@@ -83,11 +85,30 @@ def _skills_in(base: Path, namespace: str = "") -> Iterator[Found]:
         yield Found(path, namespace + _command_name(path.parent.name), "skill" if not namespace else "plugin")
 
 
+# Notes kept beside agent files (a folder's README, a changelog) are documentation, not agents.
+_NOTES = re.compile(r"(readme|changelog|contributing|license|notes?)(\..*)?\.md", re.I)
+
+
 def _droids_in(base: Path, origin: str, recursive: bool, prefix: str = "") -> Iterator[Found]:
     if not base.is_dir():
         return
     for path in sorted(base.rglob("*.md") if recursive else base.glob("*.md")):
-        yield Found(path, prefix + name_slug(path.stem), origin, prefix)
+        if not _NOTES.fullmatch(path.name):
+            yield Found(path, prefix + name_slug(path.stem), origin, prefix)
+
+
+def not_an_agent(droid: Droid) -> str:
+    """Why an agent file is not an agent ('' when it is one).
+
+    Claude Code requires ``name`` and ``description`` in a sub-agent's frontmatter, and Droid
+    validates each definition: a Markdown file without them (a note, a reference page) is neither
+    agent's sub-agent, so it is not a droid here either, and never one with every tool.
+    """
+    if not droid.meta:
+        return "it has no frontmatter"
+    if not isinstance(droid.meta.get("name"), str) or not droid.meta["name"].strip():
+        return "its frontmatter has no 'name'"
+    return ""
 
 
 def _plugin(root: Path, folder: Path, defs: Definitions) -> tuple[list[Found], list[Found]]:
@@ -155,6 +176,14 @@ def load(root: Path, plugins: Iterable[str] = ()) -> Definitions:
         except DefinitionError as e:
             _bad(defs, found, e, defs.broken_droids, claims, "droid")
             continue
+        why = not_an_agent(droid)
+        if why:
+            defs.warnings.append(f"{_rel(found.path, root)}: not an agent, skipped: {why} (Claude Code and Droid "
+                                 "need a sub-agent's name and description there)")
+            continue
+        if not droid.meta.get("description"):
+            defs.warnings.append(f"{_rel(found.path, root)}: agent '{droid.name}' has no 'description' "
+                                 "(Claude Code requires one)")
         if _clash(defs, f"droid:{droid.name}", found.path, claims, "droid " + droid.name):
             continue
         defs.droids[droid.name] = droid

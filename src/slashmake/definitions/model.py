@@ -77,6 +77,7 @@ class Command:
     label: str = ""  # the name as its author wrote it (a skill's or a file's own spelling)
     argument_hint: str = ""
     model: str | None = None
+    cache: bool | None = None  # `cache:` in the slashmake key; None: the step kind decides
     meta: dict[str, Any] = field(default_factory=dict, compare=False)  # every frontmatter key as read
     spans: dict[str, Span] = field(default_factory=dict, compare=False, repr=False)
 

@@ -58,7 +58,8 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 # Factory IDs slashmake knows beyond the categories (TodoWrite is given to every droid by Factory).
-_OTHER_FACTORY_IDS = frozenset({"TodoWrite", "Task", "Skill"})
+# AskUser: Droid's question to the user (Claude Code's AskUserQuestion).
+_OTHER_FACTORY_IDS = frozenset({"TodoWrite", "Task", "Skill", "AskUser"})
 KNOWN_IDS: frozenset[str] = frozenset(
     {tool for ids in CATEGORIES.values() for tool in ids} | _OTHER_FACTORY_IDS
 )
@@ -67,6 +68,8 @@ KNOWN_IDS: frozenset[str] = frozenset(
 CLAUDE_ONLY: frozenset[str] = frozenset({
     "AskUserQuestion", "ExitPlanMode", "EnterPlanMode", "LSP", "SlashCommand", "Artifact",
     "ListMcpResourcesTool", "ReadMcpResourceTool", "TaskOutput", "TaskStop",
+    # Claude Code's task-list tools and its workflow tool, as Anthropic's own plugins name them
+    "TaskCreate", "TaskGet", "TaskList", "TaskUpdate", "Workflow",
 })
 
 # "tools" omitted: the droid may use every tool.
@@ -94,6 +97,7 @@ _CLAUDE_TO_FACTORY: dict[str, str] = {
     "Agent": "Task",
     "Task": "Task",
     "Skill": "Skill",
+    "AskUser": "AskUser",
 }
 
 # Factory ID -> Claude Code tool names (for ``--allowedTools``)
@@ -111,6 +115,7 @@ _FACTORY_TO_CLAUDE: dict[str, tuple[str, ...]] = {
     "TodoWrite": ("TodoWrite",),
     "Task": ("Task",),  # Claude Code's older name for Agent, which it still accepts
     "Skill": ("Skill",),
+    "AskUser": ("AskUserQuestion",),
 }
 
 PROGRAM_FORMATS = ("claude", "droid", "none")

@@ -78,6 +78,9 @@ def force_files(root: Path, resolved: Resolved) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.path for s in stale(root, resolved)))
 
 
+CONTINUATION = 15  # lines of a multi-line error message shown after its first
+
+
 def failure_lines(root: Path, resolved: Resolved, since: float) -> list[str]:
     """Why steps failed in a run that started at ``since``: the runtime's error lines, naming each step."""
     labels = {s.key: s.label for s in resolved.steps}
@@ -91,10 +94,18 @@ def failure_lines(root: Path, resolved: Resolved, since: float) -> list[str]:
                 text = log.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 continue
-            for line in text.splitlines():
+            log_lines = text.splitlines()
+            for i, line in enumerate(log_lines):
                 if line.startswith(FAILURE):
                     where = f" [{variant}]" if variant else ""
                     lines.append(f"{step.label}{where} failed: {_name_steps(line[len(FAILURE):], labels)}")
+                    # a message goes on over the next lines (the end of an agent program's stderr)
+                    more = []
+                    for follow in log_lines[i + 1:i + 1 + CONTINUATION]:
+                        if follow.startswith(("slashmake:", "[", "Traceback")):
+                            break
+                        more.append(f"    {follow}")
+                    lines += [m for m in more if m.strip()]
                     lines.append(f"  (log: {log.relative_to(root).as_posix()})")
     return lines
 

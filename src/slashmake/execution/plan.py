@@ -12,11 +12,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from slashmake.cache import flow as cache_flow
+from slashmake.cache import session as cache_session
+from slashmake.cache.ops import cache_settings
+from slashmake.cache.settings import CacheRequest
 from slashmake.compiler.project import Project, target_name
 from slashmake.compiler.resolve import Resolved
-from slashmake.compiler.steps import CommandStep, GateStep, variants_of
+from slashmake.compiler.steps import AgentStep, CommandStep, GateStep, variants_of
+from slashmake.execution import answers, outcomes, runner
 from slashmake.execution import options as run_options
-from slashmake.execution import outcomes, runner
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class StepPlan:
         if self.state == "will run":
             count = f" ({self.variants} variants)" if self.variants is not None else ""
             return f"will run    {label}{count}: {self.why}"
+        if self.state == "from cache":
+            return f"from cache  {label}: {self.why}"
         if self.state == "up to date":
             return f"up to date  {label}" + (f"; took the {self.decision} branch" if self.decision else "")
         return f"waits       {label}: runs only if the branch it is on is taken (decided at run time)"
@@ -84,8 +90,9 @@ def decision(folder: Path) -> str:
 
 
 def explain(project: Project, chain: str, source: str = "<chain>", overrides: dict[str, str] | None = None,
-            force: tuple[str, ...] = ()) -> list[StepPlan]:
-    """For each step, in chain order: will it run, is it up to date, or does it wait on a gate, and why."""
+            force: tuple[str, ...] = (), cache: CacheRequest | None = None) -> list[StepPlan]:
+    """For each step, in chain order: will it run, come from the shared cache, is it up to date, or
+    does it wait on a gate, and why."""
     prep = prepare(project, chain, source, overrides)
     resolved = prep.resolved
     stale = outcomes.stale(project.root, resolved)
@@ -97,7 +104,28 @@ def explain(project: Project, chain: str, source: str = "<chain>", overrides: di
     jobs = runner.parse_dry_run(proc.stdout + proc.stderr)
     whys = {s.step.rule: s.why for s in stale if s.step.rule not in asked}  # why slashmake forces it
     jobs = [replace(j, reason=whys[j.rule]) if j.rule in whys else j for j in jobs]
-    return plan(project.root, resolved, jobs)
+    steps = plan(project.root, resolved, jobs)
+    settings = cache_settings(project.root, cache)
+    if settings.enabled:  # which of the steps that would run the shared cache answers
+        where = cache_session.target(prep.target, prep.chain_file, inv.flows, forced)
+        hits: dict[str, list[cache_session.CacheEvent]] = {}
+        for e in cache_flow.planned(project.root, resolved, where, settings, asked):
+            if e.state == "hit":
+                hits.setdefault(e.rule, []).append(e)
+        rules = {s.key: s.rule for s in resolved.steps}
+        steps = [cached(p, hits.get(rules[p.key], [])) if p.state == "will run" else p for p in steps]
+    return steps
+
+
+def cached(step: StepPlan, hits: list[cache_session.CacheEvent]) -> StepPlan:
+    """A step that would run, seen with the cache's hits for its jobs (a sweep: some variants may miss)."""
+    if not hits:
+        return step
+    where = f"in the cache at {hits[0].location}"
+    if step.variants is not None and len(hits) < step.variants:
+        return replace(step, why=f"{step.why}; {len(hits)} of its {step.variants} variants are {where}")
+    return replace(step, state="from cache", why=f"entry {hits[0].key[:12]} {where}" if len(hits) == 1
+                   else f"{len(hits)} entries {where}")
 
 
 def plan(root: Path, resolved: Resolved, jobs: list[runner.PlannedJob]) -> list[StepPlan]:
@@ -138,6 +166,8 @@ def step_results(root: Path, resolved: Resolved) -> list[StepResult]:
             rows.append(_metrics_row(step.label, folder / "metrics.json"))
         elif isinstance(step, CommandStep) and step.cmd.metrics and folder.is_dir() and not step.is_try:
             rows.append(StepResult(step.label, f"(metrics missing: {step.folder}/{step.cmd.metrics.file})"))
+        if isinstance(step, AgentStep) and (said := answers.preview(root, step.folder)):
+            rows.append(StepResult(step.label, said))  # what the agent answered, and where the rest is
     return rows
 
 

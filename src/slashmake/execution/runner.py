@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,20 @@ class Invocation:
     flows: tuple[str, ...] | None = None
     # Where the executor ships a job group as one unit (runpod): GROUP=N merges a sweep's N variants.
     group_components: tuple[str, ...] = ()
+    # Show only progress and errors (Snakemake's full log stays in .snakemake/log/); False: everything, live.
+    brief: bool = False
+    # The run's id (SLASHMAKE_RUN_ID for its jobs and the ledger); "" draws a fresh one.
+    run_id: str = ""
+    # A report's front page: the workflow description (an .rst the Snakefile's `report:` reads, given
+    # as config slashmake_front) and the landing page's metadata (--report-metadata).
+    report_front: str | None = None
+    report_metadata: str | None = None
+    report_stylesheet: str | None = None  # --report-stylesheet
+
+
+def new_run_id() -> str:
+    """A fresh run id: the start time, this process and a sub-second part (sortable by time)."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
 
 
 def snakemake_argv(inv: Invocation) -> list[str]:
@@ -70,6 +86,10 @@ def snakemake_argv(inv: Invocation) -> list[str]:
             argv += ["--quiet", "rules"]  # the job table, not one block per job
     if inv.report:
         argv += ["--report", inv.report]
+        if inv.report_metadata:
+            argv += ["--report-metadata", inv.report_metadata]
+        if inv.report_stylesheet:
+            argv += ["--report-stylesheet", inv.report_stylesheet]
     argv += list(inv.extra)
     config = [f"slashmake_chain={inv.chain_file}"] if inv.chain_file else []
     if inv.executor == "runpod":
@@ -78,6 +98,8 @@ def snakemake_argv(inv: Invocation) -> list[str]:
         config.append("slashmake_group_sweeps=1")
         if inv.group_components:
             argv += ["--group-components", *inv.group_components]
+    if inv.report and inv.report_front:
+        config.append(f"slashmake_front={inv.report_front}")
     if inv.flows is not None:
         config.append(f"slashmake_flows=[{','.join(inv.flows)}]")  # a YAML list: Snakemake reads it so
     if config:
@@ -95,20 +117,76 @@ def run(inv: Invocation, root: Path, capture: bool = False) -> subprocess.Comple
         except BlockingIOError:
             raise RunError("another `slashmake run` is running in this project") from None
         # a fresh id per run: agent steps sum their cost under it (agent.max_cost_usd)
-        os.environ["SLASHMAKE_RUN_ID"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
+        os.environ["SLASHMAKE_RUN_ID"] = inv.run_id or new_run_id()
         if not inv.dry_run and any((root / ".snakemake" / "locks").glob("*.lock")):
             # Nobody holds run.lock, so Snakemake's locks are left over from a killed run.
             subprocess.run([*SNAKEMAKE, "--unlock", "--cores", "1"], cwd=root,  # noqa: S603
                            capture_output=True, text=True)
         if capture:
             proc = subprocess.run(argv, cwd=root, text=True, capture_output=True)  # noqa: S603
+        elif inv.brief:
+            status, lines = brief_output(lambda: in_process(argv[len(SNAKEMAKE):], root))
+            proc = subprocess.CompletedProcess(argv, status, "\n".join(lines), "")
         else:
             proc = subprocess.CompletedProcess(argv, in_process(argv[len(SNAKEMAKE):], root))
     if proc.returncode != 0:
         tail = (proc.stdout or "")[-1500:] + (proc.stderr or "")[-1500:] if capture else ""
+        if inv.brief and not capture:
+            tail = error_lines(proc.stdout.splitlines())
         raise RunError(f"snakemake exited with status {proc.returncode}" + (f":\n{tail}" if tail else
                        " (its output is above)"))
     return proc
+
+
+def brief_output(fn: Callable[[], int]) -> tuple[int, list[str]]:
+    """Run ``fn`` with this process's stdout and stderr (and its jobs') read, not shown; ``fn``'s result and the lines.
+
+    Only progress (``3 of 5 steps (60%) done``), "Nothing to be done" and slashmake's own
+    ``slashmake:``/``warning:`` lines reach the terminal, as they come: the banner, the DAG table
+    and the per-job blocks stay in Snakemake's log (``.snakemake/log/``).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    lines: list[str] = []
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                lines.append(line)
+                if _SHOWN.match(line.strip()):
+                    os.write(saved_out, (line.strip() + "\n").encode())
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        status = fn()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)  # the pipe's last write ends close here, so the reader ends
+        os.dup2(saved_err, 2)
+        reader.join(timeout=10)  # a job left running in the background may hold the pipe: do not wait on it
+        os.close(saved_out)
+        os.close(saved_err)
+    return status, lines
+
+
+def error_lines(lines: list[str], limit: int = 40) -> str:
+    """The decisive part of a failed run's output: from its first error line on, and where the full log is."""
+    start = next((i for i, line in enumerate(lines) if _ERROR.search(line)), max(0, len(lines) - limit))
+    chosen = [line for line in lines[start:start + limit] if line.strip()]
+    log = [line for line in lines if line.startswith("Complete log")]
+    return "\n".join(chosen + [line for line in log if line not in chosen])
+
+
+_SHOWN = re.compile(r"^(\d+ of \d+ steps \(\d+%\) done|Nothing to be done|slashmake: |warning: )")
+_ERROR = re.compile(r"\b(Error|Exception)\b|^error:|^slashmake: error")
 
 
 def in_process(args: list[str], root: Path) -> int:

@@ -1,9 +1,7 @@
-"""The ``slashmake`` command line: run, compile, lint, list, graph, explain, init, results."""
+"""The ``slashmake`` command line: run, compile, lint, list, graph, explain, init, results, runs, compare."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -14,7 +12,9 @@ import click
 from slashmake import api
 from slashmake.api import Project
 from slashmake.errors import FlowError
+from slashmake.interfaces import cli_cache, cli_compare
 from slashmake.interfaces.cli_agents import install_into, register
+from slashmake.interfaces.cli_pods import register_pods, runpod_flags
 
 
 class _Main(click.Group):
@@ -71,7 +71,7 @@ def _warn(line: str) -> None:
     click.echo(f"warning: {line}", err=True)
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("chain", required=False)
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the chain from a file.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run.")
@@ -86,23 +86,32 @@ def _warn(line: str) -> None:
 @click.option("--set-resources", multiple=True, metavar="STEP:NAME=VALUE",
               help="A resource for a step, e.g. /ml-train:mem_mb=1000.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write Snakemake's HTML report here after the run.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Snakemake's whole output as it runs (by default: progress "
+              "and errors; the full log is in .snakemake/log/).")
+@cli_cache.cache_options
 def run(chain: str | None, file: Path | None, dry_run: bool, cores: int, executor: str, profile: str | None,
         sets: tuple[str, ...], force: tuple[str, ...], until: tuple[str, ...], set_threads: tuple[str, ...],
-        set_resources: tuple[str, ...], report: str | None) -> None:
+        set_resources: tuple[str, ...], report: str | None, verbose: bool, **cache: Any) -> None:
     """Run a chain, a macro (/ml-pipeline-full), a file of a chain, or a chain on stdin.
 
     When nothing Snakemake's rerun decision reads changed since the last successful plain run of
     the same chain, it says "nothing to do" without starting Snakemake (see slashmake.execution.noop).
+    With --executor runpod, --runpod-* flags (snakemake --help lists them) override the runpod:
+    section of config/config.yaml.
     """
+    chain, runpod_args = runpod_flags(chain)
     text, source = _chain_text(chain, file)
     opts = api.RunOptions(dry_run, cores, executor, profile, _overrides(sets), force, until, set_threads,
-                          set_resources, report)
+                          set_resources, report, runpod_args=tuple(runpod_args), cache=cli_cache.request(**cache),
+                          verbose=verbose)
     result = api.run(_root(), text, source, opts, warn=_warn)
     if result.nothing_to_do:
         # Snakemake's own words first: what a no-op says does not depend on who answered it.
         click.echo(f"Nothing to be done (all requested files are present and up to date): nothing to do for "
                    f"{result.target}; nothing Snakemake reads changed since its last successful run, so it "
                    "was not started")
+    if result.run_id:
+        click.echo(f"run: {result.run_id} (recorded in results/ledger.jsonl; `slashmake compare` compares runs)")
     if result.report:
         click.echo(f"report: {result.report}")
     if result.summary:
@@ -180,11 +189,12 @@ def graph(chain: str | None, file: Path | None, output: Path, sets: tuple[str, .
 @click.option("-f", "--file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
 @click.option("--forcerun", "--force", "force", multiple=True, metavar="STEP", help="As if this step were forced.")
-def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...]) -> None:
-    """For each step: will it run or is it up to date, and why."""
+@cli_cache.cache_options
+def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: tuple[str, ...], **cache: Any) -> None:
+    """For each step: will it run, come from the shared cache, or is it up to date, and why."""
     project = _project(warn=True)
     text, source = _chain_text(chain, file)
-    for step in api.explain(project, text, source, _overrides(sets), force):
+    for step in api.explain(project, text, source, _overrides(sets), force, cli_cache.request(**cache)):
         click.echo(step.line())
 
 
@@ -192,37 +202,45 @@ def explain(chain: str | None, file: Path | None, sets: tuple[str, ...], force: 
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option("--agents/--no-agents", default=None,
               help="Install the Droid and Claude Code entry points (asked when not given, on a terminal).")
-def init(directory: Path, agents: bool | None) -> None:
+@click.option("--example", type=click.Choice(["moola"]), help="Also lay out an example's commands and droids "
+              "(moola: the ML demo, /ml-pipeline-full; its steps need pip install 'slashmake[ml]').")
+def init(directory: Path, agents: bool | None, example: str | None) -> None:
     """Lay slashmake's layout out in your own repository (existing files are kept)."""
-    skeleton = Path(__file__).parent / "skeleton"
-    written = []
-    for src in sorted(p for p in skeleton.rglob("*") if p.is_file()):
-        rel = src.relative_to(skeleton)
-        dest = directory / rel
-        if dest.exists():
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        written.append(rel.as_posix())
-    for folder in ("workflow/commands", "droids", "scripts", "rules/compiled"):
-        (directory / folder).mkdir(parents=True, exist_ok=True)
-    link = directory / "profiles"
-    if not link.exists() and not link.is_symlink():
-        os.symlink("config/profiles", link)
-        written.append("profiles -> config/profiles")
-    for w in written:
-        click.echo(f"created {w}")
+    report = api.init(directory, example)
+    for rel in report.created:
+        click.echo(f"created {rel}")
+    for rel in report.changed:
+        click.echo(f"changed {rel}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    if not report.created and not report.changed:
+        click.echo(f"nothing to do: {directory} already has slashmake's files")
     if agents or (agents is None and sys.stdin.isatty() and click.confirm(
             "Install entry points so /commands typed in Droid and Claude Code run the build?", default=True)):
         install_into(directory)
-    click.echo("next: add a command in workflow/commands/, then `slashmake run \"/your-command\"`")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"-C {directory} "
+    click.echo(f"next: `slashmake {where}lint`, then add a command in workflow/commands/ (or use your "
+               f".claude/commands/) and `slashmake {where}run \"/your-command\"`")
+
+
+@main.command()
+@click.argument("step")
+def show(step: str) -> None:
+    """Print a step's answer (agent steps), metrics and log path: `slashmake show /plan-feature`."""
+    found = api.show(_root(), step)
+    click.echo(f"{found.name}: {found.folder}")
+    if found.answer is not None:
+        click.echo(f"answer ({found.answer_file}):\n{found.answer.rstrip()}")
+    if found.metrics:
+        click.echo("metrics: " + " ".join(f"{k}={v}" for k, v in found.metrics.items()))
+    click.echo(f"log: {found.log or '(none)'}")
 
 
 @main.command()
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=api.LEDGER, show_default=True)
 def results(ledger: Path) -> None:
     """Print the experiment ledger (every evaluation of every run) as a table."""
-    rows = api.ledger_rows(_root(), ledger=ledger)
+    rows = api.ledger_rows(_root(), ledger=ledger, warn=_warn)
     keys = ["time", "step", "accuracy", "f1_macro", "ece", "brier", "log_loss", "sigma", "seed",
             "turns", "duration_s", "cost_usd", "model"]  # the last four: what an agent step cost
     keys = [k for k in keys if any(k in r for r in rows)]
@@ -239,6 +257,9 @@ def _cell(v: Any) -> str:
 
 
 register(main)
+cli_compare.register(main)
+register_pods(main)
+cli_cache.register(main)
 
 if __name__ == "__main__":
     main()

@@ -62,6 +62,8 @@ def register(main: click.Group) -> None:
 def _agents_report(report: api.install.Report, verb: str) -> None:
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)
+    for why in report.skipped:
+        click.echo(f"skipped {why}")
     for rel in report.written:
         click.echo(f"wrote {rel}")
     for rel in report.removed:

@@ -1,6 +1,6 @@
 """`slashmake mcp`: the project's flows as MCP tools, over stdio, on the official MCP Python SDK.
 
-Tools: ``list``, ``lint``, ``explain``, ``run``, ``results``, ``graph``; resources: a step's files
+Tools: ``list``, ``lint``, ``explain``, ``run``, ``results``, ``show``, ``runs``, ``compare``, ``graph``; resources: a step's files
 (``slashmake://steps/{key}/{name}``) and its log (``slashmake://logs/{key}``).
 
 Reading, checking and explaining call :mod:`slashmake.api` in this process, as the CLI does. A run does not: Snakemake's in-process API changes the working
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import re
@@ -31,6 +32,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from slashmake import api
 from slashmake.api import Project, Resolved
 from slashmake.errors import FlowError
+from slashmake.interfaces import mcp_help
 
 T = TypeVar("T")
 _PROGRESS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
@@ -58,9 +60,14 @@ class SlashmakeServer:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.running = False
+        try:
+            self.grammar = mcp_help.grammar(api.open_project(self.root))
+        except FlowError:  # a broken config: the tools still start and say so when called
+            self.grammar = mcp_help.grammar(None)
         self.mcp = MCPServer("slashmake", instructions=(
             "Build tools for a slashmake project: slash-command chains compiled to Snakemake. "
-            "Use `list` to see the flows, `explain` before `run`; `run` reruns only what changed."))
+            "Use `list` to see the flows, `explain` before `run`; `run` reruns only what changed. "
+            + self.grammar))
         self._register()
 
     # -- shared ---------------------------------------------------------------------------------
@@ -95,19 +102,45 @@ class SlashmakeServer:
             return await self.call(lambda: self.explain(chain, variables or {}))
 
         @mcp.tool(name="run", description="Run a chain or macro (only what changed reruns). Returns the results "
-                                            "table, each gate's decision and the output paths; reports progress.")
+                                            "table (with each agent step's answer), each gate's decision and the "
+                                            "output paths; reports progress. " + self.grammar)
         async def run(chain: str, ctx: Context, dry_run: bool = False, force: list[str] | None = None,
                       variables: dict[str, str] | None = None, cores: int = 2) -> dict[str, Any]:
             return await self.run(chain, ctx, dry_run, force or [], variables or {}, cores)
 
-        @mcp.tool(name="results", description="The experiment ledger (results/ledger.jsonl), newest last; filter "
-                                                "by step name and metric.")
-        async def results(step: str | None = None, metric: str | None = None, limit: int = 50) -> dict[str, Any]:
+        @mcp.tool(name="results", description="The experiment ledger (results/ledger.jsonl), newest last, as compact "
+                                                "rows (step, time, metrics); filter by step name and metric.")
+        async def results(step: str | None = None, metric: str | None = None, limit: int = 20) -> dict[str, Any]:
             return await self.call(lambda: self.results(step, metric, limit))
+
+        @mcp.tool(name="show", description="A step's stored result by command name (e.g. /plan): the agent's "
+                                             "full answer, its metrics, its files and its log path.")
+        async def show(step: str) -> dict[str, Any]:
+            return await self.call(lambda: dataclasses.asdict(api.show(self.root, step)))
+
+        @mcp.tool(name="pods", description="The RunPod pods this project's runs started (.slashmake/pods.json): "
+                  "state, uptime and cost so far; pods of runs that are gone are reaped first.")
+        async def pods() -> dict[str, Any]:
+            report = await self.call(lambda: api.pods(self.root))
+            return {"pods": [p.as_dict() for p in report.pods], "notes": list(report.notes)}
 
         @mcp.tool(name="graph", description="Draw a chain's or macro's job graph as an SVG; returns its path.")
         async def graph(chain: str, output: str = "dag.svg", variables: dict[str, str] | None = None) -> str:
             return await self.call(lambda: self.graph(chain, output, variables or {}))
+
+        @mcp.tool(name="runs", description="The recorded runs, oldest first: id, time, chain, status, headline "
+                                             "metric and value, duration, cost, git commit. Filter by chain; limit keeps the last N.")
+        async def runs(chain: str | None = None, limit: int = 50) -> dict[str, Any]:
+            return await self.call(lambda: self.runs(chain, limit))
+
+        @mcp.tool(name="compare", description="Compare results: with runs=[A, B] (id prefixes, 'latest', "
+                                                "'latest~1'), the parameters that differ and each metric's difference, "
+                                                "with a paired bootstrap interval and p-value where predictions were saved; "
+                                                "otherwise groups (group_by, default every parameter but seed) with n, "
+                                                "mean, sd and 95% interval, filtered by step and where ['sigma>0', ...].")
+        async def compare(runs: list[str] | None = None, step: str | None = None, where: list[str] | None = None,
+                          group_by: list[str] | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
+            return await self.call(lambda: self.compare(runs or [], step, where or [], group_by, metrics or []))
 
         @mcp.resource("slashmake://steps/{key}/{name}", description="A file a step wrote (results/steps/KEY/NAME).")
         def step_file(key: str, name: str) -> str:
@@ -136,8 +169,26 @@ class SlashmakeServer:
         return out.relative_to(self.root).as_posix()
 
     def results(self, step: str | None, metric: str | None, limit: int) -> dict[str, Any]:
-        rows = api.ledger_rows(self.root, step, metric)
-        return {"rows": rows[-limit:] if limit > 0 else rows, "total": len(rows)}
+        warnings: list[str] = []
+        rows = api.ledger_rows(self.root, step, metric, warn=warnings.append)
+        return {"rows": mcp_help.compact_rows(rows, limit), "total": len(rows), "warnings": warnings}
+
+    def runs(self, chain: str | None, limit: int) -> dict[str, Any]:
+        warnings: list[str] = []
+        rows = api.runs(self.root, chain, limit if limit > 0 else None, warn=warnings.append)
+        return {"runs": api.as_data(rows), "warnings": warnings}
+
+    def compare(self, runs: list[str], step: str | None, where: list[str], group_by: list[str] | None,
+                metrics: list[str]) -> dict[str, Any]:
+        warnings: list[str] = []
+        if runs:
+            if len(runs) != 2:
+                raise FlowError(f"compare: give two runs, not {len(runs)}")
+            rc = api.compare_runs(self.root, runs[0], runs[1], tuple(metrics), warn=warnings.append)
+            return {"diff": api.as_data(rc.diff), "plots": list(rc.plots), "warnings": warnings}
+        cmp = api.compare(self.root, step, tuple(where), tuple(group_by) if group_by is not None else None,
+                          tuple(metrics), warn=warnings.append)
+        return {"table": api.as_data(cmp.table), "plots": list(cmp.plots), "warnings": warnings}
 
     # -- run ------------------------------------------------------------------------------------
     async def run(self, chain: str, ctx: Context, dry_run: bool, force: list[str], variables: dict[str, str],
@@ -159,7 +210,7 @@ class SlashmakeServer:
         finally:
             self.running = False
         if status != 0:
-            raise ToolError(f"slashmake run failed (exit {status}):\n{output[-4000:]}")
+            raise ToolError(mcp_help.decisive_first(f"slashmake run failed (exit {status}):\n{output[-4000:]}"))
         return await self.call(lambda: self.summary(resolved, output, dry_run))
 
     async def _stream(self, argv: list[str], ctx: Context) -> tuple[int, str]:
@@ -198,7 +249,8 @@ class SlashmakeServer:
                 outputs[step.label] = sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*")
                                              if p.is_file() and not p.name.startswith("."))
         nothing = "Nothing to be done" in output
-        return {"dry_run": dry_run, "nothing_to_do": nothing, "results": "" if dry_run else
+        run_id = m.group(1) if (m := re.search(r"^run: (\S+)", output, re.M)) else ""
+        return {"dry_run": dry_run, "nothing_to_do": nothing, "run_id": run_id, "results": "" if dry_run else
                 api.results_text(api.step_results(self.root, resolved)), "decisions": decisions, "outputs": outputs,
                 "steps": [{"label": s.label, "key": s.key, "log": f"slashmake://logs/{s.key}"} for s in resolved.steps
                           if api.is_command(s)], "output_tail": output[-3000:]}

@@ -32,6 +32,8 @@ from slashmake.language.printer import fmt_arg
 KEYWORDS = {"if", "else", "end", "try", "catch", "fallback"}
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+# A command's name may start with a digit (`1-initialize-spec.md` is /1-initialize-spec in Droid).
+_COMMAND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # parallel[ inside parallel[, /if inside /if ...: deeper is a positioned error, never a RecursionError in a
 # later stage (the resolver and printer walk the tree recursively; 64 levels is far beyond any real chain).
 MAX_NESTING = 1000
@@ -279,7 +281,7 @@ class _Parser:
         return Arg("".join(parts), span=span)
 
     def check_name(self, tok: Token) -> None:
-        if not _NAME.fullmatch(tok.text):
+        if not _COMMAND_NAME.fullmatch(tok.text):
             raise FlowSyntaxError(f"'{tok.text}' is not a valid command name", tok.span)
 
     def value(self) -> tuple[Value, Span]:

@@ -1,6 +1,9 @@
-"""The experiment ledger (results/ledger.jsonl): one JSON line per evaluated step, appended atomically.
+"""The experiment ledger (results/ledger.jsonl): one JSON line per row, appended atomically.
 
-Steps of the ML pipeline and agent steps write it; ``slashmake results`` reads it.
+Rows of schema 2 (``schema: 2``) are the run record that ``slashmake run`` writes after each run
+(:mod:`slashmake.execution.record`): a ``kind: step`` row per step that reports metrics and a
+``kind: run`` row per run. Agent steps append their own ``kind: agent`` rows (their cost, for the
+budget). Rows without ``schema`` were written before it existed and are still read.
 """
 
 from __future__ import annotations
@@ -8,10 +11,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+SCHEMA = 2
 
 
 def append(ledger: str | Path, step: str, metrics: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -37,3 +43,36 @@ def append(ledger: str | Path, step: str, metrics: Mapping[str, Any], **extra: A
     finally:
         os.close(fd)
     return row
+
+
+def warn_stderr(message: str) -> None:
+    """Print a ledger warning on stderr (the default for :func:`read`)."""
+    print(f"slashmake: warning: {message}", file=sys.stderr)
+
+
+def read(ledger: str | Path, warn: Callable[[str], None] | None = warn_stderr) -> list[dict[str, Any]]:
+    """Every row of a ledger (empty if it does not exist); a line that is not a JSON object is skipped.
+
+    Each skipped line is reported through ``warn`` with its line number: a truncated append (a
+    writer killed mid-line) or a hand edit costs that row, never the whole ledger.
+    """
+    p = Path(ledger)
+    if not p.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                row, why = None, f"not JSON ({e.msg})"
+            else:
+                why = "not a JSON object"
+            if not isinstance(row, dict):
+                if warn is not None:
+                    warn(f"{p}:{number}: skipped a malformed ledger line: {why}")
+                continue
+            rows.append(row)
+    return rows

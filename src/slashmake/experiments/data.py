@@ -1,0 +1,23 @@
+"""The comparisons' dataclasses as plain JSON data (for ``--json`` and the MCP tools); no pandas here."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+
+def as_data(value: Any) -> Any:
+    """Dataclasses as objects (with their ``diff`` property), tuples as lists, NaN as None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(getattr(type(value), "diff", None), property):
+            out["diff"] = as_data(value.diff)  # type: ignore[attr-defined]
+        return out
+    if isinstance(value, dict):
+        return {str(k): as_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_data(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
