@@ -168,7 +168,7 @@ def test_sigkill_mid_epoch_leaves_no_complete_looking_model(data: Path, tmp_path
     assert proc.returncode == -signal.SIGKILL
     # Mid-training nothing of the model is on disk, under its name or a temp name (.model.pt.*.tmp).
     assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
-    run(*args[1:4], f"--metrics={metrics}", *TINY)  # a rerun completes
+    run(*args[1:5], f"--metrics={metrics}", *TINY)  # a rerun completes
     assert model.exists() and load(metrics)["steps_run"] == 20
 
 
@@ -184,10 +184,9 @@ def half_saved_then_killed(obj, f, *args, **kwargs):
     print("WRITING", os.path.abspath(f), flush=True)
     sys.stdin.read()
 torch.save = half_saved_then_killed
-script = sys.argv[1]
-sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+module = sys.argv[1]
 sys.argv = sys.argv[1:]
-runpy.run_path(script, run_name="__main__")
+runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 
 
@@ -196,7 +195,7 @@ def test_sigkill_during_the_checkpoint_write_leaves_no_partial_model(data: Path,
     out = tmp_path / "out"
     out.mkdir()  # as Snakemake makes an output's folder before the job starts
     model, metrics = out / "model.pt", out / "m.json"
-    argv = [sys.executable, "-c", _HALF_WRITE, "scripts/train.py", f"--features={data}/features.npz",
+    argv = [sys.executable, "-c", _HALF_WRITE, "slashmake_ml.scripts.train", f"--features={data}/features.npz",
             f"--model={model}", f"--metrics={metrics}", *TINY]
     proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
@@ -219,7 +218,8 @@ def test_sigkill_during_the_checkpoint_write_leaves_no_partial_model(data: Path,
     assert leftovers == [partial.name] and re.fullmatch(r"\.model\.pt\.\w+\.tmp", partial.name), leftovers
     with pytest.raises(Exception):  # noqa: B017 - torch raises one of several errors on a truncated file
         torch.load(partial, weights_only=True)
-    run("scripts/train.py", f"--features={data}/features.npz", f"--model={model}", f"--metrics={metrics}", *TINY)
+    run("-m", "slashmake_ml.scripts.train", f"--features={data}/features.npz", f"--model={model}", f"--metrics={metrics}",
+        *TINY)
     assert load(metrics)["steps_run"] == 20
     assert torch.load(model, weights_only=True)["state_dict"]  # the rerun's checkpoint is whole
 
