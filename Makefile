@@ -34,8 +34,10 @@ lint: setup
 services:
 	bash .ci/slurm-up.sh
 
+# Two pytest-xdist workers (the CI machine has 2 cores); tests that share a service or a built
+# project carry an xdist_group mark and run on one worker. The 20 slowest tests are printed.
 test: setup services lint
-	$(VENV)/bin/pytest -q --timeout=900
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=20 --timeout=900
 
 bench: setup
 	$(VENV)/bin/python bench/run_all.py

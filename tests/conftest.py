@@ -20,6 +20,28 @@ PYTHON = sys.executable
 pytest_plugins = ["tests.services"]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker under pytest 9.
+
+    pytest-xdist 3.8 marks a grouped test by appending ``@group`` to ``item._nodeid``, which pytest 9
+    no longer reads (a node's id lives in ``item._id``): every group was silently spread over the
+    workers, so the shared ML project was built twice and SLURM tests ran side by side. Until xdist
+    catches up, this sets the suffix where pytest 9 reads it; it does nothing without loadgroup, and
+    nothing where xdist's own suffix already took.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
+
+
 class ToyProject:
     """A project folder with the real Snakefile and toy commands that write metrics JSON."""
 

@@ -23,6 +23,8 @@ then a fenced ```json block of metrics when there are any:
 
 Knobs (environment):
     FAKE_AGENT_SLEEP=S        sleep S seconds before answering (concurrency, timeouts)
+    FAKE_AGENT_BARRIER=DIR:N  before that, sign in to DIR and wait until N calls have signed in
+                              (proves calls overlap without relying on timing; exit 75 after 120 s)
     FAKE_AGENT_FAIL=N         exit with status N after a message on stderr
     FAKE_AGENT_FAIL_TIMES=K   with FAKE_AGENT_STATE=FILE: fail (status FAKE_AGENT_FAIL or 1) the
                               first K calls only, counting in FILE (retry tests)
@@ -147,6 +149,21 @@ def answer_text(prompt: str, tools: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _meet(spec: str, name: str, timeout: float = 120.0) -> bool:
+    """Sign in to the barrier folder, then wait until N calls have: False when they never do."""
+    folder, _, count = spec.rpartition(":")
+    os.makedirs(folder, exist_ok=True)
+    safe_name = re.sub(r"[^\w.-]", "_", name)
+    _append(os.path.join(folder, f"{safe_name}.{os.getpid()}"), "here")
+    deadline = time.monotonic() + timeout
+    while len(os.listdir(folder)) < int(count):
+        if time.monotonic() > deadline:
+            sys.stderr.write(f"fake-agent: {name}: only {len(os.listdir(folder))} of {count} calls met\n")
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def main() -> int:
     argv = sys.argv[1:]
     if os.environ.get("FAKE_AGENT_ARGV"):
@@ -169,6 +186,9 @@ def main() -> int:
     if trace:
         _append(trace, f"start {name} {time.time():.6f}")
     try:
+        barrier = os.environ.get("FAKE_AGENT_BARRIER") if knobs_apply else None
+        if barrier and not _meet(barrier, name):
+            return 75
         sleep = float(os.environ.get("FAKE_AGENT_SLEEP") or 0) if knobs_apply else 0.0
         if sleep > 0:
             time.sleep(sleep)

@@ -242,10 +242,15 @@ def _ensure_pod_user() -> None:
     try:
         _pwd.getpwnam(POD_USER)
     except KeyError:
-        subprocess.run(
+        made = subprocess.run(
             ["useradd", "--create-home", "--home-dir", str(POD_HOME), "--shell", "/bin/sh", POD_USER],
-            check=True, capture_output=True, timeout=30,
+            capture_output=True, text=True, timeout=30,
         )
+        if made.returncode != 0:  # another pytest worker may have added the user just now
+            try:
+                _pwd.getpwnam(POD_USER)
+            except KeyError:
+                raise RuntimeError(f"useradd {POD_USER} failed: {made.stderr}") from None
     # '*' (no password, not locked): sshd without PAM refuses locked ('!') accounts.
     subprocess.run(["usermod", "-p", "*", POD_USER], check=True, capture_output=True, timeout=30)
 
@@ -281,14 +286,15 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port} within {SSHD_START_TIMEOUT}s")
 
 
-def pod_setup_cmd() -> str:
+def pod_setup_cmd(staged: Path) -> str:
     """A --runpod-setup-cmd that works offline: a venv on the pod that sees this venv's packages.
 
     The real default pip-installs snakemake (and slashmake) on the pod; the test pod has no
-    network, so its venv gets a .pth onto this checkout's site-packages instead. It also counts
-    its runs in ``<venv>.setup-count`` so tests can check that setup happens once.
+    network, so its venv gets a .pth onto this checkout's site-packages, linked under ``staged``
+    (one folder per pod: pytest workers and other checkouts on this machine each start their own).
+    It also counts its runs in ``<venv>.setup-count`` so tests can check that setup happens once.
     """
-    purelib, src = _pod_readable_packages()
+    purelib, src = _pod_readable_packages(staged)
     ver = f"python{_sys.version_info.major}.{_sys.version_info.minor}"
     return (
         "{python} -m venv --without-pip {venv} && "
@@ -297,14 +303,13 @@ def pod_setup_cmd() -> str:
     )
 
 
-def _pod_readable_packages() -> tuple[Path, Path]:
+def _pod_readable_packages(staged: Path) -> tuple[Path, Path]:
     """This venv's packages and the checkout's src/, where the pod user can read them.
 
     The checkout may sit in a folder only root can enter (a clone in a `mktemp -d` folder is
     0700), so the pod's .pth cannot point into it: link the two trees under the pod user's home
     (hard links: no copy of the data; a plain copy when the home is on another filesystem).
     """
-    staged = POD_HOME / "test-packages"
     purelib = Path(_sysconfig.get_paths()["purelib"])
     src = Path(__file__).resolve().parents[1] / "src"
     targets = (staged / "site-packages", staged / "src")
@@ -340,7 +345,7 @@ def start_pod(conf_dir: Path) -> tuple[SshPod, subprocess.Popen[bytes]]:
     pod = SshPod(
         host="127.0.0.1", port=port, user=POD_USER, key=client_key,
         known_hosts=conf_dir / "known_hosts", log=log, base=base,
-        python="/usr/bin/python3", setup_cmd=pod_setup_cmd(),
+        python="/usr/bin/python3", setup_cmd=pod_setup_cmd(base / "test-packages"),
     )
     try:
         _wait_for_port(port, proc, log)

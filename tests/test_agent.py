@@ -395,7 +395,8 @@ def test_fake_agent_trace_shows_overlap(tmp_path: Path, defs: dict[str, Path]) -
                     "--prompt-out", str(d / "p.md"), "--response-out", str(d / "r.md"),
                     "--metrics-out", str(d / "m.json"), "--program", json.dumps(FILE_PROGRAM),
                 ],
-                env={**os.environ, "FAKE_AGENT_SLEEP": "1", "FAKE_AGENT_TRACE": str(trace), "FAKE_AGENT_NAME": name},
+                env={**os.environ, "FAKE_AGENT_BARRIER": f"{tmp_path / 'barrier'}:2", "FAKE_AGENT_TRACE": str(trace),
+                     "FAKE_AGENT_NAME": name},
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         )
@@ -405,6 +406,7 @@ def test_fake_agent_trace_shows_overlap(tmp_path: Path, defs: dict[str, Path]) -
         kind, name, t = line.split()
         events.setdefault(name, {})[kind] = float(t)
     assert set(events) == {"one", "two"}
+    # Each call waited at the barrier for the other: both started before either ended.
     assert max(e["start"] for e in events.values()) < min(e["end"] for e in events.values())
 
 
@@ -543,6 +545,9 @@ def test_agent_steps_under_snakemake_respect_the_agents_cap(tmp_path: Path) -> N
     trace = tmp_path / "trace.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_AGENT")}
     env.update(
+        # Two branches must meet (so two agents overlap, whatever the load), then each holds its
+        # slot for a second (so a third starting beside them would show in the trace).
+        FAKE_AGENT_BARRIER=f"{tmp_path / 'barrier'}:2",
         FAKE_AGENT_SLEEP="1",
         FAKE_AGENT_TRACE=str(trace),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",

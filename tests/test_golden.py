@@ -8,8 +8,11 @@ slashmake's own code, so it changes on every code change while the rules do not.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,9 +57,39 @@ def test_seed_chain_compiles_to_its_golden_file(name: str, chain: str) -> None:
     assert comparable(text) == comparable(path.read_text())
 
 
+# Compile every case in a fresh interpreter: what varies between runs of Python (string hashing, so
+# the order of sets of names) must not reach the compiled text.
+_COMPILE_ALL = """
+import json, sys
+from pathlib import Path
+from slashmake.compiler.project import Project
+cases = json.load(sys.stdin)
+json.dump({name: Project.open(Path(sys.argv[1])).compile_flow(chain, "seed-" + name[:2], {})[0]
+           for name, chain in cases}, sys.stdout)
+"""
+HASH_SEEDS = ("1", "2")
+
+
+@pytest.fixture(scope="module")
+def compiled_per_hash_seed() -> dict[str, dict[str, str]]:
+    """Each hash seed -> {golden name: compiled text}, each seed compiled in its own process."""
+    out = {}
+    for seed in HASH_SEEDS:
+        proc = subprocess.run([sys.executable, "-c", _COMPILE_ALL, str(PROJECT)], input=json.dumps(CASES),
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[seed] = json.loads(proc.stdout)
+    return out
+
+
 @pytest.mark.parametrize(("name", "chain"), CASES, ids=[n for n, _ in CASES])
-def test_compiling_twice_gives_identical_text(name: str, chain: str) -> None:
-    assert compiled(chain, name) == compiled(chain, name)
+def test_compiling_under_two_hash_seeds_gives_identical_text(
+    name: str, chain: str, compiled_per_hash_seed: dict[str, dict[str, str]]
+) -> None:
+    texts = [compiled_per_hash_seed[seed][name] for seed in HASH_SEEDS]
+    assert texts[0] == texts[1], f"{name} differs between PYTHONHASHSEED={HASH_SEEDS[0]} and {HASH_SEEDS[1]}"
+    assert texts[0] == compiled(chain, name)  # and this process (its own hash seed) agrees
 
 
 # snakefmt's order of a rule's directives (snakefmt --check fails on any other)
@@ -80,6 +113,11 @@ def test_golden_rules_are_well_formed(name: str, chain: str) -> None:
             assert kind == "rule" and "logs/steps/" in body and "{variant}.log" in body
         if "slashmake.runtime gate" in body:
             assert kind == "checkpoint", rule
+        shell = re.search(r"^    shell:\n        (\".*\")$", body, re.M)
+        assert shell, rule
+        if "python -m slashmake." not in shell.group(1):  # a program's own argv (agent steps repeat --input)
+            flags = re.findall(r"(?<![\w-])--[A-Za-z][\w-]*", shell.group(1))
+            assert len(flags) == len(set(flags)), f"{rule} passes an option twice: {shell.group(1)}"
 
 
 def test_sweeps_are_one_rule_over_a_wildcard_consumed_by_expand() -> None:

@@ -69,11 +69,15 @@ def test_droid_command_runs_the_build_once(toy: ToyProject, tmp_path: Path) -> N
     assert again.returncode == 0 and toy.ran() == [] and "acc=0.9" in again.stdout
     # Typed arguments reach slashmake as part of the chain, never as shell text.
     cmd = toy.root / ".factory/commands/a"
-    typed = subprocess.run([str(cmd), "sigma-0.10", '"x; rm -rf ~"'], cwd=toy.root, env=env, text=True,
+    # The payload would create a canary file if any shell along the way ran it (never a destructive one).
+    canary = tmp_path / "canary"
+    payload = f"x; touch {canary}; $(touch {canary}) `touch {canary}`"
+    typed = subprocess.run([str(cmd), "sigma-0.10", f'"{payload}"'], cwd=toy.root, env=env, text=True,
                            capture_output=True, timeout=300)
     assert typed.returncode == 0, typed.stdout + typed.stderr
     [record] = toy.records()
-    assert record["step"] == "a" and record["args"] == ["sigma-0.10", "x; rm -rf ~"]
+    assert record["step"] == "a" and record["args"] == ["sigma-0.10", payload]
+    assert not canary.exists(), "a shell ran the typed argument"
     # A mistake in them is slashmake's usual error, with its caret.
     bad = subprocess.run([str(cmd), "$unset"], cwd=toy.root, env=env, text=True, capture_output=True, timeout=300)
     assert bad.returncode == 1 and "<chain>:1:4:" in bad.stderr and "^" in bad.stderr

@@ -79,6 +79,9 @@ def _toy(toy: ToyProject) -> ToyProject:
     toy.command("slow", params={"seconds": 3}, shell="sleep {params.seconds} && python toy_step.py slow "
                 "--out {output.report}")
     toy.command("pipe", flow="/a → /if:score>0.4 → /b → /end")
+    # Holds its run (and so the project's lock) from `hold.started` until the test writes `hold.release`.
+    toy.command("hold", shell="touch hold.started && for i in $(seq 1200); do [ -e hold.release ] && break; "
+                "sleep 0.1; done && python toy_step.py hold --out {output.report}")
     return toy
 
 
@@ -135,12 +138,15 @@ def test_run_a_toy_flow_with_progress_results_errors_and_the_lock(toy: ToyProjec
                 outcomes[tag] = await client.call_tool("run", {"chain": chain})
 
             async with anyio.create_task_group() as tg:
-                tg.start_soon(call, "first", "/slow")
-                await anyio.sleep(1.0)
-                tg.start_soon(call, "second", "/a")
+                tg.start_soon(call, "first", "/hold")
+                with anyio.fail_after(120):
+                    while not (toy.root / "hold.started").exists():  # the first run is inside its step
+                        await anyio.sleep(0.05)
+                await call("second", "/a")
+                (toy.root / "hold.release").touch()
             assert not outcomes["first"].is_error, _text(outcomes["first"])
             assert outcomes["second"].is_error and "another run holds" in _text(outcomes["second"])
-            assert toy.ran() == ["slow"]
+            assert toy.ran() == ["hold"]
 
     _run(go)
 

@@ -136,13 +136,12 @@ def test_a_gate_whose_metric_changed_takes_the_other_branch(done) -> None:  # ty
 def test_a_killed_run_leaves_no_stamp(done) -> None:  # type: ignore[no-untyped-def]
     path = done.root / "workflow/commands/report.md"
     path.write_text(path.read_text().replace("python toy_step.py report", "sleep 30; python toy_step.py report"))
-    started = done.root / "results/steps"
     proc = subprocess.Popen([sys.executable, "-m", "slashmake.interfaces.cli", "run", f"/{TARGET}"], cwd=done.root,
                             env=done.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not any(started.glob("report-*/")) and not _sleeping(proc.pid):
-        time.sleep(0.2)
-    time.sleep(1.0)
+    while time.time() < deadline and not _sleeping(proc.pid):  # the report step is running
+        time.sleep(0.1)
+    assert _sleeping(proc.pid), "the report step never started"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     path.write_text(path.read_text().replace("sleep 30; python toy_step.py report", "python toy_step.py report"))

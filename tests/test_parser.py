@@ -410,11 +410,34 @@ def test_slash_must_touch_a_keyword(text: str) -> None:
         parse(text)
 
 
-def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
-    try:
-        parse("parallel[" * 400 + "/a" + "]" * 400)
-    except FlowSyntaxError:
-        pass
+def _parallel_depth(flow: Flow) -> int:
+    """How many parallel[ brackets nest in ``flow`` (walked with a loop: the tree is 1,000 deep)."""
+    depth, node = 0, flow.stages[0]
+    while isinstance(node, Parallel):
+        depth += 1
+        node = node.branches[0].stages[0]
+    return depth
+
+
+def test_parallel_nests_to_the_limit_and_the_next_bracket_is_a_positioned_error() -> None:
+    from slashmake.language.parser import MAX_NESTING
+
+    assert MAX_NESTING == 1000  # the README's promise: 1,000 deep parse, the 1,001st is the error
+    assert _parallel_depth(parse("parallel[" * 1000 + "/a" + "]" * 1000)) == 1000
+    with pytest.raises(FlowSyntaxError) as err:
+        parse("parallel[" * 1001 + "/a" + "]" * 1001)
+    # The error points at the 1,001st `parallel[` (9 characters each), never a RecursionError.
+    assert err.value.span is not None and err.value.span.position() == (1, 1000 * 9 + 1)
+    assert "nested more than 1000 deep" in err.value.message
+    rendered = err.value.render()
+    assert rendered.startswith("<chain>:1:9001: parallel[...] nested more than 1000 deep"), rendered[:200]
+    # /if nests to the same limit: the 1,001st gate is the error, at its own column.
+    gates = "/a → " + "/if:x>0 → " * 1001 + "/b" + " → /end" * 1001
+    with pytest.raises(FlowSyntaxError) as err:
+        parse(gates)
+    assert err.value.span is not None
+    assert err.value.span.position() == (1, len("/a → ") + 1000 * len("/if:x>0 → ") + 1)
+    assert parse("/a → " + "/if:x>0 → " * 1000 + "/b" + " → /end" * 1000)  # and 1,000 gates parse
 
 
 # -- the language reference (docs/language.md) ------------------------------------------------------

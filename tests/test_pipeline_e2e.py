@@ -193,6 +193,11 @@ def assert_version_complete(proj: MLProject, version: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # Fixtures
 # ------------------------------------------------------------------------------------------------
+#: The tests of the module-scoped ``shared`` project run on one pytest-xdist worker, in file order
+#: (``--dist loadgroup``): the project is built once, and later flows reuse earlier flows' steps.
+SHARED = pytest.mark.xdist_group("ml-shared-project")
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> MLProject:
     """One project where /ml-pipeline-full ran first (its registry snapshot kept on the object)."""
@@ -216,6 +221,7 @@ def fresh(tmp_path: Path) -> MLProject:
 # ------------------------------------------------------------------------------------------------
 # 1. /ml-pipeline-full: gate passes, model lands in the registry
 # ------------------------------------------------------------------------------------------------
+@SHARED
 def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> None:
     (decision,) = shared.decisions("ml-pipeline-full")
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate", 0))
@@ -238,6 +244,7 @@ def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> No
     assert record["version"] == "v0001" and record["new_version"] and record["dvc_pushed"]
 
 
+@SHARED
 def test_results_prints_the_ledger_table_with_the_run(shared: MLProject) -> None:
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate", 0))
     table = shared.slashmake("results").stdout
@@ -250,6 +257,7 @@ def test_results_prints_the_ledger_table_with_the_run(shared: MLProject) -> None
 # 2. shuffled labels: the gate fails, the else branch runs, the registry is untouched
 # ------------------------------------------------------------------------------------------------
 def test_shuffled_labels_fail_the_gate_and_take_the_else_branch(fresh: MLProject) -> None:
+    """Over 60 s: the whole /ml-pipeline-full with real training, plus its else branch (tuning, retraining)."""
     fresh.set_params({**TINY, "init.shuffle_labels": True})
     fresh.slashmake("run", "/ml-pipeline-full")
     init = fresh.metrics(fresh.step_of("ml-pipeline-full", "/init"))
@@ -274,6 +282,7 @@ def test_shuffled_labels_fail_the_gate_and_take_the_else_branch(fresh: MLProject
 # 3. seeds: another seed, other metrics; the same seed (rerun from scratch), identical ones
 # ------------------------------------------------------------------------------------------------
 def test_training_is_reproducible_per_seed(fresh: MLProject) -> None:
+    """Over 60 s: three real trainings and evaluations through slashmake and Snakemake, one forced from scratch."""
     def train(seed: int, *extra: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         fresh.slashmake("run", f"/ml-train --seed {seed} → /ml-evaluate", *extra)
         flow = fresh.flow_name("")
@@ -296,6 +305,7 @@ def test_training_is_reproducible_per_seed(fresh: MLProject) -> None:
 # 4. corrupt user data stops the flow at /data-validate
 # ------------------------------------------------------------------------------------------------
 def test_corrupt_user_csv_stops_the_flow_at_data_validate(fresh: MLProject, tmp_path: Path) -> None:
+    """Up to ~60 s: a fresh project runs /init and /data-validate on a user CSV (real Snakemake, real pandera)."""
     from slashmake_ml.data import generate, to_frame
 
     ohlc, y = generate(60, seed=3)
@@ -345,6 +355,31 @@ def _pids_with(cmd_part: str) -> list[int]:
     return pids
 
 
+def _pids_in(root: Path) -> list[int]:
+    """Live processes (zombies excluded) that work in ``root`` or name it on their command line."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            if (p / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cwd = os.readlink(p / "cwd")
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        if Path(cwd).is_relative_to(root) or str(root) in cmd:
+            pids.append(int(p.name))
+    return pids
+
+
+def _describe(pid: int) -> str:
+    try:
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid}: (gone)"
+
+
 def _wait_for_epoch(proj: MLProject, proc: subprocess.Popen[str], timeout: float = 180) -> int:
     """Wait until the train step's log shows a second evaluation (so training is under way); its pid."""
     script = "slashmake_ml.scripts.train"
@@ -386,6 +421,7 @@ def _finish(proj: MLProject) -> None:
 
 
 def test_sigkill_of_training_mid_epoch_then_rerun_completes_cleanly(fresh: MLProject) -> None:
+    """Over 60 s: real training is killed mid-run, then the chain is run again to the registry."""
     fresh.set_params(KILL_PARAMS)
     proc = fresh.popen("run", KILL_CHAIN)
     try:
@@ -406,6 +442,7 @@ def test_sigkill_of_training_mid_epoch_then_rerun_completes_cleanly(fresh: MLPro
 
 
 def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
+    """Over 60 s: real training is killed with its whole run, then the chain is run again to the registry."""
     fresh.set_params(KILL_PARAMS)
     proc = fresh.popen("run", KILL_CHAIN)
     try:
@@ -416,10 +453,12 @@ def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    # Nothing of the killed run survives (every process was in the run's process group).
-    deadline = time.monotonic() + 10
-    while _pids_with(str(fresh.root)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # Nothing of the killed run survives: every process of it (slashmake, Snakemake, the jobs) was in
+    # the run's process group, so none still works in the project once the dead ones are reaped.
+    deadline = time.monotonic() + 5
+    while _pids_in(fresh.root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _pids_in(fresh.root), [_describe(pid) for pid in _pids_in(fresh.root)]
     _finish(fresh)
 
 
@@ -428,6 +467,7 @@ def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 def test_rollback_restores_previous_version_and_dvc_pull_restores_the_model(fresh: MLProject,
                                                                             tmp_path: Path) -> None:
+    """Over 60 s: two trainings deployed to a DVC-versioned registry, a rollback, and a real `dvc pull`."""
     cards = {}
     for seed, version in ((1, "v0001"), (2, "v0002")):
         fresh.slashmake("run", f"/ml-train --seed {seed} → /ml-evaluate → /ml-deploy")
@@ -485,7 +525,9 @@ def _check_decisions(proj: MLProject, flow: str) -> list[str]:
     return branches
 
 
+@SHARED
 def test_runpod_hpo_parallel(shared: MLProject) -> None:
+    """Over 60 s: nine real pre-train-and-fine-tune variants (3 sigmas x 3 seeds), aggregated and gated."""
     shared.slashmake("run", "/runpod-hpo-parallel")
     flow = "runpod-hpo-parallel"
     (train,) = [shared.root / s["folder"] for s in shared.index(flow)["steps"] if s["label"] == "/train"]
@@ -518,6 +560,7 @@ def test_runpod_hpo_parallel(shared: MLProject) -> None:
     assert ("/ml-deploy" in ran) == (branch == "then") and ("/analyze-failures" in ran) == (branch == "else")
 
 
+@SHARED
 def test_tuning_and_better_read_no_test_split(shared: MLProject) -> None:
     """/hyperparameter-tune (ml-pipeline-full's else branch) and /compare-live decide on validation."""
     for flow, label in (("ml-pipeline-full", "/hyperparameter-tune"), ("ml-pipeline-full", "/retrain"),
@@ -529,7 +572,9 @@ def test_tuning_and_better_read_no_test_split(shared: MLProject) -> None:
         assert reads and "test.parquet" not in reads and "test_features" not in reads, (label, reads)
 
 
+@SHARED
 def test_deploy_production(shared: MLProject) -> None:
+    """Over 60 s: the /deploy-production macro's six steps, each a real program on the shared project."""
     shared.slashmake("run", "/deploy-production", timeout=500)
     flow = "deploy-production"
     (branch,) = _check_decisions(shared, flow)
@@ -545,7 +590,9 @@ def test_deploy_production(shared: MLProject) -> None:
     assert (staging / "CURRENT").exists()
 
 
+@SHARED
 def test_lstm_pretraining_full(shared: MLProject) -> None:
+    """Over 60 s: real pre-training and fine-tuning, evaluated, gated, deployed and benchmarked."""
     shared.slashmake("run", "/lstm-pretraining-full")
     flow = "lstm-pretraining-full"
     ran = shared.ran(flow)
@@ -557,7 +604,9 @@ def test_lstm_pretraining_full(shared: MLProject) -> None:
     assert ft["fine_tuned"] is True
 
 
+@SHARED
 def test_continuous_training(shared: MLProject) -> None:
+    """Over 60 s: drift detection, a data refresh, real retraining and a comparison with the live model."""
     shared.slashmake("run", "/continuous-training")
     flow = "continuous-training"
     branches = _check_decisions(shared, flow)
@@ -584,7 +633,10 @@ def test_continuous_training(shared: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 # 8. fine-tuning starts from the pre-trained encoder; each sigma pre-trains with that sigma
 # ------------------------------------------------------------------------------------------------
+@SHARED
 def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
+    """Over 60 s: reads the nine variants of /runpod-hpo-parallel (built by test_runpod_hpo_parallel when it ran
+    first on this worker) and fine-tunes once more for 300 steps, past the frozen phase."""
     import torch
 
     shared.slashmake("run", "/runpod-hpo-parallel")  # up to date if test_runpod_hpo_parallel ran
@@ -600,22 +652,38 @@ def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
         assert enc_file["config"]["sigma"] == m["sigma"]
         sigmas[v.name] = m["sigma"]
         encoders.add(enc_hash)
-        # The fine-tuned model moved away from the encoder it started from.
-        ckpt = torch.load(v / "model.pt", map_location="cpu", weights_only=True)
-        assert ckpt["sigma"] == m["sigma"]
+        assert torch.load(v / "model.pt", map_location="cpu", weights_only=True)["sigma"] == m["sigma"]
+        # TINY's 60 steps end inside fine-tuning's frozen phase: the encoder is the pre-trained one, weight by weight.
+        assert not _encoder_moved(v / "model.pt", v / "encoder.pt"), v.name
     assert sorted(sigmas.values()) == [0.0] * 3 + [0.10] * 3 + [0.20] * 3
     for name, sigma in sigmas.items():
         assert float(re.match(r"sigma-([\d.]+)_seed-\d$", name).group(1)) == sigma, (name, sigma)  # type: ignore[union-attr]
     assert len(encoders) == 9  # each sigma and seed pre-trained its own encoder
 
     # /fine-tune (pretraining-complete) loads /pretrain's encoder file (aliases of the -bilstm/-simplelstm steps).
-    shared.slashmake("run", "/preprocess → /pretrain --sigma 0.15 → /fine-tune")
+    # Trained past the frozen phase, the fine-tuned model moved away from the encoder it started from.
+    shared.slashmake("run", "/preprocess → /pretrain --sigma 0.15 → /fine-tune --steps 300")
     flow = shared.flow_name("")
     pre = shared.step_of(flow, "/pretrain-bilstm")
-    ft = shared.metrics(shared.step_of(flow, "/fine-tune-simplelstm"))
+    ft_dir = shared.step_of(flow, "/fine-tune-simplelstm")
+    ft = shared.metrics(ft_dir)
     assert shared.metrics(pre)["sigma"] == 0.15
     assert ft["encoder_sha256_loaded"] == weights_sha256(pre / "encoder.pt", key="encoder") \
         == ft["model_encoder_sha256_at_start"]
+    freeze = torch.load(ft_dir / "model.pt", map_location="cpu", weights_only=True)["train_config"]["freeze_steps"]
+    assert ft["best_step"] > freeze, ft  # the weights kept are from after the unfreeze
+    assert _encoder_moved(ft_dir / "model.pt", pre / "encoder.pt")
+
+
+def _encoder_moved(model: Path, encoder: Path) -> bool:
+    """Whether a fine-tuned checkpoint's encoder weights differ from the pre-trained encoder file's."""
+    import torch
+
+    start = torch.load(encoder, map_location="cpu", weights_only=True)["encoder"]
+    tuned = {k.removeprefix("encoder."): t for k, t in
+             torch.load(model, map_location="cpu", weights_only=True)["state_dict"].items() if k.startswith("encoder.")}
+    assert tuned.keys() == start.keys() and all(tuned[k].shape == start[k].shape for k in start)
+    return not all(torch.equal(tuned[k], start[k]) for k in start)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -623,6 +691,7 @@ def test_fine_tune_starts_from_each_sigmas_encoder(shared: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "drift"), [("--shift 0.6", True), ("--current_seed 123", False)],
                          ids=["shifted", "same-distribution"])
+@SHARED
 def test_drift_detect(shared: MLProject, args: str, drift: bool) -> None:
     shared.slashmake("run", f"/drift-detect {args} → /if:drift_detected → /notify-team → /else → /continue-monitoring")
     flow = shared.flow_name("")
@@ -636,7 +705,11 @@ def test_drift_detect(shared: MLProject, args: str, drift: bool) -> None:
 # ------------------------------------------------------------------------------------------------
 # 10. --report writes an HTML report with the plots and the gate decision
 # ------------------------------------------------------------------------------------------------
+@SHARED
 def test_report_html_has_plots_and_gate_decision(shared: MLProject) -> None:
+    registry_before = (shared.versions(), shared.current())
+    outputs = sorted((shared.root / "results/steps").rglob("metrics.json"))
+    written_before = [p.stat().st_mtime_ns for p in outputs]
     shared.slashmake("run", "/ml-pipeline-full", "--report", "report.html")
     html = (shared.root / "report.html").read_text(errors="replace")
     assert "<html" in html[:5000].lower()
@@ -650,5 +723,7 @@ def test_report_html_has_plots_and_gate_decision(shared: MLProject) -> None:
     (decision,) = shared.decisions("ml-pipeline-full")
     assert decision["branch"] == "then"
     assert decision in [json.loads(b) for b in embedded.get("decision.json", [])], sorted(embedded)
-    # No rerun: the report run found everything up to date (same registry state).
-    assert shared.versions()[0] == "v0001"
+    # No rerun: the report run found everything up to date, so it deployed nothing (no v0002 either).
+    assert (shared.versions(), shared.current()) == registry_before
+    assert shared.after_pipeline["versions"] == ["v0001"]  # type: ignore[attr-defined]
+    assert [p.stat().st_mtime_ns for p in outputs] == written_before, "the report run reran steps"

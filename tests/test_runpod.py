@@ -20,7 +20,8 @@ import sweep_flow as F
 from runpod_project import GROUPING, PROFILE, VARIANTS, snakemake, write_project
 from services import SshPod
 
-pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600)]
+# One pytest-xdist worker runs this module, so its tests share one private sshd (a session fixture).
+pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("sshd")]
 
 
 def _run(pod: SshPod, project: Path, remote: Path, *extra: str, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -51,6 +52,7 @@ fi"""
 
 
 def test_sweep_runs_once_on_the_pod_and_is_reused(sshd_pod: SshPod, private_project: Path) -> None:
+    """Over 60 s: real ssh and rsync to the private sshd, the pod's venv set up once, 16 variants run there."""
     pod, project = sshd_pod, write_project(private_project)
     remote = pod.new_dir("sweep")
     venv = remote / "venv"
@@ -144,6 +146,7 @@ def test_remote_failure_reports_the_end_of_its_stderr(sshd_pod: SshPod, private_
 def test_damaged_output_fails_and_nothing_is_marked_complete(
     sshd_pod: SshPod, private_project: Path, fault: str
 ) -> None:
+    """Up to ~60 s: a real pod round trip whose pulled output is damaged on purpose, then the rerun."""
     pod, project = sshd_pod, write_project(private_project)
     remote = pod.new_dir(f"damage-{fault}")
     victim = f"{remote}/work/*/results/sweep/v03.json"
@@ -213,6 +216,7 @@ def _ran_on_the_pod(root: Path, pod: SshPod, remote: Path, values: list[str]) ->
 def test_slashmake_sweep_runs_on_the_pod_and_is_reused(
     sshd_pod: SshPod, toy_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
 ) -> None:
+    """Over 60 s: the whole slashmake run goes over real ssh and rsync to the private sshd, then is rerun."""
     pod, values = sshd_pod, F.sigmas(16)
     tmp_path.chmod(0o700)  # the pod user cannot read the projects: everything travels by rsync
     venv = pod.new_dir("sm-env") / "venv"  # one pod environment for both projects

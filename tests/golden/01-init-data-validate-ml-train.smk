@@ -3,7 +3,7 @@
 # flow: seed-01
 # chain: /init → /data-validate → /ml-train → /ml-evaluate → /if:acc>0.87 → /ml-deploy
 # sources: workflow/commands/data-validate.md workflow/commands/init.md workflow/commands/ml-deploy.md workflow/commands/ml-evaluate.md workflow/commands/ml-train.md
-# sources-hash: 7f57f2989b10701e
+# sources-hash: 939751d73be0b44b
 
 
 # /init (workflow/commands/init.md) at <chain>:1:1
@@ -48,14 +48,14 @@ rule ml_train:
         # ordering only: runs after /data-validate, reads none of its files
         after=rules.data_validate.output.metrics,
     output:
-        model="results/steps/ml-train-0485946c/model.pt",
+        model="results/steps/ml-train-50d2ef2e/model.pt",
         metrics=report(
-            "results/steps/ml-train-0485946c/metrics.json",
+            "results/steps/ml-train-50d2ef2e/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-0485946c", "file": "metrics"},
+            labels={"step": "ml-train-50d2ef2e", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-0485946c.log",
+        "logs/steps/ml-train-50d2ef2e.log",
     conda:
         "../../environment.yml"
     params:
@@ -66,7 +66,7 @@ rule ml_train:
         seed=q(17),
         arguments="",
     shell:
-        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
+        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --arch {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 
 # /ml-evaluate (workflow/commands/ml-evaluate.md) at <chain>:1:38
@@ -74,14 +74,14 @@ rule ml_evaluate:
     input:
         model=rules.ml_train.output.model,
     output:
-        report="results/steps/ml-evaluate-700bf588/report.json",
+        report="results/steps/ml-evaluate-9c7e528d/report.json",
         metrics=report(
-            "results/steps/ml-evaluate-700bf588/metrics.json",
+            "results/steps/ml-evaluate-9c7e528d/metrics.json",
             category="metrics",
-            labels={"step": "ml-evaluate-700bf588", "file": "metrics"},
+            labels={"step": "ml-evaluate-9c7e528d", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-evaluate-700bf588.log",
+        "logs/steps/ml-evaluate-9c7e528d.log",
     conda:
         "../../environment.yml"
     params:
@@ -96,12 +96,12 @@ checkpoint gate_acc:
         metrics=rules.ml_evaluate.output.metrics,
     output:
         decision=report(
-            "results/steps/gate-acc-435509b0/decision.json",
+            "results/steps/gate-acc-091a4409/decision.json",
             category="gates",
-            labels={"gate": "gate-acc-435509b0"},
+            labels={"gate": "gate-acc-091a4409"},
         ),
     log:
-        "logs/steps/gate-acc-435509b0.log",
+        "logs/steps/gate-acc-091a4409.log",
     localrule: True
     conda:
         "../../environment.yml"
@@ -120,9 +120,9 @@ rule ml_deploy:
         # ordering only: runs after gate-acc, reads none of its files
         after=rules.gate_acc.output.decision,
     output:
-        report="results/steps/ml-deploy-b11756ef/report.json",
+        report="results/steps/ml-deploy-1e048966/report.json",
     log:
-        "logs/steps/ml-deploy-b11756ef.log",
+        "logs/steps/ml-deploy-1e048966.log",
     conda:
         "../../environment.yml"
     params:
@@ -143,9 +143,9 @@ rule join_acc:
             },
         ),
     output:
-        join="results/steps/join-acc-5f248445/join.json",
+        join="results/steps/join-acc-34eb5dbf/join.json",
     log:
-        "logs/steps/join-acc-5f248445.log",
+        "logs/steps/join-acc-34eb5dbf.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: seed-02
 # chain: /runpod-experiment parallel[sigma-0.10 | sigma-0.12 | sigma-0.15] → /results:aggregate
 # sources: workflow/commands/results/aggregate.md workflow/commands/runpod-experiment.md
-# sources-hash: 5cdef26268ad430b
+# sources-hash: 4c6079c2dcf367ee
 
 register_variants(
     "runpod_experiment",
@@ -45,20 +45,20 @@ rule results_aggregate:
             variant=["sigma-0.10", "sigma-0.12", "sigma-0.15"],
         ),
     output:
-        report="results/steps/results-aggregate-c5978bc3/report.json",
+        report="results/steps/results-aggregate-38948064/report.json",
         metrics=report(
-            "results/steps/results-aggregate-c5978bc3/metrics.json",
+            "results/steps/results-aggregate-38948064/metrics.json",
             category="metrics",
-            labels={"step": "results-aggregate-c5978bc3", "file": "metrics"},
+            labels={"step": "results-aggregate-38948064", "file": "metrics"},
         ),
     log:
-        "logs/steps/results-aggregate-c5978bc3.log",
+        "logs/steps/results-aggregate-38948064.log",
     conda:
         "../../environment.yml"
     params:
         arguments="",
     shell:
-        "( python scripts/results_aggregate.py --report {output.report:q} --metrics {output.metrics:q} --metrics {input.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
+        "( python scripts/results_aggregate.py --report {output.report:q} --out {output.metrics:q} --metrics {input.metrics:q} {params.arguments:u} ) > {log:q} 2>&1"
 
 
 # target: snakemake -c2 seed_02

@@ -3,7 +3,7 @@
 # flow: seed-03
 # chain: /analyze → $model_score=0.87 → /if:$model_score>0.85 → /deploy → /else → /optimize
 # sources: workflow/commands/analyze.md workflow/commands/deploy.md workflow/commands/optimize.md
-# sources-hash: 025e26a44ab5f2e7
+# sources-hash: 57077a370baa0a79
 
 
 # /analyze (workflow/commands/analyze.md) at <chain>:1:1

@@ -3,7 +3,7 @@
 # flow: seed-04
 # chain: /analyze-data → $data_quality=<result> → /if:$data_quality>0.8 → /ml-train → /else → /data-cleanup
 # sources: workflow/commands/analyze-data.md workflow/commands/data-cleanup.md workflow/commands/ml-train.md
-# sources-hash: 76a4057de1c7a6f5
+# sources-hash: 831f16ab7ccaa4ef
 
 
 # /analyze-data (workflow/commands/analyze-data.md) at <chain>:1:1
@@ -54,14 +54,14 @@ rule ml_train:
         # ordering only: runs after gate-data_quality, reads none of its files
         after=rules.gate_data_quality.output.decision,
     output:
-        model="results/steps/ml-train-08426f28/model.pt",
+        model="results/steps/ml-train-8177fade/model.pt",
         metrics=report(
-            "results/steps/ml-train-08426f28/metrics.json",
+            "results/steps/ml-train-8177fade/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-08426f28", "file": "metrics"},
+            labels={"step": "ml-train-8177fade", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-08426f28.log",
+        "logs/steps/ml-train-8177fade.log",
     conda:
         "../../environment.yml"
     params:
@@ -72,7 +72,7 @@ rule ml_train:
         seed=q(17),
         arguments="",
     shell:
-        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
+        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --arch {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 
 # /data-cleanup (workflow/commands/data-cleanup.md) at <chain>:1:86
@@ -104,9 +104,9 @@ rule join_data_quality:
             },
         ),
     output:
-        join="results/steps/join-data_quality-83153f37/join.json",
+        join="results/steps/join-data_quality-03eafa41/join.json",
     log:
-        "logs/steps/join-data_quality-83153f37.log",
+        "logs/steps/join-data_quality-03eafa41.log",
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,7 +3,7 @@
 # flow: seed-05
 # chain: /try:/train → /catch:training-failed → /fallback:use-backup → /else → /continue
 # sources: workflow/commands/continue.md workflow/commands/train.md workflow/commands/use-backup.md
-# sources-hash: de999de5605f842a
+# sources-hash: a9fcc2248c27dcf2
 
 
 # /train (workflow/commands/train.md) at <chain>:1:6

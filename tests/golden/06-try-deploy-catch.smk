@@ -3,7 +3,7 @@
 # flow: seed-06
 # chain: /try:/deploy → /catch:deployment-failed → /rollback → /notify-team → /retry-deployment
 # sources: workflow/commands/deploy.md workflow/commands/notify-team.md workflow/commands/retry-deployment.md workflow/commands/rollback.md
-# sources-hash: e9f802146a1e0a8a
+# sources-hash: a16deb720c051498
 
 
 # /deploy (workflow/commands/deploy.md) at <chain>:1:6

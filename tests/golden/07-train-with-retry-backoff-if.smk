@@ -3,7 +3,7 @@
 # flow: seed-07
 # chain: /train-with-retry:3:backoff=300 → /if:success → /deploy → /else → /escalate
 # sources: workflow/commands/deploy.md workflow/commands/escalate.md workflow/commands/train.md
-# sources-hash: f84b9647bcfc7507
+# sources-hash: 27f54664d62b4767
 
 
 # /train (workflow/commands/train.md) at <chain>:1:1

@@ -3,7 +3,7 @@
 # flow: seed-10
 # chain: /monitor-performance → /if:drift-detected → /data-refresh → /retrain → /evaluate → /if:better-performance → /deploy → /monitor → /else → /continue-monitoring
 # sources: workflow/commands/continue-monitoring.md workflow/commands/data-refresh.md workflow/commands/deploy.md workflow/commands/evaluate.md workflow/commands/monitor-performance.md workflow/commands/monitor.md workflow/commands/retrain.md
-# sources-hash: fc28499ff8f1f160
+# sources-hash: 5acbee903e956357
 
 
 # /monitor-performance (workflow/commands/monitor-performance.md) at <chain>:1:1

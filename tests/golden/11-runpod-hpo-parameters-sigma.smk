@@ -3,7 +3,7 @@
 # flow: seed-11
 # chain: /runpod-hpo --parameters sigma:0.10,0.12,0.15 --parallel 4
 # sources: workflow/commands/runpod-hpo.md
-# sources-hash: 6e6bfb335d0a631a
+# sources-hash: 84cf040dd23fc52c
 
 workflow.register_resource("sweep_runpod_hpo", 4)  # --parallel 4
 register_variants(

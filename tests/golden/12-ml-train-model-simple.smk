@@ -3,20 +3,20 @@
 # flow: seed-12
 # chain: /ml-train --model simple_lstm --device cuda --epochs 60
 # sources: workflow/commands/ml-train.md
-# sources-hash: 2fed80b4c191d32f
+# sources-hash: c6fb001b8a37a5da
 
 
 # /ml-train (workflow/commands/ml-train.md) at <chain>:1:1
 rule ml_train:
     output:
-        model="results/steps/ml-train-56b9ed60/model.pt",
+        model="results/steps/ml-train-15cc6027/model.pt",
         metrics=report(
-            "results/steps/ml-train-56b9ed60/metrics.json",
+            "results/steps/ml-train-15cc6027/metrics.json",
             category="metrics",
-            labels={"step": "ml-train-56b9ed60", "file": "metrics"},
+            labels={"step": "ml-train-15cc6027", "file": "metrics"},
         ),
     log:
-        "logs/steps/ml-train-56b9ed60.log",
+        "logs/steps/ml-train-15cc6027.log",
     conda:
         "../../environment.yml"
     params:
@@ -27,7 +27,7 @@ rule ml_train:
         seed=q(17),
         arguments="",
     shell:
-        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --model {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
+        "( python scripts/ml-train.py --model {output.model:q} --metrics {output.metrics:q} --arch {params.model:u} --device {params.device:u} --epochs {params.epochs:u} --sigma {params.sigma:u} --seed {params.seed:u} {params.arguments:u} ) > {log:q} 2>&1"
 
 
 # target: snakemake -c2 seed_12
