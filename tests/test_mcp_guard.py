@@ -116,7 +116,8 @@ def test_a_symlink_inside_results_pointing_outside_is_not_followed(served: tuple
     (server.root / "logs/steps/linked-0000aaaa.log").symlink_to(outside / "secret.txt")
     for uri in (f"slashmake://steps/{KEY}/link.txt", f"slashmake://steps/{KEY}/rel.txt",
                 "slashmake://steps/linked-0000aaaa/secret.txt", "slashmake://logs/linked-0000aaaa"):
-        assert "no file" in refused(server, uri), uri
+        why = refused(server, uri)
+        assert "no file" in why or "outside the project folder" in why, uri
     # A link that stays inside the project is an ordinary file of the project.
     (step / "inside.json").symlink_to(step / "metrics.json")
     assert read(server, f"slashmake://steps/{KEY}/inside.json") == '{"acc": 0.9}\n'

@@ -142,7 +142,8 @@ def brief_output(fn: Callable[[], int]) -> tuple[int, list[str]]:
     """Run ``fn`` with this process's stdout and stderr (and its jobs') read, not shown; ``fn``'s result and the lines.
 
     Only progress (``3 of 5 steps (60%) done``), "Nothing to be done" and slashmake's own
-    ``slashmake:``/``warning:`` lines reach the terminal, as they come: the banner, the DAG table
+    ``slashmake:``/``warning:`` lines reach the terminal (and, on stderr, the executors' lines:
+    a SLURM run id and job ids, what happened to a pod), as they come: the banner, the DAG table
     and the per-job blocks stay in Snakemake's log (``.snakemake/log/``).
     """
     sys.stdout.flush()
@@ -158,6 +159,8 @@ def brief_output(fn: Callable[[], int]) -> tuple[int, list[str]]:
                 lines.append(line)
                 if _SHOWN.match(line.strip()):
                     os.write(saved_out, (line.strip() + "\n").encode())
+                elif _EXECUTOR.search(line):  # where a job went (a SLURM id, a pod): the user's to see
+                    os.write(saved_err, (line.strip() + "\n").encode())
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -186,6 +189,7 @@ def error_lines(lines: list[str], limit: int = 40) -> str:
 
 
 _SHOWN = re.compile(r"^(\d+ of \d+ steps \(\d+%\) done|Nothing to be done|slashmake: |warning: )")
+_EXECUTOR = re.compile(r"^runpod: |SLURM run ID: |has been submitted with SLURM jobid")
 _ERROR = re.compile(r"\b(Error|Exception)\b|^error:|^slashmake: error")
 
 
