@@ -29,6 +29,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     workers, so the shared ML project was built twice and SLURM tests ran side by side. Until xdist
     catches up, this sets the suffix where pytest 9 reads it; it does nothing without loadgroup, and
     nothing where xdist's own suffix already took.
+
+    It also hands out the ``slow`` tests first (xdist sends work in collection order, groups
+    first): the second-long unit tests then fill the end of the run on both workers, instead of a
+    minute-long end-to-end test starting last on one worker while the other sits idle.
     """
     if not getattr(config.option, "loadgroup", False):
         return
@@ -40,6 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         suffix = "@" + "_".join(names)
         if names and not item.nodeid.endswith(suffix):
             item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order kept within each
 
 
 class ToyProject:

@@ -31,6 +31,7 @@ def cli(*args: str) -> list[str]:
 @pytest.mark.timeout(600)
 def test_cached_sweep_variants_submit_no_slurm_job(slurm_cluster: SlurmCluster, toy_factory: Callable[[str], Any],
                                                    tmp_path: Path) -> None:
+    """Slow (under a minute): two clones each run a sweep on the real SLURM cluster; the second must submit nothing."""
     cache = tmp_path / "shared-cache"
     a, b = toy_factory("a"), toy_factory("b")
     for toy in (a, b):

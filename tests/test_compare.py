@@ -30,6 +30,9 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 from scipy import stats as scipy_stats
 
+#: One worker runs the module's project once (a toy sweep over seeds, then more runs) for every test.
+pytestmark = pytest.mark.xdist_group("compare-toy")
+
 SCORER = '''
 import argparse, json, random
 p = argparse.ArgumentParser()

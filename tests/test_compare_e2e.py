@@ -25,7 +25,9 @@ import pytest
 from scipy import stats as scipy_stats
 from test_pipeline_e2e import TINY, MLProject
 
-pytestmark = pytest.mark.slow
+#: One worker builds the module's project (a sweep and two pipeline runs, minutes of training) and
+#: runs every test on it; spread over two workers, each would build its own.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compare-e2e")]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -37,6 +39,8 @@ def run_id(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def ml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLProject]:
+    """The project after the sweep and both pipeline runs: the slow part (minutes of real training and
+    two deploys), paid once on one worker for the module's five tests."""
     proj = MLProject(tmp_path_factory.mktemp("compare-e2e") / "proj")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run(["git", "init", "-q"], cwd=proj.root, check=True)

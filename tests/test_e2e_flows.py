@@ -454,6 +454,7 @@ def test_an_optional_input_is_an_empty_argument_when_nothing_makes_it(toy) -> No
 
 # -- scale --------------------------------------------------------------------------------------
 def test_a_2000_stage_chain_compiles_and_dry_runs_through_the_cli_and_plain_snakemake(toy) -> None:  # type: ignore[no-untyped-def]
+    """Slow (up to a minute): Snakemake plans 2,000 jobs twice (the CLI and plain snakemake); the scale is the point."""
     # Snakemake builds its DAG recursively: far past Python's default 1,000 frames here.
     toy.command("s")
     toy.command("long", flow=" → ".join(["/s"] * 2000))

@@ -48,6 +48,7 @@ def deploy(tmp: Path, ckpt: Path, remote: str = "") -> dict[str, object]:
 
 
 def test_deploy_is_idempotent_and_versions_are_numbered(tmp_path: Path) -> None:
+    """Slow (about 40 s): three real deploys, each a torch.export of the model (seconds each) and a DVC push."""
     a = make_ckpt(tmp_path / "a.pt", 1)
     first = deploy(tmp_path, a)
     again = deploy(tmp_path, a)

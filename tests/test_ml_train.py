@@ -266,6 +266,7 @@ def test_evaluate_writes_all_metrics_plots_and_ledger(data: Path, tmp_path: Path
 
 
 def test_sweep_runs_aggregate_as_mean_and_sd_and_select_on_validation(data: Path, tmp_path: Path) -> None:
+    """Slow (under a minute): six real training runs (two sigmas x three seeds) feed the aggregate."""
     files, models = [], []
     for sigma in ("0.0", "0.2"):
         for seed in ("1", "2", "3"):

@@ -104,6 +104,8 @@ def _agrees(toy: ToyProject) -> None:
 @example(ops=["move", "edit_script"])
 def test_the_fast_path_never_hides_a_job_snakemake_would_run(tmp_path_factory: pytest.TempPathFactory,
                                                              ops: list[str]) -> None:
+    """Slow (about a minute): each example builds a project, runs it, mutates it and asks both Snakemake
+    (a dry run) and slashmake; hypothesis tries a few dozen mutation sequences, each a handful of runs."""
     base = tmp_path_factory.mktemp("prop")
     (base / "proj").mkdir()
     toy = _project(base / "proj")

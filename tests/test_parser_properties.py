@@ -218,6 +218,7 @@ trees = st.one_of(flows(0), flows(1), flows(2), flows(3))
 @settings(max_examples=ROUNDTRIP_EXAMPLES, **_SETTINGS)
 @given(trees)
 def test_unparse_then_parse_is_identity(tree: Flow) -> None:
+    """Slow (under a minute on CI): ROUNDTRIP_EXAMPLES generated trees, each printed and parsed back."""
     text = unparse(tree)
     try:
         again = parse(text)
@@ -274,6 +275,8 @@ _LOCATION = re.compile(r"^<chain>:(\d+):(\d+): ", re.M)
 @settings(max_examples=MUTATION_EXAMPLES, **_SETTINGS)
 @given(mutants())
 def test_mutants_parse_or_fail_with_a_position(text: str) -> None:
+    """Slow (under a minute on CI): MUTATION_EXAMPLES mutated chains, each parsed and, when it fails,
+    its position and caret checked."""
     try:
         tree = parse(text)
     except FlowError as err:

@@ -223,6 +223,8 @@ def fresh(tmp_path: Path) -> MLProject:
 # ------------------------------------------------------------------------------------------------
 @SHARED
 def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> None:
+    """Its set-up is the shared project's /ml-pipeline-full (about a minute: real training on the
+    default data, which must pass the gate, then a torch.export and a DVC push); the later tests reuse it."""
     (decision,) = shared.decisions("ml-pipeline-full")
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate", 0))
     assert ev["accuracy"] > 0.87, f"the default data do not pass the gate: {ev}"

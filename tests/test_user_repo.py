@@ -24,7 +24,8 @@ from conftest import REPO
 from mcp import Client, StdioServerParameters
 from mcp.types import TextContent
 
-pytestmark = pytest.mark.slow
+#: One worker builds the wheel and its virtualenv once for the module's tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("user-repo")]
 
 STEP = ("---\ndescription: {desc}\nslashmake:\n  input: [{inputs}]\n  output: {{out: {name}.txt}}\n"
         "  shell: cat {cat} > {{output.out}}; echo {name} >> {{output.out}}; printf '%s\\n' {{params.arguments}} "
@@ -111,6 +112,8 @@ def _skill_block(skill: Path, arguments: str) -> str:
 
 
 def test_the_wheel_in_a_users_repository(wheel_venv: tuple[Path, float], tmp_path: Path) -> None:
+    """Slow (about a minute with its fixture): the wheel is built and installed into a fresh virtualenv,
+    then init, run, the entry points and the MCP server are used as a user would, each a new process."""
     bin_dir, install_s = wheel_venv
     exe = str(bin_dir / "slashmake")
     repo = tmp_path / "their-repo"
