@@ -300,6 +300,19 @@ def test_the_intervals_against_independent_formulas() -> None:
         paired_bootstrap(same, same[:-1])
 
 
+def test_the_t_quantile_matches_scipy() -> None:
+    from scipy import special
+
+    from slashmake.experiments.stats import t_quantile
+
+    for df in range(1, 101):  # the table: scipy's own numbers
+        assert t_quantile(df) == float(special.stdtrit(df, 0.975)), df
+    for df in [*range(101, 2000), 5_000, 65_432, 10**6]:  # the expansion beyond it
+        assert t_quantile(df) == pytest.approx(float(special.stdtrit(df, 0.975)), rel=1e-12, abs=0), df
+    with pytest.raises(ValueError):
+        t_quantile(0)
+
+
 def test_a_row_holds_the_upstream_parameters_and_set_variables(toy: ToyProject) -> None:
     toy.command("prep", params={"n": 5}, metrics={"rows": "5"})
     toy.command("fit", params={"k": 1}, inputs=["report"], metrics={"acc": "0.5"})

@@ -212,9 +212,9 @@ def runs(root: Path, chain: str | None = None, limit: int | None = None, ledger:
          warn: Warn = None) -> list[experiments.RunRow]:
     """``runs``: the recorded runs (id, time, chain, status, headline metric, cost), oldest first."""
     from slashmake.experiments import compare as experiments
-    from slashmake.experiments import ledger as ledger_file
+    from slashmake.experiments import ledger_cache
 
-    return experiments.runs(ledger_file.load(root, ledger, warn), chain, limit)
+    return experiments.runs(ledger_cache.load(root, ledger, warn), chain, limit)
 
 
 def compare(root: Path, step: str | None = None, where: tuple[str, ...] = (), group_by: tuple[str, ...] | None = None,
@@ -222,10 +222,9 @@ def compare(root: Path, step: str | None = None, where: tuple[str, ...] = (), gr
             warn: Warn = None) -> Comparison:
     """``compare``: results grouped (default: by every parameter but seed) with n, mean ± sd and 95% intervals."""
     from slashmake.experiments import compare as experiments
-    from slashmake.experiments import ledger as ledger_file
-    from slashmake.experiments import plots
+    from slashmake.experiments import ledger_cache, plots
 
-    book = ledger_file.load(root, ledger, warn, step=step)
+    book = ledger_cache.load(root, ledger, warn, step=step)
     table = experiments.compare(book, step, tuple(where), group_by, tuple(metrics), each)
     drawn = plots.draw(table, root, step) if draw and table.groups else []
     return Comparison(table, tuple(p.relative_to(root).as_posix() for p in drawn), book.warnings)
@@ -235,10 +234,9 @@ def compare_runs(root: Path, a: str, b: str, metrics: tuple[str, ...] = (), draw
                  ledger: Path = LEDGER, warn: Warn = None) -> RunComparison:
     """``compare A B``: parameter differences and metric differences, paired where predictions were saved."""
     from slashmake.experiments import compare as experiments
-    from slashmake.experiments import ledger as ledger_file
-    from slashmake.experiments import plots
+    from slashmake.experiments import ledger_cache, plots
 
-    book = ledger_file.load(root, ledger, warn)
+    book = ledger_cache.load(root, ledger, warn)
     diff = experiments.compare_runs(root, book, a, b, tuple(metrics))
     drawn = plots.curves(diff.curves, root, f"{diff.a[:15]}-vs-{diff.b[:15]}") if draw else []
     return RunComparison(diff, tuple(p.relative_to(root).as_posix() for p in drawn), book.warnings)

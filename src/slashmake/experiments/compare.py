@@ -143,15 +143,15 @@ def results(ledger: Ledger, step: str | None = None, conditions: tuple[str, ...]
     frame = ledger.steps
     if frame.empty:
         return frame
-    frame = frame[~frame["reused"].astype(bool)]
+    keep = ~frame["reused"].astype(bool)
     if step:
         name = step.lstrip("/")
-        frame = frame[(frame["step"] == name) | (frame["rule"] == name)]
-    frame = where(frame, conditions)
+        keep &= (frame["step"] == name) | (frame["rule"] == name)
+    frame = where(frame[keep], conditions)  # one copy of the rows kept, not one per filter
     metric_cols = [c for c in frame.columns if c.startswith(METRIC)]
     if "key" in frame.columns and not frame.empty:  # a forced rerun of a seeded step is the same result
         keyed = frame["key"].notna()
-        dup = frame[keyed].duplicated(subset=["key", "variant", *metric_cols], keep="last")
+        dup = frame.loc[keyed, ["key", "variant", *metric_cols]].duplicated(keep="last")
         frame = frame.drop(index=dup[dup].index)
     return frame
 
@@ -181,7 +181,8 @@ def default_group_by(frame: pd.DataFrame) -> list[str]:
 
 def default_metrics(frame: pd.DataFrame) -> list[str]:
     """The rows' primary metrics; every numeric metric when none declares one."""
-    primaries = [p for p in dict.fromkeys(frame["primary"].dropna()) if METRIC + str(p) in frame.columns]
+    # unique(), in order of appearance: iterating a column of 100,000 Arrow strings in Python took 0.2 s
+    primaries = [p for p in frame["primary"].dropna().unique() if METRIC + str(p) in frame.columns]
     if primaries:
         return [str(p) for p in primaries]
     return [c[len(METRIC):] for c in frame.columns if c.startswith(METRIC)
@@ -214,7 +215,7 @@ def compare(ledger: Ledger, step: str | None = None, conditions: tuple[str, ...]
     stats = grouped.agg(["count", "mean", "std"])
     first = frame.groupby(by, dropna=False, sort=True)
     firsts = first[cols].first() if cols else None
-    run_lists = first["run"].agg(lambda s: tuple(dict.fromkeys(s)))
+    run_lists = first["run"].unique()  # each group's runs in order of appearance, in compiled code
     groups = []
     for i in range(len(stats)):
         params = {n: plain(firsts.iloc[i][c]) for n, c in zip(names, cols, strict=True)} if firsts is not None else {}
@@ -226,7 +227,7 @@ def compare(ledger: Ledger, step: str | None = None, conditions: tuple[str, ...]
             half = t_quantile(n - 1) * sd / math.sqrt(n) if sd is not None else None
             summaries[m] = Summary(n, mean, sd, mean - half if half is not None else None,
                                    mean + half if half is not None else None)
-        groups.append(Group(params, summaries, tuple(run_lists.iloc[i])))
+        groups.append(Group(params, summaries, tuple(run_lists.iloc[i].tolist())))  # not item by item
     return Table(tuple(names), tuple(varying), constant, tuple(mets), tuple(groups), len(frame))
 
 

@@ -6,9 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
+_PLAIN = (str, int, bool, type(None))
+
 
 def as_data(value: Any) -> Any:
     """Dataclasses as objects (with their ``diff`` property), tuples as lists, NaN as None."""
+    if type(value) in _PLAIN:  # first: a compare table's run lists hold 100,000 of them
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if isinstance(getattr(type(value), "diff", None), property):

@@ -31,7 +31,8 @@ from slashmake.compiler.steps import GateStep
 from slashmake.errors import FlowError
 from slashmake.experiments import compare as experiments
 from slashmake.experiments import plots
-from slashmake.experiments.ledger import METRIC, load
+from slashmake.experiments.ledger import METRIC
+from slashmake.experiments.ledger_cache import load
 from slashmake.experiments.stats import paired_bootstrap
 
 FOLDER = Path(".slashmake/report")

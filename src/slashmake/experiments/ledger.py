@@ -9,9 +9,12 @@ so each result counts once. Parameters become ``param.NAME`` columns (an upstrea
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,22 @@ class Ledger:
         return [c[len(METRIC):] for c in self.steps.columns if c.startswith(METRIC)]
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for a while (then as it was).
+
+    A ledger read makes millions of small dicts and lists that hold no cycles, and every few hundred
+    of them set off a collection pass over the others: a third of a large read went to the collector.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def parse_lines(path: Path, warn: Callable[[str], None] | None = None,
                 only: tuple[str, ...] = ()) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """The ledger's rows with their line numbers, and a warning for each line skipped.
@@ -57,12 +76,18 @@ def parse_lines(path: Path, warn: Callable[[str], None] | None = None,
     With ``only``, a line that contains none of those texts is not parsed (``compare --step train``
     reads the train rows of a large ledger, and every malformed line is still reported).
     """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return parse_bytes(data, path.name, 1, warn, only)
+
+
+def parse_bytes(data: bytes, name: str, first: int = 1, warn: Callable[[str], None] | None = None,
+                only: tuple[str, ...] = ()) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """:func:`parse_lines` of part of a ledger ``name``, whose first line is line number ``first``."""
     rows: list[tuple[int, dict[str, Any]]] = []
     warnings: list[str] = []
     wanted = [t.encode() for t in only]
-    with open(path, "rb") as fh:
-        lines = fh.read().split(b"\n")
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(data.split(b"\n"), first):
         # The append writes `{...}` and a newline: such a line that names none of the wanted texts is
         # skipped unparsed; any other line (torn, hand-edited, spaced) is parsed, and reported if bad.
         if wanted and line[:1] == b"{" and line[-1:] == b"}" and not any(t in line for t in wanted):
@@ -76,7 +101,7 @@ def parse_lines(path: Path, warn: Callable[[str], None] | None = None,
         else:
             why = "not a JSON object"
         if not isinstance(row, dict):
-            message = f"{path.name}:{number}: skipped a malformed ledger line: {why}"
+            message = f"{name}:{number}: skipped a malformed ledger line: {why}"
             warnings.append(message)
             if warn is not None:
                 warn(message)
@@ -116,15 +141,22 @@ def nested(dicts: list[dict[str, Any]], name: str, prefix: str) -> pd.DataFrame:
     JSON text, so a cell can be a group key.
     """
     values = [d[name] if isinstance(d.get(name), dict) else {} for d in dicts]
-    frame = pd.DataFrame.from_records(values) if any(values) else pd.DataFrame(index=range(len(dicts)))
+    # The columns in order of first appearance, as pandas finds them, but in one C-level pass
+    # (pandas' own gathers each row's keys through a generator: a fifth of a 100,000-row build).
+    keys = list(dict.fromkeys(chain.from_iterable(values)))
+    frame = pd.DataFrame.from_records(values, columns=keys) if keys else pd.DataFrame(index=range(len(dicts)))
     for col in frame.select_dtypes(include="object").columns:
         if frame[col].map(lambda v: isinstance(v, (list, dict))).any():
             frame[col] = frame[col].map(lambda v: scalar(v) if isinstance(v, (list, dict)) else v)
     return frame.add_prefix(prefix)
 
 
-def step_frame(rows: list[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
-    """The step rows as one flat frame: the fields, ``param.*`` (own, then upstream) and ``metric.*``."""
+def step_frame(rows: list[tuple[int, dict[str, Any]]], known_params: Collection[str] = ()) -> pd.DataFrame:
+    """The step rows as one flat frame: the fields, ``param.*`` (own, then upstream) and ``metric.*``.
+
+    An upstream value named like a parameter of these rows, or like one of ``known_params`` (those
+    of the rows before them, when a cache appends these), is left out: the own parameter wins.
+    """
     if not rows:
         return pd.DataFrame(columns=list(FIELDS))
     dicts = [r if isinstance(r.get("metrics"), dict) else {**r, "metrics": legacy_metrics(r)} for _, r in rows]
@@ -145,7 +177,8 @@ def step_frame(rows: list[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
     base["commit"] = git["commit"] if "commit" in git else None
     base["dirty"] = git["dirty"] if "dirty" in git else None
     params, upstream = nested(dicts, "params", PARAM), nested(dicts, "upstream", PARAM)
-    upstream = upstream[[c for c in upstream.columns if c not in params.columns]]
+    own = {*params.columns, *(PARAM + k for k in known_params)}
+    upstream = upstream[[c for c in upstream.columns if c not in own]]
     return pd.concat([base, params, upstream, metrics], axis=1)
 
 
@@ -162,51 +195,88 @@ def run_record(number: int, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def param_keys(rows: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """The names the rows' ``params`` objects hold, in order of appearance."""
+    objects = [params for _, row in rows if isinstance(params := row.get("params"), dict)]
+    return list(dict.fromkeys(chain.from_iterable(objects)))
+
+
+def run_frame(rows: list[tuple[int, dict[str, Any]]]) -> pd.DataFrame:
+    """The run rows (``kind: run``) as one flat frame, one :func:`run_record` each."""
+    runs = [run_record(n, r) for n, r in rows if r.get("kind") == "run"]
+    return pd.DataFrame.from_records(runs) if runs else pd.DataFrame(columns=["run", "status"])
+
+
+def only_step(step: str | None) -> tuple[str, ...]:
+    """The texts a line must hold to be parsed for ``--step``: the step's name as a JSON string,
+    however the line is spaced (the rows are then filtered exactly)."""
+    return (json.dumps(step.lstrip("/")),) if step else ()
+
+
+def absent(ledger: Path, missing_ok: bool) -> Ledger:
+    """A ledger not written yet: empty with ``missing_ok``, else a RunError."""
+    if missing_ok:
+        return Ledger(pd.DataFrame(columns=list(FIELDS)), pd.DataFrame(columns=["run", "status"]), ())
+    raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
+
+
 def load(root: Path, ledger: Path = LEDGER, warn: Callable[[str], None] | None = None,
          missing_ok: bool = False, step: str | None = None) -> Ledger:
-    """Read ``root/ledger``; a missing ledger is a RunError (or empty with ``missing_ok``).
+    """Read all of ``root/ledger``; a missing ledger is a RunError (or empty with ``missing_ok``).
 
-    With ``step``, only lines naming it are parsed (the run rows are then left out).
+    With ``step``, only lines naming it are parsed (the run rows are then left out). The commands
+    read through :func:`slashmake.experiments.ledger_cache.load`, which gives the same frames.
     """
     path = root / ledger
     if not path.exists():
-        if missing_ok:
-            return Ledger(pd.DataFrame(columns=list(FIELDS)), pd.DataFrame(columns=["run", "status"]), ())
-        raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
-    # The step's name as a JSON string, however the line is spaced (the rows are then filtered exactly).
-    only = (json.dumps(step.lstrip("/")),) if step else ()
-    rows, warnings = parse_lines(path, warn, only)
-    drop = superseded_fast(rows, None)
-    steps = step_frame([(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"] if drop else
-                       [(n, r) for n, r in rows if r.get("kind") != "run"])
-    runs = [run_record(n, r) for n, r in rows if r.get("kind") == "run"]
-    run_frame = pd.DataFrame.from_records(runs) if runs else pd.DataFrame(columns=["run", "status"])
-    return Ledger(steps, run_frame, tuple(warnings))
+        return absent(ledger, missing_ok)
+    with paused_gc():
+        rows, warnings = parse_lines(path, warn, only_step(step))
+        drop = superseded_fast(rows, None)
+        steps = step_frame([(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"] if drop else
+                           [(n, r) for n, r in rows if r.get("kind") != "run"])
+        return Ledger(steps, run_frame(rows), tuple(warnings))
 
 
-def superseded_fast(rows: list[tuple[int, dict[str, Any]]], recorded_runs: set[str] | None) -> set[int]:
-    """Lines of rows superseded by the run record: each result counts once.
+def legacy_key(row: dict[str, Any]) -> tuple[str, str]:
+    """The result a row without ``schema`` holds: its step and its metrics."""
+    return (str(row.get("step", "")).lstrip("/"), json.dumps(row.get("metrics"), sort_keys=True))
 
-    A row a job appended (schema 1) for a result its run recorded later in full (same step, same
-    metrics) is dropped, and so is an agent step's cost row of a run that has a record."""
-    if all(row.get("schema") is not None for _, row in rows):
-        return set()  # a ledger written only by the run record supersedes nothing
-    if recorded_runs is None:  # the runs that have a record: an agent's own cost row of one is dropped
-        recorded_runs = {str(r.get("run")) for _, r in rows if r.get("schema") == 2}
+
+def recorded_results(rows: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, str], int]:
+    """The results the run record holds: (step, metrics) -> the last line recording it."""
     recorded: dict[tuple[str, str], int] = {}
     for number, row in rows:
         if row.get("schema") == 2 and row.get("kind") == "step" and not row.get("reused"):
             recorded[(str(row.get("step")), json.dumps(row.get("metrics"), sort_keys=True))] = number
+    return recorded
+
+
+def recorded_runs(rows: list[tuple[int, dict[str, Any]]]) -> set[str]:
+    """The runs the run record names."""
+    return {str(r.get("run")) for _, r in rows if r.get("schema") == 2}
+
+
+def superseded_fast(rows: list[tuple[int, dict[str, Any]]], known_runs: Collection[str] | None) -> set[int]:
+    """Lines of rows superseded by the run record: each result counts once.
+
+    A row a job appended (schema 1) for a result its run recorded later in full (same step, same
+    metrics) is dropped, and so is an agent step's cost row of a run that has a record (one of
+    ``known_runs``; by default, those the rows name)."""
+    if all(row.get("schema") is not None for _, row in rows):
+        return set()  # a ledger written only by the run record supersedes nothing
+    if known_runs is None:  # the runs that have a record: an agent's own cost row of one is dropped
+        known_runs = recorded_runs(rows)
+    recorded = recorded_results(rows)
     out: set[int] = set()
     for number, row in rows:
         if row.get("schema") is not None:
             continue
         if row.get("kind") == "agent":  # its run's step row carries the cost
-            if row.get("run") and str(row.get("run")) in recorded_runs:
+            if row.get("run") and str(row.get("run")) in known_runs:
                 out.add(number)
             continue
-        key = (str(row.get("step", "")).lstrip("/"), json.dumps(row.get("metrics"), sort_keys=True))
-        later = recorded.get(key)
+        later = recorded.get(legacy_key(row))
         if later is not None and later > number:
             out.add(number)
     return out
@@ -221,7 +291,8 @@ def flat_rows(root: Path, ledger: Path = LEDGER, warn: Callable[[str], None] | N
     path = root / ledger
     if not path.exists():
         raise RunError(f"no experiment ledger at {ledger} yet: run a flow that evaluates a model")
-    rows, _ = parse_lines(path, warn)
+    with paused_gc():
+        rows, _ = parse_lines(path, warn)
     drop = superseded_fast(rows, set())  # an agent's own row stays: it names its turns and cost as before
     agents = {(r.get("run"), r.get("step")) for _, r in rows if r.get("kind") == "agent"}
     out = []
