@@ -17,11 +17,13 @@ The executor never imports this module: set-up sends its text to the pod. Standa
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -79,9 +81,7 @@ def leave(code: int) -> NoReturn:
     """
     import atexit
 
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        shutdown()
+    getattr(threading, "_shutdown", lambda: None)()  # joins non-daemon threads, as exit does
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -99,11 +99,14 @@ def run(sock_path: str, args: list[str]) -> int:
     if args[:2] != ["-m", "snakemake"]:
         os.execv(sys.executable, [sys.executable, *args])
     args = args[2:]
-    conn = _connect(sock_path) if sock_path != "-" else None
-    if conn is not None:
-        code = _hand_over(conn, args)
+    if sock_path != "-":
+        conn = _connect(sock_path)
+        code = _hand_over(conn, args) if conn is not None else None
         if code is not None:
             return code
+        why = "it did not take it: other PYTHON*/LC_* variables?" if conn is not None else "none answered"
+        print(f"runpod: no warm Snakemake took the job at {sock_path} ({why}); starting Snakemake here",
+              file=sys.stderr)
     return snakemake(args)
 
 
@@ -178,8 +181,7 @@ def _hand_over(conn: socket.socket, args: list[str]) -> int | None:
 
 
 def _is_pipe(fd: int) -> bool:
-    import stat
-
+    """Whether fd is a pipe or socket (whose reader can hang up), not a file or a terminal."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
@@ -188,6 +190,7 @@ def _is_pipe(fd: int) -> bool:
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    """n bytes, or fewer when the other side closed the connection first."""
     data = b""
     while len(data) < n:
         chunk = conn.recv(n - len(data))
@@ -206,18 +209,13 @@ def warm_up() -> None:
 
     import snakemake.cli  # noqa: F401
 
-    for module, name in (
-        ("snakemake_interface_executor_plugins.registry", "ExecutorPluginRegistry"),
-        ("snakemake_interface_storage_plugins.registry", "StoragePluginRegistry"),
-        ("snakemake_interface_report_plugins.registry", "ReportPluginRegistry"),
-        ("snakemake_interface_logger_plugins.registry", "LoggerPluginRegistry"),
-        ("snakemake_interface_scheduler_plugins.registry", "SchedulerPluginRegistry"),
-        ("smart_open", None),  # the Snakefile's source cache imports it
-    ):
+    kinds = ("executor", "storage", "report", "logger", "scheduler")
+    for module, name in [*((f"snakemake_interface_{k}_plugins.registry", f"{k.title()}PluginRegistry") for k in kinds),
+                         ("smart_open", None)]:  # smart_open: the Snakefile's source cache imports it
         try:
             loaded = importlib.import_module(module)
             if name is not None:
-                getattr(loaded, name)()
+                getattr(loaded, name)()  # collects (imports) every installed plugin of that kind
         except Exception as e:  # a missing optional piece only costs the job that import
             print(f"warm-up: {module}: {e}", file=sys.stderr)
 
@@ -229,7 +227,11 @@ def serve(sock_path: str, idle_s: float) -> dict[str, Any] | None:
     pid_file = name.rsplit(".", 1)[0] + ".pid"
     with open(pid_file, "w") as fh:
         fh.write(str(os.getpid()))
+    # Python's recipe for fork servers: no collection while importing, then the imported objects
+    # frozen out of every later collection, so that jobs neither scan nor copy them (gc docs).
+    gc.disable()
     warm_up()
+    gc.freeze()
     env0 = startup_env(os.environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f".{name}.{os.getpid()}"
@@ -267,6 +269,7 @@ def serve(sock_path: str, idle_s: float) -> dict[str, Any] | None:
 
 
 def _ours(name: str, inode: int) -> bool:
+    """Whether the socket file is still this server's (not removed, nor replaced by a newer server)."""
     try:
         return os.stat(name).st_ino == inode
     except OSError:
@@ -308,6 +311,7 @@ def _supervise(conn: socket.socket, env0: dict[str, str]) -> dict[str, Any]:
 
 def _become_job(request: dict[str, Any], fds: list[int]) -> None:
     """In the worker: the job's streams, folder, umask, environment and default signals."""
+    gc.enable()
     os.setsid()  # its own process group, which a hang-up kills whole
     for target in (0, 1, 2):
         os.dup2(fds[target], target)
@@ -357,17 +361,15 @@ def _gone(conn: socket.socket) -> bool:
 
 
 def _kill(pid: int) -> None:
-    """SIGTERM to the job's process group, then SIGKILL after a grace period."""
+    """SIGTERM to the job's process group (the worker alone before it has one), then SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
-        except ProcessLookupError:  # not yet its own group leader: the worker alone
+        except OSError:
             try:
                 os.kill(pid, sig)
             except OSError:
                 return
-        except OSError:
-            return
         deadline = time.monotonic() + KILL_GRACE_S
         while time.monotonic() < deadline:
             if os.waitpid(pid, os.WNOHANG)[0]:
