@@ -1,10 +1,10 @@
 """The runpod executor: jobs (and job groups) run on pods, each over one SSH connection.
 
 Per pod: one master SSH connection (the pod's only login), the pod's venv checked against a
-marker (built only when versions change), and one rsync of the workflow tree. Per job: rsync
-of its inputs, one remote ``snakemake`` over the shared connection, which prints sizes and
-sha256 of the outputs, rsync of the outputs into a staging folder, verification, and only
-then a move into place and a success report.
+marker (built only when versions change), a warm Snakemake started (forkserver.py) and one rsync
+of the workflow tree. Per job: rsync of its inputs, one remote ``snakemake`` over the shared
+connection (forked from the warm one), which prints sizes and sha256 of the outputs, rsync of the
+outputs into a staging folder, verification, and only then a move into place and a success report.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """One pod as the executor uses it: its SSH target, its set-up (once), and a job's transfers.
 
 A session is a hand-started pod (``--runpod-host``) or one the executor started through the API.
-Per pod, once: the master SSH connection, the venv checked against its marker, the code rsync
-and, for API pods, the watchdog. Per job: inputs up, the remote run, outputs back into staging,
-verified, then moved into place.
+Per pod, once: the master SSH connection, the venv checked against its marker, the warm
+Snakemake jobs fork from (forkserver.py), the code rsync and, for API pods, the watchdog. Per
+job: inputs up, the remote run, outputs back into staging, verified, then moved into place.
 """
 
 from __future__ import annotations
