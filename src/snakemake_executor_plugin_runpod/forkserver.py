@@ -342,8 +342,8 @@ def _wait(pid: int, conn: socket.socket) -> int | None:
         poller.register(pid_fd, select.POLLIN)
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return _exit_code(status)
+        if done:  # a shell's view: the exit code, or 128 + the signal that ended the job
+            return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         events = poller.poll(None if pid_fd is not None else 50)
         if any(fd == conn.fileno() for fd, _ in events) and _gone(conn):
             _kill(pid)
@@ -376,11 +376,6 @@ def _kill(pid: int) -> None:
                 return
             time.sleep(0.05)
     os.waitpid(pid, 0)
-
-
-def _exit_code(status: int) -> int:
-    """A shell's view of a wait status: the exit code, or 128 + the signal that ended it."""
-    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def main(argv: list[str]) -> int:
