@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from snakemake_executor_plugin_runpod import argv as A
-from snakemake_executor_plugin_runpod.executor import _forkserver_text
+from snakemake_executor_plugin_runpod.executor import forkserver_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -67,7 +67,7 @@ def _start(folder: Path, script: str, python: str = sys.executable) -> Warm:
 
 @pytest.fixture(scope="module")
 def warm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warm]:
-    server = _start(tmp_path_factory.mktemp("warm") / "state dir", _forkserver_text())
+    server = _start(tmp_path_factory.mktemp("warm") / "state dir", forkserver_text())
     deadline = time.monotonic() + 60
     while not (server.folder / f"{server.key}.sock").exists():
         assert time.monotonic() < deadline, (server.folder / f"{server.key}.log").read_text()
@@ -138,12 +138,12 @@ def test_a_hung_up_job_is_killed(warm: Warm, tmp_path: Path) -> None:
 
 def test_a_second_start_keeps_the_running_server(warm: Warm) -> None:
     before = warm.pid()
-    _start(warm.folder, _forkserver_text())
+    _start(warm.folder, forkserver_text())
     assert warm.pid() == before and Path(f"/proc/{before}").exists()
 
 
 def test_the_server_leaves_when_its_socket_goes(tmp_path: Path) -> None:
-    server = _start(tmp_path / "gone", _forkserver_text())
+    server = _start(tmp_path / "gone", forkserver_text())
     sock = server.folder / f"{server.key}.sock"
     deadline = time.monotonic() + 60
     while not sock.exists():

@@ -47,7 +47,7 @@ def _version(dist: str) -> str:
         return ""
 
 
-def _forkserver_text() -> str:
+def forkserver_text() -> str:
     """forkserver.py, which set-up sends to each pod (it is never imported here)."""
     from importlib.resources import files
 
@@ -105,7 +105,7 @@ class Executor(RemoteExecutor):
             versions=self._versions(), template=st.setup_cmd or A.DEFAULT_SETUP_CMD, ignore=st.ignore,
             remote_rsync=st.remote_rsync, watchdog_on=managed,
             watchdog_idle_s=watchdog.seconds(st.idle_minutes), watchdog_max_s=watchdog.seconds(st.max_duration_minutes),
-            forkserver=None if st.cold_start else _forkserver_text(),
+            forkserver=None if st.cold_start else forkserver_text(),
         )
         self._local = threading.local()
         self.state_dir = os.path.join(self.root, ".snakemake", "runpod")
