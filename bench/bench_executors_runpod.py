@@ -5,8 +5,9 @@
 A 16-variant sweep of a trivial step plus its aggregate (17 jobs) runs with the real
 ``snakemake`` CLI, locally (``--cores 2``) and through ``--executor runpod`` against a private
 sshd on 127.0.0.1 (the test fixture's pod: needs root, sshd, rsync). The pod's venv is built
-in an untimed warm-up run; every timed run is a fresh ``--forceall`` run (one SSH login, one
-code sync, one remote snakemake start for the grouped variants and one for the aggregate).
+in an untimed warm-up run, which also starts the pod's warm Snakemake (it stays 10 minutes); every
+timed run is a fresh ``--forceall`` run (one SSH login, one code sync, one remote snakemake run,
+forked from the warm one, for the grouped variants and one for the aggregate).
 
     sudo .venv/bin/python bench/bench_executors_runpod.py [--reps 3]
 
@@ -18,8 +19,9 @@ tests/runpod_standin.py: real SDK, real sshd pods), three figures:
    sync) excluded and given separately (from the executor's .snakemake/runpod/pods.jsonl);
 2. the per-job overhead as part ``host`` measures it (16 trivial variants as one job group plus the
    aggregate, against local execution, the baseline), on one API pod, its start and set-up taken
-   out (figure 1); and, for comparison, the slope of ungrouped jobs (4 vs 16 variants, one at a
-   time), which is mostly each job's own remote Snakemake start;
+   out (figure 1), while the pod's warm Snakemake importing itself stays in (in its first job); and,
+   for comparison, the slope of ungrouped jobs (4 vs 16 variants, one at a time), which is mostly
+   each job's own remote Snakemake run;
 3. a 6-variant sweep whose step sleeps 10 s, on 3 pods against 1 pod (the baseline): the ratio
    of wall times measures the fan-out.
 """
@@ -157,7 +159,7 @@ def api_pods() -> None:
           f"{(gp - pod_start - gl) / JOBS:+.3f} s/job (goal <= 0.3 s)")
     slope_pod, slope_local = (t16 - t4) / 12, (l16 - l4) / 12
     print(f"   ungrouped, one job at a time: pod {slope_pod:.3f} s/job, local --cores 1 {slope_local:.3f} s/job "
-          f"({slope_pod - slope_local:+.3f} s/job, mostly each job's remote Snakemake start; runs "
+          f"({slope_pod - slope_local:+.3f} s/job, mostly each job's remote Snakemake run; runs "
           f"{t4:.2f}/{t16:.2f} vs {l4:.2f}/{l16:.2f} s)")
     print(f"3. 6 variants x 10 s: 3 pods {three:.2f} s, 1 pod (baseline) {one:.2f} s: ratio {three / one:.2f}x "
           "(goal <= 0.45x)")

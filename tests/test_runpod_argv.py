@@ -137,6 +137,34 @@ def test_setup_template_values_are_quoted() -> None:
     assert "'py; rm -rf /' '/v v' 'a b'" in cmd
 
 
+def test_warm_snakemake_is_named_by_interpreter_versions_and_script() -> None:
+    key = A.forkserver_key("/v/bin/python", {"snakemake": "9"}, "script")
+    assert len(key) == 16 and int(key, 16) >= 0
+    others = {A.forkserver_key("/w/bin/python", {"snakemake": "9"}, "script"),
+              A.forkserver_key("/v/bin/python", {"snakemake": "10"}, "script"),
+              A.forkserver_key("/v/bin/python", {"snakemake": "9"}, "script 2")}
+    assert key not in others and len(others) == 3
+
+
+def test_warm_snakemake_set_up_reads_its_script_from_stdin(tmp_path: Path) -> None:
+    folder = tmp_path / "remote dir" / ".warm"
+    install = A.forkserver_install(str(folder))
+    assert "print(" not in install, "the script travels on stdin, not in the command"
+    subprocess.run(["sh", "-c", install], input="print('hi')\n", text=True, check=True)
+    assert (folder / A.FORKSERVER_NAME).read_text() == "print('hi')\n"
+    assert (folder.stat().st_mode & 0o777) == 0o700 and not list(folder.glob(".*"))
+
+
+def test_warm_snakemake_start_and_launcher_are_quoted() -> None:
+    start = A.forkserver_start("/r d/.warm", "/v v/bin/python", "0123456789abcdef", 30)
+    assert "setsid '/v v/bin/python' '/r d/.warm/forkserver.py' serve '/r d/.warm/0123456789abcdef.sock' 30" in start
+    assert "grep -qs 0123456789abcdef" in start, "a live server of that key is found by its command line"
+    launcher = A.launcher("'/v v/bin/python'", "/r d/.warm/", "0123456789abcdef")
+    assert shlex.split(launcher) == ["/v v/bin/python", "/r d/.warm/forkserver.py", "run",
+                                     "/r d/.warm/0123456789abcdef.sock"]
+    assert shlex.split(A.launcher("python3", "/w", None)) == ["python3", "/w/forkserver.py", "run", "-"]
+
+
 def test_redact_and_error_messages_hide_secrets() -> None:
     assert A.redact("token=abcd1234 and abcd1234", ["abcd1234", "", "ab"]) == "token=*** and ***"
     err = RunpodError("job x", T, Result(["ssh", "h", "echo abcd1234"], 3, "", "fail abcd1234"),

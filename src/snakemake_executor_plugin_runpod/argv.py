@@ -7,6 +7,7 @@ interpolated value is quoted with :func:`shlex.quote`). They are unit-tested wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -191,6 +192,51 @@ def job_command(exec_job: str, python_q: str, manifest_paths: Sequence[str]) -> 
         [python_q, "-c", shlex.quote(MANIFEST_SCRIPT), *(shlex.quote(p) for p in manifest_paths)]
     )
     return f"{exec_job}; rc=$?; if [ $rc -eq 0 ]; then {manifest}; rc=$?; fi; exit $rc"
+
+
+#: Seconds the pod's warm Snakemake (forkserver.py) waits for a job before it exits.
+FORKSERVER_IDLE_S = 600
+FORKSERVER_NAME = "forkserver.py"
+
+
+def forkserver_key(python: str, versions: Mapping[str, str], script: str) -> str:
+    """The name of a pod's warm Snakemake: another interpreter, venv versions or script, another server."""
+    text = "\0".join([python, marker_text(versions), script])
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def forkserver_install(state_dir: str) -> str:
+    """Remote shell text: the server script, sent on stdin, into a private folder (whole or not at all)."""
+    d = shlex.quote(state_dir)
+    return (f"mkdir -p {d} && chmod 700 {d} && cat > {d}/.{FORKSERVER_NAME}.$$ && "
+            f"mv -f {d}/.{FORKSERVER_NAME}.$$ {d}/{FORKSERVER_NAME}")
+
+
+def forkserver_start(state_dir: str, python: str, key: str, idle_s: int = FORKSERVER_IDLE_S) -> str:
+    """Remote shell text: start the warm Snakemake unless its process (named by key) already runs.
+
+    The process is found by key in its command line, so that a pid file left by a pod restart
+    and a recycled pid never pass for it. It is detached like the watchdog, and the ssh command
+    returns at once: the server imports Snakemake while the code syncs.
+    """
+    d = state_dir.rstrip("/")
+    q = {k: shlex.quote(f"{d}/{key}.{k}") for k in ("sock", "pid", "log")}
+    script = shlex.quote(f"{d}/{FORKSERVER_NAME}")
+    return (
+        f'if ! grep -qs {key} "/proc/$(cat {q["pid"]} 2>/dev/null || echo x)/cmdline"; then '
+        f"setsid {shlex.quote(python)} {script} serve {q['sock']} {int(idle_s)} </dev/null >>{q['log']} 2>&1 & "
+        f"echo $! > {q['pid']}; fi"
+    )
+
+
+def launcher(python_q: str, state_dir: str, key: str | None) -> str:
+    """What a job's command starts in place of ``python`` (before ``-m snakemake …``).
+
+    With a key: hand the job to the warm Snakemake, or run it in this process where none answers;
+    without: run it in this process (cold), still without the exit-time timer wait.
+    """
+    sock = f"{state_dir.rstrip('/')}/{key}.sock" if key else "-"
+    return f"{python_q} {shlex.quote(state_dir.rstrip('/') + '/' + FORKSERVER_NAME)} run {shlex.quote(sock)}"
 
 
 def marker_text(versions: Mapping[str, str]) -> str:

@@ -91,6 +91,30 @@ def backoff_delays(first: float, limit: float, cap: float = 60.0) -> list[float]
     return delays
 
 
+def _import_sdk() -> Any:
+    """The official SDK (slow to import, so only here), without py-cpuinfo's second Python.
+
+    Importing ``runpod`` imports its serverless worker, whose debugger asks py-cpuinfo for the
+    CPU's name at import time; py-cpuinfo answers by running another Python (over a second on
+    a small machine). Only serverless workers ever report that name, and the executor uses the pod
+    API alone, so during the import the question gets an empty answer (the SDK then records
+    "Unable to get processor info."); py-cpuinfo is as it was afterwards.
+    """
+    try:
+        import cpuinfo
+    except ImportError:
+        cpuinfo = None
+    asked = getattr(cpuinfo, "get_cpu_info", None)
+    if asked is not None:
+        cpuinfo.get_cpu_info = dict
+    try:
+        import runpod
+    finally:
+        if asked is not None:
+            cpuinfo.get_cpu_info = asked
+    return runpod
+
+
 class Cloud:
     """The few SDK calls the executor and ``slashmake pods`` make, with errors made readable."""
 
@@ -98,8 +122,7 @@ class Cloud:
         key = api_key or os.environ.get("RUNPOD_API_KEY")
         if not key:
             raise PodApiError("runpod: set RUNPOD_API_KEY to start, list or stop pods through the RunPod API")
-        import runpod  # the official SDK; slow to import, so only here
-
+        runpod = _import_sdk()
         runpod.api_key = key  # in memory only: stop/terminate/resume read the module's key
         self._sdk = runpod
         self._secret = key

@@ -1,10 +1,10 @@
 """The runpod executor: jobs (and job groups) run on pods, each over one SSH connection.
 
 Per pod: one master SSH connection (the pod's only login), the pod's venv checked against a
-marker (built only when versions change), and one rsync of the workflow tree. Per job: rsync
-of its inputs, one remote ``snakemake`` over the shared connection, which prints sizes and
-sha256 of the outputs, rsync of the outputs into a staging folder, verification, and only
-then a move into place and a success report.
+marker (built only when versions change), a warm Snakemake started (forkserver.py) and one rsync
+of the workflow tree. Per job: rsync of its inputs, one remote ``snakemake`` over the shared
+connection (forked from the warm one), which prints sizes and sha256 of the outputs, rsync of the
+outputs into a staging folder, verification, and only then a move into place and a success report.
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return ""
+
+
+def forkserver_text() -> str:
+    """forkserver.py, which set-up sends to each pod (it is never imported here)."""
+    from importlib.resources import files
+
+    return files(__package__).joinpath("forkserver.py").read_text()
 
 
 def _strs(items: Iterable[Any]) -> list[str]:
@@ -98,6 +105,7 @@ class Executor(RemoteExecutor):
             versions=self._versions(), template=st.setup_cmd or A.DEFAULT_SETUP_CMD, ignore=st.ignore,
             remote_rsync=st.remote_rsync, watchdog_on=managed,
             watchdog_idle_s=watchdog.seconds(st.idle_minutes), watchdog_max_s=watchdog.seconds(st.max_duration_minutes),
+            forkserver=None if st.cold_start else forkserver_text(),
         )
         self._local = threading.local()
         self.state_dir = os.path.join(self.root, ".snakemake", "runpod")
@@ -185,8 +193,17 @@ class Executor(RemoteExecutor):
         return cast(S.PodSession | None, getattr(self._local, "session", None))
 
     def get_python_executable(self) -> str:
-        """The pod's interpreter (the venv's, unless setup is skipped)."""
+        """What the job's command starts before ``-m snakemake``: the pod's launcher (A.launcher).
+
+        It hands the job to the pod's warm Snakemake, else runs it with the pod's interpreter (the
+        venv's, unless setup is skipped); with --runpod-cold-start, that interpreter itself.
+        """
         session = self._session()
+        if session is not None and session.launcher:
+            return session.launcher
+        return self._python(session)
+
+    def _python(self, session: S.PodSession | None) -> str:
         return A.remote_python(session.venv if session else self.venv, self.settings.python)
 
     def get_job_exec_prefix(self, job: JobExecutorInterface) -> str:
@@ -267,7 +284,7 @@ class Executor(RemoteExecutor):
         clock.append(time.perf_counter())
         required, optional, logs = self._products(job)
         command = A.job_command(
-            self.format_job_exec(job), self.get_python_executable(), required + optional + logs
+            self.format_job_exec(job), self._python(session), required + optional + logs
         )
         if "first_job" not in session.events:
             self._first_job(session)

@@ -276,12 +276,19 @@ class Fleet:
             self.cond.notify_all()
         policy = policy or self.plan.on_finish
         pods = [s.pod_id for s in sessions if s.pod_id and not s.dead]
+        ending = []
         for s in sessions:
             if s.pod_id is None:
                 s.close()
             elif not s.dead:
                 s.dead = True
-                self._end_pod(s, policy)
+                # one thread per pod: each ends with an ssh hang-up and an API call that waits for
+                # the pod to go down, so a run's end costs one of them, not one per pod
+                ending.append(threading.Thread(target=self._end_pod, args=(s, policy), daemon=True))
+        for thread in ending:
+            thread.start()
+        for thread in ending:
+            thread.join()
         if pods:
             verb = {"terminate": "terminated", "stop": "stopped", "keep": "kept"}[policy]
             self.log(f"runpod: {verb} {len(pods)} pod(s): {', '.join(pods)} (on_finish: {policy}); "

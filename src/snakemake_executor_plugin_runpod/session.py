@@ -1,9 +1,9 @@
 """One pod as the executor uses it: its SSH target, its set-up (once), and a job's transfers.
 
 A session is a hand-started pod (``--runpod-host``) or one the executor started through the API.
-Per pod, once: the master SSH connection, the venv checked against its marker, the code rsync
-and, for API pods, the watchdog. Per job: inputs up, the remote run, outputs back into staging,
-verified, then moved into place.
+Per pod, once: the master SSH connection, the venv checked against its marker, the warm
+Snakemake jobs fork from (forkserver.py), the code rsync and, for API pods, the watchdog. Per
+job: inputs up, the remote run, outputs back into staging, verified, then moved into place.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class Setup:
     watchdog_idle_s: int = 0
     watchdog_max_s: int = 0
     watchdog_on: bool = False
+    #: forkserver.py's text, run on the pod as a warm Snakemake that jobs fork from; None: every
+    #: job starts its own Snakemake (--runpod-cold-start)
+    forkserver: str | None = None
 
 
 def relative_to(root: str, path: str) -> str:
@@ -74,6 +77,8 @@ class PodSession:
     workdir: str = ""
     venv: str | None = None
     state_dir: str = ""
+    #: what a job's command runs in place of ``python`` before ``-m snakemake`` (A.launcher)
+    launcher: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: wall-clock times of the pod's milestones (created, ssh_shown, connected, setup_done, synced,
     #: first_job), written to .snakemake/runpod/pods.jsonl for bench/bench_executors_runpod.py
@@ -101,9 +106,17 @@ class PodSession:
             cmd = A.setup_command(self.workdir, venv, setup.python, setup.packages, setup.versions, setup.template)
         else:
             cmd = f"mkdir -p {shlex.quote(self.workdir)}"
+        script = setup.forkserver
+        if script is not None:
+            # The warm Snakemake starts in the same login, after the venv: it imports while the
+            # code syncs, and its script travels on stdin (it stays out of error messages).
+            python, warm = f"{venv}/bin/python" if venv else setup.python, f"{remote_dir.rstrip('/')}/.warm"
+            key = A.forkserver_key(python, setup.versions, script)
+            cmd = f"{A.forkserver_install(warm)} && {cmd} && {A.forkserver_start(warm, python, key)}"
+            self.launcher = A.launcher(A.remote_python(venv, setup.python), warm, key)
         if setup.watchdog_on:
             cmd = f"{watchdog.start_command(self.state_dir, setup.watchdog_idle_s, setup.watchdog_max_s)} && {cmd}"
-        result = self.runner.check("pod setup", A.ssh_argv(self.target, cmd))
+        result = self.runner.check("pod setup", A.ssh_argv(self.target, cmd), script or "")
         self.events["setup_done"] = time.time()
         if A.SETUP_MARK in result.stdout:
             log(f"runpod: built the pod environment {venv} on {self.label}")

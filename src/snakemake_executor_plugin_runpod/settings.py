@@ -69,6 +69,10 @@ class ExecutorSettings(ExecutorSettingsBase):
     skip_setup: bool = field(
         default=False, metadata=_meta("Do not build a venv; run jobs with --runpod-python as is.")
     )
+    cold_start: bool = field(
+        default=False,
+        metadata=_meta("Start Snakemake anew for every job instead of forking the pod's warm one (1-3 s a job)."),
+    )
     transfer_retries: int = field(
         default=3, metadata=_meta("Further attempts for a failed connection or rsync transfer.")
     )
