@@ -36,7 +36,10 @@ services:
 
 # Two pytest-xdist workers (the CI machine has 2 cores); tests that share a service or a built
 # project carry an xdist_group mark and run on one worker. The 20 slowest tests are printed.
+# The tests start slashmake in thousands of new processes: its modules are compiled once here
+# (where PYTHONDONTWRITEBYTECODE is set, as on some machines, each process would recompile them).
 test: setup services lint
+	$(VENV)/bin/python -m compileall -q src tests
 	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=20 --timeout=900
 
 bench: setup

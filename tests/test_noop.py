@@ -278,3 +278,24 @@ def test_a_git_checkout_of_another_branch_runs(toy) -> None:  # type: ignore[no-
     git("checkout", "-q", "other")
     out = toy.slashmake("run", "/one")
     assert NOOP not in out.stdout and toy.ran() == ["one"]
+
+
+def test_a_hard_link_or_chmod_of_the_installed_code_keeps_the_stamp_while_an_edit_does_not(tmp_path: Path) -> None:
+    """The pod tests hard-link and chmod slashmake's installed tree while other tests run: a code
+    file's state (an absolute key) must ignore that, as its ctime moves, and still see an edit."""
+    from slashmake.execution.noop import state_of
+
+    project, code = tmp_path / "proj", tmp_path / "site" / "module.py"
+    project.mkdir()
+    code.parent.mkdir()
+    code.write_text("x = 1\n")
+    (project / "Snakefile").write_text("# rules\n")
+    before_code, before_project = state_of(project, str(code)), state_of(project, "Snakefile")
+    time.sleep(0.01)  # the ctimes below must be able to differ
+    os.link(code, tmp_path / "linked.py")
+    code.chmod(0o600)
+    (project / "Snakefile").chmod(0o600)
+    assert state_of(project, str(code)) == before_code
+    assert state_of(project, "Snakefile") != before_project  # a project file's state keeps its ctime
+    code.write_text("x = 2\n")  # an edit: a new mtime
+    assert state_of(project, str(code)) != before_code

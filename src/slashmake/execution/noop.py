@@ -10,7 +10,8 @@ everything Snakemake's rerun decision reads for that run:
   (``.snakemake/metadata``) from the target's record through each job's inputs, with every output
   and log of each rule reached, and the records themselves (they hold parameters and code).
 
-A file's state is its size, mtime, ctime and inode (``None`` for a file that did not exist), and a
+A file's state is its size, mtime, ctime and inode (``None`` for a file that did not exist; no
+ctime for code files, which a hard link or chmod of the installed tree touches), and a
 folder's state catches files added to or removed from it. Paths are stamped relative to the project
 root, beside the root's own identity (real path, device, inode): a copied or moved project never
 answers from the original's files. Plugin folders and ``script:`` files are stamped too, and a run
@@ -58,6 +59,18 @@ def _state(path: str) -> State:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+def state_of(root: Path, key: str) -> State:
+    """The state of a stamped path: a project path (relative) or a code file (absolute).
+
+    A code file's state leaves out its ctime. The ctime catches a project file rewritten with its
+    old mtime put back; installed code is not edited in place (an edit or a reinstall changes its
+    mtime or inode), while its ctime also moves when someone hard-links or chmods the installed
+    tree (a copy of the packages for a pod), which changes nothing Snakemake decides.
+    """
+    state = _state(os.path.join(root, key))  # an absolute key: join keeps it
+    return state[:2] + state[3:] if state is not None and os.path.isabs(key) else state
+
+
 def _walk(root: Path, rels: Iterable[str]) -> list[str]:
     """Every file and folder under the given project paths, relative to ``root`` (missing ones too:
     their appearing counts). Dot-folders are walked: the loader reads ``workflow/commands/.wip/``."""
@@ -100,9 +113,8 @@ def project_state(root: Path, extra: Iterable[str] = ()) -> dict[str, State]:
 
     Project files are keyed by their path relative to ``root``; ``extra`` are more project paths
     the flow depends on (plugin folders, ``script:`` files). Code files are keyed absolute."""
-    states: dict[str, State] = {p: _state(os.path.join(root, p)) for p in _walk(root, [*PROJECT_FILES, *extra])}
-    states.update({p: _state(p) for p in code_files()})
-    return states
+    keys = [*_walk(root, [*PROJECT_FILES, *extra]), *code_files()]
+    return {p: state_of(root, p) for p in keys}
 
 
 def outside(root: Path, rel: str) -> bool:
@@ -209,7 +221,7 @@ def fresh(root: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(states, dict):
         return None
     for path, state in states.items():
-        if _state(os.path.join(root, path)) != state:  # a code file's key is absolute: join keeps it
+        if state_of(root, path) != state:
             return None
     return stamp
 
@@ -246,7 +258,7 @@ def record(root: Path, key: dict[str, Any], target: str, before: dict[str, State
     if any(outside(root, f) for f in [*files, *(p for p in before if p not in code)]):
         return False  # a file outside the project: not ours to vouch for
     states = dict(before)
-    states.update({os.path.normpath(f): _state(os.path.join(root, f)) for f in files})
+    states.update({os.path.normpath(f): state_of(root, f) for f in files})
     path = stamp_file(root, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
