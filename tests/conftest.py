@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if names and not item.nodeid.endswith(suffix):
             item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order kept within each
+
+
+#: What a run writes into its project: no test may write these into this checkout (a subprocess
+#: started without ``cwd`` runs here and would add to the developer's own ledger and registry).
+RUN_OUTPUTS = ("results", "logs", "registry", "dvc-remote")
+
+
+def _run_outputs() -> dict[str, int]:
+    """Every file under this checkout's run-output folders, with its mtime."""
+    found: dict[str, int] = {}
+    for top in RUN_OUTPUTS:
+        for dirpath, _, files in os.walk(REPO / top):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                try:
+                    found[path] = os.stat(path).st_mtime_ns
+                except OSError:  # removed meanwhile
+                    continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched() -> Iterator[None]:
+    """Fail the session when a test wrote run outputs into this checkout instead of its own folder."""
+    before = _run_outputs()
+    yield
+    written = sorted(p for p, mtime in _run_outputs().items() if before.get(p) != mtime)
+    assert not written, f"tests wrote into the checkout (give the subprocess a cwd): {written[:10]}"
 
 
 class ToyProject:

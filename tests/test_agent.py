@@ -397,7 +397,7 @@ def test_fake_agent_trace_shows_overlap(tmp_path: Path, defs: dict[str, Path]) -
                 ],
                 env={**os.environ, "FAKE_AGENT_BARRIER": f"{tmp_path / 'barrier'}:2", "FAKE_AGENT_TRACE": str(trace),
                      "FAKE_AGENT_NAME": name},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # its ledger row stays in d
             )
         )
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
