@@ -232,10 +232,14 @@ def load(root: Path, ledger: Path = LEDGER, warn: Callable[[str], None] | None =
         return absent(ledger, missing_ok)
     with paused_gc():
         rows, warnings = parse_lines(path, warn, only_step(step))
-        drop = superseded_fast(rows, None)
-        steps = step_frame([(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"] if drop else
-                           [(n, r) for n, r in rows if r.get("kind") != "run"])
-        return Ledger(steps, run_frame(rows), tuple(warnings))
+        return Ledger(step_frame(result_rows(rows)), run_frame(rows), tuple(warnings))
+
+
+def result_rows(rows: list[tuple[int, dict[str, Any]]],
+                known_runs: Collection[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """The rows that count as results: no run rows, none superseded (:func:`superseded_fast`)."""
+    drop = superseded_fast(rows, known_runs)
+    return [(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"]
 
 
 def legacy_key(row: dict[str, Any]) -> tuple[str, str]:

@@ -45,9 +45,9 @@ from slashmake.experiments.ledger import (
     paused_gc,
     recorded_results,
     recorded_runs,
+    result_rows,
     run_frame,
     step_frame,
-    superseded_fast,
 )
 
 FOLDER = Path(".slashmake/ledger")
@@ -125,8 +125,7 @@ def read(path: Path, store: Path, header: dict[str, Any]) -> State:
 def build(data: bytes, name: str, only: tuple[str, ...]) -> State:
     """The state of these whole lines, read afresh (the frames :func:`ledger.load` makes of them)."""
     rows, messages = parse_bytes(data, name, 1, None, only)
-    drop = superseded_fast(rows, None)
-    steps = [(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"]
+    steps = result_rows(rows)
     return State(len(data), data.count(b"\n"), hashlib.sha1(data, usedforsecurity=False).hexdigest(), None,
                  step_frame(steps), run_frame(rows), tuple(messages), tuple(param_keys(steps)),
                  frozenset(recorded_runs(rows)), _pending(steps))
@@ -141,8 +140,7 @@ def extend(state: State, tail: bytes, name: str, only: tuple[str, ...]) -> State
     for agent, run, result in state.pending:  # a kept row superseded now would leave its frame
         if (agent and run and run in runs2) or (not agent and result in results):
             return None
-    drop = superseded_fast(rows, state.runs2 | runs2)
-    steps = [(n, r) for n, r in rows if n not in drop and r.get("kind") != "run"]
+    steps = result_rows(rows, state.runs2 | runs2)
     if not set(param_keys(steps)) <= set(state.params):  # a new parameter may hide a kept upstream value
         return None
     step_rows = append(state.steps, step_frame(steps, state.params))
