@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from slashmake.experiments import ledger, ledger_cache
+from slashmake.experiments import ledger, ledger_arrow, ledger_cache
 
 LED = Path("results/ledger.jsonl")
 
@@ -77,8 +77,16 @@ def same(root: Path, step: str | None) -> ledger.Ledger:
     return got
 
 
+@pytest.fixture(params=["small", "large"])
+def arrow_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Each ledger read as a small one (line by line) and as a large one (pyarrow's reader first)."""
+    limit = ledger_cache.ARROW_FROM if request.param == "small" else 0
+    monkeypatch.setattr(ledger_cache, "ARROW_FROM", limit)
+    return limit
+
+
 @pytest.mark.parametrize("seed", range(8))
-def test_every_cached_read_equals_a_fresh_read(tmp_path: Path, seed: int) -> None:
+def test_every_cached_read_equals_a_fresh_read(tmp_path: Path, seed: int, arrow_from: int) -> None:
     rng = random.Random(seed)
     runs = [f"run-{k}" for k in range(4)]
     text = "".join(random_line(rng, i, runs) + "\n" for i in range(rng.randint(5, 60)))
@@ -173,3 +181,85 @@ def test_compare_without_plots_imports_neither_scipy_nor_matplotlib(tmp_path: Pa
             "print(sorted(m for m in ('scipy', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def record_line(rng: random.Random, i: int, runs: list[str]) -> str:
+    """A line the run record writes: step and run rows whose values vary in every way a column can
+    (ints and floats mixed, keys present or not, nulls, odd floats and text), and a few malformed."""
+    run = rng.choice(runs)
+    if rng.random() < 0.05:
+        return rng.choice(['{"truncated": ', "", "[1, 2]", '"text"'])
+    if rng.random() < 0.15:
+        return json.dumps({"schema": 2, "kind": "run", "run": run, "chain": "/c", "status": "ok", "duration_s": 3,
+                           "git": {"commit": "abc", "dirty": False}, "cost": {"agent_usd": 0, "pod_usd": 0.5}})
+    number = rng.choice([0.1, 1, -0.0, 5e-324, 2.2250738585072014e-308, rng.random() * 10 ** rng.randint(-30, 18)])
+    params: dict[str, Any] = {"sigma": rng.choice([0.0, 0.1, 1]), "seed": rng.randint(1, 3)}
+    for name, value in (("lr", rng.choice([1e-3, 3])), ("note", rng.choice(["é \"q\" \\n", None])),
+                        ("on", rng.choice([True, False]))):
+        if rng.random() < 0.4:
+            params[name] = value
+    metrics = {"acc": number, "loss": rng.choice([0.25, 2, None]), "label": rng.choice(["a", None])}
+    row: dict[str, Any] = {"schema": 2, "kind": "step", "run": run, "chain": "/c", "step": rng.choice(["train", "ev"]),
+                           "key": f"k{rng.randint(0, 3)}", "variant": rng.choice([None, "v1"]), "params": params,
+                           "upstream": {"prep.n": rng.randint(1, 2)} if rng.random() < 0.5 else {},
+                           "metrics": metrics, "primary": "acc", "reused": rng.random() < 0.1,
+                           "duration_s": rng.choice([1, 0.5]), "executor": "local", "time": "2026-12-03T10:00:00",
+                           "unix_time": float(i), "git": {"commit": "abc", "dirty": rng.choice([False, None])}}
+    if rng.random() < 0.8:
+        row["cost"] = {"agent_usd": 0.0, "pod_usd": rng.choice([0.0, 0.5])}
+    if rng.random() < 0.3:
+        row["predictions"] = "results/ev/predictions.csv"
+    return json.dumps(row, separators=rng.choice([(", ", ": "), (",", ":")]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_large_ledger_of_the_run_record_is_read_by_pyarrow_as_line_by_line(
+        tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's reader gives the line-by-line frames, warnings and kept state, and is used for them."""
+    monkeypatch.setattr(ledger_cache, "ARROW_FROM", 0)
+    taken: list[bool] = []
+    real = ledger_arrow.read
+    monkeypatch.setattr(ledger_arrow, "read", lambda *a: taken.append((got := real(*a)) is not None) or got)
+    rng = random.Random(seed)
+    (tmp_path / "results").mkdir()
+    runs = [f"run-{k}" for k in range(5)]
+    (tmp_path / LED).write_text("".join(record_line(rng, i, runs) + "\n" for i in range(rng.randint(20, 80))))
+    for step in (None, "train", "ev"):
+        same(tmp_path, step)
+        with open(tmp_path / LED, "a") as fh:  # then appended: the kept state goes on from pyarrow's
+            fh.write("".join(record_line(rng, i, runs) + "\n" for i in range(5)))
+        same(tmp_path, step)
+    assert taken.count(True) >= 2, taken  # not a test of the fallback alone
+
+
+ODD = {
+    "NaN, which orjson refuses": '"metrics": {"acc": NaN}',
+    "an integer past 64 bits": '"metrics": {"acc": 18446744073709551616}',
+    "an integer past int64": '"metrics": {"acc": 9223372036854775808}',
+    "a float as large (a cheap check cannot tell them apart)": '"metrics": {"acc": 1.7976931348623157e308}',
+    "a parameter that looks like a time": '"params": {"at": "2026-12-03T10:00:00"}, "metrics": {"acc": 1}',
+    "a list in the parameters": '"params": {"tags": ["x"]}, "metrics": {"acc": 1}',
+    "a row without schema": '"metrics": {"acc": 1}, "schema": null',
+    "a run row spaced otherwise": '"kind":  "run", "metrics": {}',
+    "a step row holding a run row's text": '"params": {"kind": "run"}, "metrics": {"acc": 1}',
+    "a variant null in every row": '"variant": null, "metrics": {"acc": 1}',
+    "the same key twice": '"metrics": {"acc": 1, "acc": 2}',
+    "a line cut short inside its braces": '"metrics": {"acc": 1',
+}
+
+
+@pytest.mark.parametrize("odd", ODD.values(), ids=ODD.keys())
+def test_a_ledger_pyarrow_could_read_otherwise_is_read_line_by_line(tmp_path: Path, odd: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_cache, "ARROW_FROM", 0)
+    plain = '{"schema": 2, "kind": "step", "run": "r", "step": "train", "metrics": {"acc": 0.5}}'
+    lines = [plain, '{"schema": 2, "kind": "step", "run": "r", "step": "train", ' + odd + "}", plain]
+    if "variant" in odd:  # null in every row
+        lines = [line[:-1] + ', "variant": null}' if "variant" not in line else line for line in lines]
+    data = "".join(line + "\n" for line in lines).encode()
+    (tmp_path / "results").mkdir()
+    (tmp_path / LED).write_bytes(data)
+    assert ledger_arrow.read(data, "ledger.jsonl", ()) is None
+    assert ledger_arrow.read(b"".join(line.encode() + b"\n" for line in (plain, plain)), "l", ()) is not None
+    same(tmp_path, None)
+    same(tmp_path, "train")

@@ -151,6 +151,18 @@ def nested(dicts: list[dict[str, Any]], name: str, prefix: str) -> pd.DataFrame:
     return frame.add_prefix(prefix)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The step rows' frames before they are joined: the top-level fields and each nested object."""
+
+    base: pd.DataFrame  # TOP's fields, in that order, after "line"
+    cost: pd.DataFrame
+    git: pd.DataFrame
+    metrics: pd.DataFrame  # metric.NAME
+    params: pd.DataFrame  # param.NAME
+    upstream: pd.DataFrame  # param.LABEL.NAME
+
+
 def step_frame(rows: list[tuple[int, dict[str, Any]]], known_params: Collection[str] = ()) -> pd.DataFrame:
     """The step rows as one flat frame: the fields, ``param.*`` (own, then upstream) and ``metric.*``.
 
@@ -162,13 +174,19 @@ def step_frame(rows: list[tuple[int, dict[str, Any]]], known_params: Collection[
     dicts = [r if isinstance(r.get("metrics"), dict) else {**r, "metrics": legacy_metrics(r)} for _, r in rows]
     base = pd.DataFrame.from_records(dicts, columns=list(TOP))
     base.insert(0, "line", [n for n, _ in rows])
+    parts = Parts(base, nested(dicts, "cost", ""), nested(dicts, "git", ""), nested(dicts, "metrics", METRIC),
+                  nested(dicts, "params", PARAM), nested(dicts, "upstream", PARAM))
+    return join_parts(parts, known_params)
+
+
+def join_parts(parts: Parts, known_params: Collection[str] = ()) -> pd.DataFrame:
+    """The one flat frame of :func:`step_frame`, from its parts (however they were read)."""
+    base, cost, git, metrics = parts.base, parts.cost, parts.git, parts.metrics
     base["run"] = base["run"].fillna("").astype(str)
     base["step"] = base["step"].fillna("").astype(str).str.lstrip("/")
     base["reused"] = base["reused"].fillna(False).astype(bool)
     base["schema"] = base["schema"].fillna(1)
     base["kind"] = base["kind"].fillna("evaluation")
-    cost, git = nested(dicts, "cost", ""), nested(dicts, "git", "")
-    metrics = nested(dicts, "metrics", METRIC)
     base["agent_usd"] = cost["agent_usd"] if "agent_usd" in cost else None
     if METRIC + "cost_usd" in metrics:  # an agent step's own row: its cost is a metric
         agent = (base["kind"] == "agent") & base["agent_usd"].isna()
@@ -176,10 +194,9 @@ def step_frame(rows: list[tuple[int, dict[str, Any]]], known_params: Collection[
     base["pod_usd"] = cost["pod_usd"] if "pod_usd" in cost else None
     base["commit"] = git["commit"] if "commit" in git else None
     base["dirty"] = git["dirty"] if "dirty" in git else None
-    params, upstream = nested(dicts, "params", PARAM), nested(dicts, "upstream", PARAM)
-    own = {*params.columns, *(PARAM + k for k in known_params)}
-    upstream = upstream[[c for c in upstream.columns if c not in own]]
-    return pd.concat([base, params, upstream, metrics], axis=1)
+    own = {*parts.params.columns, *(PARAM + k for k in known_params)}
+    upstream = parts.upstream[[c for c in parts.upstream.columns if c not in own]]
+    return pd.concat([base, parts.params, upstream, metrics], axis=1)
 
 
 def run_record(number: int, row: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from slashmake.experiments.ledger import (
 FOLDER = Path(".slashmake/ledger")
 FORMAT = 1  # raised whenever State or the frames' making changes: older files are then ignored
 Rows = list[tuple[int, dict[str, Any]]]
+ARROW_FROM = 1 << 20  # bytes: below this the line-by-line read is done before pyarrow's reader is imported
 _INT, _FLOAT, _BOOL, _OBJECT = np.dtype("int64"), np.dtype("float64"), np.dtype("bool"), np.dtype("object")
 
 
@@ -123,11 +124,19 @@ def read(path: Path, store: Path, header: dict[str, Any]) -> State:
 
 
 def build(data: bytes, name: str, only: tuple[str, ...]) -> State:
-    """The state of these whole lines, read afresh (the frames :func:`ledger.load` makes of them)."""
+    """The state of these whole lines, read afresh (the frames :func:`ledger.load` makes of them):
+    by pyarrow where it gives the same frames (a large ledger's first read), else line by line."""
+    digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    if len(data) >= ARROW_FROM:
+        from slashmake.experiments import ledger_arrow  # pyarrow's reader: paid for only where it pays
+
+        fast = ledger_arrow.read(data, name, only)
+        if fast is not None:
+            return State(len(data), data.count(b"\n"), digest, None, fast.steps, run_frame(fast.rows),
+                         fast.warnings, fast.params, fast.runs2 | recorded_runs(fast.rows), ())
     rows, messages = parse_bytes(data, name, 1, None, only)
     steps = result_rows(rows)
-    return State(len(data), data.count(b"\n"), hashlib.sha1(data, usedforsecurity=False).hexdigest(), None,
-                 step_frame(steps), run_frame(rows), tuple(messages), tuple(param_keys(steps)),
+    return State(len(data), data.count(b"\n"), digest, None, step_frame(steps), run_frame(rows), tuple(messages), tuple(param_keys(steps)),
                  frozenset(recorded_runs(rows)), _pending(steps))
 
 
