@@ -37,14 +37,14 @@ from slashmake.execution.plan import (
 )
 from slashmake.execution.run import RunOptions, RunResult
 from slashmake.execution.run import run as run_flow
-from slashmake.experiments.data import as_data
+from slashmake.experiments.data import as_data, to_json
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a comparison is asked for, not on every run
     from slashmake.experiments import compare as experiments
 
 EXECUTORS = runner.EXECUTORS
 __all__ = [  # re-exported for the front ends
-    "EXECUTORS", "FlowError", "as_data", "Prepared", "Project", "Resolved", "RunError", "RunOptions", "RunResult", "StepPlan",
+    "EXECUTORS", "FlowError", "as_data", "to_json", "Prepared", "Project", "Resolved", "RunError", "RunOptions", "RunResult", "StepPlan",
     "StepResult", "decision", "explain", "plan", "prepare", "results_text", "run", "step_results",
     "CacheInfo", "cache_info", "cache_prune", "cache_settings",  # the shared cache (docs/cache.md)
 ]

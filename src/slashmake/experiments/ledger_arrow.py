@@ -19,7 +19,6 @@ and :func:`read` returns None for anything else (the caller then reads line by l
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +31,12 @@ import pyarrow.json as pj
 from slashmake.experiments.ledger import METRIC, PARAM, TOP, Parts, join_parts, parse_bytes, step_frame
 
 NESTED = {"cost": "", "git": "", "metrics": METRIC, "params": PARAM, "upstream": PARAM}
-# The fields read as text whatever they look like (pyarrow would make times of "2026-12-03T...").
-TEXT = ("time", "run", "chain", "step", "rule", "key", "variant", "primary", "executor", "host",
-        "data_digest", "predictions", "curve", "kind")
+# Read as text whatever it holds: pyarrow would make times of "2026-12-03T10:00:00" (a field of
+# another type is left to its inference; one it makes times of means the line-by-line read).
+TEXT = ("time",)
 SCALAR = (pa.types.is_null, pa.types.is_boolean, pa.types.is_int64, pa.types.is_float64, pa.types.is_string)
+# Blocks of 4 MB: 100,000 rows read in 0.32 s on 2 cores, against 0.46 s in blocks of 1 MB (the default).
+READ = pj.ReadOptions(block_size=4 << 20)
 RUN_ROW = (b'"kind": "run"', b'"kind":"run"')  # how the run record writes a run row (json.dumps)
 Rows = list[tuple[int, dict[str, Any]]]
 
@@ -59,11 +60,21 @@ def read(data: bytes, name: str, only: tuple[str, ...]) -> Read | None:
     numbers: list[int] = []
     rows: Rows = []
     warnings: list[str] = []
+    # Where a run row's text is (a line in 50): found in one pass, not looked for in every line.
+    runs = sorted(i for text in RUN_ROW for i in occurrences(data, text))
+    next_run = runs[0] if runs else len(data)
+    r, end = 0, -1
+    want = wanted[0] if len(wanted) == 1 else None  # --step: one text (a plain `in` per line is the fast loop)
     for number, line in enumerate(data.split(b"\n"), 1):
-        if line[:1] == b"{" and line[-1:] == b"}":
-            if wanted and not any(t in line for t in wanted):
+        end += len(line) + 1  # the offset of this line's newline
+        run_line = next_run < end
+        while next_run < end:
+            r += 1
+            next_run = runs[r] if r < len(runs) else len(data)
+        if line.endswith(b"}") and line.startswith(b"{"):
+            if (want not in line) if want is not None else (wanted and not any(t in line for t in wanted)):
                 continue  # as ledger.parse_bytes: not parsed
-            if RUN_ROW[0] not in line and RUN_ROW[1] not in line:
+            if not run_line:
                 kept.append(line)
                 numbers.append(number)
                 continue
@@ -92,14 +103,23 @@ def recorded(table: pa.Table) -> frozenset[str]:
     two = pc.equal(table["schema"], 2)
     if "run" not in table.column_names:
         return frozenset({"None"}) if pc.any(two).as_py() else frozenset()
-    return frozenset("None" if r is None else r for r in pc.unique(table["run"].filter(two)).to_pylist())
+    runs = table["run"] if pc.all(two).as_py() else table["run"].filter(two)  # all, as the record writes
+    return frozenset("None" if r is None else r for r in pc.unique(runs).to_pylist())
+
+
+def occurrences(data: bytes, text: bytes) -> Iterator[int]:
+    """Where ``text`` starts in ``data``, in order."""
+    i = data.find(text)
+    while i >= 0:
+        yield i
+        i = data.find(text, i + len(text))
 
 
 def columns(data: bytes) -> pa.Table | None:
     """The lines as one table (pyarrow's inference, the fields of TEXT as text), or None if it refuses them."""
     schema = pa.schema([(f, pa.string()) for f in TEXT])
     try:
-        return pj.read_json(io.BytesIO(data), parse_options=pj.ParseOptions(
+        return pj.read_json(pa.BufferReader(data), read_options=READ, parse_options=pj.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="infer"))
     except (pa.ArrowException, ValueError):  # a line it cannot read, a type that changes: read line by line
         return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -111,7 +110,7 @@ def register(main: click.Group) -> None:
         """List the recorded runs: id, time, chain, status, headline metric, cost."""
         rows = api.runs(root(), chain, limit, ledger, warn=_warn)
         if fmt == "json":
-            click.echo(json.dumps(api.as_data(rows), indent=1))
+            click.echo(api.to_json(rows))
             return
         header = ["run", "time", "chain", "status", "metric", "value", "duration_s", "cost_usd", "commit"]
         _emit(header, [[r.run, r.time, r.chain, r.status, r.metric, r.value, r.duration_s, r.cost_usd,
@@ -139,7 +138,7 @@ def register(main: click.Group) -> None:
                 raise click.UsageError("give two runs to compare (or none, to compare results)")
             rc = api.compare_runs(root(), run_ids[0], run_ids[1], metrics, not no_plots, ledger, warn=_warn)
             if fmt == "json":
-                click.echo(json.dumps(api.as_data({"diff": rc.diff, "plots": rc.plots}), indent=1))
+                click.echo(api.to_json({"diff": rc.diff, "plots": rc.plots}))
             elif fmt == "csv":
                 _emit(["step", "metric", "a", "b", "diff", "lo", "hi", "p", "note"],
                       [[s.step, m.metric, m.a, m.b, m.diff, *(
@@ -151,7 +150,7 @@ def register(main: click.Group) -> None:
         names = tuple(n.strip() for n in group_by.split(",") if n.strip()) if group_by is not None else None
         cmp = api.compare(root(), step, where, names, metrics, each, not no_plots, ledger, warn=_warn)
         if fmt == "json":
-            click.echo(json.dumps(api.as_data({"table": cmp.table, "plots": cmp.plots}), indent=1))
+            click.echo(api.to_json({"table": cmp.table, "plots": cmp.plots}))
             return
         header, rows = table_rows(cmp.table, fmt)
         if fmt == "text":

@@ -215,9 +215,12 @@ class SlashmakeServer:
 
     async def _stream(self, argv: list[str], ctx: Context) -> tuple[int, str]:
         """Run ``argv`` (stdin closed: ours is the MCP channel); progress from Snakemake's step counts."""
-        proc = await asyncio.create_subprocess_exec(*argv, cwd=self.root, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                                                    start_new_session=True)
+        # Started shielded: a call cancelled mid-start would have asyncio kill the run's process alone,
+        # leaving the jobs it had started to run on, holding the project's lock.
+        with anyio.CancelScope(shield=True):
+            proc = await asyncio.create_subprocess_exec(*argv, cwd=self.root, stdin=asyncio.subprocess.DEVNULL,
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         assert proc.stdout is not None
         lines: list[str] = []
         try:
@@ -236,7 +239,8 @@ class SlashmakeServer:
                 # which signals the whole process group (the run and the jobs it started).
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGINT)
-                await proc.wait()
+                with anyio.CancelScope(shield=True):  # the call is cancelled: wait all the same
+                    await proc.wait()
 
     def summary(self, resolved: Resolved, output: str, dry_run: bool) -> dict[str, Any]:
         decisions, outputs = [], {}
