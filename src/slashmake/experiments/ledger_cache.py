@@ -128,9 +128,12 @@ def build(data: bytes, name: str, only: tuple[str, ...]) -> State:
     by pyarrow where it gives the same frames (a large ledger's first read), else line by line."""
     digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     if len(data) >= ARROW_FROM:
-        from slashmake.experiments import ledger_arrow  # pyarrow's reader: paid for only where it pays
-
-        fast = ledger_arrow.read(data, name, only)
+        try:  # pyarrow's reader: imported only where it pays
+            from slashmake.experiments import ledger_arrow
+        except ImportError:  # pragma: no cover - pyarrow is a dependency; the line-by-line read is the same
+            fast = None
+        else:
+            fast = ledger_arrow.read(data, name, only)
         if fast is not None:
             return State(len(data), data.count(b"\n"), digest, None, fast.steps, run_frame(fast.rows),
                          fast.warnings, fast.params, fast.runs2 | recorded_runs(fast.rows), ())
