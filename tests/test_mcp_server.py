@@ -76,8 +76,8 @@ def _toy(toy: ToyProject) -> ToyProject:
               "&& python -c \"import json, sys; from slashmake_ml.ledger import append; "
               "append('results/ledger.jsonl', 'b', json.load(open(sys.argv[1])))\" {output.metrics}")
     toy.command("b", inputs=["report"], metrics={"accuracy": "0.91"}, shell=ledger)
-    toy.command("slow", params={"seconds": 3}, shell="sleep {params.seconds} && python toy_step.py slow "
-                "--out {output.report}")
+    toy.command("slow", params={"seconds": 3}, shell="touch slow.started && sleep {params.seconds} && "
+                "python toy_step.py slow --out {output.report}")
     toy.command("pipe", flow="/a → /if:score>0.4 → /b → /end")
     # Holds its run (and so the project's lock) from `hold.started` until the test writes `hold.release`.
     toy.command("hold", shell="touch hold.started && for i in $(seq 1200); do [ -e hold.release ] && break; "
@@ -168,10 +168,14 @@ def test_a_run_started_elsewhere_holds_the_lock(toy: ToyProject) -> None:
             assert not (await client.call_tool("run", {"chain": "/a"})).is_error
             assert toy.ran() == ["a"]
             # A call the client gives up on stops its run: the lock is free again, nothing half-written.
-            # (30 s of sleep: under load the job must still be mid-step when the client gives up)
-            with anyio.move_on_after(2.0):
-                await client.call_tool("run", {"chain": "/slow seconds=30"})
-            with anyio.fail_after(60):
+            # The client gives up once the step has started (an event, not a guess at how long starting takes).
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "run", {"chain": "/slow seconds=60"})
+                with anyio.fail_after(120):
+                    while not (toy.root / "slow.started").exists():
+                        await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+            with anyio.fail_after(30):  # the step sleeps 60 s: the lock is free sooner only if the run stopped
                 while True:
                     with open(toy.root / ".slashmake/run.lock", "a") as lock:
                         try:
