@@ -40,7 +40,7 @@ services:
 # (where PYTHONDONTWRITEBYTECODE is set, as on some machines, each process would recompile them).
 test: setup services lint
 	$(VENV)/bin/python -m compileall -q src tests
-	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=20 --timeout=900
+	$(VENV)/bin/pytest -q -n 3 --dist loadgroup --durations=20 --timeout=900
 
 bench: setup
 	$(VENV)/bin/python bench/run_all.py

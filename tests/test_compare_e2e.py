@@ -26,7 +26,7 @@ from scipy import stats as scipy_stats
 from test_pipeline_e2e import TINY, MLProject
 
 #: One worker builds the module's project (a sweep and two pipeline runs, minutes of training) and
-#: runs every test on it; spread over two workers, each would build its own.
+#: runs every test on it; spread over several workers, each would build its own.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compare-e2e")]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

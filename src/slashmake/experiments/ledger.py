@@ -145,7 +145,7 @@ def nested(dicts: list[dict[str, Any]], name: str, prefix: str) -> pd.DataFrame:
     # (pandas' own gathers each row's keys through a generator: a fifth of a 100,000-row build).
     keys = list(dict.fromkeys(chain.from_iterable(values)))
     frame = pd.DataFrame.from_records(values, columns=keys) if keys else pd.DataFrame(index=range(len(dicts)))
-    for col in frame.select_dtypes(include="object").columns:
+    for col in [c for c in frame.columns if frame[c].dtype == object]:  # lists and objects (not text)
         if frame[col].map(lambda v: isinstance(v, (list, dict))).any():
             frame[col] = frame[col].map(lambda v: scalar(v) if isinstance(v, (list, dict)) else v)
     return frame.add_prefix(prefix)
