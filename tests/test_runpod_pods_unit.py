@@ -155,3 +155,31 @@ def test_code_sync_honours_gitignore_but_carries_compiled_chains(tmp_path: Path)
     subprocess.run(["rsync", "-rlpt", *filters, f"{src}/", f"{dest}/"], check=True, timeout=30)
     got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert got == [".gitignore", ".slashmake/chains/c.smk", "Snakefile", "sub/.gitignore", "sub/keep.py"], got
+
+
+def test_a_pod_the_run_has_ended_starts_no_job_and_no_transfer(tmp_path: Path) -> None:
+    """Ctrl-C ends every pod; a job thread that got one just before must not open its own connection."""
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    from snakemake_executor_plugin_runpod import argv as A
+    from snakemake_executor_plugin_runpod import session as S
+    from snakemake_executor_plugin_runpod.transport import Result, Runner
+
+    class Recording(Runner):
+        def run(self, argv: Any, stdin: str = "") -> Result:
+            calls.append(list(argv))
+            return Result(list(argv), 0, "", "")
+
+    calls: list[list[str]] = []
+    target = A.Target("127.0.0.1", 2222)
+    (tmp_path / "in.txt").write_text("x")
+    pod = S.PodSession(target, Recording(target), str(tmp_path), "w", pod_id="p1", ready=True, workdir="/w")
+    pod.run_job("true", "", wrap=False)
+    pod.push_inputs(["in.txt"], "rsync")
+    assert len(calls) == 2  # a live pod: both reach the runner
+    pod.dead = True  # what Fleet.finish does to every pod of the run
+    with pytest.raises(WorkflowError, match="was ended"):
+        pod.run_job("sleep 60", "", wrap=False)
+    with pytest.raises(WorkflowError, match="was ended"):
+        pod.push_inputs(["in.txt"], "rsync")
+    assert len(calls) == 2

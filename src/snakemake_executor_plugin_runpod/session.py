@@ -141,8 +141,18 @@ class PodSession:
 
     # -- one job ----------------------------------------------------------------------------
 
+    def check_live(self) -> None:
+        """Refuse to start a job's transfer or command on a pod the run has ended (Ctrl-C).
+
+        Ending a pod hangs up its master connection, but a job thread that got the pod just before
+        would open a connection of its own and run its job to the end on a pod being stopped.
+        """
+        if self.dead:
+            raise WorkflowError(f"runpod: {self.label} was ended (the run is stopping); its job does not start")
+
     def push_inputs(self, inputs: Sequence[str], remote_rsync: str) -> None:
         """rsync the job's existing inputs (relative paths) into the work folder."""
+        self.check_live()
         present = [p for p in inputs if os.path.exists(os.path.join(self.root, p))]
         if present:
             argv = A.rsync_push_argv(self.target, self.workdir, remote_rsync)
@@ -150,6 +160,7 @@ class PodSession:
 
     def run_job(self, command: str, stdin: str, wrap: bool) -> Result:
         """Run the job's remote shell text (inside the watchdog's busy markers when ``wrap``)."""
+        self.check_live()
         text = watchdog.wrap_job(self.state_dir, command) if wrap else command
         return self.runner.run(A.ssh_argv(self.target, text), stdin)
 
