@@ -91,6 +91,8 @@ def test_exported_program_matches_checkpoint(tmp_path: Path) -> None:
     x = torch.randn(5, 105, 6)  # a batch size other than the export example's
     with torch.no_grad():
         assert torch.allclose(prog(x), model(x), atol=1e-5)
+    # exported for inference, it serves a caller that has autograd on just the same
+    assert torch.allclose(prog(x[:1]).detach(), model(x[:1]).detach(), atol=1e-5)
 
 
 def test_rollback_restores_previous_version_by_hash_and_dvc_pull_restores_a_fresh_copy(
