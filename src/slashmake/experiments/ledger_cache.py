@@ -128,19 +128,16 @@ def build(data: bytes, name: str, only: tuple[str, ...]) -> State:
     by pyarrow where it gives the same frames (a large ledger's first read), else line by line."""
     digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     if len(data) >= ARROW_FROM:
-        try:  # pyarrow's reader: imported only where it pays
-            from slashmake.experiments import ledger_arrow
-        except ImportError:  # pragma: no cover - pyarrow is a dependency; the line-by-line read is the same
-            fast = None
-        else:
-            fast = ledger_arrow.read(data, name, only)
+        from slashmake.experiments import ledger_arrow  # pyarrow's reader: imported only where it pays
+
+        fast = ledger_arrow.read(data, name, only)
         if fast is not None:
             return State(len(data), data.count(b"\n"), digest, None, fast.steps, run_frame(fast.rows),
                          fast.warnings, fast.params, fast.runs2 | recorded_runs(fast.rows), ())
     rows, messages = parse_bytes(data, name, 1, None, only)
     steps = result_rows(rows)
-    return State(len(data), data.count(b"\n"), digest, None, step_frame(steps), run_frame(rows), tuple(messages), tuple(param_keys(steps)),
-                 frozenset(recorded_runs(rows)), _pending(steps))
+    return State(len(data), data.count(b"\n"), digest, None, step_frame(steps), run_frame(rows), tuple(messages),
+                 tuple(param_keys(steps)), frozenset(recorded_runs(rows)), _pending(steps))
 
 
 def extend(state: State, tail: bytes, name: str, only: tuple[str, ...]) -> State | None:
