@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ml_project import MLProject, build_shared
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -188,3 +189,11 @@ def toy_factory(tmp_path: Path) -> Callable[[str], ToyProject]:
         return ToyProject(root)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ml_shared(tmp_path_factory: pytest.TempPathFactory) -> MLProject:
+    """The Moola project that tests/test_pipeline_e2e.py and tests/test_compare_e2e.py share (their
+    ``ml-shared-project`` group, on one worker): /ml-pipeline-full, the sweep, and a second pipeline
+    run with one parameter changed, built once (tests/ml_project.py ``build_shared``)."""
+    return build_shared(tmp_path_factory.mktemp("ml-shared") / "proj")

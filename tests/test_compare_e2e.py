@@ -1,9 +1,11 @@
 """Issue 20's acceptance on the real ML pipeline: the sweep compared over seeds, two runs of
 /ml-pipeline-full compared with a paired interval, and the report's front page in headless Chromium.
 
-One module-scoped project (a git repository, so runs record a commit) runs /runpod-hpo-parallel
-with the smallest budgets tests/test_pipeline_e2e.py uses, then /ml-pipeline-full twice with one
-parameter changed, each with --report. Every figure is recomputed here from the steps' own files.
+They read the session's shared project (tests/ml_project.py ``build_shared``: a git repository, so
+runs record a commit), where /ml-pipeline-full ran, then /runpod-hpo-parallel with the smallest
+budgets, then /ml-pipeline-full again with one parameter changed, each pipeline run with --report,
+and then once more with the parameter set back. Every figure is recomputed here from the steps'
+own files.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import re
 import shutil
 import statistics
 import subprocess
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from ml_project import MLProject
 from scipy import stats as scipy_stats
-from test_pipeline_e2e import TINY, MLProject
 
-#: One worker builds the module's project (a sweep and two pipeline runs, minutes of training) and
-#: runs every test on it; spread over several workers, each would build its own.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compare-e2e")]
+#: These tests share tests/test_pipeline_e2e.py's project and worker; collected first, they run
+#: before its tests add runs to the ledger.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ml-shared-project")]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -37,22 +38,10 @@ def run_id(proc: subprocess.CompletedProcess[str]) -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="module")
-def ml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLProject]:
-    """The project after the sweep and both pipeline runs: the slow part (minutes of real training and
-    two deploys), paid once on one worker for the module's five tests."""
-    proj = MLProject(tmp_path_factory.mktemp("compare-e2e") / "proj")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run(["git", "init", "-q"], cwd=proj.root, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=proj.root, check=True)
-    subprocess.run([*git, "commit", "-qm", "project"], cwd=proj.root, check=True)
-    proj.hpo = proj.slashmake("run", "/runpod-hpo-parallel", timeout=900)  # type: ignore[attr-defined]
-    proj.first = proj.slashmake("run", "/ml-pipeline-full", "--report", "report1.html",  # type: ignore[attr-defined]
-                                timeout=900)
-    proj.set_params({**TINY, "ml-train.weight_decay": 0.02})  # the one change between the two runs
-    proj.second = proj.slashmake("run", "/ml-pipeline-full", "--report", "report2.html",  # type: ignore[attr-defined]
-                                 timeout=900)
-    yield proj
+@pytest.fixture
+def ml(ml_shared: MLProject) -> MLProject:
+    """The session's shared project after its four runs."""
+    return ml_shared
 
 
 def ledger(ml: MLProject) -> list[dict[str, Any]]:
@@ -84,7 +73,7 @@ def test_sweep_compare_gives_one_row_per_sigma_with_three_seeds(ml: MLProject) -
 
 
 def test_each_step_row_carries_the_record(ml: MLProject) -> None:
-    hpo = run_id(ml.hpo)  # type: ignore[attr-defined]
+    hpo = run_id(ml.hpo)
     rows = [r for r in ledger(ml) if r.get("kind") == "step" and r["run"] == hpo]
     train = [r for r in rows if r["step"] == "train"]
     assert len(train) == 9 and {r["params"]["seed"] for r in train} == {1, 2, 3}
@@ -96,17 +85,19 @@ def test_each_step_row_carries_the_record(ml: MLProject) -> None:
     assert ev["data_digest"].startswith("sha256:") and ev["duration_s"] > 0 and ev["predictions"]
 
 
-def test_runs_lists_the_three_runs_headed_by_the_gated_metric(ml: MLProject) -> None:
+def test_runs_lists_the_four_runs_headed_by_the_gated_metric(ml: MLProject) -> None:
     listed = json.loads(ml.slashmake("runs", "--json").stdout)
-    assert [r["run"] for r in listed] == [run_id(p) for p in (ml.hpo, ml.first, ml.second)]  # type: ignore[attr-defined]
-    for r in listed[1:]:
+    assert [r["run"] for r in listed] == [run_id(p) for p in (ml.first, ml.hpo, ml.second, ml.restored)]
+    for r in (listed[0], listed[2]):
         [ev, *_] = [x for x in ledger(ml) if x.get("kind") == "step" and x["run"] == r["run"] and x["step"] == "ml-evaluate"]
         assert r["status"] == "ok" and r["metric"] == "accuracy" and r["value"] == ev["metrics"]["accuracy"]
-    assert listed[2]["dirty"] is True and listed[0]["dirty"] is False  # the config changed between the runs
+    # The config changed for the second pipeline run only: set back, the tree is the commit again.
+    assert [r["dirty"] for r in listed] == [False, False, True, False]
+    assert listed[3]["status"] == "ok"
 
 
 def test_compare_two_pipeline_runs_names_the_parameter_and_pairs_accuracy(ml: MLProject) -> None:
-    a, b = run_id(ml.first), run_id(ml.second)  # type: ignore[attr-defined]
+    a, b = run_id(ml.first), run_id(ml.second)
     text = ml.slashmake("compare", a, b).stdout
     assert "ml-train.weight_decay" in text and "paired bootstrap" in text
     diff = json.loads(ml.slashmake("compare", a, b, "--json").stdout)["diff"]
@@ -136,7 +127,7 @@ def visible_text(html: str) -> str:
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_report_front_page_in_headless_chromium(ml: MLProject, tmp_path: Path) -> None:
     argv = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
-    for report, proc in (("report1.html", ml.first), ("report2.html", ml.second)):  # type: ignore[attr-defined]
+    for report, proc in (("report1.html", ml.first), ("report2.html", ml.second)):
         dom = subprocess.run([*argv, "--dump-dom", f"file://{ml.root / report}"], capture_output=True, text=True,
                              timeout=120).stdout
         seen = visible_text(dom)

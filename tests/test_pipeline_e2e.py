@@ -1,7 +1,8 @@
 """The Moola ML pipeline end to end: the real CLI (`python -m slashmake.interfaces.cli`), real Snakemake, real
-training, on a copy of this repository's project files with tiny data (config `params:` overrides).
+training, on a copy of this repository's project files with tiny data (tests/ml_project.py).
 
-One module-scoped project runs /ml-pipeline-full first and is shared by the tests that only add
+The session's shared project (conftest's ``ml_shared``: /ml-pipeline-full first, then the sweep and
+a second pipeline run that tests/test_compare_e2e.py compares) is read by the tests that only add
 flows (steps are content-addressed, so flows share their upstream steps and a rerun is a no-op);
 tests that mutate state (registry, kills, corrupt data, other data) get fresh projects.
 """
@@ -17,153 +18,14 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from ml_project import MODEL, PYTHON, TINY, MLProject
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-MODEL = "simple_lstm"
-
-# The default labelled and test sets (the acceptance data: /ml-pipeline-full must pass its gate on
-# them); everything that pre-trains or sweeps runs with a small budget. Each training run takes a
-# few seconds on one core.
-TINY: dict[str, Any] = {
-    "n_unlabelled": 400,           # the pre-training corpus (the default is 4,000)
-    "pretrain_steps": 30,          # /train, /runpod-hpo, /train-and-test (sweep variants)
-    "pretrain-bilstm.steps": 30,
-    "train.steps": 60,
-    "fine-tune-simplelstm.steps": 60,
-    "retrain.steps": 60,
-    "n_trials": 1,
-    "hyperparameter-tune.steps": 40,
-    "n_runs": 20,                  # /performance-test, /benchmark
-    "n_current": 120,              # drift batches (/data-refresh trains on them)
-}
-
-
-class MLProject:
-    """A copy of the repository's project (no compiled rules, results or registry)."""
-
-    def __init__(self, root: Path, params: dict[str, Any] | None = None) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        shutil.copy(REPO / "Snakefile", root / "Snakefile")
-        (root / "rules").mkdir()
-        shutil.copy(REPO / "rules/common.smk", root / "rules/common.smk")
-        shutil.copytree(REPO / "config", root / "config")
-        os.symlink("config/profiles", root / "profiles")
-        shutil.copytree(REPO / "workflow/commands", root / "workflow/commands")
-        shutil.copytree(REPO / "droids", root / "droids")
-        self.set_params({**TINY, **(params or {})})
-
-    def set_params(self, params: dict[str, Any]) -> None:
-        path = self.root / "config/config.yaml"
-        cfg = yaml.safe_load(path.read_text()) or {}
-        cfg["params"] = params
-        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PATH"] = str(Path(PYTHON).parent) + os.pathsep + env.get("PATH", "")
-        env["DVC_NO_ANALYTICS"] = "1"
-        return env
-
-    def argv(self, *args: str) -> list[str]:
-        return [PYTHON, "-m", "slashmake.interfaces.cli", *args]
-
-    def slashmake(self, *args: str, check: bool = True, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(self.argv(*args), cwd=self.root, text=True, capture_output=True, env=self.env(),
-                              timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"slashmake {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-        return proc
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        """Start `slashmake` in its own process group (so the whole run can be killed)."""
-        out = open(self.root / "popen.log", "a")  # noqa: SIM115 - closed by the child's exit
-        return subprocess.Popen(self.argv(*args), cwd=self.root, text=True, stdout=out, stderr=subprocess.STDOUT,
-                                env=self.env(), start_new_session=True)
-
-    # -- reading results -------------------------------------------------------------------
-    def steps(self, command: str) -> list[Path]:
-        """Step folders of a command (results/steps/<command>-<8 hex>)."""
-        return sorted(p for p in (self.root / "results/steps").glob(f"{command}-*")
-                      if re.fullmatch(rf"{re.escape(command)}-[0-9a-f]{{8}}", p.name))
-
-    def index(self, flow: str) -> dict[str, Any]:
-        return json.loads((self.root / "results" / flow / "index.json").read_text())
-
-    def step_of(self, flow: str, label: str, nth: int | None = None) -> Path:
-        """The folder of the step labelled ``label`` in a flow's index (the nth, when it occurs more than once)."""
-        hits = [s for s in self.index(flow)["steps"] if s["label"] == label]
-        assert len(hits) == 1 or nth is not None, f"{label} in {flow}: {[s['label'] for s in self.index(flow)['steps']]}"
-        return self.root / hits[nth or 0]["folder"]
-
-    def inputs_of(self, flow: str, folder: Path) -> str:
-        """The input section of the compiled rule that writes into a step folder: what the step reads.
-
-        ``rules.<name>.output.<key>`` references are replaced by the paths they name (a rule may
-        live in another compiled file when flows share the step).
-        """
-        blocks = [b for f in sorted((self.root / "rules/compiled").glob("*.smk"))
-                  for b in re.split(r"\n(?=rule |checkpoint )", f.read_text())]
-        outputs: dict[tuple[str, str], str] = {}
-        for b in blocks:
-            m = re.match(r"(?:rule|checkpoint) (\w+):", b)
-            if m and "output:" in b:
-                section = b.split("output:", 1)[1].split("\n    log:", 1)[0]
-                for key, path in re.findall(r'(\w+)=(?:report\(\s*)?"([^"]+)"', section):
-                    outputs[(m.group(1), key)] = path
-        for b in blocks:
-            out = b.split("output:", 1)[1].split("\n    log:", 1)[0] if "output:" in b else ""
-            if f"results/steps/{folder.name}/" in out:
-                reads = b.split("input:", 1)[1].split("output:", 1)[0] if "input:" in b.split("output:", 1)[0] else ""
-                return re.sub(r"rules\.(\w+)\.output\.(\w+)", lambda r: outputs.get((r.group(1), r.group(2)), r.group(0)),
-                              reads)
-        raise AssertionError(f"no rule writes {folder.name} in rules/compiled/")
-
-    def metrics(self, folder: Path) -> dict[str, Any]:
-        return json.loads((folder / "metrics.json").read_text())
-
-    def decisions(self, flow: str) -> list[dict[str, Any]]:
-        return [s["decision"] for s in self.index(flow)["steps"] if s["kind"] == "gate" and s.get("decision")]
-
-    def ran(self, flow: str) -> set[str]:
-        """Labels of the call steps of a flow whose metrics exist (i.e. that ran and finished)."""
-        out = set()
-        for s in self.index(flow)["steps"]:
-            folder = self.root / s["folder"]
-            if s["kind"] == "call" and ((folder / "metrics.json").exists() or any(folder.glob("*/metrics.json"))):
-                out.add(s["label"])
-        return out
-
-    def flow_name(self, chain_output: str) -> str:
-        """The flow folder an ad-hoc chain's run wrote (`chain-<hash>`): the newest one."""
-        flows = sorted((self.root / "results").glob("chain-*/index.json"), key=lambda p: p.stat().st_mtime)
-        assert flows, chain_output
-        return flows[-1].parent.name
-
-    # -- registry --------------------------------------------------------------------------
-    @property
-    def registry(self) -> Path:
-        return self.root / "registry" / MODEL
-
-    def current(self) -> str | None:
-        p = self.registry / "CURRENT"
-        return p.read_text().strip() if p.exists() else None
-
-    def versions(self) -> list[str]:
-        if not self.registry.is_dir():
-            return []
-        return sorted(p.name for p in self.registry.iterdir() if p.is_dir() and re.fullmatch(r"v\d{4,}", p.name))
 
 
 def sha256_file(path: Path) -> str:
@@ -193,24 +55,15 @@ def assert_version_complete(proj: MLProject, version: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # Fixtures
 # ------------------------------------------------------------------------------------------------
-#: The tests of the module-scoped ``shared`` project run on one pytest-xdist worker, in file order
-#: (``--dist loadgroup``): the project is built once, and later flows reuse earlier flows' steps.
+#: The tests of the session's shared project run on one pytest-xdist worker, in file order
+#: (``--dist loadgroup``; tests/test_compare_e2e.py's come first): later flows reuse earlier flows' steps.
 SHARED = pytest.mark.xdist_group("ml-shared-project")
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> MLProject:
-    """One project where /ml-pipeline-full ran first (its registry snapshot kept on the object)."""
-    proj = MLProject(tmp_path_factory.mktemp("shared") / "proj")
-    t0 = time.monotonic()
-    proc = proj.slashmake("run", "/ml-pipeline-full")
-    proj.pipeline_out = proc.stdout + proc.stderr  # type: ignore[attr-defined]
-    proj.pipeline_s = time.monotonic() - t0  # type: ignore[attr-defined]
-    proj.after_pipeline = {  # type: ignore[attr-defined]
-        "current": proj.current(),
-        "versions": proj.versions(),
-    }
-    return proj
+@pytest.fixture
+def shared(ml_shared: MLProject) -> MLProject:
+    """The session's shared project (tests/ml_project.py ``build_shared``)."""
+    return ml_shared
 
 
 @pytest.fixture
@@ -223,8 +76,9 @@ def fresh(tmp_path: Path) -> MLProject:
 # ------------------------------------------------------------------------------------------------
 @SHARED
 def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> None:
-    """Its set-up is the shared project's /ml-pipeline-full (about a minute: real training on the
-    default data, which must pass the gate, then a torch.export and a DVC push); the later tests reuse it."""
+    """Its set-up is the session's shared project (tests/ml_project.py ``build_shared``, minutes): first
+    /ml-pipeline-full with real training on the default data, which must pass the gate, a torch.export
+    and a DVC push; then the sweep and a second pipeline run that the later tests reuse."""
     (decision,) = shared.decisions("ml-pipeline-full")
     ev = shared.metrics(shared.step_of("ml-pipeline-full", "/ml-evaluate", 0))
     assert ev["accuracy"] > 0.87, f"the default data do not pass the gate: {ev}"
@@ -236,7 +90,7 @@ def test_ml_pipeline_full_passes_gate_and_deploys_v0001(shared: MLProject) -> No
     assert ev["lr_acc"] <= 0.80 and ev["rule_acc"] <= 0.80 and ev["majority_acc"] <= 0.80, ev
     assert ev["acc_lift_lo"] > 0, ev  # the model beats the best baseline beyond noise
 
-    assert shared.after_pipeline == {"current": "v0001", "versions": ["v0001"]}  # type: ignore[attr-defined]
+    assert shared.after_pipeline == {"current": "v0001", "versions": ["v0001"]}
     card = assert_version_complete(shared, "v0001")
     model = shared.step_of("ml-pipeline-full", "/ml-train") / "model.pt"
     assert shared.metrics(shared.step_of("ml-pipeline-full", "/ml-train"))["steps_run"] >= 100
@@ -259,8 +113,10 @@ def test_results_prints_the_ledger_table_with_the_run(shared: MLProject) -> None
 # 2. shuffled labels: the gate fails, the else branch runs, the registry is untouched
 # ------------------------------------------------------------------------------------------------
 def test_shuffled_labels_fail_the_gate_and_take_the_else_branch(fresh: MLProject) -> None:
-    """Over 60 s: the whole /ml-pipeline-full with real training, plus its else branch (tuning, retraining)."""
-    fresh.set_params({**TINY, "init.shuffle_labels": True})
+    """Up to a minute: the whole /ml-pipeline-full with real training, plus its else branch (tuning,
+    retraining). No budget learns shuffled labels: the first training gets 60 steps, as the else
+    branch's do."""
+    fresh.set_params({**TINY, "init.shuffle_labels": True, "ml-train.steps": 60})
     fresh.slashmake("run", "/ml-pipeline-full")
     init = fresh.metrics(fresh.step_of("ml-pipeline-full", "/init"))
     assert init["shuffle_labels"] is True
@@ -284,7 +140,11 @@ def test_shuffled_labels_fail_the_gate_and_take_the_else_branch(fresh: MLProject
 # 3. seeds: another seed, other metrics; the same seed (rerun from scratch), identical ones
 # ------------------------------------------------------------------------------------------------
 def test_training_is_reproducible_per_seed(fresh: MLProject) -> None:
-    """Over 60 s: three real trainings and evaluations through slashmake and Snakemake, one forced from scratch."""
+    """Over 60 s under a full suite's load: three real trainings and evaluations through slashmake and
+    Snakemake, one forced from scratch. Reproducibility is a property of the code path, not of the
+    budget: 60 optimiser steps each."""
+    fresh.set_params({**TINY, "ml-train.steps": 60})
+
     def train(seed: int, *extra: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         fresh.slashmake("run", f"/ml-train --seed {seed} → /ml-evaluate", *extra)
         flow = fresh.flow_name("")
@@ -469,7 +329,9 @@ def test_killing_the_whole_run_then_rerun_completes(fresh: MLProject) -> None:
 # ------------------------------------------------------------------------------------------------
 def test_rollback_restores_previous_version_and_dvc_pull_restores_the_model(fresh: MLProject,
                                                                             tmp_path: Path) -> None:
-    """Over 60 s: two trainings deployed to a DVC-versioned registry, a rollback, and a real `dvc pull`."""
+    """Over 60 s: two trainings deployed to a DVC-versioned registry (each a torch.export and a DVC push),
+    a rollback, and a real `dvc pull`. No gate stands before the deploys, so 60 training steps do."""
+    fresh.set_params({**TINY, "ml-train.steps": 60})
     cards = {}
     for seed, version in ((1, "v0001"), (2, "v0002")):
         fresh.slashmake("run", f"/ml-train --seed {seed} → /ml-evaluate → /ml-deploy")
@@ -529,7 +391,8 @@ def _check_decisions(proj: MLProject, flow: str) -> list[str]:
 
 @SHARED
 def test_runpod_hpo_parallel(shared: MLProject) -> None:
-    """Over 60 s: nine real pre-train-and-fine-tune variants (3 sigmas x 3 seeds), aggregated and gated."""
+    """Nine real pre-train-and-fine-tune variants (3 sigmas x 3 seeds), aggregated and gated: the shared
+    project's set-up ran them (test_compare_e2e.py compares them too), so this run finds them up to date."""
     shared.slashmake("run", "/runpod-hpo-parallel")
     flow = "runpod-hpo-parallel"
     (train,) = [shared.root / s["folder"] for s in shared.index(flow)["steps"] if s["label"] == "/train"]
@@ -725,7 +588,7 @@ def test_report_html_has_plots_and_gate_decision(shared: MLProject) -> None:
     (decision,) = shared.decisions("ml-pipeline-full")
     assert decision["branch"] == "then"
     assert decision in [json.loads(b) for b in embedded.get("decision.json", [])], sorted(embedded)
-    # No rerun: the report run found everything up to date, so it deployed nothing (no v0002 either).
+    # No rerun: the report run found everything up to date, so it deployed nothing.
     assert (shared.versions(), shared.current()) == registry_before
-    assert shared.after_pipeline["versions"] == ["v0001"]  # type: ignore[attr-defined]
+    assert shared.after_pipeline["versions"] == ["v0001"]
     assert [p.stat().st_mtime_ns for p in outputs] == written_before, "the report run reran steps"
