@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -119,21 +118,3 @@ def test_the_set_resources_example_of_the_executor_docs_works(tmp_path: Path) ->
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert re.search(r"rule ml_train:\n(?:\s+\S.*\n)*?\s+resources: .*mem_mb=1000", out), out[-3000:]
-
-
-def test_the_slurm_plugins_report_and_pandas_load_only_when_a_report_is_made() -> None:
-    """Snakemake imports every executor plugin on start; the SLURM plugin's report brings pandas."""
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        assert os.environ.get("CI") != "true", "CI installs the slurm extra"
-        pytest.skip("snakemake-executor-plugin-slurm is not installed")
-    code = (
-        "import sys; from slashmake.execution.runner import SLURM_REPORT, defer_slurm_report\n"
-        "defer_slurm_report(); import snakemake.cli, snakemake_executor_plugin_slurm as plugin\n"
-        "print('pandas' in sys.modules, SLURM_REPORT in sys.modules)\n"
-        "try:\n    plugin.create_efficiency_report()  # the real function: it wants its arguments\n"
-        "except TypeError as e:\n    print(type(e).__name__, 'create_efficiency_report' in str(e))\n"
-        "real = sys.modules[SLURM_REPORT]\n"
-        "print('pandas' in sys.modules, real.__file__.endswith('efficiency_report.py'), hasattr(real, 'parse_maxrss'))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "True", "TypeError", "True", "True", "True", "True"], out

@@ -8,8 +8,6 @@ when the output is read), the same way a user does, so `slashmake run` and
 from __future__ import annotations
 
 import fcntl
-import importlib
-import importlib.util
 import os
 import re
 import shutil
@@ -17,12 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from slashmake.errors import RunError
+from slashmake.execution import slurm_plugin
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 EXECUTORS = ("local", "slurm", "runpod")
@@ -197,40 +195,13 @@ _EXECUTOR = re.compile(r"^runpod: |SLURM run ID: |has been submitted with SLURM 
 _ERROR = re.compile(r"\b(Error|Exception)\b|^error:|^slashmake: error")
 
 
-# The SLURM plugin's module that imports pandas (and numpy) at import time, for its opt-in
-# `--slurm-efficiency-report`; Snakemake imports every installed executor plugin on start-up.
-SLURM_REPORT = "snakemake_executor_plugin_slurm.efficiency_report"
-
-
-def defer_slurm_report() -> None:
-    """Import the SLURM plugin's efficiency report (and with it pandas) only when a report is made.
-
-    Snakemake imports every installed executor plugin when it starts, whatever the executor, and
-    snakemake-executor-plugin-slurm imports pandas at the top of its efficiency report: half a
-    second of CPU on every run of a project that has the plugin installed. The plugin's package
-    takes ``create_efficiency_report`` from that module by name, so a stand-in module whose function
-    imports the real one on its first call gives the same report, later.
-    """
-    if SLURM_REPORT in sys.modules or importlib.util.find_spec(SLURM_REPORT.rsplit(".", 1)[0]) is None:
-        return
-    stand_in = types.ModuleType(SLURM_REPORT, "Stands in for the SLURM plugin's report until one is made.")
-
-    def create_efficiency_report(*args: object, **kwargs: object) -> object:
-        if sys.modules.get(SLURM_REPORT) is stand_in:
-            del sys.modules[SLURM_REPORT]
-        return importlib.import_module(SLURM_REPORT).create_efficiency_report(*args, **kwargs)
-
-    stand_in.create_efficiency_report = create_efficiency_report  # type: ignore[attr-defined]
-    sys.modules[SLURM_REPORT] = stand_in
-
-
 def in_process(args: list[str], root: Path) -> int:
     """Run Snakemake's own command line in this process; its exit status.
 
     The same as running `snakemake ARGS` in ``root``, without paying for a second interpreter
     and a second import of Snakemake (a tenth of a second on every run).
     """
-    defer_slurm_report()
+    slurm_plugin.lighten()
     from snakemake.cli import main as snakemake_main
 
     cwd = os.getcwd()

@@ -1,14 +1,14 @@
-"""``python -m slashmake.execution.snakemake_main ARGS``: Snakemake's own command line, with the SLURM
-plugin's report (and pandas) imported only if a report is made (:func:`runner.defer_slurm_report`).
+"""``python -m slashmake.execution.snakemake_main ARGS``: Snakemake's own command line, without the SLURM
+plugin's start-up costs on runs that do not use it (:func:`slurm_plugin.lighten`).
 
 The runs whose output slashmake reads (``explain``, ``graph``) start Snakemake in a process of
 their own; the others run it in slashmake's (:func:`runner.in_process`).
 """
 
-from slashmake.execution.runner import defer_slurm_report
+from slashmake.execution import slurm_plugin
 
 if __name__ == "__main__":
-    defer_slurm_report()
+    slurm_plugin.lighten()
     from snakemake.cli import main
 
     main()
