@@ -20,7 +20,7 @@ from slashmake.compiler.project import Project, target_name
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, CommandStep, GateStep, variants_of
 from slashmake.errors import FlowError
-from slashmake.execution import answers, outcomes, runner
+from slashmake.execution import answers, outcomes, runner, slurm_plugin
 from slashmake.execution import options as run_options
 
 
@@ -112,6 +112,7 @@ def explain(project: Project, chain: str, source: str = "<chain>", overrides: di
     steps = plan(project.root, resolved, jobs)
     settings = cache_settings(project.root, cache)
     if settings.enabled:  # which of the steps that would run the shared cache answers
+        slurm_plugin.lighten()  # the cache reads Snakemake's job graph in this process
         where = cache_session.target(prep.target, prep.chain_file, inv.flows, forced)
         hits: dict[str, list[cache_session.CacheEvent]] = {}
         for e in cache_flow.planned(project.root, resolved, where, settings, asked):

@@ -18,7 +18,7 @@ from slashmake.compiler.project import Project
 from slashmake.compiler.resolve import Resolved
 from slashmake.compiler.steps import AgentStep, CommandStep, variants_of
 from slashmake.errors import FlowError, RunError
-from slashmake.execution import noop, outcomes, pods, record, runner
+from slashmake.execution import noop, outcomes, pods, record, runner, slurm_plugin
 from slashmake.execution import options as run_options
 from slashmake.execution.plan import StepResult, prepare, results_text, step_results
 
@@ -120,6 +120,7 @@ def run(root: Path, chain: str, source: str = "<chain>", opts: RunOptions | None
     where = cache_session.target(prep.target, prep.chain_file, flows, asked)
     events: list[CacheEvent] = []
     if settings.enabled and not until:  # on the controller, before Snakemake submits anything
+        slurm_plugin.lighten()  # the cache reads Snakemake's job graph in this process
         # (slashmake.cache.session); a run cut short with --until restores nothing, it stores what it ran
         events = restore_through_gates(project.root, resolved, where, settings, asked, opts.cores)
     forced = asked + outcomes.force_files(project.root, resolved)
