@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 
 import pytest
 from flow_seeds import ALL_SEEDS
@@ -174,7 +175,9 @@ assigns = st.one_of(
     st.builds(Assign, names, st.just("result"), st.just("<result>")),
     st.builds(Assign, names, st.just("metric"), names.filter(lambda s: s not in ("true", "false"))),
 )
-try_labels = st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True)
+# r"[a-z][a-z0-9_-]{0,12}", built from characters (as names are, above)
+try_labels = st.builds(str.__add__, st.sampled_from(string.ascii_lowercase),
+                       st.text(st.sampled_from(string.ascii_lowercase + string.digits + "_-"), max_size=12))
 leaf_stages = st.one_of(plain_calls, plain_calls, sweeps, assigns, fallback_calls)
 
 
