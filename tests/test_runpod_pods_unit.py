@@ -183,3 +183,11 @@ def test_a_pod_the_run_has_ended_starts_no_job_and_no_transfer(tmp_path: Path) -
     with pytest.raises(WorkflowError, match="was ended"):
         pod.push_inputs(["in.txt"], "rsync")
     assert len(calls) == 2
+    # Ctrl-C hangs each pod up (cancel_jobs) before Fleet.finish marks it dead: from the hang-up on,
+    # a job thread that passes the check must not start a connection of its own either.
+    other = S.PodSession(target, Recording(target), str(tmp_path), "w2", pod_id="p2", ready=True, workdir="/w")
+    other.close()
+    assert not other.dead
+    with pytest.raises(WorkflowError, match="was ended"):
+        other.run_job("sleep 60", "", wrap=False)
+    assert len(calls) == 2

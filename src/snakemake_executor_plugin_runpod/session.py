@@ -73,6 +73,8 @@ class PodSession:
     busy: int = 0
     ready: bool = False
     dead: bool = False
+    #: set by close(): the run ended this pod, and Ctrl-C hangs up before Fleet.finish marks it dead
+    hung_up: bool = False
     master: bool = False
     workdir: str = ""
     venv: str | None = None
@@ -134,7 +136,12 @@ class PodSession:
             self.runner.run(A.master_start_argv(self.target))
 
     def close(self) -> None:
-        """Close the master connection (which hangs up any remote command still running)."""
+        """Close the master connection (which hangs up any remote command still running).
+
+        The session is marked first: a job thread checking it from now on starts nothing, instead of
+        opening a connection of its own once the master is gone.
+        """
+        self.hung_up = True
         if self.master:
             self.master = False
             self.runner.run(A.master_control_argv(self.target, "exit"))
@@ -147,7 +154,7 @@ class PodSession:
         Ending a pod hangs up its master connection, but a job thread that got the pod just before
         would open a connection of its own and run its job to the end on a pod being stopped.
         """
-        if self.dead:
+        if self.dead or self.hung_up:
             raise WorkflowError(f"runpod: {self.label} was ended (the run is stopping); its job does not start")
 
     def push_inputs(self, inputs: Sequence[str], remote_rsync: str) -> None:
